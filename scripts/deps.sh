@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Postern needs to build, run and test.
+# As root: apt-get installs what is missing. Otherwise: prints the exact
+# apt-get line and fails, so nothing is half set up.
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libasio-dev libssl-dev libgsasl-dev
+  libsqlite3-dev libhiredis-dev libtomlplusplus-dev libcli11-dev libfmt-dev
+  libc-ares-dev libcrypt-dev openssl ca-certificates)
+test_pkgs=(libgtest-dev libgmock-dev python3 python3-aiosmtpd swaks curl msmtp gsasl
+  redis-server dnsmasq-base sqlite3 clang libclang-rt-14-dev)
+
+want=("${build_pkgs[@]}")
+[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+line="apt-get install -y --no-install-recommends ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "postern: missing packages; run as root:" >&2
+  echo "  apt-get update && $line" >&2
+  exit 1
+fi
+echo "postern: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends ${missing[*]} >/dev/null

@@ -1,0 +1,45 @@
+#include "config/config.hpp"
+
+#include <unistd.h>
+
+#include "util/strings.hpp"
+
+namespace postern::config {
+
+Error::Error(std::string f, std::size_t l, std::string k, const std::string& message)
+    : std::runtime_error(message), file(std::move(f)), line(l), key(std::move(k)) {}
+
+bool Config::is_local_domain(std::string_view domain) const {
+  for (const auto& d : local_domains)
+    if (util::iequals(d, domain)) return true;
+  return false;
+}
+
+std::filesystem::path Config::mailbox_for(std::string_view localpart, std::string_view domain) const {
+  std::string p = mailbox_path;
+  auto substitute = [&p](std::string_view key, std::string_view value) {
+    for (auto pos = p.find(key); pos != std::string::npos; pos = p.find(key, pos + value.size()))
+      p.replace(pos, key.size(), value);
+  };
+  substitute("{domain}", util::to_lower(domain));
+  substitute("{localpart}", localpart);
+  return data_dir / p;
+}
+
+Config defaults() {
+  Config c;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0 && host[0]) c.hostname = host;
+  else c.hostname = "localhost";
+  c.data_dir = std::filesystem::absolute("postern-data").lexically_normal();
+  c.postmaster = "postmaster@localhost";
+  c.listeners = {
+      Listener{"127.0.0.1:2525", "127.0.0.1", 2525, Role::mx, TlsMode::starttls},
+      Listener{"127.0.0.1:2587", "127.0.0.1", 2587, Role::submission, TlsMode::starttls},
+  };
+  c.tls.cert = c.data_dir / "tls/cert.pem";
+  c.tls.key = c.data_dir / "tls/key.pem";
+  return c;
+}
+
+}  // namespace postern::config

@@ -1,0 +1,139 @@
+// The typed configuration (SPEC §4). `defaults()` is the embedded
+// configuration of SPEC §3; `load()` reads a TOML file over those defaults,
+// rejecting unknown keys and bad values with file, line and key named.
+// Paths in the returned Config are absolute (resolved against data_dir).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace postern::config {
+
+using Duration = std::chrono::seconds;
+
+enum class Role { mx, submission };
+enum class TlsMode { none, starttls, implicit };
+enum class MailboxFormat { maildir, mbox };
+enum class LogFormat { text, json };
+
+struct Listener {
+  std::string address;  // as written: "0.0.0.0:25", "[::]:25"
+  std::string host;     // "0.0.0.0", "::"
+  std::uint16_t port = 0;
+  Role role = Role::mx;
+  TlsMode tls = TlsMode::starttls;
+};
+
+struct Tls {
+  std::filesystem::path cert;  // absolute
+  std::filesystem::path key;   // absolute
+};
+
+struct Auth {
+  std::vector<std::string> mechanisms{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"};
+  bool require_tls = true;
+  unsigned max_failures_per_session = 3;
+  unsigned lockout_failures = 10;
+  Duration lockout_window{std::chrono::minutes(10)};
+  Duration lockout_duration{std::chrono::minutes(15)};
+};
+
+struct Greylist {
+  bool enabled = true;
+  Duration delay{std::chrono::minutes(5)};
+  Duration retry_window{std::chrono::hours(48)};
+  Duration max_age{std::chrono::hours(24 * 35)};
+  unsigned auto_allow_after = 5;
+  unsigned ipv4_prefix = 24;
+  unsigned ipv6_prefix = 64;
+  std::vector<std::string> allow;
+  std::string store = "sqlite";  // "sqlite" | "redis://host:port/db"
+};
+
+struct Policy {
+  unsigned max_messages_per_ip = 0;
+  Duration rate_window{std::chrono::minutes(1)};
+};
+
+struct Limits {
+  std::uint64_t max_message_size = 25ull * 1024 * 1024;
+  unsigned max_recipients = 100;
+  Duration command_timeout{std::chrono::minutes(5)};
+  Duration data_timeout{std::chrono::minutes(10)};
+  unsigned max_errors = 10;
+  unsigned max_connections = 10000;
+  unsigned max_connections_per_ip = 50;
+};
+
+struct Queue {
+  Duration retry_initial{std::chrono::minutes(5)};
+  Duration retry_max{std::chrono::hours(1)};
+  Duration lifetime{std::chrono::hours(24 * 5)};
+  Duration delay_warning{0};  // 0 = no delay warnings
+};
+
+struct Relay {
+  std::string smarthost;
+  std::string smarthost_user;
+  std::filesystem::path smarthost_password_file;
+  std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"
+  std::vector<std::string> dns_servers;
+};
+
+struct Config {
+  std::string hostname;  // default: the machine's host name
+  std::filesystem::path data_dir;  // absolute
+  std::vector<std::string> local_domains{"localhost"};  // lower case
+  std::string mailbox_path = "mail/{domain}/{localpart}";
+  MailboxFormat mailbox_format = MailboxFormat::maildir;
+  std::string postmaster;  // resolved: never empty after load()/defaults()
+  std::string user;        // drop privileges to this user when started as root; empty: stay
+  std::vector<Listener> listeners;
+  Tls tls;
+  Auth auth;
+  Greylist greylist;
+  Policy policy;
+  Limits limits;
+  Queue queue;
+  Relay relay;
+  LogFormat log_format = LogFormat::text;
+
+  std::string source = "(embedded defaults)";  // the file it came from
+
+  bool is_local_domain(std::string_view domain) const;
+  // data_dir / mailbox_path with {domain} and {localpart} substituted.
+  std::filesystem::path mailbox_for(std::string_view localpart, std::string_view domain) const;
+  std::filesystem::path database_path() const { return data_dir / "postern.db"; }
+  std::filesystem::path spool_dir() const { return data_dir / "spool"; }
+};
+
+struct Error : std::runtime_error {
+  std::string file;
+  std::size_t line = 0;  // 0 when unknown
+  std::string key;       // dotted: "limits.max_errors"
+  Error(std::string file, std::size_t line, std::string key, const std::string& message);
+};
+
+// SPEC §3. data_dir defaults to ./postern-data (made absolute).
+Config defaults();
+
+// The config the CLI uses: `file` if given; else ./postern.toml if present;
+// else defaults(). `data_dir_override` (--data-dir) wins over the file.
+// Throws Error.
+Config load(const std::optional<std::filesystem::path>& file,
+            const std::optional<std::filesystem::path>& data_dir_override);
+
+// Parses "30s", "5m", "2h", "35d" (and a bare number of seconds). Throws std::invalid_argument.
+Duration parse_duration(std::string_view text);
+// Parses "25M", "512K", "1G", "1000". Throws std::invalid_argument.
+std::uint64_t parse_size(std::string_view text);
+// The effective config as TOML (check-config).
+std::string to_toml(const Config& config);
+
+}  // namespace postern::config

@@ -1,0 +1,11 @@
+// Random identifiers: session ids, queue ids, Maildir unique parts.
+#pragma once
+
+#include <string>
+
+namespace postern::util {
+
+// n random bytes from the OpenSSL CSPRNG as 2n lower-case hex digits.
+std::string random_hex(std::size_t n_bytes);
+
+}  // namespace postern::util

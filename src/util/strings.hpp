@@ -1,0 +1,23 @@
+// Small string helpers shared by every layer. ASCII only on purpose: SMTP
+// verbs, keywords and domain names are compared case-insensitively in ASCII
+// (RFC 5321 §2.4); UTF-8 local parts are compared byte for byte.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postern::util {
+
+char ascii_lower(char c);
+std::string to_lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool istarts_with(std::string_view s, std::string_view prefix);
+std::string_view trim(std::string_view s);
+std::vector<std::string> split(std::string_view s, char sep);
+
+// Printable, bounded rendering of client-supplied text for logs: control
+// bytes and non-ASCII become \xNN, and the result is cut at max_octets.
+std::string printable(std::string_view s, std::size_t max_octets = 100);
+
+}  // namespace postern::util
