@@ -1,0 +1,24 @@
+// The SMTP envelope of one accepted message, as the session hands it to the
+// spool (RFC 5321 §2.3.1). Addresses are stored without angle brackets; the
+// null reverse-path is the empty string.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace postern::store {
+
+struct Envelope {
+  std::string reverse_path;             // "" for <>
+  std::vector<std::string> recipients;  // forward-paths, in RCPT order
+  std::string client_address;           // "127.0.0.1", "::1"
+  std::string client_helo;              // the EHLO/HELO argument
+  std::string auth_identity;            // authenticated user, "" if none
+  std::string auth_param;               // MAIL FROM AUTH= value (RFC 4954 §5), "" if absent
+  std::string body_type;                // "7BIT" | "8BITMIME" | "BINARYMIME" | ""
+  bool smtputf8 = false;                // RFC 6531
+  std::chrono::system_clock::time_point received_at{};
+};
+
+}  // namespace postern::store
