@@ -1,17 +1,45 @@
-// Placeholder: replaced by the real subcommand.
+// `postern check-config` (SPEC §2): loads the configuration the other
+// subcommands would load (--config, ./postern.toml or the embedded
+// defaults; --data-dir), prints the effective configuration as TOML on
+// stdout and exits 0; a bad configuration is reported on stderr as
+// "postern: FILE:LINE: KEY: MESSAGE" with exit 78.
+#include <pwd.h>
+
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 
 namespace postern::cli {
+namespace {
+
+struct CheckConfig {
+  StateOptions state;
+  bool quiet = false;
+};
+
+}  // namespace
 
 void add_check_config(CLI::App& app, int& result) {
-  auto* sub = app.add_subcommand("check-config", "(not built yet)");
-  sub->allow_extras();
-  sub->callback([&result] {
-    std::cerr << "postern: check-config is not built yet\n";
-    result = Exit::software;
+  auto opts = std::make_shared<CheckConfig>();
+  auto* sub = app.add_subcommand("check-config", "Validate the configuration and print the effective configuration");
+  opts->state.add_to(sub);
+  sub->add_flag("-q,--quiet", opts->quiet, "Only validate; print nothing when the configuration is good");
+  sub->callback([opts, &result] {
+    config::Config c;
+    try {
+      c = opts->state.load();
+      // The loader checks syntax; only here, where the operator asks, does
+      // the environment count too: a user that does not exist would stop
+      // `serve` when it drops privileges.
+      if (!c.user.empty() && ::getpwnam(c.user.c_str()) == nullptr)
+        throw config::Error(c.source, 0, "user", "no such user \"" + c.user + "\" on this system");
+    } catch (const config::Error& e) {
+      result = report(e);
+      return;
+    }
+    if (!opts->quiet) std::cout << config::to_toml(c);
+    result = Exit::ok;
   });
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace postern::config {
@@ -133,7 +134,44 @@ Config load(const std::optional<std::filesystem::path>& file,
 Duration parse_duration(std::string_view text);
 // Parses "25M", "512K", "1G", "1000". Throws std::invalid_argument.
 std::uint64_t parse_size(std::string_view text);
-// The effective config as TOML (check-config).
+// The effective config as TOML (check-config); load() of it gives the same Config.
 std::string to_toml(const Config& config);
+
+// --- Value syntax shared with the commands that take the same values ---
+// Every parser below throws std::invalid_argument with a message that says
+// what was expected; the loader prefixes it with file, line and key.
+
+// The shortest exact form of a duration ("90s", "5m", "35d"); "0s" for zero.
+std::string format_duration(Duration d);
+// The shortest exact form of a size ("25M", "512K", "1000").
+std::string format_size(std::uint64_t octets);
+
+struct Endpoint {
+  std::string host;  // lower case; IPv6 without brackets
+  std::uint16_t port = 0;
+};
+// A listener address: an IP literal and a port, "0.0.0.0:25" or "[::]:25".
+Endpoint parse_listen_address(std::string_view text);
+// "host", "host:port", "[v6]" or "[v6]:port"; host is a domain name or an IP
+// literal (only an IP literal when ip_only); a missing port is default_port.
+Endpoint parse_endpoint(std::string_view text, std::uint16_t default_port, bool ip_only = false);
+
+struct RedisUrl {
+  std::string host;
+  std::uint16_t port = 6379;
+  unsigned db = 0;
+};
+// "redis://host[:port][/db]" ([greylist] store).
+RedisUrl parse_redis_url(std::string_view text);
+
+// A [greylist] allow entry: "CIDR" or a bare IP, "example.net", or
+// "rcpt:ADDR-or-DOMAIN". Returns it in canonical form (lower case).
+std::string parse_allow_entry(std::string_view text);
+
+// True for an ASCII domain name (LDH labels of 1..63 octets, 253 in all).
+bool is_domain(std::string_view text);
+
+// The SASL mechanisms [auth] mechanisms may name, strongest first.
+const std::vector<std::string>& known_mechanisms();
 
 }  // namespace postern::config

@@ -1,22 +1,515 @@
-// Placeholder until the TOML loader lands: embedded defaults only.
+// Reads a TOML configuration file (SPEC §4) over the embedded defaults.
+// Every key is known: an unknown key, a wrong type or a bad value is a
+// config::Error naming the file, the line and the dotted key. Relative paths
+// are resolved here, so the Config handed to the rest of the program only
+// holds absolute paths:
+//   * data_dir is relative to the directory of the config file (so a config
+//     means the same thing whatever directory the server is started from);
+//     --data-dir is relative to the current directory, as any option is;
+//   * tls.cert, tls.key, relay.smarthost_password_file and mailbox_path are
+//     relative to data_dir.
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
 #include "config/config.hpp"
+#include "util/strings.hpp"
 
 namespace postern::config {
+namespace {
 
-Config load(const std::optional<std::filesystem::path>& file,
-            const std::optional<std::filesystem::path>& data_dir_override) {
-  if (file) throw Error(file->string(), 0, "", "config files are not supported yet");
-  Config c = defaults();
-  if (data_dir_override) {
-    c.data_dir = std::filesystem::absolute(*data_dir_override).lexically_normal();
-    c.tls.cert = c.data_dir / "tls/cert.pem";
-    c.tls.key = c.data_dir / "tls/key.pem";
+namespace fs = std::filesystem;
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a floating-point number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
   }
-  return c;
 }
 
-Duration parse_duration(std::string_view) { throw std::invalid_argument("not implemented"); }
-std::uint64_t parse_size(std::string_view) { throw std::invalid_argument("not implemented"); }
-std::string to_toml(const Config&) { return {}; }
+std::string q(std::string_view s) { return "\"" + util::printable(s, 80) + "\""; }
+
+// A key as it would be written in dotted form: bare when it can be, quoted otherwise.
+std::string key_part(std::string_view k) {
+  bool bare = !k.empty();
+  for (char c : k)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      bare = false;
+  return bare ? std::string(k) : q(k);
+}
+
+class Loader {
+ public:
+  Loader(std::string file, Config& config) : file_(std::move(file)), c_(config) {}
+
+  void load(const toml::table& root) {
+    c_.postmaster.clear();  // derived in finish() unless the file names one
+    walk(root, "", {
+        {"hostname", [&](auto& n) {
+           c_.hostname = util::to_lower(string(n));
+           if (!is_domain(c_.hostname)) fail(q(c_.hostname) + " is not a host name");
+         }},
+        {"data_dir", [&](auto& n) {
+           data_dir_ = string(n);
+           if (data_dir_->empty()) fail("must not be empty");
+         }},
+        {"local_domains", [&](auto& n) {
+           c_.local_domains.clear();
+           std::set<std::string> seen;
+           each_string(n, [&](std::string v, std::size_t line) {
+             v = util::to_lower(v);
+             if (!is_domain(v)) fail(line, key_, q(v) + " is not a domain name");
+             if (!seen.insert(v).second) fail(line, key_, q(v) + " is listed twice");
+             c_.local_domains.push_back(v);
+           });
+         }},
+        {"mailbox_path", [&](auto& n) {
+           c_.mailbox_path = string(n);
+           if (c_.mailbox_path.find("{localpart}") == std::string::npos)
+             fail("must contain {localpart} (each user needs a mailbox of their own)");
+           for (auto& part : fs::path(c_.mailbox_path))
+             if (part == "..") fail("must not contain \"..\"");
+         }},
+        {"mailbox_format", [&](auto& n) {
+           auto v = string(n);
+           if (v == "maildir") c_.mailbox_format = MailboxFormat::maildir;
+           else if (v == "mbox") c_.mailbox_format = MailboxFormat::mbox;
+           else fail(q(v) + ": expected \"maildir\" or \"mbox\"");
+         }},
+        {"postmaster", [&](auto& n) {
+           c_.postmaster = string(n);
+           if (c_.postmaster.empty()) return;
+           auto at = c_.postmaster.rfind('@');
+           bool ok = at != std::string::npos && at > 0 && is_domain(std::string_view(c_.postmaster).substr(at + 1));
+           for (unsigned char ch : c_.postmaster)
+             if (ch <= ' ' || ch == 0x7f || ch == '<' || ch == '>') ok = false;
+           if (!ok) fail(q(c_.postmaster) + ": expected an address such as \"admin@example.org\", or \"\"");
+         }},
+        {"user", [&](auto& n) {
+           c_.user = string(n);
+           bool ok = c_.user.size() <= 32 && (c_.user.empty() || c_.user.front() != '-');
+           for (char ch : c_.user)
+             if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                   ch == '-' || ch == '.'))
+               ok = false;
+           if (!ok) fail(q(c_.user) + " is not a user name");
+         }},
+        {"listener", [&](auto& n) { listeners(n); }},
+        {"tls", [&](auto& n) { walk(table(n), "tls", {
+             {"cert", [&](auto& v) { cert_ = path(v); }},
+             {"key", [&](auto& v) { key_file_ = path(v); }},
+         }); }},
+        {"auth", [&](auto& n) { auth(table(n)); }},
+        {"greylist", [&](auto& n) { greylist(table(n)); }},
+        {"policy", [&](auto& n) { walk(table(n), "policy", {
+             {"max_messages_per_ip", [&](auto& v) { c_.policy.max_messages_per_ip = integer(v, 0); }},
+             {"rate_window", [&](auto& v) { c_.policy.rate_window = duration(v, 1); }},
+         }); }},
+        {"limits", [&](auto& n) { limits(table(n)); }},
+        {"queue", [&](auto& n) { walk(table(n), "queue", {
+             {"retry_initial", [&](auto& v) { c_.queue.retry_initial = duration(v, 1); }},
+             {"retry_max", [&](auto& v) { c_.queue.retry_max = duration(v, 1); }},
+             {"lifetime", [&](auto& v) { c_.queue.lifetime = duration(v, 1); }},
+             {"delay_warning", [&](auto& v) { c_.queue.delay_warning = duration(v, 0); }},
+         }); }},
+        {"relay", [&](auto& n) { relay(table(n)); }},
+        {"log", [&](auto& n) { walk(table(n), "log", {
+             {"format", [&](auto& v) {
+                auto f = string(v);
+                if (f == "text") c_.log_format = LogFormat::text;
+                else if (f == "json") c_.log_format = LogFormat::json;
+                else fail(q(f) + ": expected \"text\" or \"json\"");
+              }},
+         }); }},
+    });
+  }
+
+  // Resolves paths and checks what involves more than one key.
+  void finish(const fs::path& config_dir, const std::optional<fs::path>& data_dir_override) {
+    if (data_dir_override) c_.data_dir = fs::absolute(*data_dir_override).lexically_normal();
+    else if (data_dir_) c_.data_dir = (config_dir / *data_dir_).lexically_normal();
+    auto in_data = [&](const std::optional<std::string>& p, const char* fallback) {
+      return (c_.data_dir / (p ? fs::path(*p) : fs::path(fallback))).lexically_normal();
+    };
+    c_.tls.cert = in_data(cert_, "tls/cert.pem");
+    c_.tls.key = in_data(key_file_, "tls/key.pem");
+    if (password_file_ && !password_file_->empty()) c_.relay.smarthost_password_file = in_data(password_file_, "");
+
+    if (c_.postmaster.empty())
+      c_.postmaster = "postmaster@" + (c_.local_domains.empty() ? c_.hostname : c_.local_domains.front());
+
+    bool submission = false;
+    for (auto& l : c_.listeners) submission |= l.role == Role::submission;
+    if (submission && c_.auth.mechanisms.empty())
+      fail(line("auth.mechanisms"), "auth.mechanisms", "is empty, but a submission listener requires AUTH");
+
+    if (c_.greylist.retry_window <= c_.greylist.delay)
+      fail(line("greylist.retry_window", "greylist.delay"), "greylist.retry_window",
+           "must be longer than greylist.delay (" + format_duration(c_.greylist.delay) + ")");
+    if (c_.queue.retry_max < c_.queue.retry_initial)
+      fail(line("queue.retry_max", "queue.retry_initial"), "queue.retry_max",
+           "must not be shorter than queue.retry_initial (" + format_duration(c_.queue.retry_initial) + ")");
+    if (c_.queue.delay_warning.count() != 0 && c_.queue.delay_warning >= c_.queue.lifetime)
+      fail(line("queue.delay_warning", "queue.lifetime"), "queue.delay_warning",
+           "must be shorter than queue.lifetime (" + format_duration(c_.queue.lifetime) + "), or \"0s\" for none");
+    if (c_.limits.max_connections_per_ip > c_.limits.max_connections)
+      fail(line("limits.max_connections_per_ip", "limits.max_connections"), "limits.max_connections_per_ip",
+           "must not exceed limits.max_connections (" + std::to_string(c_.limits.max_connections) + ")");
+    if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost.empty())
+      fail(line("relay.smarthost_user"), "relay.smarthost_user", "is set, but relay.smarthost is empty");
+    if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost_password_file.empty())
+      fail(line("relay.smarthost_user"), "relay.smarthost_user", "needs relay.smarthost_password_file");
+    if (c_.relay.smarthost_user.empty() && !c_.relay.smarthost_password_file.empty())
+      fail(line("relay.smarthost_password_file"), "relay.smarthost_password_file",
+           "is set, but relay.smarthost_user is empty");
+  }
+
+ private:
+  using Handler = std::function<void(const toml::node&)>;
+
+  std::string file_;
+  Config& c_;
+  std::string key_;      // dotted key being read
+  std::size_t line_ = 0;  // its line
+  std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
+  std::optional<std::string> data_dir_, cert_, key_file_, password_file_;
+
+  [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
+    throw Error(file_, line, key, message);
+  }
+  [[noreturn]] void fail(const std::string& message) const { fail(line_, key_, message); }
+
+  std::size_t line(const std::string& key, const std::string& alternative = "") const {
+    if (auto it = lines_.find(key); it != lines_.end()) return it->second;
+    if (auto it = lines_.find(alternative); it != lines_.end()) return it->second;
+    return 0;
+  }
+
+  static std::size_t line_of(const toml::node& n) { return n.source().begin.line; }
+
+  // Calls the handler of each key in file order; a key without one is unknown.
+  void walk(const toml::table& t, const std::string& prefix, const std::map<std::string_view, Handler>& handlers) {
+    std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+    for (auto&& [k, v] : t) entries.emplace_back(&k, &v);
+    auto line = [](auto& e) {
+      auto l = e.first->source().begin.line;
+      return l ? l : line_of(*e.second);
+    };
+    std::stable_sort(entries.begin(), entries.end(), [&](auto& a, auto& b) { return line(a) < line(b); });
+    for (auto& e : entries) {
+      std::string dotted = (prefix.empty() ? "" : prefix + ".") + key_part(e.first->str());
+      key_ = dotted;
+      line_ = line(e);
+      lines_[dotted] = line_;
+      auto h = handlers.find(e.first->str());
+      if (h == handlers.end()) fail("unknown key");
+      h->second(*e.second);
+    }
+  }
+
+  [[noreturn]] void wrong_type(const toml::node& n, const char* expected) {
+    fail(std::string("expected ") + expected + ", got " + type_name(n));
+  }
+
+  const toml::table& table(const toml::node& n) {
+    if (!n.is_table()) wrong_type(n, "a table");
+    return *n.as_table();
+  }
+
+  std::string string(const toml::node& n) {
+    if (!n.is_string()) wrong_type(n, "a string");
+    return n.as_string()->get();
+  }
+
+  std::string path(const toml::node& n) {
+    auto p = string(n);
+    if (p.empty()) fail("must not be empty");
+    return p;
+  }
+
+  bool boolean(const toml::node& n) {
+    if (!n.is_boolean()) wrong_type(n, "a boolean (true or false)");
+    return n.as_boolean()->get();
+  }
+
+  unsigned integer(const toml::node& n, std::int64_t min, std::int64_t max = 1'000'000'000) {
+    if (!n.is_integer()) wrong_type(n, "an integer");
+    auto v = n.as_integer()->get();
+    if (v < min || v > max)
+      fail(std::to_string(v) + " is out of range (" + std::to_string(min) + "-" + std::to_string(max) + ")");
+    return static_cast<unsigned>(v);
+  }
+
+  // A duration is a string with a unit, or an integer number of seconds.
+  Duration duration(const toml::node& n, std::int64_t min_seconds) {
+    Duration d;
+    if (n.is_integer()) {
+      auto v = n.as_integer()->get();
+      if (v < 0) fail(std::to_string(v) + ": a duration cannot be negative");
+      d = parse_duration(std::to_string(v));
+    } else if (n.is_string()) {
+      try {
+        d = parse_duration(n.as_string()->get());
+      } catch (const std::invalid_argument& e) {
+        fail(std::string("invalid duration ") + e.what());
+      }
+    } else {
+      wrong_type(n, "a duration such as \"30s\", \"5m\", \"2h\" or \"35d\"");
+    }
+    if (d.count() < min_seconds) fail("must be at least " + format_duration(Duration(min_seconds)));
+    return d;
+  }
+
+  // A size is a string with an optional unit, or an integer number of octets.
+  std::uint64_t size(const toml::node& n, std::uint64_t min) {
+    std::uint64_t s = 0;
+    try {
+      if (n.is_integer()) {
+        auto v = n.as_integer()->get();
+        if (v < 0) fail(std::to_string(v) + ": a size cannot be negative");
+        s = parse_size(std::to_string(v));
+      } else if (n.is_string()) {
+        s = parse_size(n.as_string()->get());
+      } else {
+        wrong_type(n, "a size such as \"25M\" or \"512K\"");
+      }
+    } catch (const std::invalid_argument& e) {
+      fail(std::string("invalid size ") + e.what());
+    }
+    if (s < min) fail("must be at least " + format_size(min));
+    return s;
+  }
+
+  void each_string(const toml::node& n, const std::function<void(std::string, std::size_t)>& f) {
+    if (!n.is_array()) wrong_type(n, "an array of strings");
+    std::size_t i = 0;
+    for (auto& el : *n.as_array()) {
+      ++i;
+      auto l = line_of(el) ? line_of(el) : line_;
+      if (!el.is_string())
+        fail(l, key_, "element " + std::to_string(i) + ": expected a string, got " + type_name(el));
+      f(el.as_string()->get(), l);
+    }
+  }
+
+  void listeners(const toml::node& n) {
+    if (!n.is_array() || !n.as_array()->is_array_of_tables() || n.as_array()->empty()) {
+      if (n.is_table()) fail("write each listener as [[listener]], not [listener]");
+      if (n.is_array() && n.as_array()->empty()) fail("at least one [[listener]] is needed");
+      wrong_type(n, "an array of tables ([[listener]])");
+    }
+    c_.listeners.clear();
+    std::set<std::pair<std::string, std::uint16_t>> seen;
+    std::size_t i = 0;
+    for (auto& el : *n.as_array()) {
+      ++i;
+      std::string prefix = "listener[" + std::to_string(i) + "]";
+      Listener l;
+      bool has_address = false, has_role = false;
+      walk(*el.as_table(), prefix, {
+          {"address", [&](auto& v) {
+             l.address = string(v);
+             try {
+               auto ep = parse_listen_address(l.address);
+               l.host = ep.host;
+               l.port = ep.port;
+             } catch (const std::invalid_argument& e) {
+               fail(std::string("invalid address ") + e.what());
+             }
+             if (!seen.insert({l.host, l.port}).second) fail(q(l.address) + " is already used by another listener");
+             has_address = true;
+           }},
+          {"role", [&](auto& v) {
+             auto r = string(v);
+             if (r == "mx") l.role = Role::mx;
+             else if (r == "submission") l.role = Role::submission;
+             else fail(q(r) + ": expected \"mx\" or \"submission\"");
+             has_role = true;
+           }},
+          {"tls", [&](auto& v) {
+             auto t = string(v);
+             if (t == "none") l.tls = TlsMode::none;
+             else if (t == "starttls") l.tls = TlsMode::starttls;
+             else if (t == "implicit") l.tls = TlsMode::implicit;
+             else fail(q(t) + ": expected \"none\", \"starttls\" or \"implicit\"");
+           }},
+      });
+      auto table_line = line_of(el);
+      if (!has_address) fail(table_line, prefix + ".address", "missing: every listener needs an address");
+      if (!has_role) fail(table_line, prefix + ".role", "missing: every listener needs a role (\"mx\" or \"submission\")");
+      c_.listeners.push_back(l);
+    }
+  }
+
+  void auth(const toml::table& t) {
+    walk(t, "auth", {
+        {"mechanisms", [&](auto& n) {
+           c_.auth.mechanisms.clear();
+           auto& known = known_mechanisms();
+           each_string(n, [&](std::string m, std::size_t line) {
+             for (auto& ch : m) ch = (ch >= 'a' && ch <= 'z') ? static_cast<char>(ch - 'a' + 'A') : ch;
+             if (std::find(known.begin(), known.end(), m) == known.end()) {
+               std::string list;
+               for (auto& k : known) list += (list.empty() ? "" : ", ") + k;
+               fail(line, key_, q(m) + " is not a known mechanism (known: " + list + ")");
+             }
+             if (std::find(c_.auth.mechanisms.begin(), c_.auth.mechanisms.end(), m) != c_.auth.mechanisms.end())
+               fail(line, key_, q(m) + " is listed twice");
+             c_.auth.mechanisms.push_back(m);
+           });
+         }},
+        {"require_tls", [&](auto& n) { c_.auth.require_tls = boolean(n); }},
+        {"max_failures_per_session", [&](auto& n) { c_.auth.max_failures_per_session = integer(n, 1, 1000); }},
+        {"lockout_failures", [&](auto& n) { c_.auth.lockout_failures = integer(n, 1); }},
+        {"lockout_window", [&](auto& n) { c_.auth.lockout_window = duration(n, 1); }},
+        {"lockout_duration", [&](auto& n) { c_.auth.lockout_duration = duration(n, 1); }},
+    });
+  }
+
+  void greylist(const toml::table& t) {
+    walk(t, "greylist", {
+        {"enabled", [&](auto& n) { c_.greylist.enabled = boolean(n); }},
+        {"delay", [&](auto& n) { c_.greylist.delay = duration(n, 0); }},
+        {"retry_window", [&](auto& n) { c_.greylist.retry_window = duration(n, 1); }},
+        {"max_age", [&](auto& n) { c_.greylist.max_age = duration(n, 1); }},
+        {"auto_allow_after", [&](auto& n) { c_.greylist.auto_allow_after = integer(n, 0); }},
+        {"ipv4_prefix", [&](auto& n) { c_.greylist.ipv4_prefix = integer(n, 1, 32); }},
+        {"ipv6_prefix", [&](auto& n) { c_.greylist.ipv6_prefix = integer(n, 1, 128); }},
+        {"allow", [&](auto& n) {
+           c_.greylist.allow.clear();
+           each_string(n, [&](std::string v, std::size_t line) {
+             try {
+               c_.greylist.allow.push_back(parse_allow_entry(v));
+             } catch (const std::invalid_argument& e) {
+               fail(line, key_, std::string("invalid entry ") + e.what());
+             }
+           });
+         }},
+        {"store", [&](auto& n) {
+           auto s = string(n);
+           if (s != "sqlite") {
+             try {
+               parse_redis_url(s);
+             } catch (const std::invalid_argument& e) {
+               fail(std::string("invalid store ") + e.what());
+             }
+           }
+           c_.greylist.store = s;
+         }},
+    });
+  }
+
+  void limits(const toml::table& t) {
+    walk(t, "limits", {
+        {"max_message_size", [&](auto& n) { c_.limits.max_message_size = size(n, 1024); }},
+        {"max_recipients", [&](auto& n) { c_.limits.max_recipients = integer(n, 1, 100000); }},
+        {"command_timeout", [&](auto& n) { c_.limits.command_timeout = duration(n, 1); }},
+        {"data_timeout", [&](auto& n) { c_.limits.data_timeout = duration(n, 1); }},
+        {"max_errors", [&](auto& n) { c_.limits.max_errors = integer(n, 1, 100000); }},
+        {"max_connections", [&](auto& n) { c_.limits.max_connections = integer(n, 1, 10'000'000); }},
+        {"max_connections_per_ip", [&](auto& n) { c_.limits.max_connections_per_ip = integer(n, 1, 10'000'000); }},
+    });
+  }
+
+  void relay(const toml::table& t) {
+    auto endpoint = [&](const std::string& v, std::size_t line, const std::string& key, bool ip_only) {
+      try {
+        parse_endpoint(v, ip_only ? 53 : 25, ip_only);
+      } catch (const std::invalid_argument& e) {
+        fail(line, key, std::string("invalid address ") + e.what());
+      }
+    };
+    walk(t, "relay", {
+        {"smarthost", [&](auto& n) {
+           c_.relay.smarthost = string(n);
+           if (!c_.relay.smarthost.empty()) endpoint(c_.relay.smarthost, line_, key_, false);
+         }},
+        {"smarthost_user", [&](auto& n) { c_.relay.smarthost_user = string(n); }},
+        {"smarthost_password_file", [&](auto& n) { password_file_ = string(n); }},
+        {"routes", [&](auto& n) {
+           c_.relay.routes.clear();
+           walk_routes(table(n));
+         }},
+        {"dns_servers", [&](auto& n) {
+           c_.relay.dns_servers.clear();
+           each_string(n, [&](std::string v, std::size_t line) {
+             endpoint(v, line, key_, true);
+             c_.relay.dns_servers.push_back(v);
+           });
+         }},
+    });
+  }
+
+  void walk_routes(const toml::table& t) {
+    for (auto&& [k, v] : t) {
+      std::string domain = util::to_lower(k.str());
+      std::string key = "relay.routes." + key_part(k.str());
+      std::size_t line = k.source().begin.line ? k.source().begin.line : line_of(v);
+      if (!is_domain(domain)) fail(line, key, q(k.str()) + " is not a domain name");
+      if (!v.is_string()) fail(line, key, std::string("expected a string \"host:port\", got ") + type_name(v));
+      std::string target = v.as_string()->get();
+      try {
+        parse_endpoint(target, 25);
+      } catch (const std::invalid_argument& e) {
+        fail(line, key, std::string("invalid address ") + e.what());
+      }
+      if (!c_.relay.routes.emplace(domain, target).second) fail(line, key, "route for " + q(domain) + " given twice");
+    }
+  }
+};
+
+std::string read_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(file.string(), 0, "", std::string("cannot read: ") + std::strerror(errno));
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (in.bad()) throw Error(file.string(), 0, "", std::string("cannot read: ") + std::strerror(errno));
+  return s.str();
+}
+
+}  // namespace
+
+Config load(const std::optional<fs::path>& file, const std::optional<fs::path>& data_dir_override) {
+  std::optional<fs::path> path = file;
+  if (!path && fs::exists("postern.toml")) path = "postern.toml";
+  Config c = defaults();
+  if (!path) {
+    if (data_dir_override) {
+      c.data_dir = fs::absolute(*data_dir_override).lexically_normal();
+      c.tls.cert = c.data_dir / "tls/cert.pem";
+      c.tls.key = c.data_dir / "tls/key.pem";
+    }
+    return c;
+  }
+  std::string name = path->string();
+  if (fs::is_directory(*path)) throw Error(name, 0, "", "is a directory, not a configuration file");
+  std::string text = read_file(*path);
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    throw Error(name, e.source().begin.line, "", std::string("TOML syntax: ") + std::string(e.description()));
+  }
+  Loader loader(name, c);
+  loader.load(root);
+  loader.finish(fs::absolute(*path).parent_path(), data_dir_override);
+  c.source = name;
+  return c;
+}
 
 }  // namespace postern::config

@@ -1,0 +1,125 @@
+// The effective configuration as TOML (`postern check-config`): every key,
+// defaults included, paths absolute, in the order of SPEC §4. Loading the
+// output again gives the same Config.
+#include <sstream>
+
+#include "config/config.hpp"
+
+namespace postern::config {
+namespace {
+
+// A TOML basic string (TOML 1.0 §String): escape quotes, backslashes and controls.
+std::string str(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string path(const std::filesystem::path& p) { return str(std::string_view(p.string())); }
+
+std::string list(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + str(v[i]);
+  return out + "]";
+}
+
+std::string dur(Duration d) { return str(format_duration(d)); }
+const char* boolean(bool b) { return b ? "true" : "false"; }
+
+const char* name(Role r) { return r == Role::mx ? "mx" : "submission"; }
+const char* name(TlsMode t) {
+  switch (t) {
+    case TlsMode::none: return "none";
+    case TlsMode::starttls: return "starttls";
+    default: return "implicit";
+  }
+}
+
+}  // namespace
+
+std::string to_toml(const Config& c) {
+  std::ostringstream o;
+  o << "# Effective configuration (" << c.source << ")\n";
+  o << "hostname = " << str(c.hostname) << "\n";
+  o << "data_dir = " << path(c.data_dir) << "\n";
+  o << "local_domains = " << list(c.local_domains) << "\n";
+  o << "mailbox_path = " << str(c.mailbox_path) << "\n";
+  o << "mailbox_format = " << str(c.mailbox_format == MailboxFormat::maildir ? "maildir" : "mbox") << "\n";
+  o << "postmaster = " << str(c.postmaster) << "\n";
+  o << "user = " << str(c.user) << "\n";
+  for (auto& l : c.listeners) {
+    o << "\n[[listener]]\n";
+    o << "address = " << str(l.address) << "\n";
+    o << "role = " << str(name(l.role)) << "\n";
+    o << "tls = " << str(name(l.tls)) << "\n";
+  }
+  o << "\n[tls]\n";
+  o << "cert = " << path(c.tls.cert) << "\n";
+  o << "key = " << path(c.tls.key) << "\n";
+  o << "\n[auth]\n";
+  o << "mechanisms = " << list(c.auth.mechanisms) << "\n";
+  o << "require_tls = " << boolean(c.auth.require_tls) << "\n";
+  o << "max_failures_per_session = " << c.auth.max_failures_per_session << "\n";
+  o << "lockout_failures = " << c.auth.lockout_failures << "\n";
+  o << "lockout_window = " << dur(c.auth.lockout_window) << "\n";
+  o << "lockout_duration = " << dur(c.auth.lockout_duration) << "\n";
+  o << "\n[greylist]\n";
+  o << "enabled = " << boolean(c.greylist.enabled) << "\n";
+  o << "delay = " << dur(c.greylist.delay) << "\n";
+  o << "retry_window = " << dur(c.greylist.retry_window) << "\n";
+  o << "max_age = " << dur(c.greylist.max_age) << "\n";
+  o << "auto_allow_after = " << c.greylist.auto_allow_after << "\n";
+  o << "ipv4_prefix = " << c.greylist.ipv4_prefix << "\n";
+  o << "ipv6_prefix = " << c.greylist.ipv6_prefix << "\n";
+  o << "allow = " << list(c.greylist.allow) << "\n";
+  o << "store = " << str(c.greylist.store) << "\n";
+  o << "\n[policy]\n";
+  o << "max_messages_per_ip = " << c.policy.max_messages_per_ip << "\n";
+  o << "rate_window = " << dur(c.policy.rate_window) << "\n";
+  o << "\n[limits]\n";
+  o << "max_message_size = " << str(format_size(c.limits.max_message_size)) << "\n";
+  o << "max_recipients = " << c.limits.max_recipients << "\n";
+  o << "command_timeout = " << dur(c.limits.command_timeout) << "\n";
+  o << "data_timeout = " << dur(c.limits.data_timeout) << "\n";
+  o << "max_errors = " << c.limits.max_errors << "\n";
+  o << "max_connections = " << c.limits.max_connections << "\n";
+  o << "max_connections_per_ip = " << c.limits.max_connections_per_ip << "\n";
+  o << "\n[queue]\n";
+  o << "retry_initial = " << dur(c.queue.retry_initial) << "\n";
+  o << "retry_max = " << dur(c.queue.retry_max) << "\n";
+  o << "lifetime = " << dur(c.queue.lifetime) << "\n";
+  o << "delay_warning = " << dur(c.queue.delay_warning) << "\n";
+  o << "\n[relay]\n";
+  o << "smarthost = " << str(c.relay.smarthost) << "\n";
+  o << "smarthost_user = " << str(c.relay.smarthost_user) << "\n";
+  o << "smarthost_password_file = " << path(c.relay.smarthost_password_file) << "\n";
+  o << "routes = {";
+  bool first = true;
+  for (auto& [domain, target] : c.relay.routes) {
+    o << (first ? " " : ", ") << str(domain) << " = " << str(target);
+    first = false;
+  }
+  o << (first ? "}" : " }") << "\n";
+  o << "dns_servers = " << list(c.relay.dns_servers) << "\n";
+  o << "\n[log]\n";
+  o << "format = " << str(c.log_format == LogFormat::json ? "json" : "text") << "\n";
+  return o.str();
+}
+
+}  // namespace postern::config
