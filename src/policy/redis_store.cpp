@@ -128,6 +128,7 @@ RedisUrl RedisUrl::parse(std::string_view url) {
   } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
+    if (port.empty()) throw StoreError("bad port in store URL: " + std::string(url));
   }
   if (!host.empty()) u.host = std::string(host);
   auto number = [&](std::string_view digits, int max, const char* what) {
