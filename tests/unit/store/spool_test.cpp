@@ -1,0 +1,283 @@
+#include "store/spool.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <cerrno>
+#include <set>
+#include <thread>
+
+#include "store/durable_file.hpp"
+#include "test_util.hpp"
+
+namespace postern::store {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+Envelope sample_envelope() {
+  Envelope e;
+  e.reverse_path = "sender@example.net";
+  e.recipients = {"alice@example.org", "bob@remote.example", "weird \n\"name\"@example.org"};
+  e.client_address = "127.0.0.1";
+  e.client_helo = "client.example.net";
+  e.auth_identity = "";
+  e.body_type = "8BITMIME";
+  e.smtputf8 = true;
+  e.received_at = std::chrono::system_clock::time_point(std::chrono::microseconds(1700000000123456));
+  return e;
+}
+
+const std::string sample_message = "Subject: hi\r\n\r\nbody\r\nEND 0\n.\r\n";
+
+TEST(Spool, PutLoadRoundTrip) {
+  TempDir t;
+  Spool spool(t.path / "spool");
+  auto id = spool.put(sample_envelope(), sample_message);
+  EXPECT_TRUE(Spool::valid_id(id)) << id;
+  auto e = spool.load(id);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->id, id);
+  EXPECT_EQ(e->envelope.reverse_path, "sender@example.net");
+  EXPECT_EQ(e->envelope.recipients, sample_envelope().recipients);
+  EXPECT_EQ(e->envelope.client_helo, "client.example.net");
+  EXPECT_EQ(e->envelope.body_type, "8BITMIME");
+  EXPECT_TRUE(e->envelope.smtputf8);
+  EXPECT_EQ(e->envelope.received_at, sample_envelope().received_at);
+  EXPECT_EQ(e->message_size, sample_message.size());
+  ASSERT_EQ(e->recipients.size(), 3u);
+  for (auto& r : e->recipients) EXPECT_EQ(r.status, RecipientStatus::pending);
+  EXPECT_EQ(spool.message(id), sample_message);
+  EXPECT_EQ(spool.list(), std::vector<std::string>{id});
+}
+
+TEST(Spool, NullSenderAndEmptyMessage) {
+  TempDir t;
+  Spool spool(t.path);
+  Envelope e;
+  e.recipients = {"a@example.org"};
+  auto id = spool.put(e, "");
+  auto got = spool.load(id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->envelope.reverse_path, "");
+  EXPECT_EQ(spool.message(id), "");
+}
+
+TEST(Spool, RefusesNoRecipients) {
+  TempDir t;
+  Spool spool(t.path);
+  EXPECT_THROW(spool.put(Envelope{}, "x"), std::invalid_argument);
+  EXPECT_TRUE(spool.list().empty());
+}
+
+TEST(Spool, UpdateKeepsStateWithMessage) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  auto next = std::chrono::system_clock::time_point(std::chrono::seconds(1800000000));
+  auto states = spool.update(id, [&](std::vector<RecipientState>& s) {
+    s[0].status = RecipientStatus::delivered;
+    s[1].status = RecipientStatus::deferred;
+    s[1].attempts = 2;
+    s[1].last_reply = "450 4.2.1 Mailbox temporarily unavailable\nsecond line";
+    s[1].next_attempt = next;
+    s[2].status = RecipientStatus::bounced;
+    s[2].last_reply = "550 5.1.1 No such user";
+  });
+  ASSERT_TRUE(states);
+  // A fresh Spool object (as after a restart) sees the same.
+  Spool again(t.path);
+  auto e = again.load(id);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->recipients[0].status, RecipientStatus::delivered);
+  EXPECT_EQ(e->recipients[1].status, RecipientStatus::deferred);
+  EXPECT_EQ(e->recipients[1].attempts, 2u);
+  EXPECT_EQ(e->recipients[1].last_reply, "450 4.2.1 Mailbox temporarily unavailable\nsecond line");
+  EXPECT_EQ(e->recipients[1].next_attempt, next);
+  EXPECT_EQ(e->recipients[2].status, RecipientStatus::bounced);
+  EXPECT_EQ(e->recipients[2].address, sample_envelope().recipients[2]);
+}
+
+TEST(Spool, UpdateCannotChangeAddressesOrCount) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  auto s = spool.update(id, [](auto& s) { s[0].address = "evil@example.org"; });
+  EXPECT_EQ((*s)[0].address, "alice@example.org");
+  EXPECT_THROW(spool.update(id, [](auto& s) { s.pop_back(); }), std::logic_error);
+  EXPECT_FALSE(spool.update("0123456789abcdef", [](auto&) {}));
+}
+
+TEST(Spool, RemoveDeletesEverything) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  spool.update(id, [](auto& s) { s[0].status = RecipientStatus::delivered; });
+  spool.remove(id);
+  EXPECT_FALSE(spool.load(id));
+  EXPECT_TRUE(spool.list().empty());
+  EXPECT_TRUE(fs::is_empty(t.path));
+  spool.remove(id);  // absent: fine
+}
+
+TEST(Spool, IdsAreUniqueUnderConcurrency) {
+  TempDir t;
+  Spool spool(t.path);
+  std::vector<std::thread> threads;
+  std::mutex m;
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      for (int j = 0; j < 25; ++j) {
+        auto id = spool.put(sample_envelope(), sample_message + std::to_string(j));
+        std::lock_guard l(m);
+        ids.insert(id);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ids.size(), 200u);
+  EXPECT_EQ(spool.list().size(), 200u);
+  // Group commit: never more directory fsyncs than messages.
+  EXPECT_LE(spool.dir_syncs(), 200u);
+  EXPECT_GE(spool.dir_syncs(), 1u);
+}
+
+TEST(Spool, ConcurrentUpdatesAreSerialised) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      for (int j = 0; j < 10; ++j) spool.update(id, [](auto& s) { ++s[1].attempts; });
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(spool.load(id)->recipients[1].attempts, 40u);
+}
+
+int fail_fsync(int) {
+  errno = EIO;
+  return -1;
+}
+std::atomic<int> fsyncs{0};
+int fail_second_fsync(int fd) {
+  // The first fsync (the file) works, the second (the directory) fails.
+  if (++fsyncs == 2) {
+    errno = EIO;
+    return -1;
+  }
+  return ::fsync(fd);
+}
+int fail_link(const char*, const char*) {
+  errno = ENOSPC;
+  return -1;
+}
+
+TEST(Spool, PutFailuresLeaveNothing) {
+  struct Case {
+    const char* name;
+    int (*fsync)(int);
+    int (*link)(const char*, const char*);
+  };
+  for (const Case& c : {Case{"file fsync", fail_fsync, nullptr}, Case{"dir fsync", fail_second_fsync, nullptr},
+                        Case{"link", nullptr, fail_link}}) {
+    TempDir t;
+    Spool spool(t.path);
+    auto s = real_syscalls();
+    if (c.fsync) s.fsync = c.fsync;
+    if (c.link) s.link = c.link;
+    fsyncs = 0;
+    {
+      SyscallOverride o(s);
+      EXPECT_THROW(spool.put(sample_envelope(), sample_message), IoError) << c.name;
+    }
+    EXPECT_TRUE(fs::is_empty(t.path)) << c.name;
+    EXPECT_TRUE(spool.list().empty()) << c.name;
+  }
+}
+
+TEST(Spool, UpdateFailureKeepsOldState) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  spool.update(id, [](auto& s) { s[0].attempts = 1; });
+  {
+    auto s = real_syscalls();
+    s.fsync = fail_fsync;
+    SyscallOverride o(s);
+    EXPECT_THROW(spool.update(id, [](auto& s) { s[0].attempts = 2; }), IoError);
+  }
+  EXPECT_EQ(spool.load(id)->recipients[0].attempts, 1u);
+}
+
+TEST(Spool, TruncatedFilesAreDiscarded) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  auto path = t.path / (id + ".msg");
+  auto full = read_file(path);
+  // Every proper prefix of the file is recognised as incomplete.
+  for (std::size_t n = 0; n < full.size(); ++n) {
+    ::truncate(path.c_str(), static_cast<off_t>(n));
+    EXPECT_FALSE(spool.load(id)) << "prefix " << n;
+    EXPECT_FALSE(spool.message(id)) << "prefix " << n;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << full;
+  }
+  EXPECT_TRUE(spool.load(id));
+  // Trailing garbage too.
+  write_durably(path, full + "x");
+  EXPECT_FALSE(spool.load(id));
+  write_durably(path, full);
+}
+
+TEST(Spool, RecoverRemovesPartialsAndOrphans) {
+  TempDir t;
+  Spool spool(t.path);
+  auto good = spool.put(sample_envelope(), sample_message);
+  auto bad = spool.put(sample_envelope(), sample_message);
+  auto full = read_file(t.path / (bad + ".msg"));
+  write_durably(t.path / (bad + ".msg"), full.substr(0, full.size() - 3));
+  write_durably(t.path / ".0011223344.tmp", "partial");
+  write_durably(t.path / "aaaaaaaaaaaaaaaa.state", "POSTERN-STATE 1\nEND 16\n");
+  write_durably(t.path / "README", "foreign files are left alone");
+  EXPECT_EQ(spool.list(), std::vector<std::string>{good});
+  EXPECT_EQ(spool.recover(), 3u);
+  EXPECT_TRUE(fs::exists(t.path / (good + ".msg")));
+  EXPECT_TRUE(fs::exists(t.path / "README"));
+  EXPECT_FALSE(fs::exists(t.path / (bad + ".msg")));
+}
+
+TEST(Spool, CorruptStateMeansPendingNotLost) {
+  TempDir t;
+  Spool spool(t.path);
+  auto id = spool.put(sample_envelope(), sample_message);
+  spool.update(id, [](auto& s) { s[0].status = RecipientStatus::delivered; });
+  auto state = read_file(t.path / (id + ".state"));
+  write_durably(t.path / (id + ".state"), state.substr(0, state.size() - 2));
+  auto e = spool.load(id);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->recipients[0].status, RecipientStatus::pending);
+}
+
+TEST(StateFile, RoundTripAndRejects) {
+  std::vector<RecipientState> s(2);
+  s[0].address = "a@b";
+  s[1].address = "c@d";
+  s[1].status = RecipientStatus::deferred;
+  s[1].last_reply = "451 4.3.0 x";
+  auto enc = encode_state_file(s);
+  auto dec = decode_state_file(enc);
+  ASSERT_TRUE(dec);
+  EXPECT_EQ((*dec)[1].last_reply, "451 4.3.0 x");
+  const std::vector<std::string> bad = {
+      "", "POSTERN-STATE 1\n", "POSTERN-STATE 2\nEND 16\n", "POSTERN-STATE 1\nEND 15\n",
+      "POSTERN-STATE 1\nrcpt 1 pending 0 0 0 0 0\n\nEND 42\n", "POSTERN-STATE 1\nrcpt 0 lost 0 0 0 0 0\n\nEND 42\n",
+      "POSTERN-STATE 1\nrcpt 0 pending 0 0 0 99 0\n\nEND 43\n", "POSTERN-STATE 1\nEND 16\nmore"};
+  for (const auto& b : bad) EXPECT_FALSE(decode_state_file(b)) << b;
+}
+
+}  // namespace
+}  // namespace postern::store
