@@ -435,6 +435,14 @@ std::optional<std::vector<RecipientState>> Spool::update(
   change(states);
   if (states.size() != entry->recipients.size()) throw std::logic_error("spool update changed the recipient count");
   for (std::size_t i = 0; i < states.size(); ++i) states[i].address = entry->recipients[i].address;
+  const bool all_delivered = std::all_of(states.begin(), states.end(),
+                                         [](const RecipientState& s) { return s.status == RecipientStatus::delivered; });
+  if (all_delivered) {
+    // Message first: see remove().
+    ::unlink(msg_path(id).c_str());
+    ::unlink(state_path(id).c_str());
+    return states;
+  }
   write_durably(state_path(id), encode_state_file(states));
   return states;
 }

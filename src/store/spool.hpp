@@ -33,7 +33,7 @@
 // in local_domains; the outbound queue handles the others. Each only
 // touches its own recipients through update(), which serialises changes
 // to one entry. The consumer whose update leaves every recipient final
-// (delivered/bounced) and nothing left to report calls remove().
+// and something to report (a bounce: send the DSN) calls remove() after.
 #pragma once
 
 #include <chrono>
@@ -97,7 +97,10 @@ class Spool {
 
   // Reads the recipient states, lets `change` edit them (it may not add or
   // remove recipients), writes them durably and returns them. Changes to
-  // one entry are serialised. Returns nullopt if the entry is gone.
+  // one entry are serialised. When every recipient ends up `delivered`,
+  // the entry is removed instead (nothing is left to do or to report);
+  // entries with `bounced` recipients stay until remove(), so the DSN
+  // writer sees them. Returns nullopt if the entry is gone.
   // Throws IoError; on throw the stored state is unchanged or fully new.
   std::optional<std::vector<RecipientState>> update(
       std::string_view id, const std::function<void(std::vector<RecipientState>&)>& change);

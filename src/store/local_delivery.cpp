@@ -1,0 +1,254 @@
+#include "store/local_delivery.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "log/log.hpp"
+#include "store/maildir.hpp"
+#include "store/mbox.hpp"
+#include "util/strings.hpp"
+
+namespace postern::store {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+constexpr std::string_view locked_reply = "450 4.2.1 Mailbox temporarily unavailable, try again later";
+
+std::string return_path_header(std::string_view reverse_path, std::string_view message) {
+  // Use the message's own line ending: CRLF as received over SMTP, or LF.
+  auto nl = message.find('\n');
+  bool crlf = nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r');
+  return "Return-Path: <" + std::string(reverse_path) + ">" + (crlf ? "\r\n" : "\n");
+}
+
+struct Outcome {
+  RecipientStatus status = RecipientStatus::pending;
+  std::string reply;
+};
+
+}  // namespace
+
+LocalDelivery::LocalDelivery(const config::Config& config, Spool& spool, UserDb* users)
+    : config_(config), spool_(spool), users_(users) {}
+
+LocalDelivery::~LocalDelivery() { stop(); }
+
+std::chrono::seconds LocalDelivery::retry_delay(unsigned attempts) {
+  if (attempts == 0) attempts = 1;
+  if (attempts > 7) return std::chrono::seconds(60);
+  return std::min(std::chrono::seconds(1LL << (attempts - 1)), std::chrono::seconds(60));
+}
+
+bool LocalDelivery::is_local(std::string_view address) const {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos) return util::iequals(address, "postmaster");
+  return config_.is_local_domain(address.substr(at + 1));
+}
+
+std::optional<LocalDelivery::Target> LocalDelivery::resolve(std::string_view address) const {
+  if (!is_local(address)) return std::nullopt;
+  std::string addr(address);
+  auto at = addr.rfind('@');
+  // RFC 5321 §4.5.1: postmaster at any local domain, and bare postmaster.
+  if (at == std::string::npos || util::iequals(std::string_view(addr).substr(0, at), "postmaster")) {
+    addr = config_.postmaster;
+    if (!is_local(addr)) return std::nullopt;
+  }
+  Target t;
+  auto canonical = canonical_address(addr);
+  if (!canonical) {
+    t.bounce = "550 5.1.3 Bad recipient address syntax";
+    return t;
+  }
+  if (users_) {
+    try {
+      auto user = users_->get(*canonical);
+      if (!user) t.bounce = "550 5.1.1 No such user";
+      else if (user->disabled) t.bounce = "550 5.2.1 Mailbox disabled";
+    } catch (const std::exception& e) {
+      t.defer = "451 4.3.0 User database unavailable";
+    }
+  }
+  at = canonical->rfind('@');
+  t.mailbox = config_.mailbox_for(canonical->substr(0, at), canonical->substr(at + 1));
+  return t;
+}
+
+std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
+  auto entry = spool_.load(id);
+  if (!entry) return std::nullopt;
+  const auto now = Clock::now();
+  std::optional<std::string> body;
+  std::map<std::size_t, Outcome> outcomes;
+  std::map<std::filesystem::path, Outcome> by_mailbox;  // one copy per mailbox, however many RCPTs name it
+  std::optional<Clock::time_point> next_due;
+  const auto note_due = [&](Clock::time_point t) { next_due = next_due ? std::min(*next_due, t) : t; };
+
+  for (std::size_t i = 0; i < entry->recipients.size(); ++i) {
+    const auto& r = entry->recipients[i];
+    if (r.final()) continue;
+    auto target = resolve(r.address);
+    if (!target) continue;  // not ours: the outbound queue's
+    if (r.status == RecipientStatus::deferred && r.next_attempt > now) {
+      note_due(r.next_attempt);
+      continue;
+    }
+    Outcome o;
+    if (target->bounce) o = {RecipientStatus::bounced, *target->bounce};
+    else if (target->defer) o = {RecipientStatus::deferred, *target->defer};
+    else if (auto it = by_mailbox.find(target->mailbox); it != by_mailbox.end()) o = it->second;
+    else {
+      if (!body) {
+        body = spool_.message(id);
+        if (!body) return std::nullopt;  // removed meanwhile
+      }
+      const std::string header = return_path_header(entry->envelope.reverse_path, *body);
+      try {
+        if (config_.mailbox_format == config::MailboxFormat::mbox) {
+          auto res = mbox_deliver(target->mailbox, entry->envelope.reverse_path, header + *body,
+                                  entry->envelope.received_at);
+          o = res == MboxResult::delivered ? Outcome{RecipientStatus::delivered, "250 2.0.0 Delivered"}
+                                           : Outcome{RecipientStatus::deferred, std::string(locked_reply)};
+        } else {
+          std::string bytes;
+          bytes.reserve(header.size() + body->size());
+          bytes += header;
+          bytes += *body;
+          maildir_deliver(target->mailbox, bytes);
+          o = {RecipientStatus::delivered, "250 2.0.0 Delivered"};
+        }
+      } catch (const std::exception& e) {
+        log::Event("delivery_error").add("queue_id", id).add("to", r.address).add("error", e.what());
+        o = {RecipientStatus::deferred, "451 4.3.0 Local delivery failed, will retry"};
+      }
+      by_mailbox[target->mailbox] = o;
+    }
+    outcomes[i] = o;
+  }
+  if (outcomes.empty()) return next_due;
+
+  auto states = spool_.update(id, [&](std::vector<RecipientState>& s) {
+    for (const auto& [i, o] : outcomes) {
+      auto& st = s[i];
+      if (st.final()) continue;  // someone else finished it meanwhile
+      st.attempts += 1;
+      st.last_attempt = now;
+      st.last_reply = o.reply;
+      st.status = o.status;
+      if (o.status == RecipientStatus::deferred) {
+        if (now - entry->envelope.received_at >= config_.queue.lifetime) {
+          st.status = RecipientStatus::bounced;
+          st.last_reply = "550 5.4.7 Delivery time expired; last error: " + o.reply;
+        } else {
+          st.next_attempt = now + retry_delay(st.attempts);
+        }
+      }
+    }
+  });
+  if (!states) return std::nullopt;
+  for (const auto& [i, o] : outcomes) {
+    const auto& st = (*states)[i];
+    log::Event ev("delivery");
+    ev.add("queue_id", id).add("to", "<" + st.address + ">").add("status", to_string(st.status));
+    ev.add("attempts", static_cast<long long>(st.attempts)).add("reply", st.last_reply);
+    if (st.status == RecipientStatus::deferred) {
+      note_due(st.next_attempt);
+      ev.add("retry_in", static_cast<long long>(
+                             std::chrono::duration_cast<std::chrono::seconds>(st.next_attempt - now).count()));
+    }
+  }
+  return next_due;
+}
+
+void LocalDelivery::start(unsigned threads) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!threads_.empty()) return;
+    stopping_ = false;
+  }
+  // Whatever is in the spool now was accepted earlier: deliver it.
+  try {
+    for (auto& id : spool_.list()) submit(std::move(id));
+  } catch (const std::exception& e) {
+    log::Event("spool_scan_error").add("error", e.what());
+  }
+  std::lock_guard lock(mutex_);
+  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { run(); });
+}
+
+void LocalDelivery::submit(std::string id) {
+  {
+    std::lock_guard lock(mutex_);
+    ready_.push_back(std::move(id));
+  }
+  cv_.notify_one();
+}
+
+void LocalDelivery::stop() {
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  cv_.notify_all();
+  for (auto& t : threads) t.join();
+}
+
+bool LocalDelivery::idle() {
+  std::lock_guard lock(mutex_);
+  if (!ready_.empty() || !busy_.empty()) return false;
+  return timed_.empty() || timed_.begin()->first > Clock::now() + std::chrono::hours(1);
+}
+
+void LocalDelivery::run() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    std::string id;
+    const auto now = Clock::now();
+    auto pick = [&]() -> bool {
+      for (auto it = ready_.begin(); it != ready_.end(); ++it)
+        if (!busy_.count(*it)) {
+          id = std::move(*it);
+          ready_.erase(it);
+          return true;
+        }
+      for (auto it = timed_.begin(); it != timed_.end() && it->first <= now; ++it)
+        if (!busy_.count(it->second)) {
+          id = std::move(it->second);
+          timed_.erase(it);
+          return true;
+        }
+      return false;
+    };
+    if (!pick()) {
+      // Wake for new work, the next due retry, or at least every second
+      // (a busy entry may become free).
+      auto until = now + std::chrono::seconds(1);
+      if (!timed_.empty()) until = std::min(until, timed_.begin()->first);
+      cv_.wait_until(lock, until);
+      continue;
+    }
+    busy_.insert(id);
+    lock.unlock();
+    std::optional<Clock::time_point> next;
+    try {
+      next = deliver(id);
+    } catch (const std::exception& e) {
+      log::Event("delivery_error").add("queue_id", id).add("error", e.what());
+      next = Clock::now() + std::chrono::seconds(30);
+    }
+    lock.lock();
+    busy_.erase(id);
+    if (next) {
+      // One timer per entry is enough.
+      for (auto it = timed_.begin(); it != timed_.end();)
+        it = it->second == id ? timed_.erase(it) : std::next(it);
+      timed_.emplace(*next, id);
+    }
+    cv_.notify_all();
+  }
+}
+
+}  // namespace postern::store

@@ -1,0 +1,96 @@
+// Local delivery: takes a spooled message and delivers each recipient in
+// local_domains to its mailbox (Maildir, or mbox when mailbox_format =
+// "mbox"), prepending `Return-Path: <reverse-path>`. Recipients outside
+// local_domains are left untouched for the outbound queue.
+//
+// Crash safety: the mailbox write is durable (fsync) before the spool is
+// told `delivered`, so a crash in between gives at most a duplicate copy,
+// never a loss. The spool entry disappears once every recipient is
+// delivered (Spool::update).
+//
+// Routing: postmaster@<any local domain> and the bare "postmaster"
+// (RFC 5321 §4.5.1) go to Config::postmaster. With a UserDb, a recipient
+// who is not (or no longer) a user is bounced `550 5.1.1`, a disabled one
+// `550 5.2.1` (the entry then stays for the DSN writer, see spool.hpp).
+//
+// Temporary trouble (an mbox locked by another process, a full disk, a
+// busy database) defers the recipient in the spool with its reply, the
+// attempt count and the next attempt (1 s doubling to 60 s); after
+// [queue] lifetime it is bounced.
+//
+// Threads: deliver() is safe from any thread; two deliveries of one entry
+// at once are prevented by the worker, not by deliver() itself.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "store/spool.hpp"
+#include "store/users.hpp"
+
+namespace postern::store {
+
+class LocalDelivery {
+ public:
+  // `users` may be null: every local address is then a mailbox. Both must outlive this.
+  LocalDelivery(const config::Config& config, Spool& spool, UserDb* users);
+  ~LocalDelivery();
+  LocalDelivery(const LocalDelivery&) = delete;
+  LocalDelivery& operator=(const LocalDelivery&) = delete;
+
+  // Delivers the due local recipients of one entry now, in this thread.
+  // Returns when the earliest deferred local recipient is due again, or
+  // nullopt when none is left. Never throws for delivery trouble (it is
+  // recorded in the spool); throws IoError only if the spool itself fails.
+  std::optional<std::chrono::system_clock::time_point> deliver(std::string_view id);
+
+  // True when `address` is handled here (a local domain or bare postmaster).
+  bool is_local(std::string_view address) const;
+
+  // The background worker: `threads` threads deliver submitted entries and
+  // retry deferred ones when due. start() first queues every entry already
+  // in the spool (mail accepted before a crash or restart).
+  void start(unsigned threads = 2);
+  // Queues an entry for delivery; never blocks on I/O. Call after the 250.
+  void submit(std::string id);
+  // Stops the worker (waits for deliveries in progress). Idempotent.
+  void stop();
+  // True when nothing is queued, due or in progress (tests).
+  bool idle();
+
+  // Delay before retry number `attempts` (1-based): 1 s doubling, capped at 60 s.
+  static std::chrono::seconds retry_delay(unsigned attempts);
+
+ private:
+  struct Target {
+    std::filesystem::path mailbox;
+    std::optional<std::string> bounce;  // permanent failure reply
+    std::optional<std::string> defer;   // temporary failure reply
+  };
+  std::optional<Target> resolve(std::string_view address) const;
+  void run();
+
+  const config::Config& config_;
+  Spool& spool_;
+  UserDb* users_;
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::string> ready_;
+  std::multimap<std::chrono::system_clock::time_point, std::string> timed_;
+  std::set<std::string> busy_;
+  std::vector<std::thread> threads_;
+  bool stopping_ = false;
+};
+
+}  // namespace postern::store

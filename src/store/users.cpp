@@ -1,0 +1,305 @@
+#include "store/users.hpp"
+
+#include <crypt.h>
+#include <gsasl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cstring>
+
+#include "util/strings.hpp"
+
+namespace postern::store {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+constexpr std::string_view schema = R"sql(
+CREATE TABLE IF NOT EXISTS users (
+  address            TEXT PRIMARY KEY,
+  password_hash      TEXT NOT NULL DEFAULT '',
+  scram_sha1_salt    TEXT NOT NULL DEFAULT '',
+  scram_sha1_iter    INTEGER NOT NULL DEFAULT 0,
+  scram_sha1_stored  TEXT NOT NULL DEFAULT '',
+  scram_sha1_server  TEXT NOT NULL DEFAULT '',
+  scram_sha256_salt  TEXT NOT NULL DEFAULT '',
+  scram_sha256_iter  INTEGER NOT NULL DEFAULT 0,
+  scram_sha256_stored TEXT NOT NULL DEFAULT '',
+  scram_sha256_server TEXT NOT NULL DEFAULT '',
+  cram_md5_secret    TEXT NOT NULL DEFAULT '',
+  locked             INTEGER NOT NULL DEFAULT 0,
+  lock_reason        TEXT NOT NULL DEFAULT '',
+  disabled           INTEGER NOT NULL DEFAULT 0,
+  quota_bytes        INTEGER NOT NULL DEFAULT 0,
+  created_at         INTEGER NOT NULL DEFAULT 0
+))sql";
+
+constexpr std::string_view select_columns =
+    "address, password_hash, cram_md5_secret, locked, lock_reason, disabled, quota_bytes, created_at";
+
+std::string base64(const unsigned char* data, std::size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<std::size_t>(len));
+  return out;
+}
+
+bool label_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c >= 0x80;
+}
+
+bool valid_domain(std::string_view d) {
+  if (d.empty() || d.size() > 255) return false;
+  // An address literal ([192.0.2.1]) is not a mailbox domain for users.
+  for (auto& label : util::split(d, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (unsigned char c : label)
+      if (!label_char(c)) return false;
+  }
+  return true;
+}
+
+bool valid_local(std::string_view l) {
+  if (l.empty() || l.size() > 64) return false;
+  if (l.front() == '.' || l.back() == '.' || l.find("..") != std::string_view::npos) return false;
+  for (unsigned char c : l) {
+    if (c <= 0x20 || c == 0x7f) return false;
+    if (std::strchr("<>,;:\\\"/@()[]", c)) return false;
+  }
+  return true;
+}
+
+User read_user(util::Statement& st) {
+  User u;
+  u.address = st.column_text(0);
+  u.has_password = !st.column_text(1).empty();
+  u.has_cram_md5 = !st.column_text(2).empty();
+  u.locked = st.column_int(3) != 0;
+  u.lock_reason = st.column_text(4);
+  u.disabled = st.column_int(5) != 0;
+  u.quota_bytes = static_cast<std::uint64_t>(st.column_int(6));
+  u.created_at = Clock::time_point(std::chrono::seconds(st.column_int(7)));
+  return u;
+}
+
+std::string prepared_password(std::string_view password) {
+  if (password.empty()) throw UserError(UserError::Kind::bad_password, "empty password");
+  if (password.find('\0') != std::string_view::npos)
+    throw UserError(UserError::Kind::bad_password, "password contains a NUL byte");
+  // RFC 5802 §2.2: Normalize(password) is SASLprep (RFC 4013), with
+  // unassigned code points allowed for queries, as GNU SASL's client does.
+  std::string in(password);
+  char* out = nullptr;
+  int rc = gsasl_saslprep(in.c_str(), GSASL_ALLOW_UNASSIGNED, &out, nullptr);
+  if (rc != GSASL_OK || !out)
+    throw UserError(UserError::Kind::bad_password, "password is not valid UTF-8 or has prohibited characters");
+  std::string result(out);
+  gsasl_free(out);
+  return result;
+}
+
+}  // namespace
+
+std::optional<std::string> canonical_address(std::string_view address) {
+  auto at = address.rfind('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  auto local = address.substr(0, at);
+  auto domain = address.substr(at + 1);
+  if (!valid_local(local) || !valid_domain(domain)) return std::nullopt;
+  return util::to_lower(local) + "@" + util::to_lower(domain);
+}
+
+sasl::ScramKeys make_scram_keys(bool sha256, std::string_view password, unsigned iterations) {
+  const std::string prepared = prepared_password(password);
+  const EVP_MD* md = sha256 ? EVP_sha256() : EVP_sha1();
+  const auto hlen = static_cast<unsigned>(EVP_MD_get_size(md));
+  unsigned char salt[16];
+  if (RAND_bytes(salt, sizeof salt) != 1) throw std::runtime_error("RAND_bytes failed");
+  // RFC 5802 §3: SaltedPassword := Hi(Normalize(password), salt, i) = PBKDF2 with HMAC-H.
+  unsigned char salted[EVP_MAX_MD_SIZE], client_key[EVP_MAX_MD_SIZE], server_key[EVP_MAX_MD_SIZE],
+      stored_key[EVP_MAX_MD_SIZE];
+  if (PKCS5_PBKDF2_HMAC(prepared.data(), static_cast<int>(prepared.size()), salt, sizeof salt,
+                        static_cast<int>(iterations), md, static_cast<int>(hlen), salted) != 1)
+    throw std::runtime_error("PBKDF2 failed");
+  unsigned n = 0;
+  // ClientKey := HMAC(SaltedPassword, "Client Key"); StoredKey := H(ClientKey)
+  // ServerKey := HMAC(SaltedPassword, "Server Key")
+  HMAC(md, salted, static_cast<int>(hlen), reinterpret_cast<const unsigned char*>("Client Key"), 10, client_key, &n);
+  HMAC(md, salted, static_cast<int>(hlen), reinterpret_cast<const unsigned char*>("Server Key"), 10, server_key, &n);
+  EVP_Digest(client_key, hlen, stored_key, &n, md, nullptr);
+  OPENSSL_cleanse(salted, sizeof salted);
+  OPENSSL_cleanse(client_key, sizeof client_key);
+  sasl::ScramKeys k;
+  k.salt_b64 = base64(salt, sizeof salt);
+  k.iterations = iterations;
+  k.stored_key_b64 = base64(stored_key, hlen);
+  k.server_key_b64 = base64(server_key, hlen);
+  return k;
+}
+
+std::string hash_password(std::string_view password) {
+  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+  if (!crypt_gensalt_rn("$y$", 0, nullptr, 0, setting, sizeof setting))
+    throw std::runtime_error("crypt_gensalt_rn($y$) failed");
+  std::string pw(password);
+  auto data = std::make_unique<crypt_data>();
+  std::memset(data.get(), 0, sizeof(crypt_data));
+  const char* h = crypt_r(pw.c_str(), setting, data.get());
+  if (!h || h[0] == '*') throw std::runtime_error("crypt_r failed");
+  std::string out(h);
+  OPENSSL_cleanse(data.get(), sizeof(crypt_data));
+  OPENSSL_cleanse(pw.data(), pw.size());
+  return out;
+}
+
+bool verify_password(std::string_view hash, std::string_view password) {
+  if (hash.empty() || hash[0] != '$') return false;
+  std::string pw(password), setting(hash);
+  auto data = std::make_unique<crypt_data>();
+  std::memset(data.get(), 0, sizeof(crypt_data));
+  const char* h = crypt_r(pw.c_str(), setting.c_str(), data.get());
+  OPENSSL_cleanse(pw.data(), pw.size());
+  if (!h || h[0] == '*') return false;
+  std::size_t n = std::strlen(h);
+  return n == hash.size() && CRYPTO_memcmp(h, hash.data(), n) == 0;
+}
+
+UserDb::UserDb(const std::filesystem::path& db_path) : db_(db_path) { db_.exec(schema); }
+
+std::string UserDb::must_canonical(std::string_view address) const {
+  auto c = canonical_address(address);
+  if (!c) throw UserError(UserError::Kind::bad_address, "not a valid mailbox address: " + util::printable(address));
+  return *c;
+}
+
+void UserDb::add(std::string_view address, std::string_view password, bool cram_md5) {
+  const std::string addr = must_canonical(address);
+  const auto sha1 = make_scram_keys(false, password);
+  const auto sha256 = make_scram_keys(true, password);
+  const std::string hash = hash_password(password);
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare(
+      "INSERT INTO users (address, password_hash, scram_sha1_salt, scram_sha1_iter, scram_sha1_stored, "
+      "scram_sha1_server, scram_sha256_salt, scram_sha256_iter, scram_sha256_stored, scram_sha256_server, "
+      "cram_md5_secret, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(address) DO NOTHING");
+  st.bind(1, addr).bind(2, hash);
+  st.bind(3, sha1.salt_b64).bind(4, std::int64_t(sha1.iterations)).bind(5, sha1.stored_key_b64).bind(6, sha1.server_key_b64);
+  st.bind(7, sha256.salt_b64).bind(8, std::int64_t(sha256.iterations)).bind(9, sha256.stored_key_b64).bind(10, sha256.server_key_b64);
+  // CRAM-MD5 (RFC 2195) needs the password itself on the server side: it is
+  // plaintext-equivalent, which is why it is only kept when asked for.
+  st.bind(11, cram_md5 ? std::string(password) : std::string());  // never a null pointer: NULL in SQLite
+  st.bind(12, std::int64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count()));
+  st.run();
+  if (db_.changes() == 0) throw UserError(UserError::Kind::duplicate, "user already exists: " + addr);
+}
+
+bool UserDb::ensure(std::string_view address) {
+  const std::string addr = must_canonical(address);
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare("INSERT INTO users (address, created_at) VALUES (?, ?) ON CONFLICT(address) DO NOTHING");
+  st.bind(1, addr).bind(2, std::int64_t(std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count()));
+  st.run();
+  return db_.changes() > 0;
+}
+
+void UserDb::change(std::string_view sql, std::string_view address, const std::function<void(util::Statement&)>& bind) {
+  const std::string addr = must_canonical(address);
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare(sql);
+  bind(st);
+  st.bind(1, addr);
+  st.run();
+  if (db_.changes() == 0) throw UserError(UserError::Kind::unknown_user, "no such user: " + addr);
+}
+
+void UserDb::set_password(std::string_view address, std::string_view password, std::optional<bool> cram_md5) {
+  const auto sha1 = make_scram_keys(false, password);
+  const auto sha256 = make_scram_keys(true, password);
+  const std::string hash = hash_password(password);
+  // ?12: 1 = set the CRAM-MD5 secret, 0 = clear it, 2 = keep it only if there was one.
+  const std::int64_t cram_mode = !cram_md5 ? 2 : (*cram_md5 ? 1 : 0);
+  change(
+      "UPDATE users SET password_hash = ?2, scram_sha1_salt = ?3, scram_sha1_iter = ?4, scram_sha1_stored = ?5, "
+      "scram_sha1_server = ?6, scram_sha256_salt = ?7, scram_sha256_iter = ?8, scram_sha256_stored = ?9, "
+      "scram_sha256_server = ?10, cram_md5_secret = CASE ?12 WHEN 1 THEN ?11 WHEN 0 THEN '' "
+      "ELSE CASE WHEN cram_md5_secret = '' THEN '' ELSE ?11 END END WHERE address = ?1",
+      address, [&](util::Statement& st) {
+        st.bind(2, hash);
+        st.bind(3, sha1.salt_b64).bind(4, std::int64_t(sha1.iterations)).bind(5, sha1.stored_key_b64).bind(6, sha1.server_key_b64);
+        st.bind(7, sha256.salt_b64).bind(8, std::int64_t(sha256.iterations)).bind(9, sha256.stored_key_b64).bind(10, sha256.server_key_b64);
+        st.bind(11, password).bind(12, cram_mode);
+      });
+}
+
+void UserDb::remove(std::string_view address) {
+  change("DELETE FROM users WHERE address = ?1", address, [](util::Statement&) {});
+}
+
+void UserDb::lock(std::string_view address, std::string_view reason) {
+  change("UPDATE users SET locked = 1, lock_reason = ?2 WHERE address = ?1", address,
+         [&](util::Statement& st) { st.bind(2, std::string(reason)); });
+}
+
+void UserDb::unlock(std::string_view address) {
+  change("UPDATE users SET locked = 0, lock_reason = '' WHERE address = ?1", address, [](util::Statement&) {});
+}
+
+void UserDb::set_disabled(std::string_view address, bool disabled) {
+  change("UPDATE users SET disabled = ?2 WHERE address = ?1", address,
+         [&](util::Statement& st) { st.bind(2, std::int64_t(disabled ? 1 : 0)); });
+}
+
+void UserDb::set_quota(std::string_view address, std::uint64_t bytes) {
+  change("UPDATE users SET quota_bytes = ?2 WHERE address = ?1", address,
+         [&](util::Statement& st) { st.bind(2, static_cast<std::int64_t>(bytes)); });
+}
+
+std::optional<User> UserDb::get(std::string_view address) {
+  auto addr = canonical_address(address);
+  if (!addr) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare(std::string("SELECT ") + std::string(select_columns) + " FROM users WHERE address = ?");
+  st.bind(1, *addr);
+  if (!st.step()) return std::nullopt;
+  return read_user(st);
+}
+
+std::vector<User> UserDb::list() {
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare(std::string("SELECT ") + std::string(select_columns) + " FROM users ORDER BY address");
+  std::vector<User> out;
+  while (st.step()) out.push_back(read_user(st));
+  return out;
+}
+
+std::optional<sasl::Credentials> UserDb::find(std::string_view authcid) {
+  auto addr = canonical_address(authcid);
+  if (!addr) return std::nullopt;
+  try {
+    std::lock_guard lock(mutex_);
+    auto st = db_.prepare(
+        "SELECT address, password_hash, scram_sha1_salt, scram_sha1_iter, scram_sha1_stored, scram_sha1_server, "
+        "scram_sha256_salt, scram_sha256_iter, scram_sha256_stored, scram_sha256_server, cram_md5_secret, disabled "
+        "FROM users WHERE address = ?");
+    st.bind(1, *addr);
+    if (!st.step()) return std::nullopt;
+    // A user without secrets (the auto-created postmaster) cannot log in.
+    if (st.column_text(1).empty()) return std::nullopt;
+    // A disabled account is closed for logins too, not only for mail.
+    if (st.column_int(11) != 0) return std::nullopt;
+    sasl::Credentials c;
+    c.identity = st.column_text(0);
+    c.password_hash = st.column_text(1);
+    c.scram_sha1 = {st.column_text(2), static_cast<unsigned>(st.column_int(3)), st.column_text(4), st.column_text(5)};
+    c.scram_sha256 = {st.column_text(6), static_cast<unsigned>(st.column_int(7)), st.column_text(8), st.column_text(9)};
+    c.cram_md5_secret = st.column_text(10);
+    return c;
+  } catch (const util::SqliteError& e) {
+    throw sasl::StoreUnavailable(std::string("user database: ") + e.what());
+  }
+}
+
+}  // namespace postern::store
