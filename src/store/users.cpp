@@ -1,15 +1,9 @@
 #include "store/users.hpp"
 
-#include <crypt.h>
-#include <gsasl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <cstring>
 
+#include "sasl/secrets.hpp"
 #include "util/strings.hpp"
 
 namespace postern::store {
@@ -39,13 +33,6 @@ CREATE TABLE IF NOT EXISTS users (
 
 constexpr std::string_view select_columns =
     "address, password_hash, cram_md5_secret, locked, lock_reason, disabled, quota_bytes, created_at";
-
-std::string base64(const unsigned char* data, std::size_t n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
-  out.resize(static_cast<std::size_t>(len));
-  return out;
-}
 
 bool label_char(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c >= 0x80;
@@ -85,20 +72,24 @@ User read_user(util::Statement& st) {
   return u;
 }
 
-std::string prepared_password(std::string_view password) {
+// The secrets for a password: yescrypt hash and both SCRAM key sets.
+struct Secrets {
+  std::string hash;
+  sasl::ScramKeys sha1, sha256;
+};
+
+Secrets make_secrets(std::string_view password) {
   if (password.empty()) throw UserError(UserError::Kind::bad_password, "empty password");
   if (password.find('\0') != std::string_view::npos)
     throw UserError(UserError::Kind::bad_password, "password contains a NUL byte");
-  // RFC 5802 §2.2: Normalize(password) is SASLprep (RFC 4013), with
-  // unassigned code points allowed for queries, as GNU SASL's client does.
-  std::string in(password);
-  char* out = nullptr;
-  int rc = gsasl_saslprep(in.c_str(), GSASL_ALLOW_UNASSIGNED, &out, nullptr);
-  if (rc != GSASL_OK || !out)
-    throw UserError(UserError::Kind::bad_password, "password is not valid UTF-8 or has prohibited characters");
-  std::string result(out);
-  gsasl_free(out);
-  return result;
+  try {
+    // RFC 5802 §2.2: SCRAM hashes SASLprep(password); a password SASLprep
+    // rejects could never log in with SCRAM, so it is refused here.
+    return Secrets{sasl::hash_password(password), sasl::make_scram_keys(sasl::ScramHash::sha1, password),
+                   sasl::make_scram_keys(sasl::ScramHash::sha256, password)};
+  } catch (const std::invalid_argument&) {
+    throw UserError(UserError::Kind::bad_password, "password is not valid UTF-8 or has characters SASLprep prohibits");
+  }
 }
 
 }  // namespace
@@ -112,61 +103,6 @@ std::optional<std::string> canonical_address(std::string_view address) {
   return util::to_lower(local) + "@" + util::to_lower(domain);
 }
 
-sasl::ScramKeys make_scram_keys(bool sha256, std::string_view password, unsigned iterations) {
-  const std::string prepared = prepared_password(password);
-  const EVP_MD* md = sha256 ? EVP_sha256() : EVP_sha1();
-  const auto hlen = static_cast<unsigned>(EVP_MD_get_size(md));
-  unsigned char salt[16];
-  if (RAND_bytes(salt, sizeof salt) != 1) throw std::runtime_error("RAND_bytes failed");
-  // RFC 5802 §3: SaltedPassword := Hi(Normalize(password), salt, i) = PBKDF2 with HMAC-H.
-  unsigned char salted[EVP_MAX_MD_SIZE], client_key[EVP_MAX_MD_SIZE], server_key[EVP_MAX_MD_SIZE],
-      stored_key[EVP_MAX_MD_SIZE];
-  if (PKCS5_PBKDF2_HMAC(prepared.data(), static_cast<int>(prepared.size()), salt, sizeof salt,
-                        static_cast<int>(iterations), md, static_cast<int>(hlen), salted) != 1)
-    throw std::runtime_error("PBKDF2 failed");
-  unsigned n = 0;
-  // ClientKey := HMAC(SaltedPassword, "Client Key"); StoredKey := H(ClientKey)
-  // ServerKey := HMAC(SaltedPassword, "Server Key")
-  HMAC(md, salted, static_cast<int>(hlen), reinterpret_cast<const unsigned char*>("Client Key"), 10, client_key, &n);
-  HMAC(md, salted, static_cast<int>(hlen), reinterpret_cast<const unsigned char*>("Server Key"), 10, server_key, &n);
-  EVP_Digest(client_key, hlen, stored_key, &n, md, nullptr);
-  OPENSSL_cleanse(salted, sizeof salted);
-  OPENSSL_cleanse(client_key, sizeof client_key);
-  sasl::ScramKeys k;
-  k.salt_b64 = base64(salt, sizeof salt);
-  k.iterations = iterations;
-  k.stored_key_b64 = base64(stored_key, hlen);
-  k.server_key_b64 = base64(server_key, hlen);
-  return k;
-}
-
-std::string hash_password(std::string_view password) {
-  char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (!crypt_gensalt_rn("$y$", 0, nullptr, 0, setting, sizeof setting))
-    throw std::runtime_error("crypt_gensalt_rn($y$) failed");
-  std::string pw(password);
-  auto data = std::make_unique<crypt_data>();
-  std::memset(data.get(), 0, sizeof(crypt_data));
-  const char* h = crypt_r(pw.c_str(), setting, data.get());
-  if (!h || h[0] == '*') throw std::runtime_error("crypt_r failed");
-  std::string out(h);
-  OPENSSL_cleanse(data.get(), sizeof(crypt_data));
-  OPENSSL_cleanse(pw.data(), pw.size());
-  return out;
-}
-
-bool verify_password(std::string_view hash, std::string_view password) {
-  if (hash.empty() || hash[0] != '$') return false;
-  std::string pw(password), setting(hash);
-  auto data = std::make_unique<crypt_data>();
-  std::memset(data.get(), 0, sizeof(crypt_data));
-  const char* h = crypt_r(pw.c_str(), setting.c_str(), data.get());
-  OPENSSL_cleanse(pw.data(), pw.size());
-  if (!h || h[0] == '*') return false;
-  std::size_t n = std::strlen(h);
-  return n == hash.size() && CRYPTO_memcmp(h, hash.data(), n) == 0;
-}
-
 UserDb::UserDb(const std::filesystem::path& db_path) : db_(db_path) { db_.exec(schema); }
 
 std::string UserDb::must_canonical(std::string_view address) const {
@@ -177,9 +113,10 @@ std::string UserDb::must_canonical(std::string_view address) const {
 
 void UserDb::add(std::string_view address, std::string_view password, bool cram_md5) {
   const std::string addr = must_canonical(address);
-  const auto sha1 = make_scram_keys(false, password);
-  const auto sha256 = make_scram_keys(true, password);
-  const std::string hash = hash_password(password);
+  const Secrets secrets = make_secrets(password);
+  const auto& sha1 = secrets.sha1;
+  const auto& sha256 = secrets.sha256;
+  const std::string& hash = secrets.hash;
   std::lock_guard lock(mutex_);
   auto st = db_.prepare(
       "INSERT INTO users (address, password_hash, scram_sha1_salt, scram_sha1_iter, scram_sha1_stored, "
@@ -216,9 +153,10 @@ void UserDb::change(std::string_view sql, std::string_view address, const std::f
 }
 
 void UserDb::set_password(std::string_view address, std::string_view password, std::optional<bool> cram_md5) {
-  const auto sha1 = make_scram_keys(false, password);
-  const auto sha256 = make_scram_keys(true, password);
-  const std::string hash = hash_password(password);
+  const Secrets secrets = make_secrets(password);
+  const auto& sha1 = secrets.sha1;
+  const auto& sha256 = secrets.sha256;
+  const std::string& hash = secrets.hash;
   // ?12: 1 = set the CRAM-MD5 secret, 0 = clear it, 2 = keep it only if there was one.
   const std::int64_t cram_mode = !cram_md5 ? 2 : (*cram_md5 ? 1 : 0);
   change(

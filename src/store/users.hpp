@@ -3,7 +3,7 @@
 // the secrets SASL needs (RFC 5803 style, never the password itself):
 //   * a yescrypt crypt(3) hash ("$y$...") for PLAIN and LOGIN;
 //   * SCRAM-SHA-1 and SCRAM-SHA-256 salt, iteration count (>= 4096),
-//     StoredKey and ServerKey (RFC 5802 §3), computed by GNU SASL so the
+//     StoredKey and ServerKey (RFC 5802 §3), from sasl/secrets.hpp so the
 //     SASL server derives the same keys;
 //   * the CRAM-MD5 plaintext-equivalent secret, only when asked for.
 // and the mailbox state the server checks at RCPT: locked (+ reason, 450
@@ -60,13 +60,6 @@ struct User {
 // '<', '>', ',', ';', ':', '\\', '"' or '/', and a domain of dot-separated
 // labels (letters, digits, '-', or UTF-8), at most 255 octets.
 std::optional<std::string> canonical_address(std::string_view address);
-
-// SCRAM keys (RFC 5802 §3) for `password`: fresh 16-octet salt.
-sasl::ScramKeys make_scram_keys(bool sha256, std::string_view password, unsigned iterations = 4096);
-// A yescrypt crypt(3) hash of `password`.
-std::string hash_password(std::string_view password);
-// True when `password` matches `hash` (a crypt(3) string). Constant time in the compare.
-bool verify_password(std::string_view hash, std::string_view password);
 
 class UserDb : public sasl::CredentialStore {
  public:

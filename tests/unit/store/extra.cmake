@@ -1,1 +1,2 @@
 target_link_libraries(unit_store PRIVATE PkgConfig::GSASL)
+target_link_libraries(unit_store PRIVATE postern_sasl)
