@@ -4,6 +4,7 @@ with "postern: FILE:LINE: KEY: MESSAGE" on stderr; --config, ./postern.toml
 and --data-dir are found the way SPEC §2 says. Also checks that a harness
 config (what every other integration test writes) loads.
 """
+import concurrent.futures
 import os
 import re
 import shutil
@@ -217,9 +218,14 @@ class CheckConfigTest(unittest.TestCase):
     ]
 
     def test_every_bad_key_exits_78_naming_file_line_and_key(self):
-        for name, text, line, key, part in self.BAD:
+        def attempt(i, text):
+            path = self.write(text, f"bad{i}.toml")
+            return harness.run("check-config", "--config", path), path
+        # The cases are independent processes: run a few at once to keep the file quick.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(attempt, range(len(self.BAD)), [case[1] for case in self.BAD]))
+        for (name, text, line, key, part), (r, path) in zip(self.BAD, results):
             with self.subTest(name):
-                r, path = self.check(text)
                 self.assertEqual(r.returncode, 78, f"{name}: stdout={r.stdout!r} stderr={r.stderr!r}")
                 self.assertEqual(r.stdout, "")
                 err = r.stderr.strip()
