@@ -130,6 +130,11 @@ Config defaults();
 Config load(const std::optional<std::filesystem::path>& file,
             const std::optional<std::filesystem::path>& data_dir_override);
 
+// Parses TOML `text` as if read from the file `name` in `config_dir` (over
+// defaults(); relative data_dir is resolved against config_dir). Throws Error.
+Config load_text(std::string_view text, const std::string& name, const std::filesystem::path& config_dir,
+                 const std::optional<std::filesystem::path>& data_dir_override = std::nullopt);
+
 // Parses "30s", "5m", "2h", "35d" (and a bare number of seconds). Throws std::invalid_argument.
 Duration parse_duration(std::string_view text);
 // Parses "25M", "512K", "1G", "1000". Throws std::invalid_argument.

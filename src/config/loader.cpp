@@ -498,7 +498,12 @@ Config load(const std::optional<fs::path>& file, const std::optional<fs::path>& 
   }
   std::string name = path->string();
   if (fs::is_directory(*path)) throw Error(name, 0, "", "is a directory, not a configuration file");
-  std::string text = read_file(*path);
+  return load_text(read_file(*path), name, fs::absolute(*path).parent_path(), data_dir_override);
+}
+
+Config load_text(std::string_view text, const std::string& name, const fs::path& config_dir,
+                 const std::optional<fs::path>& data_dir_override) {
+  Config c = defaults();
   toml::table root;
   try {
     root = toml::parse(text, name);
@@ -507,7 +512,7 @@ Config load(const std::optional<fs::path>& file, const std::optional<fs::path>& 
   }
   Loader loader(name, c);
   loader.load(root);
-  loader.finish(fs::absolute(*path).parent_path(), data_dir_override);
+  loader.finish(config_dir, data_dir_override);
   c.source = name;
   return c;
 }
