@@ -1,0 +1,91 @@
+// Text rendering: wrapping by code points, no colour unless asked, JSON escaping.
+#include "explain/render.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace postern::explain {
+namespace {
+
+std::size_t columns(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+void expect_fits(const std::string& text, std::size_t width) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) EXPECT_LE(columns(line), width) << "line: \"" << line << "\"";
+}
+
+TEST(Wrap, FitsAndKeepsWords) {
+  std::string text = "Sunucu bu gönderen, alıcı ve istemci adresi üçlüsünü henüz tanımıyor ve ilk denemeyi "
+                     "bilerek reddediyor; gerçek bir posta sunucusu yeniden dener.";
+  for (std::size_t w : {40u, 60u, 80u}) {
+    auto out = wrap(text, w, "    ");
+    expect_fits(out, w);
+    // Rejoining the lines gives back the words.
+    std::istringstream in(out);
+    std::string word, joined;
+    while (in >> word) joined += (joined.empty() ? "" : " ") + word;
+    EXPECT_EQ(joined, text);
+  }
+}
+
+TEST(Wrap, CutsOverlongWords) {
+  std::string url(200, 'a');
+  auto out = wrap("see " + url + " now", 80, "  ");
+  expect_fits(out, 80);
+  EXPECT_NE(out.find("now"), std::string::npos);
+}
+
+TEST(Wrap, KeepsParagraphs) {
+  auto out = wrap("one\ntwo", 80, "  ");
+  EXPECT_EQ(out, "  one\n  two\n");
+}
+
+TEST(Render, EveryFormFitsEightyColumnsWithoutColour) {
+  for (Lang lang : {Lang::en, Lang::tr}) {
+    RenderOptions o{lang, 80, false};
+    for (const char* in : {"450", "334", "4.2.0", "X.2.0", "450 4.2.0 Greylisted, try again in 300 seconds"}) {
+      auto e = explain_input(in, lang);
+      ASSERT_TRUE(e) << in;
+      auto text = render(*e, o);
+      expect_fits(text, 80);
+      EXPECT_EQ(text.find('\x1b'), std::string::npos) << in;
+    }
+    auto c = compare({*explain_input("334", lang), *explain_input("450", lang)}, lang);
+    auto text = render(c, o);
+    expect_fits(text, 80);
+    EXPECT_EQ(text.find('\x1b'), std::string::npos);
+    auto three = compare({*explain_input("334", lang), *explain_input("4.2.0", lang), *explain_input("450", lang)}, lang);
+    expect_fits(render(three, o), 80);
+  }
+}
+
+TEST(Render, ColourWhenAsked) {
+  RenderOptions o{Lang::en, 80, true};
+  auto text = render(*explain_input("450"), o);
+  EXPECT_NE(text.find("\x1b[1;33m450"), std::string::npos);
+}
+
+TEST(Render, TurkishHeadings) {
+  RenderOptions o{Lang::tr, 80, false};
+  auto c = compare({*explain_input("334", Lang::tr), *explain_input("450", Lang::tr)}, Lang::tr);
+  auto text = render(c, o);
+  for (const char* h : {"Açıklama", "Gördüğünüzde", "Nasıl Düzeltilir", "Temel Farklar", "Hangisini Ne Zaman Kullanmalı"}) {
+    EXPECT_NE(text.find(h), std::string::npos) << h;
+  }
+}
+
+TEST(Json, EscapesReplyText) {
+  auto e = explain_reply(450, "4.2.0", "quote \" backslash \\ ctl \x01 tab\t end", Lang::en);
+  auto j = to_json(e, Lang::en);
+  EXPECT_NE(j.find(R"(quote \" backslash \\ ctl \u0001 tab\t end)"), std::string::npos) << j;
+  EXPECT_EQ(j.back(), '\n');
+}
+
+}  // namespace
+}  // namespace postern::explain
