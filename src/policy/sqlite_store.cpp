@@ -1,6 +1,7 @@
 #include "policy/sqlite_store.hpp"
 
 #include <array>
+#include <mutex>
 #include <optional>
 
 #include "policy/pool.hpp"
@@ -85,6 +86,12 @@ struct SqliteStore::Connection {
 
 struct SqliteStore::Impl {
   std::filesystem::path path;
+  // One connection per process, taken in turns. Decisions write, so they
+  // serialise on the database anyway; with one connection its page cache
+  // stays warm (a second connection would reread every page another
+  // connection changed) and no thread sleeps in SQLite's busy handler.
+  // Other processes on the same database still meet the busy timeout.
+  std::mutex writer;
   Pool<Connection> pool;
   explicit Impl(std::filesystem::path p)
       : path(std::move(p)), pool([this] { return std::make_unique<Connection>(path); }) {}
@@ -130,6 +137,7 @@ std::string SqliteStore::describe() const { return "sqlite:" + impl_->path.strin
 
 Decision SqliteStore::decide(const Triplet& t, const Timing& timing, Millis now, std::int64_t allow_version) {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     util::Transaction tx(c->db);
     Decision d;
@@ -204,6 +212,7 @@ Decision SqliteStore::decide(const Triplet& t, const Timing& timing, Millis now,
 
 bool SqliteStore::rate_hit(std::string_view client, unsigned max, Millis window, Millis now) {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     util::Transaction tx(c->db);
     c->rate_trim.reset();
@@ -228,6 +237,7 @@ bool SqliteStore::rate_hit(std::string_view client, unsigned max, Millis window,
 
 void SqliteStore::add_allow(std::string_view entry, Millis now) {
   guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     util::Transaction tx(c->db);
     auto ins = c->db.prepare("INSERT OR IGNORE INTO greylist_allow(entry, added) VALUES (?1, ?2)");
@@ -245,6 +255,7 @@ void SqliteStore::add_allow(std::string_view entry, Millis now) {
 
 std::vector<std::string> SqliteStore::allow_entries() {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     auto s = c->db.prepare("SELECT entry FROM greylist_allow ORDER BY added, entry");
     std::vector<std::string> out;
@@ -255,6 +266,7 @@ std::vector<std::string> SqliteStore::allow_entries() {
 
 std::int64_t SqliteStore::allow_version() {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     return read_version(c->version);
   });
@@ -262,6 +274,7 @@ std::int64_t SqliteStore::allow_version() {
 
 std::vector<Entry> SqliteStore::list(Millis now) {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     auto s = c->db.prepare(
         "SELECT network, sender, recipient, first_seen, last_seen, passes, passed, expires"
@@ -284,6 +297,7 @@ std::vector<Entry> SqliteStore::list(Millis now) {
 
 std::vector<NetworkEntry> SqliteStore::networks(Millis now) {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     auto s = c->db.prepare(
         "SELECT network, passes, expires FROM greylist_networks WHERE expires > ?1 ORDER BY network");
@@ -296,6 +310,7 @@ std::vector<NetworkEntry> SqliteStore::networks(Millis now) {
 
 std::int64_t SqliteStore::purge(Millis now, bool all) {
   return guarded([&] {
+    std::lock_guard turn(impl_->writer);
     auto c = impl_->pool.lease();
     util::Transaction tx(c->db);
     std::int64_t removed = 0;

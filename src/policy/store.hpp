@@ -4,8 +4,9 @@
 // the store (a BEGIN IMMEDIATE transaction, or one Lua script), so two
 // sessions deciding on the same triplet at once cannot lose an update.
 // Times are passed in by the caller (see clock.hpp), never read here.
-// Stores are thread-safe: each keeps a small pool of connections and a
-// caller holds one only for the length of a call. Failures throw
+// Stores are thread-safe: SqliteStore takes turns on one connection per
+// process, RedisStore keeps a small pool (one connection per thread
+// deciding at that moment); a caller holds one only for one call. Failures throw
 // StoreError; callers answer 4xx (our trouble is never the client's 5xx).
 #pragma once
 
