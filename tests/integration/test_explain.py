@@ -160,6 +160,42 @@ class Json(unittest.TestCase):
         self.assertEqual(e["text"], '"quoted" \\ back\tslash \x7f and ünïcödé')
 
 
+def fixture(name):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "explain", "data", name)
+    with open(path, encoding="utf-8") as f:
+        return [line.split("\t")[0] for line in f if line.strip() and not line.startswith("#")]
+
+
+class EveryCode(unittest.TestCase):
+    """Every listed basic code and every IANA registry code, through the binary, in both languages."""
+
+    def test_every_code_in_both_languages(self):
+        basic = fixture("basic_codes.txt")
+        registry = fixture("iana_enhanced.txt")
+        self.assertGreaterEqual(len(basic), 38)
+        self.assertGreaterEqual(len(registry), 81)
+        # Registry codes as they appear on the wire, under the class that is
+        # most common for each (5 for all, which every code may carry).
+        codes = basic + ["5" + c[1:] for c in registry]
+        for lang in ["en", "tr"]:
+            r = explain(*codes, "--json", "--lang", lang)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            doc = json.loads(r.stdout)
+            self.assertEqual(len(doc["compare"]), len(codes))
+            for code, item in zip(codes, doc["compare"]):
+                entry = item["basic"] or item["enhanced"]
+                self.assertEqual(entry["code"], code)
+                self.assertFalse(entry["generic"], code)
+                for key in ["title", "meaning", "when"]:
+                    self.assertTrue(entry[key].strip(), (lang, code, key))
+                self.assertTrue(entry["fix"]["sender"].strip(), (lang, code))
+                self.assertTrue(entry["fix"]["admin"].strip(), (lang, code))
+                self.assertTrue(entry["class"]["name"], (lang, code))
+                if lang == "tr":
+                    text = entry["meaning"] + entry["when"] + entry["fix"]["sender"] + entry["fix"]["admin"]
+                    self.assertRegex(text, "[çğıİöşüÇĞÖŞÜ]", code)
+
+
 class Errors(unittest.TestCase):
     def check(self, *args, want):
         r = explain(*args)
@@ -193,7 +229,8 @@ class Errors(unittest.TestCase):
         self.assertIn("CODE", r.stderr)
 
 
-FORMS = [["450"], ["334"], ["4.2.0"], ["X.2.0"], [GREYLIST_LINE], ["334", "450"], ["334", "4.2.0", "450"]]
+FORMS = [["450"], ["334"], ["4.2.0"], ["X.7.8"], [GREYLIST_LINE], ["334", "450"], ["221", "5.7.1", "454"],
+         ["554 5.7.1 Service unavailable; client host [192.0.2.1] blocked using zen.spamhaus.org; " + "x" * 120]]
 
 
 class Terminal(unittest.TestCase):
