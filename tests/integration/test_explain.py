@@ -229,7 +229,7 @@ class Errors(unittest.TestCase):
         self.assertIn("CODE", r.stderr)
 
 
-FORMS = [["450"], ["334"], ["4.2.0"], ["X.7.8"], [GREYLIST_LINE], ["334", "450"], ["221", "5.7.1", "454"],
+FORMS = [["4.2.0"], [GREYLIST_LINE], ["334", "450"], ["221", "X.7.8", "454"],
          ["554 5.7.1 Service unavailable; client host [192.0.2.1] blocked using zen.spamhaus.org; " + "x" * 120]]
 
 
