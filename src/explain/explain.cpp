@@ -335,8 +335,13 @@ Explanation explain_reply(int code, std::string_view enhanced, std::string_view 
   if (e.enhanced && e.enhanced->generic) {
     e.notes.push_back(replace_all(label_s("note_unregistered", lang), "{code}", e.enhanced_code));
   }
-  e.retry_after = find_retry_after(e.text);
-  e.hints = find_hints(e.text, e.retry_after, lang);
+  // Only failures carry texts worth recognising: a 334 text is base64, and
+  // greetings or 250 texts ("ESMTP, no spam please") describe no problem.
+  char cls = code != 0 ? basic[0] : (e.enhanced_code.empty() ? '0' : e.enhanced_code[0]);
+  if (cls == '4' || cls == '5') {
+    e.retry_after = find_retry_after(e.text);
+    e.hints = find_hints(e.text, e.retry_after, lang);
+  }
   return e;
 }
 

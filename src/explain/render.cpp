@@ -70,25 +70,26 @@ std::string class_line(const Entry& e, Lang lang) {
 void render_entry(std::string& out, const Entry& e, const RenderOptions& o, const Style& st) {
   auto w = o.width;
   out += st.code(e.code) + " " + st.heading(e.title) + "\n";
-  out += wrap(lbl("class", o.lang) + ": " + class_line(e, o.lang), w, "  ");
+  out += wrap_hanging(lbl("class", o.lang) + ": " + class_line(e, o.lang), w, "  ", "    ");
   if (e.enhanced && !e.subject.id.empty()) {
-    out += wrap(lbl("subject", o.lang) + ": " + e.subject.id + " " + e.subject.name + ". " + e.subject.description, w,
-                "  ");
+    out += wrap_hanging(lbl("subject", o.lang) + ": " + e.subject.id + " " + e.subject.name + ". " +
+                            e.subject.description,
+                        w, "  ", "    ");
   }
   out += "  " + st.heading(lbl("meaning", o.lang)) + "\n" + wrap(e.meaning, w, "    ");
   out += "  " + st.heading(lbl("when", o.lang)) + "\n" + wrap(e.when, w, "    ");
   out += "  " + st.heading(lbl("fix", o.lang)) + "\n";
-  out += wrap(lbl("fix_sender", o.lang) + ": " + e.fix_sender, w, "    ");
-  out += wrap(lbl("fix_admin", o.lang) + ": " + e.fix_admin, w, "    ");
+  out += wrap_hanging(lbl("fix_sender", o.lang) + ": " + e.fix_sender, w, "    ", "      ");
+  out += wrap_hanging(lbl("fix_admin", o.lang) + ": " + e.fix_admin, w, "    ", "      ");
   if (!e.related.empty()) {
     std::string rel;
     for (const auto& r : e.related) rel += (rel.empty() ? "" : ", ") + r;
-    out += wrap(lbl("related", o.lang) + ": " + rel, w, "  ");
+    out += wrap_hanging(lbl("related", o.lang) + ": " + rel, w, "  ", "    ");
   }
   if (!e.references.empty()) {
     std::string refs;
     for (const auto& r : e.references) refs += (refs.empty() ? "" : ", ") + r;
-    out += wrap(lbl("references", o.lang) + ": " + refs, w, "  ");
+    out += wrap_hanging(lbl("references", o.lang) + ": " + refs, w, "  ", "    ");
   }
 }
 
@@ -96,8 +97,8 @@ void render_hints(std::string& out, const Explanation& e, const RenderOptions& o
   if (e.hints.empty() && !e.retry_after) return;
   out += st.heading(lbl("recognised", o.lang)) + "\n";
   for (const auto& h : e.hints) {
-    out += wrap(h.title + ": " + h.meaning, o.width, "  ");
-    out += wrap(lbl("advice", o.lang) + ": " + h.advice, o.width, "    ");
+    out += wrap_hanging(h.title + ": " + h.meaning, o.width, "  ", "    ");
+    out += wrap_hanging(lbl("advice", o.lang) + ": " + h.advice, o.width, "    ", "      ");
   }
   if (e.retry_after) {
     out += wrap(lbl("retry_hint", o.lang) + ": " + std::to_string(e.retry_after->count()) + " s", o.width, "  ");
@@ -215,19 +216,29 @@ void json_explanation(std::string& out, const Explanation& e) {
 }  // namespace
 
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent) {
+  return wrap_hanging(text, width, indent, indent);
+}
+
+std::string wrap_hanging(std::string_view text, std::size_t width, std::string_view first, std::string_view rest) {
   std::string out;
-  std::size_t ind = columns(indent);
-  std::size_t avail = width > ind + 10 ? width - ind : 10;
+  auto avail_for = [&](std::string_view ind) {
+    std::size_t n = columns(ind);
+    return width > n + 10 ? width - n : 10;
+  };
   std::size_t start = 0;
   while (start <= text.size()) {
     auto nl = text.find('\n', start);
     std::string_view para = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+    std::string_view indent = first;
+    std::size_t avail = avail_for(indent);
     std::string line;
     std::size_t line_cols = 0;
     auto flush = [&] {
       out += std::string(indent) + line + "\n";
       line.clear();
       line_cols = 0;
+      indent = rest;
+      avail = avail_for(indent);
     };
     std::size_t i = 0;
     bool any = false;
@@ -281,10 +292,10 @@ std::string render(const Explanation& e, const RenderOptions& o) {
     std::string reply = (e.code ? std::to_string(e.code) : std::string()) +
                         (e.enhanced_code.empty() ? "" : (e.code ? " " : "") + e.enhanced_code) +
                         (e.text.empty() ? "" : " " + e.text);
-    out += wrap(lbl("reply", o.lang) + ": " + reply, o.width);
+    out += wrap_hanging(lbl("reply", o.lang) + ": " + reply, o.width, "", "  ");
     const Entry* m = main_entry(e);
     if (m != nullptr) {
-      out += wrap(short_meaning(e.code, e.enhanced_code, e.text, o.lang), o.width, "  ");
+      out += wrap_hanging(short_meaning(e.code, e.enhanced_code, e.text, o.lang), o.width, "  ", "    ");
     }
     out += "\n";
   }
@@ -298,7 +309,7 @@ std::string render(const Explanation& e, const RenderOptions& o) {
     out += "\n";
     render_hints(out, e, o, st);
   }
-  for (const auto& n : e.notes) out += wrap(lbl("note", o.lang) + ": " + n, o.width);
+  for (const auto& n : e.notes) out += wrap_hanging(lbl("note", o.lang) + ": " + n, o.width, "", "  ");
   return out;
 }
 
@@ -321,30 +332,32 @@ std::string render(const Comparison& c, const RenderOptions& o) {
   for (const auto& it : c.items) {
     for (const Entry* en : entries(it)) {
       std::string cls = en->klass.id.empty() ? lbl("registry_form", o.lang) : en->klass.id + " " + en->klass.name;
-      out += wrap(en->code + ": " + cls, w, "  ");
+      out += wrap_hanging(en->code + ": " + cls, w, "  ", "    ");
     }
   }
   out += "\n" + st.heading(lbl("meaning", o.lang)) + "\n";
   for (const auto& it : c.items) {
-    for (const Entry* en : entries(it)) out += wrap(en->code + " (" + en->title + "): " + en->meaning, w, "  ");
-    for (const auto& h : it.hints) out += wrap(h.title + ": " + h.meaning, w, "    ");
+    for (const Entry* en : entries(it)) {
+      out += wrap_hanging(en->code + " (" + en->title + "): " + en->meaning, w, "  ", "    ");
+    }
+    for (const auto& h : it.hints) out += wrap_hanging(h.title + ": " + h.meaning, w, "    ", "      ");
   }
   out += "\n" + st.heading(lbl("when", o.lang)) + "\n";
   for (const auto& it : c.items) {
-    for (const Entry* en : entries(it)) out += wrap(en->code + ": " + en->when, w, "  ");
+    for (const Entry* en : entries(it)) out += wrap_hanging(en->code + ": " + en->when, w, "  ", "    ");
   }
   out += "\n" + st.heading(lbl("fix", o.lang)) + "\n";
   for (const auto& it : c.items) {
     for (const Entry* en : entries(it)) {
-      out += wrap(en->code + " — " + lbl("fix_sender", o.lang) + ": " + en->fix_sender, w, "  ");
-      out += wrap(en->code + " — " + lbl("fix_admin", o.lang) + ": " + en->fix_admin, w, "  ");
+      out += wrap_hanging(en->code + " — " + lbl("fix_sender", o.lang) + ": " + en->fix_sender, w, "  ", "    ");
+      out += wrap_hanging(en->code + " — " + lbl("fix_admin", o.lang) + ": " + en->fix_admin, w, "  ", "    ");
     }
   }
-  out += "\n" + st.heading(lbl("key_difference", o.lang)) + "\n" + wrap(c.key_difference, w, "  ");
+  out += "\n" + st.heading(lbl("key_difference", o.lang)) + "\n" + wrap_hanging(c.key_difference, w, "  ", "    ");
   out += "\n" + st.heading(lbl("when_to_use", o.lang)) + "\n";
-  for (const auto& p : c.when_to_use) out += wrap(p, w, "  ");
+  for (const auto& p : c.when_to_use) out += wrap_hanging(p, w, "  ", "    ");
   for (const auto& it : c.items) {
-    for (const auto& n : it.notes) out += wrap(lbl("note", o.lang) + ": " + n, w);
+    for (const auto& n : it.notes) out += wrap_hanging(lbl("note", o.lang) + ": " + n, w, "", "  ");
   }
   return out;
 }

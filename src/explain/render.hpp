@@ -28,6 +28,9 @@ std::string to_json(const Comparison& c, Lang lang);
 // Word-wraps text to `width` columns, every line prefixed with `indent`
 // (counted in the width). Existing newlines start new paragraphs.
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent = {});
+// The same with a hanging indent: each paragraph's first line starts with
+// `first`, its other lines with `rest`.
+std::string wrap_hanging(std::string_view text, std::size_t width, std::string_view first, std::string_view rest);
 
 // True when colour should be used on file descriptor fd: it is a TTY,
 // NO_COLOR is unset or empty, and TERM is not "dumb".

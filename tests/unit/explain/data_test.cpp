@@ -184,10 +184,13 @@ TEST(Data, EveryRecognisedTextIsReachable) {
 
 TEST(Data, PlainRepliesAreNotMisrecognised) {
   for (const char* reply : {"250 2.0.0 Ok", "250 2.1.5 Ok", "221 2.0.0 Bye", "354 End data with <CR><LF>.<CR><LF>",
-                            "235 2.7.0 Authentication successful", "220 mx.example.org ESMTP Postern"}) {
+                            "235 2.7.0 Authentication successful", "220 mx.example.org ESMTP Postern",
+                            "220 mx.example.org ESMTP, unsolicited mail or spam not welcome",
+                            "334 spamc3BmZGtpbQ==", "250 2.0.0 Ok: queued, try again in 5 minutes"}) {
     auto e = explain_input(reply, Lang::en);
     ASSERT_TRUE(e) << reply;
     EXPECT_TRUE(e->hints.empty()) << reply << ": recognised " << e->hints[0].id;
+    EXPECT_FALSE(e->retry_after) << reply;
   }
 }
 

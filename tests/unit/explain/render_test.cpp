@@ -89,3 +89,16 @@ TEST(Json, EscapesReplyText) {
 
 }  // namespace
 }  // namespace postern::explain
+
+namespace postern::explain {
+namespace {
+
+TEST(Wrap, HangingIndent) {
+  auto out = wrap_hanging("Sender: one two three four five six seven eight nine ten", 24, "  ", "      ");
+  EXPECT_EQ(out, "  Sender: one two three\n      four five six\n      seven eight nine\n      ten\n");
+  // Each paragraph hangs on its own.
+  EXPECT_EQ(wrap_hanging("a b\nc d", 80, "- ", "  "), "- a b\n- c d\n");
+}
+
+}  // namespace
+}  // namespace postern::explain
