@@ -8,6 +8,7 @@
 #include <asio/experimental/as_tuple.hpp>
 
 #include "client/message.hpp"
+#include "sasl/base64.hpp"
 #include "util/strings.hpp"
 
 namespace postern::client {
@@ -42,34 +43,6 @@ bool needs_smtputf8(const Transaction& t) {
 }
 
 }  // namespace
-
-// ---------------------------------------------------------------- base64
-
-std::string base64_encode(std::string_view raw) {
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(raw.data()),
-                          static_cast<int>(raw.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    bool pad_ok = c == '=' && i + 2 >= text.size() && (i + 1 == text.size() || text[i + 1] == '=');
-    if (!(std::isalnum(c) || c == '+' || c == '/' || pad_ok)) return std::nullopt;
-  }
-  std::string out(text.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t len = static_cast<std::size_t>(n);
-  if (!text.empty() && text.back() == '=') --len;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
-}
 
 // ---------------------------------------------------------------- Error, Delivery
 
@@ -425,7 +398,7 @@ asio::awaitable<std::optional<Error>> Session::read_reply(smtp::Reply& out, std:
     std::string note;
     if (line.size() >= 4 && line.compare(0, 4, "334 ") == 0) {
       // RFC 4954 §4: the challenge is base64; show what it says.
-      if (auto decoded = base64_decode(line.substr(4)))
+      if (auto decoded = sasl::base64_decode(line.substr(4)))
         note = decoded->empty() ? "(empty challenge)" : "decoded: " + util::printable(*decoded, 400);
       else
         note = "(not valid base64)";
@@ -574,7 +547,7 @@ asio::awaitable<std::optional<Error>> Session::authenticate(SaslMechanism& m, bo
     auto s = m.step({});
     if (s.status == Status::failed) co_return Error{Error::Kind::auth, name + ": " + s.error, std::nullopt};
     // RFC 4954 §4: "=" stands for an empty initial response.
-    std::string ir = s.output.empty() ? "=" : base64_encode(s.output);
+    std::string ir = s.output.empty() ? "=" : sasl::base64_encode(s.output);
     std::string shown = "AUTH " + name + " " + (s.secret ? "<redacted>" : ir);
     if (!s.secret && !s.output.empty()) shown += "    [" + util::printable(s.output, 400) + "]";
     else if (s.secret && !s.shown.empty()) shown += "    [" + s.shown + "]";
@@ -586,11 +559,11 @@ asio::awaitable<std::optional<Error>> Session::authenticate(SaslMechanism& m, bo
   for (int rounds = 0; rounds < 16; ++rounds) {
     if (auto e = co_await read_reply(r, options_.command_timeout)) co_return e;
     if (r.code != 334) break;
-    auto challenge = base64_decode(util::trim(r.text()));
+    auto challenge = sasl::base64_decode(util::trim(r.text()));
     if (!challenge) co_return co_await fail_local("the server's 334 challenge is not valid base64");
     auto s = m.step(*challenge);
     if (s.status == Status::failed) co_return co_await fail_local(name + ": " + s.error);
-    std::string wire = base64_encode(s.output);
+    std::string wire = sasl::base64_encode(s.output);
     std::string shown = s.secret ? "<redacted>" : wire;
     if (!s.secret && !s.output.empty()) shown += "    [" + util::printable(s.output, 400) + "]";
     else if (s.secret && !s.shown.empty()) shown += "    [" + s.shown + "]";

@@ -196,8 +196,4 @@ class Session {
   asio::ip::tcp::endpoint peer_;
 };
 
-// Base64 as SMTP AUTH uses it (RFC 4648 §4, padded; decoding is strict).
-std::string base64_encode(std::string_view raw);
-std::optional<std::string> base64_decode(std::string_view text);
-
 }  // namespace postern::client

@@ -6,6 +6,7 @@
 #include "client/message.hpp"
 #include "client/retry.hpp"
 #include "client/session.hpp"
+#include "sasl/base64.hpp"
 
 using namespace postern::client;
 using postern::smtp::Reply;
@@ -192,7 +193,7 @@ TEST(Compose, EncodesNonAsciiSubject) {
     auto end = enc.find("\r\n ", start);
     std::string w = enc.substr(start, end == std::string::npos ? std::string::npos : end - start);
     EXPECT_LE(w.size(), 75u);
-    auto decoded = base64_decode(w.substr(10, w.size() - 12));
+    auto decoded = postern::sasl::base64_decode(w.substr(10, w.size() - 12));
     ASSERT_TRUE(decoded) << w;
     EXPECT_TRUE(valid_utf8(*decoded)) << w;
     ++words;
@@ -204,15 +205,15 @@ TEST(Compose, EncodesNonAsciiSubject) {
 
 TEST(Base64, RoundTripAndStrictness) {
   for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
-    auto d = base64_decode(base64_encode(s));
+    auto d = postern::sasl::base64_decode(postern::sasl::base64_encode(s));
     ASSERT_TRUE(d) << s;
     EXPECT_EQ(*d, s);
   }
-  EXPECT_FALSE(base64_decode("abc"));
-  EXPECT_FALSE(base64_decode("ab=c"));
-  EXPECT_FALSE(base64_decode("a===")) ;
-  EXPECT_FALSE(base64_decode("ab!="));
-  EXPECT_EQ(*base64_decode("YQ=="), "a");
+  EXPECT_FALSE(postern::sasl::base64_decode("abc"));
+  EXPECT_FALSE(postern::sasl::base64_decode("ab=c"));
+  EXPECT_FALSE(postern::sasl::base64_decode("a===")) ;
+  EXPECT_FALSE(postern::sasl::base64_decode("ab!="));
+  EXPECT_EQ(*postern::sasl::base64_decode("YQ=="), "a");
 }
 
 TEST(Utf8, Validity) {

@@ -1,0 +1,186 @@
+"""Independent SMTP servers for `postern send` tests: aiosmtpd (Debian's
+python3-aiosmtpd) with scripted replies, an authenticator and TLS, plus tiny
+raw-socket servers that misbehave on purpose. Certificates come from
+`openssl req`. Loopback only; every server is stopped in cleanup."""
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+import harness
+
+
+def make_cert(directory, name="localhost", sans="DNS:localhost,IP:127.0.0.1"):
+    """A self-signed certificate (PEM) and key for `name`; returns (cert, key)."""
+    cert = os.path.join(directory, name + ".crt")
+    key = os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + name,
+                    "-addext", "subjectAltName=" + sans], check=True, capture_output=True)
+    return cert, key
+
+
+class Handler:
+    """Records messages; `rcpt_replies` maps an address to a list of replies
+    given in turn (the last one sticks); `mail_reply` refuses MAIL."""
+
+    def __init__(self):
+        self.messages = []          # (mail_from, rcpt_tos, content bytes, mail_options)
+        self.rcpt_replies = {}
+        self.mail_reply = None
+        self.attempts = 0
+        self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            self.attempts += 1
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            replies = self.rcpt_replies.get(address)
+            if replies:
+                reply = replies[0]
+                if len(replies) > 1:
+                    replies.pop(0)
+                if not reply.startswith("250"):
+                    return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
+                                  list(envelope.mail_options)))
+        return "250 Message accepted for delivery"
+
+
+class Authenticator:
+    """Accepts one user and password; records every attempt."""
+
+    def __init__(self, user, password):
+        self.user, self.password = user, password
+        self.seen = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data):
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode()
+        password = auth_data.password.decode()
+        self.seen.append((mechanism, login))
+        # handled=False: aiosmtpd then answers 535 itself.
+        return AuthResult(success=(login == self.user and password == self.password), handled=False)
+
+
+class AioServer:
+    """aiosmtpd on a free loopback port. tls: None, "starttls" or "implicit"."""
+
+    def __init__(self, tls=None, cert=None, authenticator=None, auth_require_tls=True, smtputf8=False):
+        self.handler = Handler()
+        self.port = harness.free_port()
+        kwargs = {"enable_SMTPUTF8": smtputf8, "auth_require_tls": auth_require_tls}
+        if authenticator:
+            kwargs["authenticator"] = authenticator
+        if tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*cert)
+            if tls == "starttls":
+                kwargs["tls_context"] = ctx
+            else:
+                kwargs["ssl_context"] = ctx
+        self.implicit = tls == "implicit"
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+                                     server_hostname="aio.example", **kwargs)
+
+    def start(self):
+        self.controller.start()
+        harness.wait_for_port("127.0.0.1", self.port)
+        return self
+
+    def stop(self):
+        try:
+            self.controller.stop()
+        except Exception:
+            pass
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+
+class RawServer:
+    """A scripted server on a raw socket for the cases aiosmtpd will not do:
+    `script(conn)` runs once per connection in a thread."""
+
+    def __init__(self, script):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.script = script
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            conn.settimeout(10)
+            try:
+                self.script(conn)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+
+def read_line(conn):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        c = conn.recv(1)
+        if not c:
+            break
+        buf += c
+    return buf.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def send(*args, input=None, env=None, timeout=60):
+    """Runs `postern send ARGS`; the environment never leaks a password unless given."""
+    e = {"POSTERN_PASSWORD": ""}
+    e.update(env or {})
+    base = dict(os.environ)
+    base.pop("POSTERN_PASSWORD", None)
+    base.update({k: v for k, v in e.items() if v})
+    return subprocess.run([harness.POSTERN, "send", *args], input=input, capture_output=True, text=True,
+                          env=base, timeout=timeout)
+
+
+def tempdir(test):
+    d = tempfile.TemporaryDirectory(prefix="postern-send-")
+    test.addCleanup(d.cleanup)
+    return d.name
