@@ -24,6 +24,7 @@
 #include "client/retry.hpp"
 #include "client/session.hpp"
 #include "config/config.hpp"
+#include "explain/explain.hpp"
 #include "sasl/mechanism.hpp"
 #include "util/strings.hpp"
 
@@ -162,6 +163,8 @@ void print_transcript(const client::TranscriptLine& l) {
 // what it means.
 void print_reply_failure(const std::string& who, const smtp::Reply& r) {
   std::cerr << "postern send: " << who << r.summary() << "\n";
+  std::cerr << "postern send:   means: "
+            << explain::short_meaning(r.code, r.enhanced, r.text(), explain::default_lang()) << "\n";
 }
 
 // Sends to `rcpts` once: connect, TLS, AUTH, one transaction, QUIT.
@@ -313,7 +316,7 @@ int run_send(SendArgs& args) {
 
     std::optional<Error> fatal;
     if (a.error) {
-      if (a.error->reply) std::cerr << "postern send: " << a.error->reply->summary() << "\n";
+      if (a.error->reply) print_reply_failure("", *a.error->reply);
       std::cerr << "postern send: " << a.error->message << "\n";
       if (!a.error->temporary() || exit_code(*a.error) != Exit::temp_fail) fatal = a.error;
       if (!temp_reply && a.error->reply) temp_reply = a.error->reply;

@@ -84,9 +84,11 @@ class Authenticator:
 class AioServer:
     """aiosmtpd on a free loopback port. tls: None, "starttls" or "implicit"."""
 
-    def __init__(self, tls=None, cert=None, authenticator=None, auth_require_tls=True, smtputf8=False):
+    def __init__(self, tls=None, cert=None, authenticator=None, auth_require_tls=True, smtputf8=False,
+                 host="127.0.0.1"):
         self.handler = Handler()
-        self.port = harness.free_port()
+        self.host = host
+        self.port = harness.free_port(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
         kwargs = {"enable_SMTPUTF8": smtputf8, "auth_require_tls": auth_require_tls}
         if authenticator:
             kwargs["authenticator"] = authenticator
@@ -98,12 +100,12 @@ class AioServer:
             else:
                 kwargs["ssl_context"] = ctx
         self.implicit = tls == "implicit"
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port,
+        self.controller = Controller(self.handler, hostname=host, port=self.port,
                                      server_hostname="aio.example", **kwargs)
 
     def start(self):
         self.controller.start()
-        harness.wait_for_port("127.0.0.1", self.port)
+        harness.wait_for_port(self.host, self.port)
         return self
 
     def stop(self):

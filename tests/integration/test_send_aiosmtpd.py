@@ -86,6 +86,7 @@ class Refusals(Base):
         r = send("--server", s.address, "--tls", "none", "--from", "alice@example.net", "--to", "nobody@example.org")
         self.assertEqual(r.returncode, 69, r.stderr)
         self.assertIn("nobody@example.org: 550 5.1.1 No such user", r.stderr)
+        self.assertRegex(r.stderr, r"means: .*permanent", "every failure comes with its explanation")
         self.assertEqual(s.handler.messages, [])
 
     def test_mixed_recipients(self):
@@ -122,6 +123,7 @@ class Refusals(Base):
         self.assertEqual(len(s.handler.messages), 1)
         self.assertEqual(s.handler.attempts, 3)
         self.assertEqual(r.stderr.count("trying again in 2 s"), 2, r.stderr)  # the hint plus a second of margin
+        self.assertEqual(r.stderr.count("means: "), 2, r.stderr)  # each 4xx explained
         self.assertLess(time.monotonic() - start, 20)
 
     def test_retry_for_gives_up(self):
@@ -137,6 +139,15 @@ class Refusals(Base):
         self.assertGreaterEqual(elapsed, 3.5)
         self.assertLess(elapsed, 15)
         self.assertEqual(s.handler.messages, [])
+
+    def test_ipv6(self):
+        s = AioServer(host="::1").start()
+        self.addCleanup(s.stop)
+        r = send("--server", f"[::1]:{s.port}", "--tls", "none", "--from", "alice@example.net",
+                 "--to", "bob@example.org", "-v")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("connected to [::1]:", r.stderr)
+        self.assertEqual(len(s.handler.messages), 1)
 
     def test_connection_refused_is_75(self):
         from harness import free_port
