@@ -85,8 +85,8 @@ class AioServer:
     """aiosmtpd on a free loopback port. tls: None, "starttls" or "implicit"."""
 
     def __init__(self, tls=None, cert=None, authenticator=None, auth_require_tls=True, smtputf8=False,
-                 host="127.0.0.1"):
-        self.handler = Handler()
+                 host="127.0.0.1", handler=None, tls12=False):
+        self.handler = handler or Handler()
         self.host = host
         self.port = harness.free_port(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
         kwargs = {"enable_SMTPUTF8": smtputf8, "auth_require_tls": auth_require_tls}
@@ -95,6 +95,8 @@ class AioServer:
         if tls:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(*cert)
+            if tls12:
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
             if tls == "starttls":
                 kwargs["tls_context"] = ctx
             else:
@@ -186,3 +188,71 @@ def tempdir(test):
     d = tempfile.TemporaryDirectory(prefix="postern-send-")
     test.addCleanup(d.cleanup)
     return d.name
+
+
+class ScramHandler(Handler):
+    """Handler with SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677,
+    tls-unique channel binding of RFC 5929) written here from the RFCs with
+    hashlib, independent of GNU SASL. `mode`: "ok", "bad_signature" (the
+    server's v= is wrong) or "no_signature" (235 without a final challenge)."""
+
+    def __init__(self, user, password, mode="ok"):
+        super().__init__()
+        self.user, self.password, self.mode = user, password, mode
+        self.scram_seen = []   # (mechanism, gs2 header, proof ok)
+
+    async def auth_SCRAM__SHA__256(self, server, args):
+        return await self._scram(server, args, plus=False)
+
+    async def auth_SCRAM__SHA__256__PLUS(self, server, args):
+        return await self._scram(server, args, plus=True)
+
+    async def _scram(self, server, args, plus):
+        import base64
+        import hashlib
+        import hmac
+        from aiosmtpd.smtp import MISSING
+
+        def h(key, msg):
+            return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        client_first = base64.b64decode(args[1]).decode()
+        cbflag, authzid, bare = client_first.split(",", 2)
+        gs2 = cbflag + "," + authzid + ","
+        attrs = dict(kv.split("=", 1) for kv in bare.split(","))
+        salt, iters = os.urandom(16), 4096
+        snonce = attrs["r"] + base64.b64encode(os.urandom(18)).decode()
+        server_first = f"r={snonce},s={base64.b64encode(salt).decode()},i={iters}"
+        resp = await server.challenge_auth(server_first)
+        if resp is MISSING:
+            return AuthResult(success=False, handled=True)
+        without_proof, proof = resp.decode().rsplit(",p=", 1)
+        fattrs = dict(kv.split("=", 1) for kv in without_proof.split(","))
+        cbdata = b""
+        if plus:
+            ssl_object = server.transport.get_extra_info("ssl_object")
+            cbdata = ssl_object.get_channel_binding("tls-unique") or b""
+        expected_c = base64.b64encode(gs2.encode() + cbdata).decode()
+        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(), salt, iters)
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        auth_message = bare + "," + server_first + "," + without_proof
+        signature = h(stored_key, auth_message)
+        want = bytes(a ^ b for a, b in zip(client_key, signature))
+        ok = (attrs.get("n") == self.user and fattrs.get("r") == snonce and fattrs.get("c") == expected_c
+              and base64.b64decode(proof) == want)
+        self.scram_seen.append(("SCRAM-SHA-256-PLUS" if plus else "SCRAM-SHA-256", gs2, ok))
+        if not ok:
+            return AuthResult(success=False, handled=False)
+        if self.mode == "no_signature":
+            return AuthResult(success=True)
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        v = h(server_key, auth_message)
+        if self.mode == "bad_signature":
+            v = bytes(b ^ 0x5A for b in v)
+        final = await server.challenge_auth("v=" + base64.b64encode(v).decode())
+        if final is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=True)
