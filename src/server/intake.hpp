@@ -1,0 +1,45 @@
+// Message acceptance: how a session hands a complete message to durable
+// storage. accept() returns only when the message is on stable storage
+// (SPEC §5: every 250 after DATA means fsync); the session sends 250 after
+// it returns and 451 4.3.0 when it throws. It blocks on disk I/O, so the
+// session calls it from the server's blocking pool, never an I/O thread.
+//
+// The implementation (intake.cpp) wraps store::Spool (src/store/spool.hpp)
+// and wakes whoever delivers from the spool (local delivery, the queue).
+// Thread-safe: called concurrently from many sessions.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "store/envelope.hpp"
+
+namespace postern::server {
+
+class Intake {
+ public:
+  virtual ~Intake() = default;
+  // Stores `message` (headers and body, CRLF lines, our Received: first)
+  // durably; returns its queue id. Throws on failure (nothing stored).
+  virtual std::string accept(const store::Envelope& envelope, std::string_view message) = 0;
+
+  // Called after each successful accept() with the new queue id (from
+  // the blocking pool thread). Delivery and the queue register here to be
+  // woken without polling.
+  void on_accepted(std::function<void(const std::string& queue_id)> listener);
+
+ protected:
+  void notify(const std::string& queue_id);
+
+ private:
+  std::vector<std::function<void(const std::string&)>> listeners_;
+};
+
+// The intake for this config (the spool under data_dir/spool).
+std::unique_ptr<Intake> make_intake(const config::Config& config);
+
+}  // namespace postern::server

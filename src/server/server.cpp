@@ -1,0 +1,308 @@
+#include "server/server.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/write.hpp>
+#include <csignal>
+#include <thread>
+
+#include "log/log.hpp"
+#include "server/checks.hpp"
+#include "server/intake.hpp"
+#include "server/privileges.hpp"
+#include "server/session.hpp"
+#include "server/startup.hpp"
+#include "server/tls.hpp"
+#include "smtp/replies.hpp"
+
+namespace postern::server {
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr auto shutdown_grace = std::chrono::seconds(30);
+constexpr auto forced_close_grace = std::chrono::seconds(3);
+
+unsigned io_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 1;
+}
+
+// Concurrency hint 1: each context is run by exactly one thread.
+std::vector<std::unique_ptr<asio::io_context>> make_contexts(unsigned n) {
+  std::vector<std::unique_ptr<asio::io_context>> out;
+  for (unsigned i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+  return out;
+}
+
+// Exceptions escaping a coroutine are bugs: log them, never drop them.
+auto log_exception(std::string what) {
+  return [what = std::move(what)](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log::Event("internal_error").add("where", what).add("error", ex.what());
+    }
+  };
+}
+
+}  // namespace
+
+struct Server::Bound {
+  config::Listener listener;
+  asio::ip::tcp::acceptor acceptor;
+};
+
+Server::Server(config::Config config, std::function<config::Config()> reload)
+    : config_(std::make_shared<const config::Config>(std::move(config))),
+      reload_config_(std::move(reload)),
+      contexts_(make_contexts(io_threads())),
+      blocking_(std::max(4u, 2 * io_threads())),
+      signals_(*contexts_.front()),
+      shutdown_timer_(*contexts_.front()),
+      limits_(config_->limits.max_connections, config_->limits.max_connections_per_ip) {
+  for (auto& c : contexts_) work_.emplace_back(c->get_executor());
+}
+
+Server::~Server() {
+  blocking_.join();
+}
+
+std::shared_ptr<const config::Config> Server::config() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return config_;
+}
+
+std::shared_ptr<asio::ssl::context> Server::tls_context() const {
+  std::lock_guard lock(snapshot_mutex_);
+  return tls_;
+}
+
+void Server::on_stop(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
+void Server::on_reload(std::function<void(const config::Config&)> hook) { reload_hooks_.push_back(std::move(hook)); }
+
+asio::io_context& Server::next_context() { return *contexts_[next_context_++ % contexts_.size()]; }
+
+void Server::bind() {
+  const auto& cfg = *config_;
+  std::error_code fs_ec;
+  std::filesystem::create_directories(cfg.data_dir, fs_ec);
+  if (fs_ec) throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + fs_ec.message());
+
+  bool need_tls = false;
+  for (auto& l : cfg.listeners) need_tls = need_tls || l.tls != config::TlsMode::none;
+  if (need_tls) {
+    try {
+      tls_ = make_tls_context(cfg.tls.cert, cfg.tls.key, cfg.hostname);
+    } catch (const std::exception& e) {
+      throw StartError(78, e.what());
+    }
+  }
+
+  for (auto& l : cfg.listeners) {
+    asio::error_code ec;
+    auto address = asio::ip::make_address(l.host, ec);
+    if (ec) throw StartError(78, "listener " + l.address + ": not an IP address");
+    asio::ip::tcp::endpoint endpoint(address, l.port);
+    asio::ip::tcp::acceptor acceptor(main_context());
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec && address.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw StartError(69, "cannot listen on " + l.address + ": " + ec.message());
+    listeners_.push_back(std::make_unique<Bound>(Bound{l, std::move(acceptor)}));
+  }
+
+  try {
+    if (!drop_privileges(cfg.user, cfg.data_dir))
+      log::Event("warning").add("message", "running as root: set `user` to drop privileges");
+  } catch (const std::exception& e) {
+    throw StartError(77, std::string("cannot drop privileges: ") + e.what());
+  }
+
+  try {
+    checks_ = std::make_unique<Checks>(cfg);
+    intake_ = make_intake(cfg);
+  } catch (const std::exception& e) {
+    throw StartError(73, e.what());
+  }
+}
+
+int Server::run() {
+  start_services(*this);
+
+  for (auto& b : listeners_) {
+    auto* bound = b.get();
+    asio::co_spawn(
+        main_context(),
+        [this, bound]() -> asio::awaitable<void> {
+          for (;;) {
+            auto [ec, socket] = co_await bound->acceptor.async_accept(next_context(), use_tuple);
+            if (ec) {
+              if (ec == asio::error::operation_aborted || !bound->acceptor.is_open()) co_return;
+              log::Event("accept_failed").add("listener", bound->listener.address).add("error", ec.message());
+              // Out of descriptors: back off instead of spinning.
+              asio::steady_timer pause(main_context(), std::chrono::milliseconds(100));
+              co_await pause.async_wait(use_tuple);
+              continue;
+            }
+            start_session(std::move(socket), bound->listener);
+          }
+        },
+        log_exception("accept " + bound->listener.address));
+    log::Event("listen")
+        .add("address", bound->listener.address)
+        .add("role", bound->listener.role == config::Role::mx ? "mx" : "submission")
+        .add("tls", bound->listener.tls == config::TlsMode::none       ? "none"
+                    : bound->listener.tls == config::TlsMode::starttls ? "starttls"
+                                                                       : "implicit");
+  }
+
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  std::function<void(const asio::error_code&, int)> on_signal = [this, &on_signal](const asio::error_code& ec,
+                                                                                    int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      reload();
+    } else {
+      log::Event("signal").add("signal", sig == SIGTERM ? "TERM" : "INT");
+      begin_shutdown();
+    }
+    signals_.async_wait(on_signal);
+  };
+  signals_.async_wait(on_signal);
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->run(); });
+  contexts_.front()->run();
+  for (auto& t : threads) t.join();
+  log::Event("stopped");
+  return 0;
+}
+
+void Server::stop() {
+  asio::post(main_context(), [this] { begin_shutdown(); });
+}
+
+void Server::start_session(asio::ip::tcp::socket socket, const config::Listener& listener) {
+  asio::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  auto address = remote.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  auto ticket = limits_.acquire(address.to_string());
+  auto executor = socket.get_executor();
+  if (!ticket) {
+    log::Event("connection_refused").add("client", address.to_string()).add("reason", "too many connections");
+    if (listener.tls == config::TlsMode::implicit) return;  // a plaintext 421 would only confuse a TLS client
+    asio::co_spawn(
+        executor,
+        [s = std::move(socket)]() mutable -> asio::awaitable<void> {
+          static const std::string bye = smtp::replies::too_many_connections().wire();
+          co_await asio::async_write(s, asio::buffer(bye), use_tuple);
+          asio::error_code ignored;
+          s.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        },
+        log_exception("refuse"));
+    return;
+  }
+
+  auto session = std::make_shared<Session>(*this, std::move(socket), config(), listener);
+  session->hold(std::move(*ticket));
+  {
+    std::lock_guard lock(sessions_mutex_);
+    sessions_.emplace(session.get(), session);
+    if (stopping_) asio::post(executor, [session] { session->request_stop(false); });
+  }
+  asio::co_spawn(executor, session->run(), [this, session](std::exception_ptr e) {
+    log_exception("session " + session->info().id)(e);
+    session_ended(session.get());
+  });
+}
+
+void Server::session_ended(Session* session) {
+  std::lock_guard lock(sessions_mutex_);
+  sessions_.erase(session);
+  if (stopping_ && sessions_.empty()) asio::post(main_context(), [this] { finish_shutdown(); });
+}
+
+void Server::begin_shutdown() {
+  std::lock_guard lock(sessions_mutex_);
+  if (stopping_) return;
+  stopping_ = true;
+  log::Event("shutdown").add("sessions", static_cast<long long>(sessions_.size()));
+  for (auto& b : listeners_) {
+    asio::error_code ec;
+    b->acceptor.close(ec);
+  }
+  for (auto& [ptr, weak] : sessions_) {
+    if (auto s = weak.lock()) asio::post(s->executor(), [s] { s->request_stop(false); });
+  }
+  if (sessions_.empty()) {
+    asio::post(main_context(), [this] { finish_shutdown(); });
+    return;
+  }
+  // After the grace period every remaining session gets 421 and is closed;
+  // a little later the process ends whatever is left.
+  shutdown_timer_.expires_after(shutdown_grace);
+  shutdown_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    {
+      std::lock_guard lock(sessions_mutex_);
+      log::Event("shutdown_forced").add("sessions", static_cast<long long>(sessions_.size()));
+      for (auto& [ptr, weak] : sessions_) {
+        if (auto s = weak.lock()) asio::post(s->executor(), [s] { s->request_stop(true); });
+      }
+    }
+    shutdown_timer_.expires_after(forced_close_grace);
+    shutdown_timer_.async_wait([this](const asio::error_code& ec2) {
+      if (!ec2) finish_shutdown();
+    });
+  });
+}
+
+void Server::finish_shutdown() {
+  {
+    std::lock_guard lock(sessions_mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  shutdown_timer_.cancel();
+  for (auto& hook : stop_hooks_) hook();
+  asio::error_code ec;
+  signals_.cancel(ec);
+  work_.clear();
+  for (auto& c : contexts_) c->stop();
+}
+
+void Server::reload() {
+  try {
+    auto fresh = std::make_shared<const config::Config>(reload_config_());
+    std::shared_ptr<asio::ssl::context> tls;
+    if (tls_) tls = make_tls_context(fresh->tls.cert, fresh->tls.key, fresh->hostname);
+    {
+      std::lock_guard lock(snapshot_mutex_);
+      config_ = fresh;
+      if (tls) tls_ = tls;
+    }
+    limits_.set_limits(fresh->limits.max_connections, fresh->limits.max_connections_per_ip);
+    log::set_format(fresh->log_format == config::LogFormat::json ? log::Format::json : log::Format::text);
+    checks_->reload(*fresh);
+    for (auto& hook : reload_hooks_) hook(*fresh);
+    // Listeners are kept as bound at start: changing them needs a restart.
+    log::Event("reload").add("config", fresh->source);
+  } catch (const config::Error& e) {
+    log::Event("reload_failed").add("file", e.file).add("key", e.key).add("error", e.what());
+  } catch (const std::exception& e) {
+    log::Event("reload_failed").add("error", e.what());
+  }
+}
+
+}  // namespace postern::server

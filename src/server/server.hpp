@@ -1,0 +1,115 @@
+// `postern serve`: listeners, sessions, signals, shutdown (SPEC §2, §3).
+//
+// Threads: one io_context per core, each run by one thread. A session
+// lives on one context for its whole life (the acceptor hands each new
+// socket to the next context in turn), so a session's dialogue and its
+// watchdog never run concurrently and need no strand or lock; the only
+// shared state is the connection count and the session registry (mutexes)
+// and the config/TLS snapshots (shared_ptr, swapped under a mutex on
+// SIGHUP). Disk work that blocks (the spool's fsync) goes to a separate
+// thread pool so a slow disk never stalls the I/O threads.
+//
+// Lifecycle: bind() opens every listener, loads TLS, then drops root
+// privileges to `user`; run() starts the services (startup.hpp) and the
+// threads and blocks until SIGTERM/SIGINT has stopped everything.
+// SIGTERM: stop accepting; idle sessions get 421 4.3.2 at once; open
+// transactions may finish for up to 30 s, then get 421 too; exit 0.
+// SIGHUP: reload config, certificate and the reload hooks.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/thread_pool.hpp>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "server/connection_limits.hpp"
+
+namespace postern::server {
+
+class Checks;
+class Intake;
+class Session;
+
+// A start-up failure with the sysexits code to exit with.
+struct StartError : std::runtime_error {
+  int exit_code;
+  StartError(int code, const std::string& what) : std::runtime_error(what), exit_code(code) {}
+};
+
+class Server {
+ public:
+  // `reload` re-reads the configuration for SIGHUP (throws config::Error).
+  Server(config::Config config, std::function<config::Config()> reload);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds every listener, prepares TLS and the spool, drops privileges.
+  // Throws StartError.
+  void bind();
+  // Runs until stopped; returns the exit code (0 after SIGTERM).
+  int run();
+  // Asks for the SIGTERM behaviour from any thread.
+  void stop();
+
+  // ---- For sessions ----
+  std::shared_ptr<const config::Config> config() const;
+  std::shared_ptr<asio::ssl::context> tls_context() const;
+  Checks& checks() { return *checks_; }
+  Intake& intake() { return *intake_; }
+  asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
+
+  // ---- For services started beside the listeners (startup.hpp) ----
+  // The first I/O context (runs signals and acceptors; fine for timers).
+  asio::io_context& main_context() { return *contexts_.front(); }
+  // Called once on stop, before the I/O threads end (from an I/O thread).
+  void on_stop(std::function<void()> hook);
+  // Called on SIGHUP with the new config (from an I/O thread).
+  void on_reload(std::function<void(const config::Config&)> hook);
+
+ private:
+  struct Bound;
+  void start_session(asio::ip::tcp::socket socket, const config::Listener& listener);
+  void session_ended(Session* session);
+  void begin_shutdown();
+  void finish_shutdown();
+  void reload();
+  asio::io_context& next_context();
+
+  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  mutable std::mutex snapshot_mutex_;
+  std::function<config::Config()> reload_config_;
+
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::atomic<std::size_t> next_context_{0};
+  asio::thread_pool blocking_;
+  std::vector<std::unique_ptr<Bound>> listeners_;
+  asio::signal_set signals_;
+  asio::steady_timer shutdown_timer_;
+
+  std::unique_ptr<Checks> checks_;
+  std::unique_ptr<Intake> intake_;
+  ConnectionLimits limits_;
+
+  std::mutex sessions_mutex_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
+  bool stopping_ = false;  // under sessions_mutex_
+  bool stopped_ = false;   // under sessions_mutex_
+
+  std::vector<std::function<void()>> stop_hooks_;
+  std::vector<std::function<void(const config::Config&)>> reload_hooks_;
+};
+
+}  // namespace postern::server

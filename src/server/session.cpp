@@ -1,0 +1,530 @@
+#include "server/session.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "log/log.hpp"
+#include "server/auth.hpp"
+#include "server/checks.hpp"
+#include "server/intake.hpp"
+#include "server/received.hpp"
+#include "server/server.hpp"
+#include "smtp/data_decoder.hpp"
+#include "smtp/replies.hpp"
+#include "util/ids.hpp"
+#include "util/strings.hpp"
+
+namespace postern::server {
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+// One read from the socket: small, so 10,000 idle sessions stay cheap.
+constexpr std::size_t read_chunk_octets = 4096;
+// After a timeout or shutdown notice, how long the client gets to take our 421.
+constexpr auto goodbye_grace = std::chrono::seconds(10);
+
+std::string peer_text(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
+
+}  // namespace
+
+Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config,
+                 const config::Listener& listener)
+    : server_(server),
+      config_(std::move(config)),
+      listener_(listener),
+      stream_(std::move(socket)),
+      reader_(smtp::max_any_line_octets),
+      timer_(stream_.socket().get_executor()) {
+  info_.id = util::random_hex(6);
+  asio::error_code ec;
+  auto remote = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    info_.peer_address = peer_text(remote.address());
+    info_.peer_port = remote.port();
+  }
+  info_.local_address = listener.address;
+  info_.role = listener.role;
+  info_.config = config_.get();
+  deadline_ = std::chrono::steady_clock::now() + config_->limits.command_timeout;
+}
+
+Session::~Session() = default;
+
+asio::awaitable<void> Session::run() {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (dialogue() && watchdog());
+}
+
+void Session::request_stop(bool force) {
+  stop_requested_ = true;
+  force_stop_ = force_stop_ || force;
+  // An idle session is interrupted now; one in a transaction may finish
+  // it (SPEC §2: every 250 stays honoured) unless the grace period is over.
+  if (force_stop_ || (waiting_for_command_ && !transaction_)) stream_.cancel();
+}
+
+void Session::arm(std::chrono::steady_clock::duration timeout) {
+  deadline_ = std::chrono::steady_clock::now() + timeout;
+  if (deadline_ < timer_.expiry()) timer_.cancel();  // the watchdog re-reads deadline_
+}
+
+asio::awaitable<void> Session::watchdog() {
+  while (!finished_) {
+    timer_.expires_at(deadline_);
+    co_await timer_.async_wait(use_tuple);
+    if (finished_) break;
+    if (std::chrono::steady_clock::now() < deadline_) continue;
+    if (!timed_out_) {
+      // Interrupt the pending read or write; the dialogue sends 421 4.4.2.
+      timed_out_ = true;
+      deadline_ = std::chrono::steady_clock::now() + goodbye_grace;
+      stream_.cancel();
+    } else {
+      // The client does not even take the 421.
+      stream_.close();
+      deadline_ = std::chrono::steady_clock::time_point::max();
+    }
+  }
+}
+
+asio::awaitable<bool> Session::flush() {
+  if (out_.empty()) co_return true;
+  std::string pending;
+  pending.swap(out_);
+  auto ec = co_await stream_.write(asio::buffer(pending));
+  co_return !ec;
+}
+
+asio::awaitable<bool> Session::fill() {
+  if (timed_out_ || force_stop_) co_return false;
+  if (stop_requested_ && waiting_for_command_ && !transaction_) co_return false;
+  auto room = reader_.prepare(read_chunk_octets);
+  auto [ec, n] = co_await stream_.read_some(asio::buffer(room.data(), room.size()));
+  reader_.commit(n);
+  co_return !ec;
+}
+
+asio::awaitable<bool> Session::send(const smtp::Reply& r) {
+  out_ += r.wire();
+  co_return co_await flush();
+}
+
+asio::awaitable<Session::Line> Session::read_line(std::size_t max_octets) {
+  reader_.set_limit(max_octets);
+  for (;;) {
+    auto r = reader_.next();
+    if (r.status == smtp::LineReader::Status::line) co_return Line{Line::Status::line, std::string(r.line)};
+    if (r.status == smtp::LineReader::Status::too_long) co_return Line{Line::Status::too_long, {}};
+    // Input ran dry: now the held (pipelined) replies go out (RFC 2920 §3.2).
+    if (!co_await flush()) co_return Line{Line::Status::closed, {}};
+    if (!co_await fill()) co_return Line{Line::Status::closed, {}};
+  }
+}
+
+void Session::set_authenticated(std::string identity) {
+  info_.auth_identity = std::move(identity);
+  log::Event("auth").add("session", info_.id).add("client", info_.peer_address).add("user", info_.auth_identity);
+}
+
+void Session::reply(smtp::Reply r, std::string_view event) {
+  // Count bad commands; the reply to the max_errors-th is 421 (SPEC §4).
+  if (r.code >= 500) {
+    ++errors_;
+    const unsigned limit = config_->limits.max_errors;
+    if (limit && errors_ >= limit) {
+      log::Event("reject").add("session", info_.id).add("client", info_.peer_address).add("reply", r.summary());
+      r = smtp::replies::too_many_errors();
+    }
+  }
+  if (r.code == 421) closing_ = true;
+  if (!event.empty() && (event != "reject" || r.code >= 400)) {
+    log::Event(event)
+        .add("session", info_.id)
+        .add("client", info_.peer_address)
+        .add("reply", r.summary());
+  }
+  out_ += r.wire();
+}
+
+void Session::reset_transaction() {
+  transaction_.reset();
+  bdat_active_ = false;
+  bdat_message_.clear();
+  bdat_message_.shrink_to_fit();
+}
+
+asio::awaitable<void> Session::dialogue() {
+  struct Finish {
+    Session* s;
+    ~Finish() {
+      s->finished_ = true;
+      s->timer_.cancel();
+    }
+  } finish{this};
+
+  log::Event("connect")
+      .add("session", info_.id)
+      .add("client", info_.peer_address)
+      .add("port", info_.peer_port)
+      .add("listener", listener_.address)
+      .add("role", listener_.role == config::Role::mx ? "mx" : "submission");
+
+  bool ok = true;
+  if (listener_.tls == config::TlsMode::implicit) {
+    auto ec = co_await stream_.handshake(server_.tls_context());
+    if (ec) {
+      log::Event("tls_failed").add("session", info_.id).add("client", info_.peer_address).add("error", ec.message());
+      ok = false;
+    } else {
+      info_.tls = true;
+    }
+  }
+  if (ok) {
+    if (auto r = server_.checks().on_connect(info_)) {
+      reply(*r, "connect_refused");
+      co_await flush();
+      ok = false;
+    }
+  }
+  if (ok) {
+    out_ += smtp::Reply{220, "", config_->hostname + " ESMTP Postern"}.wire();
+    for (;;) {
+      if (stop_requested_ && !transaction_) {
+        co_await send(smtp::replies::shutting_down());
+        break;
+      }
+      arm(config_->limits.command_timeout);
+      waiting_for_command_ = true;
+      auto line = co_await read_line(smtp::max_any_line_octets);
+      waiting_for_command_ = false;
+      if (line.status == Line::Status::closed) {
+        if (timed_out_) {
+          log::Event("timeout").add("session", info_.id).add("client", info_.peer_address).add("state", "command");
+          co_await send(smtp::replies::timeout());
+        } else if (stop_requested_) {
+          co_await send(smtp::replies::shutting_down());
+        }
+        break;
+      }
+      Next next = Next::go_on;
+      if (line.status == Line::Status::too_long) {
+        reply(smtp::replies::line_too_long());
+      } else {
+        auto parsed = smtp::parse_command(line.text);
+        if (auto* r = std::get_if<smtp::Reply>(&parsed)) {
+          log::Event("bad_command").add("session", info_.id).add("line", util::printable(line.text, 60));
+          reply(*r);
+        } else {
+          next = co_await handle(std::get<smtp::Command>(parsed));
+        }
+      }
+      if (next == Next::close || closing_) {
+        co_await flush();
+        break;
+      }
+    }
+  }
+  stream_.close();
+  log::Event("disconnect").add("session", info_.id).add("client", info_.peer_address).add("messages", messages_);
+}
+
+asio::awaitable<Session::Next> Session::handle(smtp::Command& cmd) {
+  using smtp::Verb;
+  switch (cmd.verb) {
+    case Verb::ehlo:
+      reply(ehlo(cmd));
+      break;
+    case Verb::helo:
+      reply(helo(cmd));
+      break;
+    case Verb::mail:
+      reply(mail(cmd));
+      break;
+    case Verb::rcpt:
+      reply(rcpt(cmd), {});  // rcpt() logs with to=
+      break;
+    case Verb::data:
+      co_return co_await data();
+    case Verb::bdat:
+      co_return co_await bdat(cmd);
+    case Verb::rset:
+      reset_transaction();
+      reply(smtp::replies::reset_ok());
+      break;
+    case Verb::noop:
+      reply(smtp::replies::noop_ok());
+      break;
+    case Verb::quit:
+      reply(smtp::replies::bye());
+      co_return Next::close;
+    case Verb::vrfy:
+      reply(smtp::replies::vrfy());  // RFC 5321 §3.5.3: 252, disclose nothing
+      break;
+    case Verb::expn:
+      reply(smtp::replies::not_implemented());
+      break;
+    case Verb::help:
+      reply(smtp::replies::help());
+      break;
+    case Verb::starttls:
+      co_return co_await starttls();
+    case Verb::auth: {
+      log::Event("auth_start").add("session", info_.id).add("client", info_.peer_address)
+          .add("mechanism", util::printable(cmd.argument.substr(0, cmd.argument.find(' ')), 40));
+      auto r = co_await handle_auth(*this, cmd);
+      reply(std::move(r), "auth");
+      break;
+    }
+  }
+  co_return Next::go_on;
+}
+
+smtp::Reply Session::ehlo(const smtp::Command& cmd) {
+  // RFC 5321 §4.1.4: EHLO resets the state as RSET does.
+  reset_transaction();
+  info_.helo = cmd.argument;
+  info_.esmtp = true;
+  log::Event("helo").add("session", info_.id).add("client", info_.peer_address).add("helo", util::printable(cmd.argument, 100));
+  std::vector<std::string> lines{config_->hostname + " greets " + util::printable(cmd.argument, 64)};
+  lines.push_back("PIPELINING");
+  lines.push_back("SIZE " + std::to_string(config_->limits.max_message_size));
+  lines.push_back("8BITMIME");
+  lines.push_back("SMTPUTF8");
+  lines.push_back("ENHANCEDSTATUSCODES");
+  lines.push_back("CHUNKING");
+  if (listener_.tls == config::TlsMode::starttls && !stream_.tls()) lines.push_back("STARTTLS");
+  auto mechanisms = auth_mechanisms_for(*this);
+  if (!mechanisms.empty()) {
+    std::string auth = "AUTH";
+    for (auto& m : mechanisms) auth += " " + m;
+    lines.push_back(auth);
+  }
+  lines.push_back("HELP");
+  return smtp::Reply{250, "", lines};
+}
+
+smtp::Reply Session::helo(const smtp::Command& cmd) {
+  reset_transaction();
+  info_.helo = cmd.argument;
+  info_.esmtp = false;
+  log::Event("helo").add("session", info_.id).add("client", info_.peer_address).add("helo", util::printable(cmd.argument, 100));
+  return smtp::Reply{250, "", config_->hostname};
+}
+
+smtp::Reply Session::mail(smtp::Command& cmd) {
+  if (info_.helo.empty()) return smtp::replies::bad_sequence("Send EHLO or HELO first");
+  if (transaction_) return smtp::replies::bad_sequence("Nested MAIL command");
+  // RFC 1870 §6: refuse at MAIL when the declared size is already too big.
+  if (cmd.mail.size && *cmd.mail.size > config_->limits.max_message_size) return smtp::replies::message_too_big();
+  if (auto r = server_.checks().on_mail(info_, cmd.path, cmd.mail)) return *r;
+  transaction_.emplace();
+  transaction_->reverse_path = std::move(cmd.path);
+  transaction_->parameters = std::move(cmd.mail);
+  log::Event("mail").add("session", info_.id).add("client", info_.peer_address)
+      .add("from", "<" + transaction_->reverse_path.str() + ">");
+  return smtp::replies::sender_ok();
+}
+
+smtp::Reply Session::rcpt(smtp::Command& cmd) {
+  if (!transaction_) return smtp::replies::bad_sequence("Need MAIL before RCPT");
+  if (bdat_active_) return smtp::replies::bad_sequence("RCPT not allowed during BDAT");
+  if (transaction_->recipients.size() >= config_->limits.max_recipients) return smtp::replies::too_many_recipients();
+  // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8 on MAIL.
+  if (cmd.path.mailbox.utf8() && !transaction_->parameters.smtputf8) return smtp::replies::utf8_needs_smtputf8();
+  auto to = cmd.path.postmaster ? "postmaster@" + config_->local_domains.front() : cmd.path.mailbox.str();
+  auto r = server_.checks().on_rcpt(info_, *transaction_, cmd.path);
+  log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
+      .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
+  if (r) return *r;
+  transaction_->recipients.push_back(std::move(to));
+  return smtp::replies::recipient_ok();
+}
+
+std::optional<smtp::Reply> Session::check_data_allowed() {
+  if (!transaction_) return smtp::replies::bad_sequence("Need MAIL command");
+  // RFC 2920 §3.1: DATA after no accepted recipient gets 554.
+  if (transaction_->recipients.empty()) return smtp::Reply{554, "5.5.1", "No valid recipients"};
+  return std::nullopt;
+}
+
+asio::awaitable<Session::Next> Session::data() {
+  if (bdat_active_) {
+    reply(smtp::replies::bad_sequence("DATA not allowed after BDAT"));
+    co_return Next::go_on;
+  }
+  if (auto r = check_data_allowed()) {
+    reply(*r);
+    co_return Next::go_on;
+  }
+  out_ += smtp::replies::start_data().wire();
+  if (!co_await flush()) co_return Next::close;
+
+  smtp::DataDecoder decoder(config_->limits.max_message_size);
+  for (;;) {
+    auto used = decoder.feed(reader_.buffered());
+    reader_.consume(used);
+    if (decoder.done()) break;
+    arm(config_->limits.data_timeout);
+    if (!co_await fill()) {
+      if (timed_out_) {
+        log::Event("timeout").add("session", info_.id).add("client", info_.peer_address).add("state", "data");
+        co_await send(smtp::replies::timeout());
+      } else if (force_stop_) {
+        co_await send(smtp::replies::shutting_down());
+      }
+      co_return Next::close;
+    }
+  }
+  arm(config_->limits.command_timeout);
+  // The whole message has been read: now, and only now, the verdict.
+  if (decoder.bare_cr_or_lf()) {
+    reset_transaction();
+    reply(smtp::replies::bare_cr_lf(), "data");
+  } else if (decoder.too_big()) {
+    reset_transaction();
+    reply(smtp::replies::message_too_big(), "data");
+  } else {
+    reply(co_await finish_message(decoder.take_message()));
+    reset_transaction();
+  }
+  co_return Next::go_on;
+}
+
+asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
+  // RFC 3030 §3: the chunk is read in full whatever the verdict, so the
+  // dialogue stays in step.
+  std::optional<smtp::Reply> refusal;
+  if (!bdat_active_) {
+    refusal = check_data_allowed();
+    if (!refusal) {
+      bdat_active_ = true;
+      bdat_message_.clear();
+    }
+  }
+  std::string scratch;
+  smtp::ChunkDecoder decoder(cmd.chunk_size, refusal ? 0 : config_->limits.max_message_size,
+                             refusal ? scratch : bdat_message_);
+  for (;;) {
+    auto used = decoder.feed(reader_.buffered());
+    reader_.consume(used);
+    scratch.clear();
+    if (decoder.done()) break;
+    arm(config_->limits.data_timeout);
+    if (!co_await fill()) {
+      if (timed_out_) co_await send(smtp::replies::timeout());
+      else if (force_stop_) co_await send(smtp::replies::shutting_down());
+      co_return Next::close;
+    }
+  }
+  arm(config_->limits.command_timeout);
+  if (refusal) {
+    reply(*refusal);
+  } else if (decoder.too_big()) {
+    // RFC 3030 §2: after a failed chunk the transaction is over.
+    reset_transaction();
+    reply(smtp::replies::message_too_big(), "data");
+  } else if (cmd.last_chunk) {
+    reply(co_await finish_message(std::move(bdat_message_)));
+    reset_transaction();
+  } else {
+    reply(smtp::Reply{250, "2.0.0", std::to_string(cmd.chunk_size) + " octets received"});
+  }
+  co_return Next::go_on;
+}
+
+asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
+  auto& tx = *transaction_;
+  store::Envelope envelope;
+  envelope.reverse_path = tx.reverse_path.str();
+  envelope.recipients = tx.recipients;
+  envelope.client_address = info_.peer_address;
+  envelope.client_helo = info_.helo;
+  envelope.auth_identity = info_.auth_identity;
+  if (tx.parameters.auth) envelope.auth_param = *tx.parameters.auth;
+  envelope.body_type = tx.parameters.body == smtp::BodyType::eight_bit_mime ? "8BITMIME"
+                       : tx.parameters.body == smtp::BodyType::seven_bit   ? "7BIT"
+                                                                           : "";
+  envelope.smtputf8 = tx.parameters.smtputf8;
+  envelope.received_at = std::chrono::system_clock::now();
+
+  ++messages_;
+  ReceivedInfo received;
+  received.helo = info_.helo;
+  received.peer_address = info_.peer_address;
+  received.hostname = config_->hostname;
+  received.esmtp = info_.esmtp;
+  received.tls = info_.tls;
+  received.authenticated = info_.authenticated();
+  received.id = info_.id + "." + std::to_string(messages_);
+  received.tls_details = stream_.tls_description();
+  if (tx.recipients.size() == 1) received.for_recipient = tx.recipients.front();
+  received.when = envelope.received_at;
+  std::string full = received_header(received);
+  const std::size_t size = message.size();
+  full += message;
+  message.clear();
+  message.shrink_to_fit();
+
+  std::string queue_id;
+  try {
+    // Disk I/O (fsync) runs on the blocking pool; this I/O thread serves
+    // other sessions meanwhile. The 250 waits for it (SPEC §5).
+    queue_id = co_await asio::co_spawn(
+        server_.blocking(),
+        [&]() -> asio::awaitable<std::string> { co_return server_.intake().accept(envelope, full); },
+        asio::use_awaitable);
+  } catch (const std::exception& e) {
+    log::Event("spool_failed").add("session", info_.id).add("client", info_.peer_address).add("error", e.what());
+    co_return smtp::replies::local_error();
+  }
+  log::Event("accepted")
+      .add("session", info_.id)
+      .add("queue_id", queue_id)
+      .add("client", info_.peer_address)
+      .add("from", "<" + envelope.reverse_path + ">")
+      .add("nrcpt", static_cast<long long>(envelope.recipients.size()))
+      .add("size", static_cast<long long>(size));
+  co_return smtp::Reply{250, "2.0.0", "OK queued as " + queue_id};
+}
+
+asio::awaitable<Session::Next> Session::starttls() {
+  if (stream_.tls()) {
+    reply(smtp::replies::already_tls());
+    co_return Next::go_on;
+  }
+  if (listener_.tls != config::TlsMode::starttls) {
+    reply(smtp::Reply{502, "5.5.1", "STARTTLS not offered"});
+    co_return Next::go_on;
+  }
+  out_ += smtp::replies::ready_for_tls().wire();
+  if (!co_await flush()) co_return Next::close;
+  // RFC 3207 §4.2 / CVE-2011-0411: nothing sent before the handshake may be
+  // executed after it. Postfix: "there must not be any pending plaintext".
+  if (reader_.has_buffered()) {
+    log::Event("starttls_pipelined")
+        .add("session", info_.id)
+        .add("client", info_.peer_address)
+        .add("discarded", static_cast<long long>(reader_.buffered().size()));
+  }
+  reader_.discard();
+  auto ec = co_await stream_.handshake(server_.tls_context());
+  if (ec) {
+    log::Event("tls_failed").add("session", info_.id).add("client", info_.peer_address).add("error", ec.message());
+    co_return Next::close;
+  }
+  // RFC 3207 §4.2: forget everything learnt before TLS.
+  info_.tls = true;
+  info_.helo.clear();
+  info_.esmtp = false;
+  info_.auth_identity.clear();
+  reset_transaction();
+  log::Event("starttls").add("session", info_.id).add("client", info_.peer_address).add("tls", stream_.tls_description());
+  co_return Next::go_on;
+}
+
+}  // namespace postern::server

@@ -1,0 +1,42 @@
+// A client connection that starts as plain TCP and may become TLS
+// (STARTTLS, RFC 3207) or is TLS from the start (implicit, RFC 8314).
+// Reads and writes go through whichever layer is active; cancel() and
+// close() act on the socket underneath (timeouts, shutdown).
+// Not thread-safe: used by one session on one I/O thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <tuple>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl.hpp>
+
+namespace postern::server {
+
+class Stream {
+ public:
+  explicit Stream(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {}
+
+  asio::awaitable<std::tuple<asio::error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
+  asio::awaitable<asio::error_code> write(asio::const_buffer buffer);
+  // Moves the socket under TLS and runs the server handshake.
+  asio::awaitable<asio::error_code> handshake(std::shared_ptr<asio::ssl::context> context);
+
+  bool tls() const { return tls_.has_value(); }
+  SSL* tls_handle() { return tls_ ? tls_->native_handle() : nullptr; }
+  // "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS.
+  std::string tls_description();
+
+  asio::ip::tcp::socket& socket() { return tls_ ? tls_->next_layer() : socket_; }
+  void cancel();
+  void close();
+
+ private:
+  asio::ip::tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> context_;  // keeps the context alive across SIGHUP swaps
+  std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
+};
+
+}  // namespace postern::server

@@ -1,0 +1,122 @@
+#include "server/tls.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "log/log.hpp"
+
+namespace postern::server {
+namespace {
+
+template <typename T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+using PKey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
+using Cert = std::unique_ptr<X509, Deleter<X509, X509_free>>;
+using Ext = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error("TLS: " + what); }
+
+void add_extension(X509* cert, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  Ext ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
+  if (!ext || !X509_add_ext(cert, ext.get(), -1)) fail("cannot add certificate extension");
+}
+
+// Writes via a temporary file and rename so a crash never leaves half a key.
+void write_pem(const std::filesystem::path& path, mode_t mode, const auto& write) {
+  auto tmp = path;
+  tmp += ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) fail("cannot create " + tmp.string());
+  FILE* f = ::fdopen(fd, "w");
+  if (!f) {
+    ::close(fd);
+    fail("cannot open " + tmp.string());
+  }
+  bool ok = write(f) == 1;
+  ok = (std::fflush(f) == 0) && ok && ::fsync(fd) == 0;
+  std::fclose(f);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    fail("cannot write " + path.string());
+  }
+}
+
+}  // namespace
+
+void generate_self_signed(const std::filesystem::path& cert_path, const std::filesystem::path& key_path,
+                          const std::string& hostname) {
+  std::error_code ec;
+  std::filesystem::create_directories(cert_path.parent_path(), ec);
+  std::filesystem::create_directories(key_path.parent_path(), ec);
+
+  PKey key(EVP_EC_gen("P-256"));
+  if (!key) fail("cannot generate a key");
+  Cert cert(X509_new());
+  if (!cert) fail("out of memory");
+  X509_set_version(cert.get(), 2);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof serial);
+  serial[0] &= 0x7f;
+  BIGNUM* bn = BN_bin2bn(serial, sizeof serial, nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 60L * 60 * 24 * 3650);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Postern"), -1, -1,
+                             0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(hostname.c_str()),
+                             -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  add_extension(cert.get(), NID_basic_constraints, "critical,CA:FALSE");
+  add_extension(cert.get(), NID_key_usage, "critical,digitalSignature");
+  add_extension(cert.get(), NID_ext_key_usage, "serverAuth");
+  add_extension(cert.get(), NID_subject_alt_name, ("DNS:" + hostname).c_str());
+  if (!X509_sign(cert.get(), key.get(), EVP_sha256())) fail("cannot sign the certificate");
+
+  write_pem(key_path, 0600, [&](FILE* f) {
+    return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  });
+  write_pem(cert_path, 0644, [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
+}
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const std::filesystem::path& cert,
+                                                     const std::filesystem::path& key,
+                                                     const std::string& hostname) {
+  const bool have_cert = std::filesystem::exists(cert), have_key = std::filesystem::exists(key);
+  if (!have_cert && !have_key) {
+    generate_self_signed(cert, key, hostname);
+    log::Event("tls_generated").add("cert", cert.string()).add("key", key.string());
+  } else if (!have_cert || !have_key) {
+    fail((have_cert ? key : cert).string() + " is missing (certificate and key go together)");
+  }
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* native = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                   asio::ssl::context::single_dh_use);
+  SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  asio::error_code ec;
+  ctx->use_certificate_chain_file(cert.string(), ec);
+  if (ec) fail("cannot load certificate " + cert.string() + ": " + ec.message());
+  ctx->use_private_key_file(key.string(), asio::ssl::context::pem, ec);
+  if (ec) fail("cannot load key " + key.string() + ": " + ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) fail("key " + key.string() + " does not match " + cert.string());
+  return ctx;
+}
+
+}  // namespace postern::server

@@ -1,0 +1,55 @@
+// The server's fixed replies, in one place (SPEC §5; codes from RFC 5321
+// §4.2.2, enhanced codes from RFC 3463 and the IANA registry). Texts are
+// for people; keep configuration details out of them.
+#pragma once
+
+#include <string>
+
+#include "smtp/reply.hpp"
+
+namespace postern::smtp::replies {
+
+inline Reply ok() { return {250, "2.0.0", "OK"}; }
+inline Reply sender_ok() { return {250, "2.1.0", "Sender OK"}; }
+inline Reply recipient_ok() { return {250, "2.1.5", "Recipient OK"}; }
+inline Reply reset_ok() { return {250, "2.0.0", "Reset OK"}; }
+inline Reply noop_ok() { return {250, "2.0.0", "OK"}; }
+inline Reply start_data() { return {354, "", "End data with <CR><LF>.<CR><LF>"}; }
+inline Reply ready_for_tls() { return {220, "2.0.0", "Ready to start TLS"}; }
+inline Reply bye() { return {221, "2.0.0", "Bye"}; }
+inline Reply vrfy() { return {252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"}; }
+inline Reply help() {
+  return {214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH"};
+}
+
+inline Reply line_too_long() { return {500, "5.5.2", "Line too long"}; }
+inline Reply unrecognized() { return {500, "5.5.2", "Syntax error, command unrecognized"}; }
+inline Reply nul_in_command() { return {500, "5.5.2", "Syntax error, NUL characters are not allowed"}; }
+inline Reply syntax(std::string usage) { return {501, "5.5.4", "Syntax: " + std::move(usage)}; }
+inline Reply bad_sender(const std::string& why) { return {501, "5.1.7", "Bad sender address syntax: " + why}; }
+inline Reply bad_recipient(const std::string& why) {
+  return {501, "5.1.3", "Bad recipient address syntax: " + why};
+}
+inline Reply bad_parameter(const std::string& why) { return {501, "5.5.4", "Invalid parameter: " + why}; }
+inline Reply unknown_parameter(const std::string& name) {
+  return {555, "5.5.4", "Unsupported parameter " + name};
+}
+inline Reply not_implemented() { return {502, "5.5.1", "Command not implemented"}; }
+inline Reply bad_sequence(std::string why) { return {503, "5.5.1", std::move(why)}; }
+inline Reply utf8_needs_smtputf8() { return {553, "5.6.7", "Non-ASCII address requires SMTPUTF8"}; }
+
+inline Reply too_many_recipients() { return {452, "4.5.3", "Too many recipients"}; }
+inline Reply message_too_big() { return {552, "5.3.4", "Message too big"}; }
+inline Reply bare_cr_lf() { return {550, "5.6.0", "Bare CR or LF not allowed"}; }
+inline Reply relay_denied() { return {554, "5.7.1", "Relay access denied"}; }
+inline Reply auth_required() { return {530, "5.7.0", "Authentication required"}; }
+inline Reply tls_not_available() { return {454, "4.7.0", "TLS not available"}; }
+inline Reply already_tls() { return {503, "5.5.1", "TLS already active"}; }
+inline Reply local_error() { return {451, "4.3.0", "Local error in processing, try again later"}; }
+
+inline Reply timeout() { return {421, "4.4.2", "Timeout, closing connection"}; }
+inline Reply too_many_errors() { return {421, "4.7.0", "Too many errors, closing connection"}; }
+inline Reply too_many_connections() { return {421, "4.7.0", "Too many connections, try again later"}; }
+inline Reply shutting_down() { return {421, "4.3.2", "Service shutting down, try again later"}; }
+
+}  // namespace postern::smtp::replies
