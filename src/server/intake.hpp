@@ -15,8 +15,11 @@
 #include <string_view>
 #include <vector>
 
-#include "config/config.hpp"
 #include "store/envelope.hpp"
+
+namespace postern::store {
+class Spool;
+}
 
 namespace postern::server {
 
@@ -28,7 +31,7 @@ class Intake {
   virtual std::string accept(const store::Envelope& envelope, std::string_view message) = 0;
 
   // Called after each successful accept() with the new queue id (from
-  // the blocking pool thread). Delivery and the queue register here to be
+  // the blocking pool thread; register before the server runs). Delivery and the queue register here to be
   // woken without polling.
   void on_accepted(std::function<void(const std::string& queue_id)> listener);
 
@@ -39,7 +42,7 @@ class Intake {
   std::vector<std::function<void(const std::string&)>> listeners_;
 };
 
-// The intake for this config (the spool under data_dir/spool).
-std::unique_ptr<Intake> make_intake(const config::Config& config);
+// The intake that puts messages into `spool` (which must outlive it).
+std::unique_ptr<Intake> make_intake(store::Spool& spool);
 
 }  // namespace postern::server

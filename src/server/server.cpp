@@ -17,6 +17,7 @@
 #include "server/startup.hpp"
 #include "server/tls.hpp"
 #include "smtp/replies.hpp"
+#include "store/spool.hpp"
 
 namespace postern::server {
 namespace {
@@ -69,6 +70,7 @@ Server::Server(config::Config config, std::function<config::Config()> reload)
 
 Server::~Server() {
   blocking_.join();
+  kept_.clear();
 }
 
 std::shared_ptr<const config::Config> Server::config() const {
@@ -125,8 +127,11 @@ void Server::bind() {
   }
 
   try {
+    spool_ = std::make_unique<store::Spool>(cfg.spool_dir());
+    const auto removed = spool_->recover();
+    if (removed) log::Event("spool_recovered").add("removed", static_cast<long long>(removed));
     checks_ = std::make_unique<Checks>(cfg);
-    intake_ = make_intake(cfg);
+    intake_ = make_intake(*spool_);
   } catch (const std::exception& e) {
     throw StartError(73, e.what());
   }

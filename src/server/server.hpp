@@ -34,6 +34,10 @@
 #include "config/config.hpp"
 #include "server/connection_limits.hpp"
 
+namespace postern::store {
+class Spool;
+}
+
 namespace postern::server {
 
 class Checks;
@@ -67,6 +71,7 @@ class Server {
   std::shared_ptr<asio::ssl::context> tls_context() const;
   Checks& checks() { return *checks_; }
   Intake& intake() { return *intake_; }
+  store::Spool& spool() { return *spool_; }
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
 
   // ---- For services started beside the listeners (startup.hpp) ----
@@ -76,6 +81,8 @@ class Server {
   void on_stop(std::function<void()> hook);
   // Called on SIGHUP with the new config (from an I/O thread).
   void on_reload(std::function<void(const config::Config&)> hook);
+  // Keeps a service object alive until the server is destroyed (after the threads ended).
+  void keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
 
  private:
   struct Bound;
@@ -99,8 +106,10 @@ class Server {
   asio::signal_set signals_;
   asio::steady_timer shutdown_timer_;
 
+  std::unique_ptr<store::Spool> spool_;
   std::unique_ptr<Checks> checks_;
   std::unique_ptr<Intake> intake_;
+  std::vector<std::shared_ptr<const void>> kept_;
   ConnectionLimits limits_;
 
   std::mutex sessions_mutex_;
