@@ -1,7 +1,7 @@
 // `postern explain CODE [CODE…] [--lang en|tr] [--json]` (SPEC §7).
 // One argument: a basic code ("450"), an enhanced code ("4.2.0") or a whole
 // reply line ("450 4.2.0 Greylisted, try again in 300 seconds"). Two or more:
-// a comparison. Unknown or malformed codes exit 64 (sysexits EX_USAGE).
+// a comparison. --brief: the short block failure messages use, per argument. Unknown or malformed codes exit 64 (sysexits EX_USAGE).
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -20,6 +20,7 @@ struct ExplainOptions {
   std::vector<std::string> codes;
   std::string lang;
   bool json = false;
+  bool brief = false;
 };
 
 // 80 columns, or fewer when stdout is a narrower terminal.
@@ -46,7 +47,9 @@ int run_explain(const ExplainOptions& o) {
     items.push_back(std::move(*e));
   }
   explain::RenderOptions ro{lang, output_width(), explain::colour_wanted(STDOUT_FILENO)};
-  if (items.size() == 1) {
+  if (o.brief && !o.json) {
+    for (const auto& e : items) std::cout << explain::render_brief(e, ro);
+  } else if (items.size() == 1) {
     std::cout << (o.json ? explain::to_json(items[0], lang) : explain::render(items[0], ro));
   } else {
     auto c = explain::compare(items, lang);
@@ -68,6 +71,8 @@ void add_explain(CLI::App& app, int& result) {
   sub->add_option("--lang", opts->lang, "output language: en or tr (default: from LC_ALL/LC_MESSAGES/LANG)")
       ->check(CLI::IsMember({"en", "tr"}));
   sub->add_flag("--json", opts->json, "print the explanation as JSON");
+  sub->add_flag("--brief", opts->brief, "a few lines per reply, as failure messages show them")
+      ->excludes("--json");
   sub->callback([opts, &result] { result = run_explain(*opts); });
 }
 

@@ -393,11 +393,24 @@ std::string short_meaning(int code, std::string_view enhanced, std::string_view 
   out = class_short(main->klass.id, lang);
   if (out.empty()) out = main->klass.name;
   out += ": " + main->title;
+  // Each title once: the enhanced title and hint titles often repeat it.
+  std::vector<std::string> said{lower_ascii(main->title)};
+  auto fresh = [&](const std::string& t) {
+    std::string l = lower_ascii(t);
+    if (std::find(said.begin(), said.end(), l) != said.end()) return false;
+    said.push_back(l);
+    return true;
+  };
   if (e.basic && e.enhanced && !e.enhanced->generic && e.enhanced_code.size() >= 2 &&
-      e.enhanced_code.substr(e.enhanced_code.size() - 2) != ".0") {
+      e.enhanced_code.substr(e.enhanced_code.size() - 2) != ".0" && fresh(e.enhanced->title)) {
     out += " (" + e.enhanced->title + ")";
   }
-  for (std::size_t i = 0; i < e.hints.size() && i < 2; ++i) out += (i == 0 ? "; " : ", ") + e.hints[i].title;
+  std::size_t shown = 0;
+  for (std::size_t i = 0; i < e.hints.size() && shown < 2; ++i) {
+    if (!fresh(e.hints[i].title)) continue;
+    out += (shown == 0 ? "; " : ", ") + e.hints[i].title;
+    ++shown;
+  }
   if (e.retry_after) {
     out += " — " + replace_all(label_s("retry_in", lang), "{wait}", format_wait(*e.retry_after, lang));
   }

@@ -313,6 +313,33 @@ std::string render(const Explanation& e, const RenderOptions& o) {
   return out;
 }
 
+std::string render_brief(const Explanation& e, const RenderOptions& o) {
+  Style st{o.colour};
+  std::string out;
+  std::string reply = (e.code ? std::to_string(e.code) : std::string()) +
+                      (e.enhanced_code.empty() ? "" : (e.code ? " " : "") + e.enhanced_code) +
+                      (e.text.empty() ? "" : " " + e.text);
+  out += wrap_hanging(lbl("reply", o.lang) + ": " + reply, o.width, "", "  ");
+  out += wrap_hanging(short_meaning(e.code, e.enhanced_code, e.text, o.lang), o.width, "  ", "    ");
+  // The most specific entry says most: the enhanced code unless it is only
+  // its subject's catch-all.
+  const Entry* m = main_entry(e);
+  if (e.enhanced && !e.enhanced->generic && e.enhanced_code.size() >= 2 &&
+      e.enhanced_code.compare(e.enhanced_code.size() - 2, 2, ".0") != 0) {
+    m = &*e.enhanced;
+  }
+  if (m != nullptr) {
+    out += wrap_hanging(st.heading(lbl("meaning", o.lang)) + ": " + m->meaning, o.width, "  ", "    ");
+  }
+  if (!e.hints.empty()) {
+    for (const auto& h : e.hints) out += wrap_hanging(h.title + ": " + h.advice, o.width, "  ", "    ");
+  } else if (m != nullptr) {
+    out += wrap_hanging(st.heading(lbl("advice", o.lang)) + ": " + m->fix_sender, o.width, "  ", "    ");
+  }
+  for (const auto& n : e.notes) out += wrap_hanging(lbl("note", o.lang) + ": " + n, o.width, "  ", "    ");
+  return out;
+}
+
 std::string render(const Comparison& c, const RenderOptions& o) {
   Style st{o.colour};
   std::string out;

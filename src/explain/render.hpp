@@ -19,6 +19,10 @@ struct RenderOptions {
 // A full explanation: codes, class, meaning, when you see it, how to fix it,
 // recognised texts, related codes.
 std::string render(const Explanation& e, const RenderOptions& opts);
+// A compact block for failure messages (`postern send`, `postern queue
+// show`, the text part of a DSN): the reply, its one-line meaning, what it
+// means and what the sender can do, with recognised texts; a few lines.
+std::string render_brief(const Explanation& e, const RenderOptions& opts);
 // A comparison with the sections of SPEC §7.
 std::string render(const Comparison& c, const RenderOptions& opts);
 

@@ -89,6 +89,16 @@ class Forms(unittest.TestCase):
         self.assertIn("gri liste", flat.lower())
         self.assertIn("yeniden deneyin", flat)
 
+    def test_brief(self):
+        out = self.ok("--brief", "550 5.1.1 No such user", GREYLIST_LINE)
+        self.assertIn("Reply: 550 5.1.1 No such user", out)
+        self.assertIn("Unknown recipient", out)
+        self.assertIn("Reply: " + GREYLIST_LINE, out)
+        self.assertIn("300 seconds", out)
+        self.assertLessEqual(len(out.splitlines()), 16)
+        r = explain("--brief", "--json", "450")
+        self.assertEqual(r.returncode, 64)
+
     def test_language_from_environment(self):
         tr = self.ok("450", lang_env="tr_TR.UTF-8")
         self.assertIn("Açıklama", tr)

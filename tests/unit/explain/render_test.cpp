@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace postern::explain {
@@ -98,6 +99,31 @@ TEST(Wrap, HangingIndent) {
   EXPECT_EQ(out, "  Sender: one two three\n      four five six\n      seven eight nine\n      ten\n");
   // Each paragraph hangs on its own.
   EXPECT_EQ(wrap_hanging("a b\nc d", 80, "- ", "  "), "- a b\n- c d\n");
+}
+
+}  // namespace
+}  // namespace postern::explain
+
+namespace postern::explain {
+namespace {
+
+TEST(Brief, FailureBlock) {
+  for (Lang lang : {Lang::en, Lang::tr}) {
+    RenderOptions o{lang, 80, false};
+    auto e = explain_reply(450, "4.2.0", "Greylisted, try again in 300 seconds", lang);
+    auto text = render_brief(e, o);
+    expect_fits(text, 80);
+    EXPECT_NE(text.find("450 4.2.0 Greylisted, try again in 300 seconds"), std::string::npos) << text;
+    EXPECT_NE(text.find(lang == Lang::en ? "300 seconds" : "300 saniye"), std::string::npos) << text;
+    EXPECT_NE(text.find(lang == Lang::en ? "Greylisting" : "Gri liste"), std::string::npos) << text;
+    std::size_t lines = std::count(text.begin(), text.end(), '\n');
+    EXPECT_LE(lines, 12u) << text;
+  }
+  // Without a recognised text, the sender's fix of the most specific code.
+  auto e = explain_reply(550, "5.1.1", "", Lang::en);
+  auto text = render_brief(e, RenderOptions{Lang::en, 80, false});
+  EXPECT_NE(text.find("does not exist"), std::string::npos) << text;
+  EXPECT_NE(text.find("What to do: Check the spelling"), std::string::npos) << text;
 }
 
 }  // namespace
