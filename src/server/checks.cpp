@@ -1,10 +1,11 @@
 #include "server/checks.hpp"
 
+#include "server/user_checks.hpp"
 #include "smtp/replies.hpp"
 
 namespace postern::server {
 
-Checks::Checks(const config::Config&) {}
+Checks::Checks(const config::Config& config) : users_(std::make_unique<UserChecks>(config)) {}
 Checks::~Checks() = default;
 
 void Checks::reload(const config::Config&) {}
@@ -35,6 +36,7 @@ std::optional<smtp::Reply> Checks::on_mail(const SessionInfo& session, const smt
 std::optional<smtp::Reply> Checks::on_rcpt(const SessionInfo& session, const TransactionInfo&,
                                            const smtp::Path& forward_path) {
   if (auto r = relay_rule(session, forward_path)) return r;
+  if (auto r = users_->on_rcpt(*session.config, forward_path)) return r;
   return std::nullopt;
 }
 

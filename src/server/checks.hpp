@@ -35,6 +35,8 @@
 
 namespace postern::server {
 
+class UserChecks;
+
 class Checks {
  public:
   explicit Checks(const config::Config& config);
@@ -50,6 +52,7 @@ class Checks {
   void reload(const config::Config& config);
 
  private:
+  std::unique_ptr<UserChecks> users_;  // store: unknown 550 5.1.1, disabled 550 5.2.1
 };
 
 // The relay rule alone (exposed for tests): nullopt when `forward_path`
