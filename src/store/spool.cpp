@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 #include "store/durable_file.hpp"
@@ -27,6 +28,10 @@ std::int64_t to_micros(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
 Clock::time_point from_micros(std::int64_t us) {
+  // A damaged file may hold any number: keep the conversion to the clock's
+  // finer unit from overflowing (about ±292 years around 1970).
+  constexpr std::int64_t limit = std::numeric_limits<std::int64_t>::max() / 1000;
+  us = std::clamp(us, -limit, limit);
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(us)));
 }
 

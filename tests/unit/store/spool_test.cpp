@@ -277,6 +277,13 @@ TEST(StateFile, RoundTripAndRejects) {
       "POSTERN-STATE 1\nrcpt 1 pending 0 0 0 0 0\n\nEND 42\n", "POSTERN-STATE 1\nrcpt 0 lost 0 0 0 0 0\n\nEND 42\n",
       "POSTERN-STATE 1\nrcpt 0 pending 0 0 0 99 0\n\nEND 43\n", "POSTERN-STATE 1\nEND 16\nmore"};
   for (const auto& b : bad) EXPECT_FALSE(decode_state_file(b)) << b;
+  // A damaged timestamp far outside the clock's range is clamped, not undefined behaviour.
+  std::string huge = "POSTERN-STATE 1\nrcpt 0 deferred 1 9223372036854775807 -9223372036854775807 1 0\na\n";
+  huge += "END " + std::to_string(huge.size()) + "\n";
+  auto h = decode_state_file(huge);
+  ASSERT_TRUE(h);
+  EXPECT_GT((*h)[0].last_attempt, std::chrono::system_clock::now());
+  EXPECT_LT((*h)[0].next_attempt, std::chrono::system_clock::now());
 }
 
 }  // namespace
