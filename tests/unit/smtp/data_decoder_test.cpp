@@ -1,0 +1,98 @@
+#include "smtp/data_decoder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace postern::smtp {
+namespace {
+
+struct Case {
+  const char* name;
+  std::string input;
+  bool done;
+  std::string message;  // when done and clean
+  bool bare;
+  std::size_t consumed;  // octets used (npos = all)
+};
+
+struct Outcome {
+  bool done;
+  bool bare;
+  std::string message;
+  std::size_t consumed;
+};
+
+Outcome run(const std::string& input, std::size_t cut, std::uint64_t max = 1 << 20) {
+  DataDecoder d(max);
+  std::size_t used = d.feed(std::string_view(input).substr(0, cut));
+  if (!d.done()) used += d.feed(std::string_view(input).substr(cut));
+  return {d.done(), d.bare_cr_or_lf(), d.message(), used};
+}
+
+TEST(DataDecoder, TableSplitAtEveryByte) {
+  const auto all = std::string::npos;
+  std::vector<Case> cases = {
+      {"simple", "Subject: x\r\n\r\nbody\r\n.\r\n", true, "Subject: x\r\n\r\nbody\r\n", false, all},
+      {"empty message", ".\r\n", true, "", false, all},
+      {"dot unstuffing", "..one\r\n...two\r\n.\r\n", true, ".one\r\n..two\r\n", false, all},
+      {"dot inside a line stays", "a.b\r\n.\r\n", true, "a.b\r\n", false, all},
+      {"stops at the terminator", "x\r\n.\r\nQUIT\r\n", true, "x\r\n", false, 6},
+      {"no terminator yet", "x\r\n", false, "", false, all},
+      {"dot line without crlf is not the end", "x\r\n.", false, "", false, all},
+      {"bare lf flagged", "a\nb\r\n.\r\n", true, "", true, all},
+      {"bare cr flagged", "a\rb\r\n.\r\n", true, "", true, all},
+      {"smuggling lf.lf never ends", "a\r\n\n.\nMAIL FROM:<x@y.example>\r\n.\r\n", true, "", true, all},
+      {"smuggling lf.crlf never ends", "a\n.\r\nMAIL FROM:<x@y.example>\r\n.\r\n", true, "", true, all},
+      {"smuggling cr.cr never ends", "a\r.\rRSET\r\n.\r\n", true, "", true, all},
+      {"dot cr then other", "a\r\n.\rx\r\n.\r\n", true, "", true, all},
+      {"bare cr before crlf", "a\r\r\n.\r\n", true, "", true, all},
+      {"nul passes through", std::string("a\0b\r\n.\r\n", 8), true, std::string("a\0b\r\n", 5), false, all},
+  };
+  for (const auto& c : cases) {
+    for (std::size_t cut = 0; cut <= c.input.size(); ++cut) {
+      auto o = run(c.input, cut);
+      EXPECT_EQ(o.done, c.done) << c.name << " cut " << cut;
+      EXPECT_EQ(o.bare, c.bare) << c.name << " cut " << cut;
+      if (c.done && !c.bare) EXPECT_EQ(o.message, c.message) << c.name << " cut " << cut;
+      EXPECT_EQ(o.consumed, c.consumed == all ? c.input.size() : c.consumed) << c.name << " cut " << cut;
+    }
+  }
+}
+
+TEST(DataDecoder, SizeCapKeepsReadingToTheEnd) {
+  DataDecoder d(10);
+  std::string input = std::string(100, 'x') + "\r\n.\r\nNOOP\r\n";
+  auto used = d.feed(input);
+  EXPECT_TRUE(d.done());
+  EXPECT_TRUE(d.too_big());
+  EXPECT_EQ(d.size(), 102u);
+  EXPECT_LE(d.message().size(), 10u);
+  EXPECT_EQ(input.substr(used), "NOOP\r\n");
+  DataDecoder exact(5);
+  exact.feed("abc\r\n.\r\n");
+  EXPECT_FALSE(exact.too_big());
+  EXPECT_EQ(exact.message(), "abc\r\n");
+}
+
+TEST(ChunkDecoder, TakesExactlyTheChunk) {
+  std::string message;
+  ChunkDecoder c(5, 100, message);
+  EXPECT_EQ(c.feed("abc"), 3u);
+  EXPECT_FALSE(c.done());
+  EXPECT_EQ(c.feed("de\r\nQUIT"), 2u);
+  EXPECT_TRUE(c.done());
+  EXPECT_EQ(message, "abcde");
+  ChunkDecoder next(3, 6, message);
+  EXPECT_EQ(next.feed("xyz"), 3u);
+  EXPECT_TRUE(next.too_big());
+  EXPECT_TRUE(message.empty());
+  std::string m2;
+  ChunkDecoder zero(0, 10, m2);
+  EXPECT_TRUE(zero.done());
+  EXPECT_EQ(zero.feed("abc"), 0u);
+}
+
+}  // namespace
+}  // namespace postern::smtp
