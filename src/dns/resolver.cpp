@@ -235,6 +235,8 @@ Resolver::Resolver(asio::any_io_executor executor, const std::vector<std::string
 
 Resolver::~Resolver() { impl_->destroy(); }
 
+void Resolver::cancel() { impl_->destroy(); }
+
 std::vector<Resolver::MxRecord> order_mx(std::vector<Resolver::MxRecord> records, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::shuffle(records.begin(), records.end(), rng);

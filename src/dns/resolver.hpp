@@ -56,6 +56,10 @@ class Resolver {
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
+  // Ends every lookup in progress (as a temporary failure) and makes later
+  // ones fail at once; the object stays valid. For shutting down.
+  void cancel();
+
   // Where mail for `domain` goes (RFC 5321 §5.1, RFC 7505). A domain
   // literal "[192.0.2.1]" / "[IPv6:2001:db8::1]" resolves to itself.
   asio::awaitable<Destination> resolve_mail_domain(std::string domain);
