@@ -1,0 +1,218 @@
+"""Independent peers for the outbound queue tests: scripted next-hop SMTP
+servers (Debian's python3-aiosmtpd) and a DNS server (dnsmasq) on loopback.
+
+Each peer is started by the test and stopped in cleanup (dnsmasq by PID).
+"""
+import asyncio
+import os
+import signal
+import smtplib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+import harness
+
+
+class NextHop:
+    """An SMTP server on host:port with a scripted behaviour.
+
+    mode: "accept"; "greylist" (450 to the first attempt of each
+    sender/recipient pair, 250 after); "reject" (550 5.1.1 at RCPT); "tempfail"
+    (450 at RCPT, always); "drop" (close the connection instead of
+    answering the end of DATA); "slow" (store the message, then wait `delay`
+    seconds before answering the end of DATA).
+    """
+
+    def __init__(self, host="127.0.0.1", port=None, mode="accept", delay=0.0):
+        self.host = host
+        self.port = port or harness.free_port(host=host)
+        self.mode = mode
+        self.delay = delay
+        self.messages = []      # (mail_from, [rcpts], bytes) accepted
+        self.attempts = []      # (mail_from, rcpt, reply code) per RCPT
+        self.connections = 0
+        self.seen = set()
+        self.lock = threading.Lock()
+        hop = self
+
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+                key = (envelope.mail_from, address)
+                if hop.mode == "reject":
+                    code = "550 5.1.1 No such user here"
+                elif hop.mode == "tempfail":
+                    code = "450 4.2.1 Mailbox busy, try later"
+                elif hop.mode == "greylist" and key not in hop.seen:
+                    hop.seen.add(key)
+                    code = "450 4.2.0 Greylisted, try again in 1 seconds"
+                else:
+                    code = None
+                with hop.lock:
+                    hop.attempts.append((envelope.mail_from, address, int((code or "250")[:3])))
+                if code:
+                    return code
+                envelope.rcpt_tos.append(address)
+                return "250 2.1.5 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                if hop.mode == "drop":
+                    session.transport_dropped = True
+                    server.transport.close()
+                    return "421 4.4.2 dropping"
+                with hop.lock:
+                    hop.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+                if hop.mode == "slow":
+                    await asyncio.sleep(hop.delay)
+                return "250 2.0.0 Queued"
+
+        class CountingSMTP(SMTP):
+            def connection_made(self, transport):
+                with hop.lock:
+                    hop.connections += 1
+                super().connection_made(transport)
+
+        class CountingController(Controller):
+            def factory(self):
+                return CountingSMTP(self.handler, hostname="next-hop.test", decode_data=False)
+
+        self.controller = CountingController(Handler(), hostname=host, port=self.port, ready_timeout=10)
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        try:
+            self.controller.stop()
+        except Exception:
+            pass
+
+    def wait_messages(self, count=1, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        with self.lock:
+            return list(self.messages)
+
+    def wait_attempts(self, count=1, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.attempts) >= count:
+                    return list(self.attempts)
+            time.sleep(0.05)
+        with self.lock:
+            return list(self.attempts)
+
+
+def shared_port(hosts):
+    """A TCP port free on every loopback address in `hosts` (MX deliveries
+    all go to one port, POSTERN_OUTGOING_SMTP_PORT)."""
+    for _ in range(50):
+        port = harness.free_port(host=hosts[0])
+        ok = True
+        for h in hosts[1:]:
+            with socket.socket() as s:
+                try:
+                    s.bind((h, port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+    raise RuntimeError("no shared free port")
+
+
+class Dnsmasq:
+    """dnsmasq on a free loopback port, authoritative for `.test`."""
+
+    def __init__(self, records):
+        self.records = list(records)
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        for _ in range(5):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            proc = subprocess.Popen(
+                ["/usr/sbin/dnsmasq", "--no-daemon", f"--port={port}", "--listen-address=127.0.0.1",
+                 "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=", "--local=/test/",
+                 "--log-facility=/dev/null", *self.records],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                harness.wait_for_port("127.0.0.1", port, timeout=5, proc=proc)
+                self.proc, self.port = proc, port
+                return self
+            except (RuntimeError, TimeoutError):
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+        raise RuntimeError("dnsmasq did not start")
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def submit(server, sender, recipients, subject="queue test", body="Hello from the queue test.\r\n",
+           user=None, password=None):
+    """Sends one message through the server's submission listener with
+    STARTTLS and AUTH (relaying needs an authenticated user)."""
+    msg = (f"From: <{sender}>\r\nTo: {', '.join('<%s>' % r for r in recipients)}\r\n"
+           f"Subject: {subject}\r\nMessage-ID: <{time.time_ns()}@example.org>\r\n\r\n{body}")
+    host, port = server.submission
+    with smtplib.SMTP(host, port, timeout=20) as s:
+        s.ehlo("client.test")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s.starttls(context=ctx)
+        s.ehlo("client.test")
+        if s.has_extn("auth"):
+            s.login(user or sender, password or "queue-test-password")
+        refused = s.sendmail(sender, recipients, msg.encode())
+    return msg, refused
+
+
+def add_user(server, address, password="queue-test-password"):
+    r = server.cli("user", "add", address, "--password-stdin", input=password + "\n")
+    if r.returncode != 0 and "not built yet" not in r.stderr:
+        raise RuntimeError(f"user add failed: {r.returncode} {r.stderr}")
+
+
+def queue_list(server):
+    r = server.cli("queue", "list")
+    if r.returncode != 0:
+        raise RuntimeError(f"queue list failed: {r.returncode} {r.stderr}")
+    return r.stdout
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(interval)
+    return predicate()
