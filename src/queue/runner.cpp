@@ -746,7 +746,7 @@ void Runner::stop() {
   });
   i.work.reset();
   // Connections in progress get a moment to finish their transaction.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (!i.io.stopped() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   i.io.stop();
