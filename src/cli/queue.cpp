@@ -11,7 +11,8 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "queue/dsn.hpp"
-#include "queue/runner.hpp"
+#include "queue/control.hpp"
+#include "smtp/reply.hpp"
 #include "store/spool.hpp"
 #include "util/strings.hpp"
 

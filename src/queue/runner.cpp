@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "client/auth.hpp"
 #include "client/session.hpp"
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
@@ -33,14 +34,6 @@ namespace postern::queue {
 namespace fs = std::filesystem;
 using store::RecipientStatus;
 
-std::filesystem::path retry_dir(const config::Config& config) { return config.data_dir / "queue" / "retry"; }
-std::filesystem::path inflight_dir(const config::Config& config) { return config.data_dir / "queue" / "inflight"; }
-
-void request_retry(const config::Config& config, std::string_view id) {
-  fs::create_directories(retry_dir(config));
-  std::string name = id.empty() ? "all" : std::string(id);
-  std::ofstream(retry_dir(config) / name).put('\n');
-}
 
 namespace {
 
@@ -466,6 +459,31 @@ struct Runner::Impl {
     return o;
   }
 
+  // RFC 4954 AUTH to the smarthost with smarthost_user and the first line
+  // of smarthost_password_file (read at each connection, so a changed
+  // password needs no restart). Credentials go in clear text only to a
+  // loopback smarthost; elsewhere STARTTLS must have succeeded.
+  asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop) {
+    client::AuthRequest req;
+    req.user = config.relay.smarthost_user;
+    std::ifstream in(config.relay.smarthost_password_file);
+    if (!in || !std::getline(in, req.password)) {
+      co_return client::Error{client::Error::Kind::auth,
+                              "cannot read relay.smarthost_password_file " +
+                                  config.relay.smarthost_password_file.string(),
+                              std::nullopt};
+    }
+    while (!req.password.empty() && (req.password.back() == '\r' || req.password.back() == '\n'))
+      req.password.pop_back();
+    asio::error_code ec;
+    auto addr = asio::ip::make_address(hop.address, ec);
+    req.allow_cleartext = !ec && addr.is_loopback();
+    std::string used;
+    auto err = co_await client::authenticate(s, req, &used);
+    if (!err) log::Event("smarthost_auth").add("relay", hop.name).add("mechanism", used);
+    co_return err;
+  }
+
   asio::awaitable<void> work_destination(std::string key) {
     Destination& d = dests[key];
     Route route = d.route;
@@ -481,6 +499,8 @@ struct Runner::Impl {
         auto s = std::make_unique<client::Session>(io.get_executor(), session_options(hop));
         auto err = co_await s->open();
         count(&RunnerStats::connections);
+        if (!err && route.kind == Route::Kind::smarthost && !config.relay.smarthost_user.empty())
+          err = co_await authenticate_smarthost(*s, hop);
         if (!err) {
           session = std::move(s);
           used = hop;

@@ -44,6 +44,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "queue/control.hpp"
 #include "store/envelope.hpp"
 #include "store/spool.hpp"
 
@@ -104,11 +105,5 @@ class Runner {
   std::shared_ptr<Impl> impl_;
 };
 
-// data_dir/queue/retry: where `postern queue retry` asks a running server for an attempt now.
-std::filesystem::path retry_dir(const config::Config& config);
-// data_dir/queue/inflight: markers for deliveries in progress.
-std::filesystem::path inflight_dir(const config::Config& config);
-// Asks the runner to try `id` (or every deferred message when empty) now.
-void request_retry(const config::Config& config, std::string_view id);
 
 }  // namespace postern::queue

@@ -29,7 +29,7 @@ class NextHop:
     seconds before answering the end of DATA).
     """
 
-    def __init__(self, host="127.0.0.1", port=None, mode="accept", delay=0.0):
+    def __init__(self, host="127.0.0.1", port=None, mode="accept", delay=0.0, auth=None):
         self.host = host
         self.port = port or harness.free_port(host=host)
         self.mode = mode
@@ -39,6 +39,7 @@ class NextHop:
         self.connections = 0
         self.seen = set()
         self.lock = threading.Lock()
+        self.logins = []        # (user, ok) per AUTH
         hop = self
 
         class Handler:
@@ -79,9 +80,24 @@ class NextHop:
 
         class CountingController(Controller):
             def factory(self):
-                return CountingSMTP(self.handler, hostname="next-hop.test", decode_data=False)
+                kw = dict(self.SMTP_kwargs)
+                kw.update(hostname="next-hop.test", decode_data=False)
+                return CountingSMTP(self.handler, **kw)
 
-        self.controller = CountingController(Handler(), hostname=host, port=self.port, ready_timeout=10)
+        kwargs = {}
+        if auth is not None:
+            from aiosmtpd.smtp import AuthResult
+
+            def authenticator(server, session, envelope, mechanism, data):
+                user = data.login.decode() if isinstance(data.login, bytes) else data.login
+                password = data.password.decode() if isinstance(data.password, bytes) else data.password
+                ok = (user, password) == auth
+                with hop.lock:
+                    hop.logins.append((user, ok))
+                return AuthResult(success=ok)
+
+            kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+        self.controller = CountingController(Handler(), hostname=host, port=self.port, ready_timeout=10, **kwargs)
 
     def start(self):
         self.controller.start()
