@@ -1,6 +1,8 @@
 #include "server/startup.hpp"
 
 #include "log/log.hpp"
+#include "queue/route.hpp"
+#include "queue/runner.hpp"
 #include "server/intake.hpp"
 #include "server/server.hpp"
 #include "store/local_delivery.hpp"
@@ -23,7 +25,23 @@ void start_services(Server& server) {
   server.on_stop([d = delivery.get()] { d->stop(); });
   delivery->start();
 
-  // The outbound queue runner starts here.
+  // The outbound queue runner: non-local recipients of every accepted
+  // message (and of what was spooled before a restart). Its DSNs enter
+  // through the intake like any message.
+  queue::RunnerOptions options;
+  options.mx_port = queue::mx_port_from_environment();
+  auto runner = std::make_shared<queue::Runner>(
+      *config, server.spool(),
+      [&intake = server.intake()](const store::Envelope& e, std::string_view m) { return intake.accept(e, m); },
+      [d = delivery.get()](std::string_view address) { return d->is_local(address); }, options);
+  server.keep(runner);
+  server.intake().on_accepted([r = runner.get()](const std::string& id) { r->submit(id); });
+  server.on_stop([r = runner.get()] { r->stop(); });
+  try {
+    runner->start();
+  } catch (const std::invalid_argument& e) {
+    throw StartError(78, std::string("relay.dns_servers: ") + e.what());
+  }
 }
 
 }  // namespace postern::server

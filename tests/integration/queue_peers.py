@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import threading
 import time
+import unittest
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -205,15 +206,18 @@ def submit(server, sender, recipients, subject="queue test", body="Hello from th
         ctx.verify_mode = ssl.CERT_NONE
         s.starttls(context=ctx)
         s.ehlo("client.test")
-        if s.has_extn("auth"):
-            s.login(user or sender, password or "queue-test-password")
+        if not s.has_extn("auth"):
+            # Relaying needs an authenticated user (no open relay); without
+            # AUTH on the submission listener these scenarios cannot run.
+            raise unittest.SkipTest("the submission listener offers no AUTH")
+        s.login(user or sender, password or "queue-test-password")
         refused = s.sendmail(sender, recipients, msg.encode())
     return msg, refused
 
 
 def add_user(server, address, password="queue-test-password"):
     r = server.cli("user", "add", address, "--password-stdin", input=password + "\n")
-    if r.returncode != 0 and "not built yet" not in r.stderr:
+    if r.returncode != 0:
         raise RuntimeError(f"user add failed: {r.returncode} {r.stderr}")
 
 
