@@ -1,14 +1,25 @@
 #include "server/checks.hpp"
 
 #include "server/user_checks.hpp"
+#include "server/policy_checks.hpp"
 #include "smtp/replies.hpp"
 
 namespace postern::server {
 
-Checks::Checks(const config::Config& config) : users_(std::make_unique<UserChecks>(config)) {}
+Checks::Checks(const config::Config& config)
+    : users_(std::make_unique<UserChecks>(config)), policy_(std::make_unique<PolicyChecks>(config)) {}
 Checks::~Checks() = default;
 
-void Checks::reload(const config::Config&) {}
+void Checks::reload(const config::Config& config) { policy_->reload(config); }
+
+namespace {
+
+// The address RCPT checks and the transaction use: bare <postmaster> is the first local domain's.
+std::string recipient_address(const SessionInfo& session, const smtp::Path& path) {
+  return path.postmaster ? "postmaster@" + session.config->local_domains.front() : path.mailbox.str();
+}
+
+}  // namespace
 
 bool is_plain_local(const config::Config& config, const smtp::Mailbox& mailbox) {
   if (mailbox.address_literal || !config.is_local_domain(mailbox.domain)) return false;
@@ -30,14 +41,31 @@ std::optional<smtp::Reply> Checks::on_connect(const SessionInfo&) { return std::
 std::optional<smtp::Reply> Checks::on_mail(const SessionInfo& session, const smtp::Path&,
                                            const smtp::MailParameters&) {
   if (session.role == config::Role::submission && !session.authenticated()) return smtp::replies::auth_required();
+  if (auto r = policy_->on_mail(session.id, session.peer_address)) return r;
   return std::nullopt;
 }
 
-std::optional<smtp::Reply> Checks::on_rcpt(const SessionInfo& session, const TransactionInfo&,
+std::optional<smtp::Reply> Checks::on_rcpt(const SessionInfo& session, const TransactionInfo& transaction,
                                            const smtp::Path& forward_path) {
   if (auto r = relay_rule(session, forward_path)) return r;
   if (auto r = users_->on_rcpt(*session.config, forward_path)) return r;
+  // Policy last: lock, mbox lock, quota, then greylisting (unauthenticated only).
+  const std::string to = recipient_address(session, forward_path);
+  const std::string from = transaction.reverse_path.str();
+  RcptPolicyInput in;
+  in.session_id = session.id;
+  in.client = session.peer_address;
+  in.authenticated = session.authenticated();
+  in.reverse_path = from;
+  in.recipient = to;
+  in.size = transaction.parameters.size;
+  if (auto r = policy_->on_rcpt(in)) return r;
   return std::nullopt;
+}
+
+std::optional<smtp::Reply> Checks::on_message(const SessionInfo& session, const TransactionInfo& transaction,
+                                              std::uint64_t size) {
+  return policy_->on_message(session.id, transaction.recipients, size);
 }
 
 }  // namespace postern::server

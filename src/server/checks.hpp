@@ -24,6 +24,7 @@
 // timeout).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -36,6 +37,7 @@
 namespace postern::server {
 
 class UserChecks;
+class PolicyChecks;
 
 class Checks {
  public:
@@ -48,11 +50,17 @@ class Checks {
   std::optional<smtp::Reply> on_rcpt(const SessionInfo& session, const TransactionInfo& transaction,
                                      const smtp::Path& forward_path);
 
+  // After the whole message was read, before it is spooled: checks that
+  // need the real size (quota, 452 4.2.2). `size` in octets as received.
+  std::optional<smtp::Reply> on_message(const SessionInfo& session, const TransactionInfo& transaction,
+                                        std::uint64_t size);
+
   // SIGHUP: the config was reloaded (users, lists and limits may have changed).
   void reload(const config::Config& config);
 
  private:
   std::unique_ptr<UserChecks> users_;  // store: unknown 550 5.1.1, disabled 550 5.2.1
+  std::unique_ptr<PolicyChecks> policy_;  // greylist, locks, quota, rate limit (server/policy_checks.hpp)
 };
 
 // The relay rule alone (exposed for tests): nullopt when `forward_path`

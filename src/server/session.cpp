@@ -439,6 +439,7 @@ asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
 
 asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
   auto& tx = *transaction_;
+  if (auto r = server_.checks().on_message(info_, tx, message.size())) co_return *r;
   store::Envelope envelope;
   envelope.reverse_path = tx.reverse_path.str();
   envelope.recipients = tx.recipients;
