@@ -97,7 +97,7 @@ class UserTemplate:
     def __init__(self, users=USERS):
         from harness import run
         self.dir = tempfile.mkdtemp(prefix="postern-users-")
-        for u in (users if not os.environ.get("HACK_NO_USERS") else ()):
+        for u in users:
             out = run("user", "add", "--data-dir", self.dir, "--password-stdin", u, input="secret-pw\n")
             if out.returncode != 0:
                 raise RuntimeError(f"user add {u}: {out.returncode} {out.stderr}")
@@ -105,13 +105,13 @@ class UserTemplate:
     def data_dir(self, testcase):
         d = tempfile.mkdtemp(prefix="postern-it-")
         testcase.addCleanup(shutil.rmtree, d, True)
-        if os.path.exists(os.path.join(self.dir, "postern.db")): shutil.copy(os.path.join(self.dir, "postern.db"), os.path.join(d, "postern.db"))
+        shutil.copy(os.path.join(self.dir, "postern.db"), os.path.join(d, "postern.db"))
         return d
 
     def data_dir_for_class(self):
         """A copy removed by cleanup() (for servers shared by a test class)."""
         d = tempfile.mkdtemp(prefix="postern-it-", dir=self.dir)
-        if os.path.exists(os.path.join(self.dir, "postern.db")): shutil.copy(os.path.join(self.dir, "postern.db"), os.path.join(d, "postern.db"))
+        shutil.copy(os.path.join(self.dir, "postern.db"), os.path.join(d, "postern.db"))
         return d
 
     def cleanup(self):
