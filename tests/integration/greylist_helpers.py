@@ -97,8 +97,12 @@ class UserTemplate:
     def __init__(self, users=USERS):
         from harness import run
         self.dir = tempfile.mkdtemp(prefix="postern-users-")
-        for u in users:
-            out = run("user", "add", "--data-dir", self.dir, "--password-stdin", u, input="secret-pw\n")
+        from concurrent.futures import ThreadPoolExecutor
+        # Separate processes on one database: SQLite's busy timeout orders them.
+        with ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda u: run("user", "add", "--data-dir", self.dir, "--password-stdin", u,
+                                               input="secret-pw\n"), users))
+        for u, out in zip(users, outs):
             if out.returncode != 0:
                 raise RuntimeError(f"user add {u}: {out.returncode} {out.stderr}")
 
