@@ -55,6 +55,13 @@ class MailboxStateTest(unittest.TestCase):
         code, text = rcpt(s.mx, "a@sender.example", "bob@example.org")
         self.assertNotIn("secret-reason-x", text)
 
+    def test_disable_and_enable(self):
+        s = self.server()
+        self.cli_ok(s, "user", "disable", "bob@example.org")
+        self.assertEqual(rcpt(s.mx, "a@sender.example", "bob@example.org"), (550, "5.2.1 Mailbox disabled"))
+        self.cli_ok(s, "user", "enable", "bob@example.org")
+        self.assertEqual(rcpt(s.mx, "a@sender.example", "bob@example.org")[0], 250)
+
     def test_quota_from_size_parameter_and_real_size(self):
         s = self.server()
         self.cli_ok(s, "user", "quota", "bob@example.org", "2K")
