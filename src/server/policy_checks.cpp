@@ -1,6 +1,9 @@
 #include "server/policy_checks.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 
 #include "log/log.hpp"
 #include "policy/greylist.hpp"
@@ -13,6 +16,16 @@ namespace {
 
 smtp::Reply mailbox_unavailable() { return smtp::Reply(450, "4.2.1", "Mailbox temporarily unavailable, try again later"); }
 smtp::Reply mailbox_full() { return smtp::Reply(452, "4.2.2", "Mailbox full"); }
+
+// SPEC §5: 450 4.2.1 only for an mbox held by *another* process. Our own
+// local delivery writes its PID into the dotlock; while it appends, RCPTs
+// for the same mailbox must go on (fcntl F_GETLK never reports our own locks).
+bool mbox_held_by_other(const std::filesystem::path& mbox) {
+  std::ifstream lock(mbox.string() + ".lock");
+  std::string pid;
+  if (lock && std::getline(lock, pid) && pid == std::to_string(::getpid())) return false;
+  return store::mbox_locked(mbox);
+}
 
 }  // namespace
 
@@ -95,7 +108,7 @@ std::optional<smtp::Reply> PolicyChecks::mailbox_state(State& s, std::string_vie
   }
   auto cat = canonical->rfind('@');
   auto path = s.config.mailbox_for(std::string_view(*canonical).substr(0, cat), std::string_view(*canonical).substr(cat + 1));
-  if (s.config.mailbox_format == config::MailboxFormat::mbox && store::mbox_locked(path)) {
+  if (s.config.mailbox_format == config::MailboxFormat::mbox && mbox_held_by_other(path)) {
     log::Event("mailbox_locked").add("session", session_id).add("to", "<" + *canonical + ">").add("lock", "mbox");
     return mailbox_unavailable();
   }
