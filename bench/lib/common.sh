@@ -18,7 +18,10 @@
 : "${BENCH_TMP:?run the benchmarks through bench/run}"
 
 bench_workdir() {
-  mktemp -d "$BENCH_TMP/$1.XXXXXX"
+  local d
+  d=$(mktemp -d "$BENCH_TMP/$1.XXXXXX")
+  chmod 0755 "$d"  # Postfix daemons run as the postfix user and must reach their queue
+  echo "$d"
 }
 
 free_port() {
