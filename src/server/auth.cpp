@@ -1,15 +1,312 @@
-// Placeholder seam until SASL lands: no mechanism is advertised and AUTH
-// is answered as not implemented. The SASL side replaces this file.
 #include "server/auth.hpp"
 
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+
+#include "log/log.hpp"
+#include "sasl/auth_line.hpp"
+#include "sasl/base64.hpp"
+#include "sasl/mechanism.hpp"
+#include "sasl/secrets.hpp"
+#include "sasl/server.hpp"
+#include "sasl/tls_binding.hpp"
+#include "server/auth_lockout.hpp"
+#include "server/server.hpp"
 #include "server/session.hpp"
+#include "store/users.hpp"
+#include "util/strings.hpp"
 
 namespace postern::server {
+namespace {
 
-std::vector<std::string> auth_mechanisms_for(const Session&) { return {}; }
+using sasl::Mechanism;
+using smtp::Reply;
 
-asio::awaitable<smtp::Reply> handle_auth(Session&, const smtp::Command&) {
-  co_return smtp::Reply{502, "5.5.1", "AUTH not available"};
+// SPEC §5.
+Reply authenticated() { return {235, "2.7.0", "Authentication successful"}; }
+Reply bad_credentials() { return {535, "5.7.8", "Authentication credentials invalid"}; }
+Reply cancelled() { return {501, "5.7.0", "Authentication cancelled"}; }
+Reply cannot_decode() { return {501, "5.5.2", "Cannot decode response"}; }
+Reply line_too_long() { return {500, "5.5.6", "Authentication exchange line is too long"}; }
+Reply unknown_mechanism() { return {504, "5.5.4", "Unrecognized authentication type"}; }
+Reply encryption_required() { return {538, "5.7.11", "Encryption required for requested authentication mechanism"}; }
+Reply already_authenticated() { return {503, "5.5.1", "Already authenticated"}; }
+Reply in_transaction() { return {503, "5.5.1", "AUTH not permitted during a mail transaction"}; }
+Reply ehlo_first() { return {503, "5.5.1", "Send EHLO first"}; }
+Reply syntax() { return {501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"}; }
+Reply temporary_failure() { return {454, "4.7.0", "Temporary authentication failure"}; }
+Reply too_many_failures() { return {421, "4.7.0", "Too many authentication failures, closing connection"}; }
+Reply challenge(std::string_view bytes) { return {334, "", sasl::base64_encode(bytes)}; }
+
+// RFC 4422 §4 and chasquid's auth.go: a failure is answered no sooner than
+// this after the client's last response (plus up to kJitter), so a quick
+// "unknown user" and a slow yescrypt check look the same from outside.
+constexpr auto kFailurePad = std::chrono::milliseconds(500);
+constexpr auto kJitter = std::chrono::milliseconds(250);
+
+// Process-wide AUTH state: see auth.hpp.
+class AuthState {
+ public:
+  static AuthState& instance() {
+    static AuthState state;
+    return state;
+  }
+
+  // The user database of this data dir (opened on first use).
+  sasl::CredentialStore& users(const config::Config& config) {
+    std::lock_guard lock(mutex_);
+    auto path = config.database_path();
+    if (!users_ || users_path_ != path) {
+      try {
+        users_ = std::make_unique<store::UserDb>(path);
+        users_path_ = path;
+      } catch (const std::exception& e) {
+        throw sasl::StoreUnavailable(e.what());
+      }
+    }
+    return *users_;
+  }
+
+  // The server secret (data_dir/auth.secret), created on first use.
+  std::string secret(const config::Config& config) {
+    std::lock_guard lock(mutex_);
+    auto path = config.data_dir / "auth.secret";
+    if (secret_.empty() || secret_path_ != path) {
+      secret_ = load_or_create_secret(path);
+      secret_path_ = path;
+    }
+    return secret_;
+  }
+
+  AuthLockout& lockout() { return lockout_; }
+
+  // Failures of this session so far, after counting one more.
+  unsigned count_failure(Session& session) {
+    std::lock_guard lock(mutex_);
+    // Forget sessions that have ended (their weak_ptr expired).
+    if (failures_.size() > 64) {
+      for (auto it = failures_.begin(); it != failures_.end();)
+        it = it->second.session.expired() ? failures_.erase(it) : std::next(it);
+    }
+    auto& entry = failures_[&session];
+    if (entry.session.expired() || entry.session.lock().get() != &session) entry = {session.weak_from_this(), 0};
+    return ++entry.count;
+  }
+
+ private:
+  static std::string load_or_create_secret(const std::filesystem::path& path) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        std::string s(64, '\0');
+        ssize_t n = ::read(fd, s.data(), s.size());
+        ::close(fd);
+        if (n >= 16) {
+          s.resize(static_cast<std::size_t>(n));
+          return s;
+        }
+        throw sasl::StoreUnavailable("auth secret " + path.string() + " is too short");
+      }
+      if (errno != ENOENT) throw sasl::StoreUnavailable("cannot read " + path.string() + ": " + std::strerror(errno));
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd < 0) {
+        if (errno == EEXIST) continue;  // another process made it first: read theirs
+        throw sasl::StoreUnavailable("cannot create " + path.string() + ": " + std::strerror(errno));
+      }
+      std::string s(32, '\0');
+      RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(s.size()));
+      bool ok = ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
+      ::close(fd);
+      if (!ok) {
+        ::unlink(path.c_str());
+        throw sasl::StoreUnavailable("cannot write " + path.string());
+      }
+      return s;
+    }
+    throw sasl::StoreUnavailable("cannot create " + path.string());
+  }
+
+  struct SessionFailures {
+    std::weak_ptr<Session> session;
+    unsigned count = 0;
+  };
+
+  std::mutex mutex_;
+  std::unique_ptr<store::UserDb> users_;
+  std::filesystem::path users_path_;
+  std::string secret_;
+  std::filesystem::path secret_path_;
+  AuthLockout lockout_;
+  std::map<const Session*, SessionFailures> failures_;
+};
+
+std::vector<Mechanism> usable_mechanisms(const config::Config& config, bool tls) {
+  std::vector<Mechanism> out;
+  if (config.auth.require_tls && !tls) return out;
+  for (const auto& name : config.auth.mechanisms) {
+    auto m = sasl::parse_mechanism(name);
+    if (!m || std::find(out.begin(), out.end(), *m) != out.end()) continue;
+    if (sasl::is_plus(*m) && !tls) continue;  // nothing to bind to
+    out.push_back(*m);
+  }
+  return out;
+}
+
+bool configured(const config::Config& config, Mechanism m) {
+  for (const auto& name : config.auth.mechanisms)
+    if (sasl::parse_mechanism(name) == m) return true;
+  return false;
+}
+
+AuthLockout::Limits lockout_limits(const config::Config& config) {
+  return {config.auth.lockout_failures, config.auth.lockout_window, config.auth.lockout_duration};
+}
+
+std::chrono::milliseconds jitter() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return std::chrono::milliseconds(std::uniform_int_distribution<long>(0, kJitter.count())(rng));
+}
+
+// Runs a SASL step on the blocking pool and resumes on the session's thread.
+template <typename F>
+asio::awaitable<sasl::ServerStepper::Step> off_thread(Session& session, F&& step) {
+  co_return co_await asio::co_spawn(
+      session.server().blocking(),
+      [&]() -> asio::awaitable<sasl::ServerStepper::Step> { co_return step(); }, asio::use_awaitable);
+}
+
+void log_failure(const Session& session, Mechanism m, const sasl::ServerStepper& stepper, std::string_view outcome) {
+  log::Event("auth_failed")
+      .add("session", session.info().id)
+      .add("client", session.info().peer_address)
+      .add("mechanism", sasl::mechanism_name(m))
+      .add("user", util::printable(stepper.authcid(), 100))
+      .add("reason", stepper.reason().empty() ? std::string_view("bad-credentials") : stepper.reason())
+      .add("outcome", outcome);
+}
+
+}  // namespace
+
+std::vector<std::string> auth_mechanisms_for(const Session& session) {
+  std::vector<std::string> names;
+  for (auto m : usable_mechanisms(session.config(), session.info().tls))
+    names.emplace_back(sasl::mechanism_name(m));
+  return names;
+}
+
+asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& command) {
+  const config::Config& config = session.config();
+  const SessionInfo& info = session.info();
+
+  // RFC 4954 §4: one successful AUTH per session, none inside a transaction.
+  if (info.authenticated()) co_return already_authenticated();
+  if (session.in_transaction()) co_return in_transaction();
+  if (!info.esmtp) co_return ehlo_first();
+
+  auto parsed = sasl::parse_auth_command(command.argument);
+  auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);
+  if (cmd == nullptr) co_return syntax();
+  auto mechanism = sasl::parse_mechanism(cmd->mechanism);
+  if (!mechanism || !configured(config, *mechanism)) co_return unknown_mechanism();
+  if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return encryption_required();
+
+  AuthState& state = AuthState::instance();
+  if (state.lockout().locked(info.peer_address, AuthLockout::Clock::now())) {
+    log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
+    co_return temporary_failure();
+  }
+
+  // The initial response, decoded before any work (RFC 4954 §4: "=" is empty).
+  std::optional<std::string> initial;
+  if (cmd->initial_response) {
+    auto r = sasl::decode_initial_response(*cmd->initial_response);
+    if (std::holds_alternative<sasl::Cancelled>(r)) co_return cancelled();
+    if (std::holds_alternative<sasl::BadBase64>(r)) co_return cannot_decode();
+    initial = std::move(std::get<std::string>(r));
+  }
+
+  sasl::ServerOptions options;
+  sasl::CredentialStore* users = nullptr;
+  try {
+    options.secret = state.secret(config);
+    users = &state.users(config);
+  } catch (const std::exception& e) {
+    log::Event("auth_unavailable").add("session", info.id).add("client", info.peer_address).add("error", e.what());
+    co_return temporary_failure();
+  }
+  for (auto m : usable_mechanisms(config, info.tls))
+    if (sasl::is_plus(m)) options.plus_offered = true;
+  if (info.tls) options.channel_binding = sasl::channel_bindings(session.tls_handle(), true);
+
+  sasl::ServerStepper stepper(*users, std::move(options));
+  auto last_response = std::chrono::steady_clock::now();
+  auto step = co_await off_thread(session, [&] {
+    return stepper.begin(*mechanism, initial ? std::optional<std::string_view>(*initial) : std::nullopt);
+  });
+  if (initial) sasl::wipe(*initial);
+
+  while (step.status == sasl::ServerStepper::Status::more) {
+    if (!co_await session.send(challenge(step.challenge))) co_return cancelled();  // connection gone
+    auto line = co_await session.read_line(smtp::max_auth_octets);
+    if (line.status == Session::Line::Status::closed) co_return cancelled();
+    if (line.status == Session::Line::Status::too_long) co_return line_too_long();
+    auto response = sasl::decode_response(line.text);
+    sasl::wipe(line.text);
+    if (std::holds_alternative<sasl::Cancelled>(response)) co_return cancelled();
+    if (std::holds_alternative<sasl::BadBase64>(response)) co_return cannot_decode();
+    std::string bytes = std::move(std::get<std::string>(response));
+    last_response = std::chrono::steady_clock::now();
+    step = co_await off_thread(session, [&] { return stepper.step(bytes); });
+    sasl::wipe(bytes);
+  }
+
+  switch (step.status) {
+    case sasl::ServerStepper::Status::done:
+      session.set_authenticated(stepper.identity());
+      co_return authenticated();
+    case sasl::ServerStepper::Status::temporary:
+      log_failure(session, *mechanism, stepper, "temporary");
+      co_return temporary_failure();
+    case sasl::ServerStepper::Status::more:
+    case sasl::ServerStepper::Status::failed:
+      break;
+  }
+
+  const unsigned failures = state.count_failure(session);
+  const bool locked_now =
+      state.lockout().record_failure(info.peer_address, AuthLockout::Clock::now(), lockout_limits(config));
+  const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
+  log_failure(session, *mechanism, stepper, last ? "disconnect" : "rejected");
+  if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);
+
+  // Padded, jittered failure time.
+  auto until = last_response + kFailurePad + jitter();
+  if (until > std::chrono::steady_clock::now()) {
+    asio::steady_timer timer(session.executor());
+    timer.expires_at(until);
+    co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  if (last) {
+    session.close_after_reply();
+    co_return too_many_failures();
+  }
+  co_return bad_credentials();
 }
 
 }  // namespace postern::server

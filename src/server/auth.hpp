@@ -1,13 +1,23 @@
-// AUTH inside the server (RFC 4954): the seam the SASL side fills.
+// AUTH inside the server (RFC 4954, SPEC §4 [auth], §5).
 //
-// auth_mechanisms_for() gives the mechanisms the EHLO reply advertises
-// on "250-AUTH ..." (empty: no AUTH line). handle_auth() runs the whole
-// exchange for one AUTH command: it may read continuation lines with
-// Session::read_line() and send 334 challenges with Session::send(); it
-// marks success with Session::set_authenticated() and returns the final
-// reply (235, 535, 501, 504, 538, 503, 454, or 421 after calling
-// Session::close_after_reply()). The session writes the returned reply,
-// counts 5xx toward max_errors and logs it; AUTH payloads are never logged.
+// auth_mechanisms_for() gives the mechanisms the EHLO reply advertises on
+// "250-AUTH ..." for this connection (empty: no AUTH line): the configured
+// ones, none before TLS when require_tls, -PLUS only over TLS.
+//
+// handle_auth() runs the whole exchange for one AUTH command: 334
+// challenges in base64 ("334 " alone for an empty one) written with
+// Session::send(), each answer read with Session::read_line() (at most
+// 12288 octets), then the final reply, which the session writes: 235,
+// 535 (after a padded, jittered delay), 501 (cancel, bad base64), 500
+// (line too long), 504, 538, 503, 454 (lockout, store unavailable) or 421
+// after the max_failures_per_session-th failure (Session::close_after_reply).
+// The SASL steps (store lookups, yescrypt) run on the server's blocking
+// pool, never on the I/O thread. AUTH payloads are never logged.
+//
+// State kept here, per process: the per-IP lockout (auth_lockout.hpp),
+// per-session failure counts, the user database handle and the server
+// secret behind the fake SCRAM salts of unknown users (data_dir/auth.secret,
+// 32 random bytes, created on first use, mode 0600).
 #pragma once
 
 #include <string>

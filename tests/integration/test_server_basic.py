@@ -103,7 +103,7 @@ class BasicTest(ServerTest):
         self.assertEqual(s.cmd("DATA extra")[1], ["501 5.5.4 Syntax: DATA takes no parameters"])
         self.assertEqual(s.cmd("EHLO")[1], ["501 5.5.4 Syntax: EHLO hostname"])
         self.assertEqual(s.cmd("MAIL TO:<a@b.example>")[1], ["501 5.5.4 Syntax: MAIL FROM:<address>"])
-        self.assertEqual(s.cmd("AUTH PLAIN")[0], 502)
+        self.assertEqual(s.cmd("AUTH PLAIN")[1], ["503 5.5.1 Send EHLO first"])  # RFC 4954 §4: AUTH needs EHLO
         self.assertEqual(s.cmd("QUIT")[0], 221)
 
     def test_pipelining_replies_in_order(self):
