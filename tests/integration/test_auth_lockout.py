@@ -66,37 +66,38 @@ class AuthLockout(unittest.TestCase):
 
 
 class AuthReload(unittest.TestCase):
-    def test_mechanisms_reload_on_sighup(self):
-        server = Server(listeners=("submission",)).start()
-        self.addCleanup(server.cleanup)
-        r = server.cli("user", "add", "--password-stdin", "--cram-md5", USER, input=PASSWORD + "\n")
-        self.assertEqual(r.returncode, 0, r.stderr)
+    def ehlo_mechanisms(self, server):
         c = AuthSMTP(*server.submission)
         self.addCleanup(c.close)
         c.ehlo()
         c.starttls()
-        self.assertNotIn("CRAM-MD5", c.mechanisms())
-        self.assertEqual(c.cmd("AUTH CRAM-MD5")[0], 504)
+        return c, c.mechanisms()
 
-        server.config["auth"] = {"mechanisms": ["CRAM-MD5", "PLAIN"]}
+    def test_mechanisms_reload_on_sighup(self):
+        server = Server(listeners=("submission",), extra={"auth": {"mechanisms": ["CRAM-MD5", "PLAIN"]}}).start()
+        self.addCleanup(server.cleanup)
+        r = server.cli("user", "add", "--password-stdin", "--cram-md5", USER, input=PASSWORD + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        c, mechs = self.ehlo_mechanisms(server)
+        self.assertEqual(mechs, ["CRAM-MD5", "PLAIN"])
+        code, lines = c.cmd("AUTH CRAM-MD5")
+        self.assertEqual(code, 334, lines)
+        challenge = base64.b64decode(lines[0][4:])
+        digest = hmac.new(PASSWORD.encode(), challenge, "md5").hexdigest()
+        self.assertEqual(c.cmd(b64(f"{USER} {digest}"))[0], 235)
+
+        server.config["auth"] = {"mechanisms": ["SCRAM-SHA-256", "PLAIN"]}
         server.write_config()
         server.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while True:
-            c2 = AuthSMTP(*server.submission)
-            self.addCleanup(c2.close)
-            c2.ehlo()
-            c2.starttls()
-            if c2.mechanisms() == ["CRAM-MD5", "PLAIN"] or time.monotonic() > deadline:
+            c2, mechs = self.ehlo_mechanisms(server)
+            if mechs == ["SCRAM-SHA-256", "PLAIN"] or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        self.assertEqual(c2.mechanisms(), ["CRAM-MD5", "PLAIN"])
-        code, lines = c2.cmd("AUTH CRAM-MD5")
-        self.assertEqual(code, 334, lines)
-        challenge = base64.b64decode(lines[0][4:])
-        digest = hmac.new(PASSWORD.encode(), challenge, "md5").hexdigest()
-        self.assertEqual(c2.cmd(b64(f"{USER} {digest}"))[0], 235)
-        self.assertEqual(c2.cmd("QUIT")[0], 221)
+        self.assertEqual(mechs, ["SCRAM-SHA-256", "PLAIN"])
+        self.assertEqual(c2.cmd("AUTH CRAM-MD5")[0], 504)
+        self.assertEqual(c2.cmd("AUTH PLAIN " + b64(f"\0{USER}\0{PASSWORD}"))[0], 235)
 
 
 if __name__ == "__main__":
