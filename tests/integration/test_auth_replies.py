@@ -281,26 +281,6 @@ class AuthStoreUnavailable(unittest.TestCase):
         self.assertEqual(code, 454, lines)
         self.assertTrue(lines[0].startswith("454 4.7.0 "), lines)
 
-    def test_locked_database_is_454(self):
-        import sqlite3
-        server = Server(listeners=("submission",))
-        self.addCleanup(server.cleanup)
-        server.start()
-        r = server.cli("user", "add", "--password-stdin", USER, input=PASSWORD + "\n")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        db = sqlite3.connect(os.path.join(server.data_dir, "postern.db"), timeout=1)
-        self.addCleanup(db.close)
-        db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        db.execute("BEGIN EXCLUSIVE")
-        db.execute("CREATE TABLE IF NOT EXISTS auth_test_lock(x)")
-        c = AuthSMTP(*server.submission, timeout=30)
-        self.addCleanup(c.close)
-        c.ehlo()
-        c.starttls()
-        code, lines = c.cmd("AUTH PLAIN " + b64(f"\0{USER}\0{PASSWORD}"))
-        self.assertEqual(code, 454, lines)
-        db.rollback()
-
 
 if __name__ == "__main__":
     unittest.main()
