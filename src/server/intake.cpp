@@ -18,11 +18,13 @@ class SpoolIntake final : public Intake {
  public:
   explicit SpoolIntake(store::Spool& spool) : spool_(spool) {}
 
-  std::string accept(const store::Envelope& envelope, std::string_view message) override {
-    std::string id = spool_.put(envelope, message);
+  std::string accept(const store::Envelope& envelope, std::string_view message, std::string_view queue_id) override {
+    std::string id = spool_.put(envelope, message, queue_id);
     notify(id);
     return id;
   }
+
+  std::string new_id() override { return store::Spool::new_id(); }
 
  private:
   store::Spool& spool_;

@@ -27,8 +27,11 @@ class Intake {
  public:
   virtual ~Intake() = default;
   // Stores `message` (headers and body, CRLF lines, our Received: first)
-  // durably; returns its queue id. Throws on failure (nothing stored).
-  virtual std::string accept(const store::Envelope& envelope, std::string_view message) = 0;
+  // durably under `queue_id`; returns it. Throws on failure (nothing stored).
+  virtual std::string accept(const store::Envelope& envelope, std::string_view message, std::string_view queue_id) = 0;
+  // A fresh queue id, chosen before the message is written so that its
+  // Received: header can carry it.
+  virtual std::string new_id() = 0;
 
   // Called after each successful accept() with the new queue id (from
   // the blocking pool thread; register before the server runs). Delivery and the queue register here to be

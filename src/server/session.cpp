@@ -461,7 +461,8 @@ asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
   received.esmtp = info_.esmtp;
   received.tls = info_.tls;
   received.authenticated = info_.authenticated();
-  received.id = info_.id + "." + std::to_string(messages_);
+  std::string queue_id = server_.intake().new_id();
+  received.id = queue_id;
   received.tls_details = stream_.tls_description();
   if (tx.recipients.size() == 1) received.for_recipient = tx.recipients.front();
   received.when = envelope.received_at;
@@ -471,13 +472,12 @@ asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
   message.clear();
   message.shrink_to_fit();
 
-  std::string queue_id;
   try {
     // Disk I/O (fsync) runs on the blocking pool; this I/O thread serves
     // other sessions meanwhile. The 250 waits for it (SPEC §5).
     queue_id = co_await asio::co_spawn(
         server_.blocking(),
-        [&]() -> asio::awaitable<std::string> { co_return server_.intake().accept(envelope, full); },
+        [&]() -> asio::awaitable<std::string> { co_return server_.intake().accept(envelope, full, queue_id); },
         asio::use_awaitable);
   } catch (const std::exception& e) {
     log::Event("spool_failed").add("session", info_.id).add("client", info_.peer_address).add("error", e.what());

@@ -282,14 +282,21 @@ std::mutex& Spool::entry_mutex(std::string_view id) {
   return entry_mutexes_[std::hash<std::string_view>{}(id) % stripes];
 }
 
-std::string Spool::put(const Envelope& envelope, std::string_view message) {
+std::string Spool::new_id() {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+  char time_hex[9];
+  std::snprintf(time_hex, sizeof time_hex, "%08llx", static_cast<unsigned long long>(seconds) & 0xffffffffull);
+  return std::string(time_hex) + util::random_hex(4);
+}
+
+std::string Spool::put(const Envelope& envelope, std::string_view message) { return put(envelope, message, {}); }
+
+std::string Spool::put(const Envelope& envelope, std::string_view message, std::string_view chosen_id) {
   if (envelope.recipients.empty()) throw std::invalid_argument("spool: message without recipients");
+  if (!chosen_id.empty() && !valid_id(chosen_id)) throw std::invalid_argument("spool: malformed queue id");
   const auto tmp = dir_ / ("." + util::random_hex(8) + ".tmp");
   for (int attempt = 0;; ++attempt) {
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
-    char time_hex[9];
-    std::snprintf(time_hex, sizeof time_hex, "%08llx", static_cast<unsigned long long>(seconds) & 0xffffffffull);
-    std::string id = std::string(time_hex) + util::random_hex(4);
+    std::string id = chosen_id.empty() ? new_id() : std::string(chosen_id);
     // The id is written inside the file, so a (rare) collision means writing it again.
     write_new_synced(tmp, encode_message_file(id, envelope, message));
     // link() refuses an existing name: once it succeeds the id is ours alone.
@@ -307,7 +314,7 @@ std::string Spool::put(const Envelope& envelope, std::string_view message) {
       }
       return id;
     }
-    if (err != EEXIST || attempt >= 8) throw IoError(err, "link " + msg_path(id).string());
+    if (err != EEXIST || attempt >= 8 || !chosen_id.empty()) throw IoError(err, "link " + msg_path(id).string());
   }
 }
 

@@ -84,6 +84,11 @@ class Spool {
   // hex digits: 8 of time, 8 random). Blocks until on stable storage.
   // Throws IoError (answer 451 4.3.0) or std::invalid_argument (no recipients).
   std::string put(const Envelope& envelope, std::string_view message);
+  // The same under an id chosen beforehand with new_id(), so the message's
+  // own Received: header can name it. Throws IoError(EEXIST) if it is taken.
+  std::string put(const Envelope& envelope, std::string_view message, std::string_view id);
+  // A fresh queue id for put(envelope, message, id): 8 hex digits of time, 8 random.
+  static std::string new_id();
 
   // Ids of complete entries, oldest first. Partial or foreign files are skipped.
   std::vector<std::string> list() const;

@@ -53,9 +53,11 @@ class BasicTest(ServerTest):
         code, lines = s.cmd("Subject: x\r\n\r\nhi\r\n.")
         self.assertEqual(code, 250, lines)
         self.assertRegex(lines[0], r"^250 2\.0\.0 OK queued as [0-9a-f]{16}$")
+        queue_id = lines[0].rsplit(" ", 1)[1]
         msg = self.server.delivered("postmaster@example.org")[0]
         self.assertTrue(msg.startswith(b"Return-Path: <>\r\n"), msg)
-        self.assertIn(b" with SMTP id ", msg)
+        # The Received: header names the queue id the client was given.
+        self.assertIn(b" with SMTP id " + queue_id.encode() + b"\r\n", msg)
         self.assertTrue(msg.endswith(b"\r\n\r\nhi\r\n"))
 
     def test_swaks_and_curl(self):

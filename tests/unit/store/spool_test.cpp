@@ -66,6 +66,25 @@ TEST(Spool, NullSenderAndEmptyMessage) {
   EXPECT_EQ(spool.message(id), "");
 }
 
+TEST(Spool, PutUnderChosenId) {
+  TempDir t;
+  Spool spool(t.path);
+  const std::string id = Spool::new_id();
+  EXPECT_TRUE(Spool::valid_id(id)) << id;
+  EXPECT_EQ(spool.put(sample_envelope(), sample_message, id), id);
+  EXPECT_EQ(spool.message(id), sample_message);
+  // A taken id is never overwritten: the caller gets an error (a 451), the first message stays.
+  try {
+    spool.put(sample_envelope(), "other", id);
+    FAIL() << "a taken id was accepted";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("link"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(spool.message(id), sample_message);
+  EXPECT_THROW(spool.put(sample_envelope(), "x", "../evil"), std::invalid_argument);
+  EXPECT_EQ(spool.list(), std::vector<std::string>{id});
+}
+
 TEST(Spool, RefusesNoRecipients) {
   TempDir t;
   Spool spool(t.path);
