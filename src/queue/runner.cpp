@@ -75,17 +75,19 @@ Outcome from_reply(const smtp::Reply& r, const std::string& remote) {
 }
 
 Outcome from_error(const client::Error& e, const std::string& remote) {
+  // TLS trouble, a protocol hiccup or a refused smarthost login (even a
+  // 535) is our configuration or their hiccup, not the recipient's fault:
+  // keep the mail.
+  const bool keep = e.kind == client::Error::Kind::certificate || e.kind == client::Error::Kind::tls ||
+                    e.kind == client::Error::Kind::no_tls || e.kind == client::Error::Kind::protocol ||
+                    e.kind == client::Error::Kind::auth;
   if (e.reply && !e.reply->positive()) {
     Outcome o = from_reply(*e.reply, remote);
-    if (o.kind == Outcome::Kind::delivered) o.kind = Outcome::Kind::deferred;
+    if (o.kind == Outcome::Kind::delivered || keep) o.kind = Outcome::Kind::deferred;
     return o;
   }
   Outcome o;
-  o.kind = e.temporary() ? Outcome::Kind::deferred : Outcome::Kind::bounced;
-  if (e.kind == client::Error::Kind::certificate || e.kind == client::Error::Kind::tls ||
-      e.kind == client::Error::Kind::no_tls || e.kind == client::Error::Kind::protocol ||
-      e.kind == client::Error::Kind::auth)
-    o.kind = Outcome::Kind::deferred;  // our configuration or their hiccup: keep the mail
+  o.kind = e.temporary() || keep ? Outcome::Kind::deferred : Outcome::Kind::bounced;
   o.reply = remote.empty() ? e.message : remote + ": " + e.message;
   switch (e.kind) {
     case client::Error::Kind::refused: o.status = "4.4.1"; break;

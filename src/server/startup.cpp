@@ -32,7 +32,7 @@ void start_services(Server& server) {
   options.mx_port = queue::mx_port_from_environment();
   auto runner = std::make_shared<queue::Runner>(
       *config, server.spool(),
-      [&intake = server.intake()](const store::Envelope& e, std::string_view m) { return intake.accept(e, m); },
+      [&intake = server.intake()](const store::Envelope& e, std::string_view m) { return intake.accept(e, m, intake.new_id()); },
       [d = delivery.get()](std::string_view address) { return d->is_local(address); }, options);
   server.keep(runner);
   server.intake().on_accepted([r = runner.get()](const std::string& id) { r->submit(id); });

@@ -95,7 +95,8 @@ class NextHop:
                 ok = (user, password) == auth
                 with hop.lock:
                     hop.logins.append((user, ok))
-                return AuthResult(success=ok)
+                # handled=False: aiosmtpd then sends its own 535 (with the default it stays silent).
+                return AuthResult(success=ok, handled=False)
 
             kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
         self.controller = CountingController(Handler(), hostname=host, port=self.port, ready_timeout=10, **kwargs)
