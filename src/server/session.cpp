@@ -213,7 +213,11 @@ asio::awaitable<void> Session::dialogue() {
       }
       Next next = Next::go_on;
       if (line.status == Line::Status::too_long) {
-        reply(smtp::replies::line_too_long());
+        // SPEC §5: an AUTH line (with its initial response) over 12288 octets is 5.5.6.
+        if (util::istarts_with(reader_.overlong_head(), "AUTH "))
+          reply(smtp::Reply{500, "5.5.6", "Authentication exchange line is too long"});
+        else
+          reply(smtp::replies::line_too_long());
       } else {
         auto parsed = smtp::parse_command(line.text);
         if (auto* r = std::get_if<smtp::Reply>(&parsed)) {

@@ -1,8 +1,12 @@
 #include "smtp/line_reader.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace postern::smtp {
+namespace {
+constexpr std::size_t head_octets = 16;
+}
 
 void LineReader::compact() {
   if (start_ == 0) return;
@@ -51,6 +55,7 @@ LineReader::Result LineReader::next() {
       // the CRLF still to come pass the limit.
       std::size_t content = rest.size() - (!rest.empty() && rest.back() == '\r' ? 1 : 0);
       if (content + 2 > max_) {
+        overlong_head_.assign(rest.substr(0, std::min<std::size_t>(rest.size(), head_octets)));
         skipping_ = true;
         buf_.clear();
         start_ = scanned_ = 0;
@@ -66,7 +71,10 @@ LineReader::Result LineReader::next() {
     // The limit counts CRLF even when the client sent a bare LF.
     bool had_cr = !line.empty() && line.back() == '\r';
     if (had_cr) line.remove_suffix(1);
-    if (line.size() + 2 > max_) return {Status::too_long, {}};
+    if (line.size() + 2 > max_) {
+      overlong_head_.assign(line.substr(0, std::min<std::size_t>(line.size(), head_octets)));
+      return {Status::too_long, {}};
+    }
     return {Status::line, line};
   }
 }

@@ -42,6 +42,10 @@ class LineReader {
   // over-long line, as soon as the limit is passed).
   Result next();
 
+  // The first octets of the last over-long line, so the caller can tell
+  // which command it was (an AUTH line gets 500 5.5.6, others 500 5.5.2).
+  std::string_view overlong_head() const { return overlong_head_; }
+
   // Bytes received but not yet handed out (pipelined input).
   std::string_view buffered() const;
   bool has_buffered() const { return !buffered().empty(); }
@@ -50,6 +54,7 @@ class LineReader {
   void discard();
 
  private:
+  std::string overlong_head_;
   void compact();
 
   std::size_t max_;

@@ -122,6 +122,15 @@ class AuthReplies(unittest.TestCase):
         self.assertEqual(c.line(), "334 ")
         self.assertReply(c.cmd("QUFB" * 3071 + "QQ"), 501, "5.5.2")
 
+    def test_auth_command_line_over_12288_octets_is_500_5_5_6(self):
+        c = self.connect()
+        # The initial response on the AUTH line itself is part of the exchange.
+        self.assertReply(c.cmd("AUTH PLAIN " + "QUFB" * 3100), 500, "5.5.6")
+        self.assertReply(c.cmd("NOOP"), 250)  # still in step
+        # Any other over-long command line stays 500 5.5.2.
+        self.assertReply(c.cmd("NOOP " + "x" * 13000), 500, "5.5.2")
+        self.assertReply(c.cmd("NOOP"), 250)
+
     def test_wrong_password_and_unknown_user_are_535_and_take_as_long(self):
         c = self.connect()
         (r1, t_wrong) = c.timed("AUTH PLAIN " + b64(f"\0{USER}\0wrong"))
