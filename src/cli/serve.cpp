@@ -35,7 +35,7 @@ void print_banner(const config::Config& c, const StateOptions& options) {
   if (submission) {
     std::string host = submission->host == "0.0.0.0" ? "127.0.0.1" : submission->host == "::" ? "::1" : submission->host;
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
-    std::cout << "Send a test message through the submission listener:\n  postern send --server " << host << ":"
+    std::cout << "Send a test message through the submission listener:\n  POSTERN_PASSWORD=<password> postern send --server " << host << ":"
               << submission->port << (submission->tls != config::TlsMode::none ? " --insecure" : "")
               << " --user " << user << " --from " << user << " --to " << user
               << " --subject hello --body - <<< 'Hello from Postern'\n";
