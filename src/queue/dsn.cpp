@@ -3,19 +3,11 @@
 #include <ctime>
 
 #include "util/ids.hpp"
+#include "util/time.hpp"
 
 namespace postern::queue {
 
 namespace {
-
-std::string date_time(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
 
 // Keeps header field values on one line and printable: a reply text or
 // address from a remote server must not inject fields or parts.
@@ -106,7 +98,7 @@ std::string build_dsn(const DsnReport& r) {
   m += "To: <" + field(r.original_sender) + ">\r\n";
   m += any_failed ? "Subject: Undelivered Mail Returned to Sender\r\n"
                   : "Subject: Delayed Mail (still being retried)\r\n";
-  m += "Date: " + date_time(r.now) + "\r\n";
+  m += "Date: " + util::rfc5322_date(r.now) + "\r\n";
   m += "Message-ID: <" + r.queue_id + "." + util::random_hex(6) + "@" + field(r.reporting_mta) + ">\r\n";
   m += "Auto-Submitted: auto-replied\r\n";  // RFC 3834 §5
   m += "MIME-Version: 1.0\r\n";
@@ -134,7 +126,7 @@ std::string build_dsn(const DsnReport& r) {
       m += field(rcpt.diagnostic) + "\r\n";
     if (!rcpt.explanation.empty()) m += "    Meaning: " + field(rcpt.explanation) + "\r\n";
     if (rcpt.action == DsnAction::delayed && rcpt.will_retry_until.time_since_epoch().count() != 0)
-      m += "    Will keep trying until: " + date_time(rcpt.will_retry_until) + "\r\n";
+      m += "    Will keep trying until: " + util::rfc5322_date(rcpt.will_retry_until) + "\r\n";
     m += "\r\n";
   }
 
@@ -144,7 +136,7 @@ std::string build_dsn(const DsnReport& r) {
   m += "Content-Type: message/delivery-status\r\n\r\n";
   m += "Reporting-MTA: dns; " + field(r.reporting_mta) + "\r\n";
   m += "X-Postern-Queue-ID: " + field(r.queue_id) + "\r\n";
-  m += "Arrival-Date: " + date_time(r.arrival) + "\r\n";
+  m += "Arrival-Date: " + util::rfc5322_date(r.arrival) + "\r\n";
   for (const auto& rcpt : r.recipients) {
     m += "\r\n";
     m += "Final-Recipient: rfc822; " + field(rcpt.address) + "\r\n";
@@ -154,9 +146,9 @@ std::string build_dsn(const DsnReport& r) {
     if (!rcpt.diagnostic.empty())
       m += folded("Diagnostic-Code", (rcpt.diagnostic_is_smtp ? "smtp; " : "X-Postern; ") + field(rcpt.diagnostic));
     if (rcpt.last_attempt.time_since_epoch().count() != 0)
-      m += "Last-Attempt-Date: " + date_time(rcpt.last_attempt) + "\r\n";
+      m += "Last-Attempt-Date: " + util::rfc5322_date(rcpt.last_attempt) + "\r\n";
     if (rcpt.action == DsnAction::delayed && rcpt.will_retry_until.time_since_epoch().count() != 0)
-      m += "Will-Retry-Until: " + date_time(rcpt.will_retry_until) + "\r\n";
+      m += "Will-Retry-Until: " + util::rfc5322_date(rcpt.will_retry_until) + "\r\n";
   }
   m += "\r\n";
 

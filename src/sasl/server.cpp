@@ -16,19 +16,6 @@
 namespace postern::sasl {
 namespace {
 
-const char* gsasl_name(Mechanism m) {
-  switch (m) {
-    case Mechanism::scram_sha256_plus: return "SCRAM-SHA-256-PLUS";
-    case Mechanism::scram_sha1_plus: return "SCRAM-SHA-1-PLUS";
-    case Mechanism::scram_sha256: return "SCRAM-SHA-256";
-    case Mechanism::scram_sha1: return "SCRAM-SHA-1";
-    case Mechanism::cram_md5: return "CRAM-MD5";
-    case Mechanism::plain: return "PLAIN";
-    case Mechanism::login: return "LOGIN";
-  }
-  return "";
-}
-
 bool is_sha1(Mechanism m) { return m == Mechanism::scram_sha1 || m == Mechanism::scram_sha1_plus; }
 
 std::string random_bytes(std::size_t n) {
@@ -261,7 +248,7 @@ ServerStepper::Step ServerStepper::begin(Mechanism mechanism, std::optional<std:
   s.mechanism = mechanism;
   if (s.session != nullptr) return s.fail("malformed");
   if (is_plus(mechanism) && !s.options.channel_binding.any()) return s.fail("channel-binding");
-  int rc = gsasl_server_start(detail::context(), gsasl_name(mechanism), &s.session);
+  int rc = gsasl_server_start(detail::context(), std::string(mechanism_name(mechanism)).c_str(), &s.session);
   if (rc != GSASL_OK) {
     s.session = nullptr;
     return s.fail("malformed");

@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "util/strings.hpp"
+#include "util/time.hpp"
 
 namespace postern::server {
 namespace {
@@ -29,15 +30,6 @@ std::string with_protocol(bool esmtp, bool tls, bool authenticated) {
   return p;
 }
 
-std::string rfc5322_date(std::chrono::system_clock::time_point when) {
-  std::time_t t = std::chrono::system_clock::to_time_t(when);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
-}
-
 std::string received_header(const ReceivedInfo& r) {
   std::string h = "Received: from " + clean(r.helo) + " ([" + r.peer_address + "])\r\n";
   h += "\tby " + r.hostname + " (Postern) with " + with_protocol(r.esmtp, r.tls, r.authenticated);
@@ -47,7 +39,7 @@ std::string received_header(const ReceivedInfo& r) {
   else h += "\t;\r\n";
   // Put the date on the last line as RFC 5321 §4.4 wants ("; date-time").
   h.resize(h.size() - 2);
-  h += " " + rfc5322_date(r.when) + "\r\n";
+  h += " " + util::rfc5322_date(r.when) + "\r\n";
   return h;
 }
 

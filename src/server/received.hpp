@@ -25,7 +25,5 @@ struct ReceivedInfo {
 std::string with_protocol(bool esmtp, bool tls, bool authenticated);
 // The complete header, folded, ending with CRLF.
 std::string received_header(const ReceivedInfo& info);
-// RFC 5322 §3.3 date-time in UTC: "Sun, 29 Nov 2026 09:00:00 +0000".
-std::string rfc5322_date(std::chrono::system_clock::time_point when);
 
 }  // namespace postern::server
