@@ -30,7 +30,7 @@ void print_banner(const config::Config& c, const StateOptions& options) {
   }
   std::string where = options.config_file.empty() ? "" : " --config " + options.config_file;
   if (!options.data_dir.empty()) where += " --data-dir " + options.data_dir;
-  const std::string user = "you@" + c.local_domains.front();
+  const std::string user = "you@" + (c.local_domains.empty() ? c.hostname : c.local_domains.front());
   std::cout << "\nAdd a user:\n  postern user add" << where << " " << user << "\n";
   if (submission) {
     std::string host = submission->host == "0.0.0.0" ? "127.0.0.1" : submission->host == "::" ? "::1" : submission->host;

@@ -15,6 +15,21 @@ bool Config::is_local_domain(std::string_view domain) const {
   return false;
 }
 
+std::string Config::final_recipient(std::string_view recipient) const {
+  auto at = recipient.rfind('@');
+  // RFC 5321 §4.5.1: the bare "postmaster" and postmaster@<a local domain>.
+  if (at == std::string_view::npos) return util::iequals(recipient, "postmaster") ? postmaster : std::string(recipient);
+  if (util::iequals(recipient.substr(0, at), "postmaster") && is_local_domain(recipient.substr(at + 1)))
+    return postmaster;
+  return std::string(recipient);
+}
+
+bool Config::delivers_locally(std::string_view recipient) const {
+  const std::string target = final_recipient(recipient);
+  auto at = target.rfind('@');
+  return at != std::string::npos && is_local_domain(std::string_view(target).substr(at + 1));
+}
+
 std::filesystem::path Config::mailbox_for(std::string_view localpart, std::string_view domain) const {
   std::string p = mailbox_path;
   auto substitute = [&p](std::string_view key, std::string_view value) {

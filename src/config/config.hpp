@@ -108,6 +108,13 @@ struct Config {
   std::string source = "(embedded defaults)";  // the file it came from
 
   bool is_local_domain(std::string_view domain) const;
+  // Where mail for `recipient` really goes: `postmaster` for the bare
+  // "postmaster" and postmaster@<any local domain> (RFC 5321 §4.5.1), the
+  // recipient itself otherwise. Local delivery and the queue both route by
+  // it, so a message is always somebody's: delivered here or relayed.
+  std::string final_recipient(std::string_view recipient) const;
+  // True when final_recipient(recipient) is in a local domain.
+  bool delivers_locally(std::string_view recipient) const;
   // data_dir / mailbox_path with {domain} and {localpart} substituted.
   std::filesystem::path mailbox_for(std::string_view localpart, std::string_view domain) const;
   std::filesystem::path database_path() const { return data_dir / "postern.db"; }

@@ -283,6 +283,53 @@ asio::awaitable<Resolver::MxAnswer> Resolver::query_mx(std::string domain) {
   co_return out;
 }
 
+std::string reverse_name(const asio::ip::address& address) {
+  std::string out;
+  if (address.is_v4()) {
+    auto b = address.to_v4().to_bytes();
+    for (int i = 3; i >= 0; --i) out += std::to_string(b[i]) + ".";
+    return out + "in-addr.arpa";
+  }
+  static const char hex[] = "0123456789abcdef";
+  auto b = address.to_v6().to_bytes();
+  for (int i = 15; i >= 0; --i) {
+    out += hex[b[i] & 0xf];
+    out += '.';
+    out += hex[b[i] >> 4];
+    out += '.';
+  }
+  return out + "ip6.arpa";
+}
+
+asio::awaitable<std::optional<std::string>> Resolver::confirmed_name(asio::ip::address address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  auto impl = impl_;
+  auto ptr = impl->start(reverse_name(address), ns_t_ptr);
+  co_await wait(ptr);
+  if (ptr->status != ARES_SUCCESS) co_return std::nullopt;
+  std::vector<std::string> names;
+  hostent* he = nullptr;
+  std::string raw = address.is_v4() ? std::string(reinterpret_cast<const char*>(address.to_v4().to_bytes().data()), 4)
+                                    : std::string(reinterpret_cast<const char*>(address.to_v6().to_bytes().data()), 16);
+  if (ares_parse_ptr_reply(reinterpret_cast<const unsigned char*>(ptr->answer.data()), static_cast<int>(ptr->answer.size()),
+                           raw.data(), static_cast<int>(raw.size()), address.is_v4() ? AF_INET : AF_INET6,
+                           &he) == ARES_SUCCESS &&
+      he) {
+    if (he->h_name) names.emplace_back(he->h_name);
+    for (char** a = he->h_aliases; a && *a && names.size() < 4; ++a) names.emplace_back(*a);
+  }
+  if (he) ares_free_hostent(he);
+  for (auto& name : names) {
+    while (!name.empty() && name.back() == '.') name.pop_back();
+    if (name.empty()) continue;
+    auto forward = co_await resolve_host(name);
+    for (const auto& a : forward.addresses)
+      if (a == address) co_return util::to_lower(name);
+  }
+  co_return std::nullopt;
+}
+
 asio::awaitable<Addresses> Resolver::resolve_host(std::string host) {
   auto impl = impl_;
   // Both queries go out together.

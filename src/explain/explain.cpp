@@ -7,6 +7,7 @@
 
 #include "explain/explain.hpp"
 #include "explain/knowledge.hpp"
+#include "util/strings.hpp"
 
 namespace postern::explain {
 namespace {
@@ -352,7 +353,7 @@ std::optional<Explanation> explain_input(std::string_view input, Lang lang, std:
   };
   auto in = trim(input);
   if (in.empty()) return fail(label_s("error_empty", lang));
-  auto quoted = [&] { return "\"" + std::string(in.substr(0, 60)) + (in.size() > 60 ? "…" : "") + "\""; };
+  auto quoted = [&] { return "\"" + util::printable(in, 60) + "\""; };
   // A bare code: must be registered.
   if (in.find(' ') == std::string_view::npos && in.find('-') == std::string_view::npos) {
     bool registry = in[0] == 'X' && is_enhanced_code("2" + std::string(in.substr(1)));

@@ -3,6 +3,8 @@
 // SGR and only added when the caller asks for it.
 #include "explain/render.hpp"
 
+#include "util/strings.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -215,6 +217,12 @@ void json_explanation(std::string& out, const Explanation& e) {
 
 }  // namespace
 
+namespace {
+// A reply text came from a peer: what reaches the terminal is made
+// printable here (JSON output escapes it by JSON's own rules instead).
+std::string shown(std::string_view text) { return util::printable(text, 2048); }
+}  // namespace
+
 std::string wrap(std::string_view text, std::size_t width, std::string_view indent) {
   return wrap_hanging(text, width, indent, indent);
 }
@@ -291,7 +299,7 @@ std::string render(const Explanation& e, const RenderOptions& o) {
   if (line_input) {
     std::string reply = (e.code ? std::to_string(e.code) : std::string()) +
                         (e.enhanced_code.empty() ? "" : (e.code ? " " : "") + e.enhanced_code) +
-                        (e.text.empty() ? "" : " " + e.text);
+                        (e.text.empty() ? "" : " " + shown(e.text));
     out += wrap_hanging(lbl("reply", o.lang) + ": " + reply, o.width, "", "  ");
     const Entry* m = main_entry(e);
     if (m != nullptr) {
@@ -318,7 +326,7 @@ std::string render_brief(const Explanation& e, const RenderOptions& o) {
   std::string out;
   std::string reply = (e.code ? std::to_string(e.code) : std::string()) +
                       (e.enhanced_code.empty() ? "" : (e.code ? " " : "") + e.enhanced_code) +
-                      (e.text.empty() ? "" : " " + e.text);
+                      (e.text.empty() ? "" : " " + shown(e.text));
   out += wrap_hanging(lbl("reply", o.lang) + ": " + reply, o.width, "", "  ");
   out += wrap_hanging(short_meaning(e.code, e.enhanced_code, e.text, o.lang), o.width, "  ", "    ");
   // The most specific entry says most: the enhanced code unless it is only

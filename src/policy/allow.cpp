@@ -22,6 +22,14 @@ bool valid_domain(std::string_view d) {
   return true;
 }
 
+// RFC 3696 §2: a top-level label is never all digits. "192.0.2.24" (or
+// ".92.0.2.24") is an address, not a name; as a domain entry it would
+// re-read as a network and what is stored would differ from what is shown.
+bool numeric_tld(std::string_view d) {
+  auto last = d.substr(d.rfind('.') == std::string_view::npos ? 0 : d.rfind('.') + 1);
+  return !last.empty() && last.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 }  // namespace
 
 bool domain_within(std::string_view name, std::string_view domain) {
@@ -64,6 +72,7 @@ AllowEntry AllowEntry::parse(std::string_view raw) {
   auto d = text;
   if (d.front() == '.') d.remove_prefix(1);
   if (!valid_domain(d)) throw std::invalid_argument("not a CIDR block, domain or rcpt: entry: " + util::printable(text));
+  if (numeric_tld(d)) throw std::invalid_argument("not a CIDR block or a domain name (numeric top-level label): " + util::printable(text));
   e.kind = Kind::client_domain;
   e.value = util::to_lower(d);
   e.text = e.value;

@@ -130,7 +130,7 @@ struct Runner::Impl {
   Impl(const config::Config& c, store::Spool& s, Inject inj, IsLocal local, RunnerOptions o)
       : config(c), spool(s), inject(std::move(inj)), is_local(std::move(local)), options(o),
         schedule(Schedule::from(c.queue)), scan_timer(io), rng(std::random_device{}()) {
-    if (!is_local) is_local = [this](std::string_view a) { return config.is_local_domain(domain_of(a)); };
+    if (!is_local) is_local = [this](std::string_view a) { return config.delivers_locally(a); };
   }
 
   config::Config config;
@@ -282,7 +282,7 @@ struct Runner::Impl {
         if (!later || r.next_attempt < *later) later = r.next_attempt;
         continue;
       }
-      Route route = route_for(config.relay, domain_of(r.address), options.mx_port);
+      Route route = route_for(config.relay, domain_of(config.final_recipient(r.address)), options.mx_port);
       auto& job = jobs[route.key];
       job.id = id;
       job.rcpts.push_back(i);
@@ -400,7 +400,7 @@ struct Runner::Impl {
         if (d.active > 0 && d.jobs.size() <= d.active) break;
         ++d.active;
         ++connections;
-        asio::co_spawn(io, work_destination(key), [key](std::exception_ptr e) {
+        asio::co_spawn(io, work_destination(key), [key = key](std::exception_ptr e) {
           if (e) {
             try {
               std::rethrow_exception(e);
@@ -572,7 +572,7 @@ struct Runner::Impl {
     if (!entry || !message) co_return false;  // deleted meanwhile (`postern queue delete`)
     client::Transaction tx;
     tx.reverse_path = entry->envelope.reverse_path;
-    for (auto i : job.rcpts) tx.recipients.push_back(entry->recipients.at(i).address);
+    for (auto i : job.rcpts) tx.recipients.push_back(config.final_recipient(entry->recipients.at(i).address));
     tx.message = std::move(*message);
 
     fs::path marker = inflight_dir(config) / (job.id + "." + util::random_hex(4));
@@ -744,6 +744,21 @@ void Runner::submit(const std::string& id) {
     if (impl->stopping) return;
     impl->idle.erase(id);
     if (!impl->busy.count(id)) impl->due[id] = Clock::now();
+    impl->scan_timer.cancel();
+    impl->scan();
+  });
+}
+
+void Runner::reload(const config::Config& config) {
+  asio::post(impl_->io, [impl = impl_.get(), config] {
+    // Coroutines in flight copy what they need from `config` before each
+    // suspension, so replacing it here, on the runner's thread, is safe.
+    impl->config = config;
+    impl->schedule = Schedule::from(config.queue);
+    if (impl->stopping) return;
+    // Every known entry is looked at again under the new routes and domains.
+    for (auto& id : impl->idle) impl->due[id] = Clock::now();
+    impl->idle.clear();
     impl->scan_timer.cancel();
     impl->scan();
   });

@@ -93,6 +93,9 @@ class Runner {
   void submit(const std::string& id);
   // Scan now.
   void wake();
+  // SIGHUP: routes, smarthost, schedule and local domains from `config`
+  // (dns_servers only on restart). Safe from any thread.
+  void reload(const config::Config& config);
   // Stops: connections in progress are dropped (their recipients stay as
   // they were and are tried again after restart). Idempotent.
   void stop();

@@ -210,7 +210,15 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
       reason = "store-unavailable";
       return {Status::temporary, {}};
     }
-    if (rc == GSASL_NEEDS_MORE) return {Status::more, std::move(output)};
+    if (rc == GSASL_NEEDS_MORE) {
+      // LOGIN's prompts as every other server sends them and some clients
+      // match on (draft-murchison-sasl-login §2), not GNU SASL's own.
+      if (mechanism == Mechanism::login) {
+        if (output == "User Name") output = "Username:";
+        else if (output == "Password") output = "Password:";
+      }
+      return {Status::more, std::move(output)};
+    }
     if (rc == GSASL_OK) {
       if (!output.empty()) {
         awaiting_final_ack = true;

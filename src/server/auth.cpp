@@ -1,5 +1,7 @@
 #include "server/auth.hpp"
 
+#include "smtp/replies.hpp"
+
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
@@ -27,6 +29,7 @@
 #include "sasl/server.hpp"
 #include "sasl/tls_binding.hpp"
 #include "server/auth_lockout.hpp"
+#include "server/connection_limits.hpp"
 #include "server/server.hpp"
 #include "server/session.hpp"
 #include "store/users.hpp"
@@ -43,7 +46,6 @@ Reply authenticated() { return {235, "2.7.0", "Authentication successful"}; }
 Reply bad_credentials() { return {535, "5.7.8", "Authentication credentials invalid"}; }
 Reply cancelled() { return {501, "5.7.0", "Authentication cancelled"}; }
 Reply cannot_decode() { return {501, "5.5.2", "Cannot decode response"}; }
-Reply line_too_long() { return {500, "5.5.6", "Authentication exchange line is too long"}; }
 Reply unknown_mechanism() { return {504, "5.5.4", "Unrecognized authentication type"}; }
 Reply encryption_required() { return {538, "5.7.11", "Encryption required for requested authentication mechanism"}; }
 Reply already_authenticated() { return {503, "5.5.1", "Already authenticated"}; }
@@ -227,7 +229,8 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
   if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return encryption_required();
 
   AuthState& state = AuthState::instance();
-  if (state.lockout().locked(info.peer_address, AuthLockout::Clock::now())) {
+  const std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
+  if (state.lockout().locked(client, AuthLockout::Clock::now())) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
     co_return temporary_failure();
   }
@@ -265,7 +268,7 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
     if (!co_await session.send(challenge(step.challenge))) co_return cancelled();  // connection gone
     auto line = co_await session.read_line(smtp::max_auth_octets);
     if (line.status == Session::Line::Status::closed) co_return cancelled();
-    if (line.status == Session::Line::Status::too_long) co_return line_too_long();
+    if (line.status == Session::Line::Status::too_long) co_return smtp::replies::auth_line_too_long();
     auto response = sasl::decode_response(line.text);
     sasl::wipe(line.text);
     if (std::holds_alternative<sasl::Cancelled>(response)) co_return cancelled();
@@ -290,7 +293,7 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
 
   const unsigned failures = state.count_failure(session);
   const bool locked_now =
-      state.lockout().record_failure(info.peer_address, AuthLockout::Clock::now(), lockout_limits(config));
+      state.lockout().record_failure(client, AuthLockout::Clock::now(), lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
   log_failure(session, *mechanism, stepper, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);

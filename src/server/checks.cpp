@@ -14,9 +14,9 @@ void Checks::reload(const config::Config& config) { policy_->reload(config); }
 
 namespace {
 
-// The address RCPT checks and the transaction use: bare <postmaster> is the first local domain's.
+// The address policy checks: where the mail really goes (bare <postmaster> is `postmaster`).
 std::string recipient_address(const SessionInfo& session, const smtp::Path& path) {
-  return path.postmaster ? "postmaster@" + session.config->local_domains.front() : path.mailbox.str();
+  return session.config->final_recipient(path.postmaster ? std::string("postmaster") : path.mailbox.str());
 }
 
 }  // namespace

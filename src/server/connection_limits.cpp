@@ -1,6 +1,14 @@
 #include "server/connection_limits.hpp"
 
+#include "policy/network.hpp"
+
 namespace postern::server {
+
+std::string client_key(const std::string& ip, unsigned ipv6_prefix) {
+  auto a = policy::Address::parse(ip);
+  if (!a) return ip;
+  return policy::client_network(*a, 32, ipv6_prefix);
+}
 
 ConnectionLimits::Ticket::~Ticket() {
   if (owner_) owner_->release(ip_);

@@ -12,6 +12,12 @@
 
 namespace postern::server {
 
+// What per-client limits (connections, AUTH lockout) count a client by:
+// an IPv4 address itself, an IPv6 address by its `ipv6_prefix` network
+// ([greylist] ipv6_prefix, /64 by default), since one host holds a whole
+// /64 and could otherwise walk around every per-address limit.
+std::string client_key(const std::string& ip, unsigned ipv6_prefix);
+
 class ConnectionLimits {
  public:
   class Ticket {

@@ -26,6 +26,10 @@ class SpoolIntake final : public Intake {
 
   std::string new_id() override { return store::Spool::new_id(); }
 
+  std::unique_ptr<store::Spool::Writer> open(const store::Envelope& envelope, const std::string& queue_id) override {
+    return std::make_unique<store::Spool::Writer>(spool_, envelope, queue_id);
+  }
+
  private:
   store::Spool& spool_;
 };

@@ -16,10 +16,8 @@
 #include <vector>
 
 #include "store/envelope.hpp"
+#include "store/spool.hpp"
 
-namespace postern::store {
-class Spool;
-}
 
 namespace postern::server {
 
@@ -32,6 +30,11 @@ class Intake {
   // A fresh queue id, chosen before the message is written so that its
   // Received: header can carry it.
   virtual std::string new_id() = 0;
+  // The streaming form of accept(), for a message that arrives in pieces:
+  // a writer for `queue_id` (blocks on disk I/O; throws store::IoError).
+  // After its commit() succeeds, call accepted(queue_id).
+  virtual std::unique_ptr<store::Spool::Writer> open(const store::Envelope& envelope, const std::string& queue_id) = 0;
+  void accepted(const std::string& queue_id) { notify(queue_id); }
 
   // Called after each successful accept() with the new queue id (from
   // the blocking pool thread; register before the server runs). Delivery and the queue register here to be

@@ -6,7 +6,10 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/write.hpp>
+#include <sys/stat.h>
+
 #include <csignal>
+#include <cstdio>
 #include <thread>
 
 #include "log/log.hpp"
@@ -50,6 +53,30 @@ auto log_exception(std::string what) {
   };
 }
 
+// The data dir and the files that hold secrets (password hashes, SCRAM
+// keys, CRAM-MD5 secrets, the TLS key) are checked as OpenSSH checks its
+// keys: a looser mode than intended gets a warning naming the fix.
+void warn_if_exposed(const config::Config& cfg) {
+  struct Want {
+    std::filesystem::path path;
+    mode_t forbidden;  // permission bits that must be clear
+    const char* mode;
+  };
+  const std::string db = cfg.database_path().string();
+  const Want wants[] = {
+      {cfg.data_dir, 0027, "0700 (or 0750)"}, {db, 0077, "0600"},          {db + "-wal", 0077, "0600"},
+      {db + "-shm", 0077, "0600"},            {cfg.tls.key, 0077, "0600"},
+  };
+  for (const auto& w : wants) {
+    struct stat st{};
+    if (::stat(w.path.c_str(), &st) != 0) continue;
+    if ((st.st_mode & w.forbidden) == 0) continue;
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    log::Event("insecure_permissions").add("path", w.path.string()).add("mode", mode).add("want", w.mode);
+  }
+}
+
 }  // namespace
 
 struct Server::Bound {
@@ -84,15 +111,16 @@ std::shared_ptr<asio::ssl::context> Server::tls_context() const {
 }
 
 void Server::on_stop(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
-void Server::on_reload(std::function<void(const config::Config&)> hook) { reload_hooks_.push_back(std::move(hook)); }
+void Server::on_reload(std::function<void(std::shared_ptr<const config::Config>)> hook) { reload_hooks_.push_back(std::move(hook)); }
 
 asio::io_context& Server::next_context() { return *contexts_[next_context_++ % contexts_.size()]; }
 
 void Server::bind() {
   const auto& cfg = *config_;
   std::error_code fs_ec;
-  std::filesystem::create_directories(cfg.data_dir, fs_ec);
+  if (std::filesystem::create_directories(cfg.data_dir, fs_ec)) ::chmod(cfg.data_dir.c_str(), 0700);
   if (fs_ec) throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + fs_ec.message());
+  warn_if_exposed(cfg);
 
   bool need_tls = false;
   for (auto& l : cfg.listeners) need_tls = need_tls || l.tls != config::TlsMode::none;
@@ -202,7 +230,7 @@ void Server::start_session(asio::ip::tcp::socket socket, const config::Listener&
   auto address = remote.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  auto ticket = limits_.acquire(address.to_string());
+  auto ticket = limits_.acquire(client_key(address.to_string(), config()->greylist.ipv6_prefix));
   auto executor = socket.get_executor();
   if (!ticket) {
     log::Event("connection_refused").add("client", address.to_string()).add("reason", "too many connections");
@@ -287,11 +315,52 @@ void Server::finish_shutdown() {
   for (auto& c : contexts_) c->stop();
 }
 
+namespace {
+
+// What SIGHUP cannot change in a running server: the names of the keys
+// that differ, for the log (a restart applies them).
+std::string needs_restart(const config::Config& was, const config::Config& now) {
+  std::string keys;
+  auto note = [&](bool differs, const char* key) {
+    if (differs) keys += (keys.empty() ? "" : ",") + std::string(key);
+  };
+  auto listeners_differ = [&] {
+    if (was.listeners.size() != now.listeners.size()) return true;
+    for (std::size_t i = 0; i < was.listeners.size(); ++i) {
+      const auto &a = was.listeners[i], &b = now.listeners[i];
+      if (a.address != b.address || a.role != b.role || a.tls != b.tls) return true;
+    }
+    return false;
+  };
+  note(listeners_differ(), "listener");
+  note(was.data_dir != now.data_dir, "data_dir");
+  note(was.user != now.user, "user");
+  note(was.greylist.store != now.greylist.store, "greylist.store");
+  note(was.relay.dns_servers != now.relay.dns_servers, "relay.dns_servers");
+  return keys;
+}
+
+}  // namespace
+
 void Server::reload() {
   try {
     auto fresh = std::make_shared<const config::Config>(reload_config_());
     std::shared_ptr<asio::ssl::context> tls;
-    if (tls_) tls = make_tls_context(fresh->tls.cert, fresh->tls.key, fresh->hostname);
+    if (tls_) {
+      // A certificate that cannot be loaded (a typo, a key only root may
+      // read) keeps the one in use; the rest of the reload goes on.
+      try {
+        tls = make_tls_context(fresh->tls.cert, fresh->tls.key, fresh->hostname);
+      } catch (const std::exception& e) {
+        log::Event("reload_tls_kept").add("error", e.what()).add("hint", "the previous certificate stays in use");
+      }
+    }
+    const auto restart = needs_restart(*config(), *fresh);
+    // Delivery and the queue get the new snapshot before sessions do: a
+    // recipient accepted under the new local domains is never routed by
+    // the old ones.
+    checks_->reload(*fresh);
+    for (auto& hook : reload_hooks_) hook(fresh);
     {
       std::lock_guard lock(snapshot_mutex_);
       config_ = fresh;
@@ -299,10 +368,9 @@ void Server::reload() {
     }
     limits_.set_limits(fresh->limits.max_connections, fresh->limits.max_connections_per_ip);
     log::set_format(fresh->log_format == config::LogFormat::json ? log::Format::json : log::Format::text);
-    checks_->reload(*fresh);
-    for (auto& hook : reload_hooks_) hook(*fresh);
-    // Listeners are kept as bound at start: changing them needs a restart.
     log::Event("reload").add("config", fresh->source);
+    // Listeners, the data dir and the stores stay as bound at start.
+    if (!restart.empty()) log::Event("reload_needs_restart").add("keys", restart);
   } catch (const config::Error& e) {
     log::Event("reload_failed").add("file", e.file).add("key", e.key).add("error", e.what());
   } catch (const std::exception& e) {

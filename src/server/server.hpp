@@ -79,8 +79,9 @@ class Server {
   asio::io_context& main_context() { return *contexts_.front(); }
   // Called once on stop, before the I/O threads end (from an I/O thread).
   void on_stop(std::function<void()> hook);
-  // Called on SIGHUP with the new config (from an I/O thread).
-  void on_reload(std::function<void(const config::Config&)> hook);
+  // Called on SIGHUP with the new config snapshot, the one sessions see
+  // from now on (from an I/O thread).
+  void on_reload(std::function<void(std::shared_ptr<const config::Config>)> hook);
   // Keeps a service object alive until the server is destroyed (after the threads ended).
   void keep(std::shared_ptr<const void> object) { kept_.push_back(std::move(object)); }
 
@@ -118,7 +119,7 @@ class Server {
   bool stopped_ = false;   // under sessions_mutex_
 
   std::vector<std::function<void()>> stop_hooks_;
-  std::vector<std::function<void(const config::Config&)>> reload_hooks_;
+  std::vector<std::function<void(std::shared_ptr<const config::Config>)>> reload_hooks_;
 };
 
 }  // namespace postern::server

@@ -4,11 +4,13 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
+#include <cerrno>
 
 #include "log/log.hpp"
 #include "server/auth.hpp"
 #include "server/checks.hpp"
 #include "server/intake.hpp"
+#include "server/message_sink.hpp"
 #include "server/received.hpp"
 #include "server/server.hpp"
 #include "smtp/data_decoder.hpp"
@@ -22,12 +24,27 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // One read from the socket: small, so 10,000 idle sessions stay cheap.
 constexpr std::size_t read_chunk_octets = 4096;
+// RFC 5321 §6.3: more Received: fields than this and the message is looping.
+constexpr unsigned max_received_fields = 50;
 // After a timeout or shutdown notice, how long the client gets to take our 421.
 constexpr auto goodbye_grace = std::chrono::seconds(10);
 
 std::string peer_text(const asio::ip::address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
   return a.to_string();
+}
+
+// The mechanism name of an AUTH argument for the log, or "(invalid)":
+// whatever follows it (an initial response, e.g. base64 of
+// "\0user\0password") never reaches the log, whatever separates it.
+std::string loggable_mechanism(std::string_view argument) {
+  auto end = argument.find_first_of(" \t");
+  auto name = argument.substr(0, end);
+  // RFC 4422 §3.1: 1 to 20 of A-Z, 0-9, '-' and '_'.
+  bool ok = !name.empty() && name.size() <= 20;
+  for (char c : name)
+    ok = ok && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_');
+  return ok ? std::string(name) : std::string("(invalid)");
 }
 
 }  // namespace
@@ -153,9 +170,7 @@ void Session::reply(smtp::Reply r, std::string_view event) {
 
 void Session::reset_transaction() {
   transaction_.reset();
-  bdat_active_ = false;
-  bdat_message_.clear();
-  bdat_message_.shrink_to_fit();
+  body_.reset();
 }
 
 asio::awaitable<void> Session::dialogue() {
@@ -215,13 +230,17 @@ asio::awaitable<void> Session::dialogue() {
       if (line.status == Line::Status::too_long) {
         // SPEC §5: an AUTH line (with its initial response) over 12288 octets is 5.5.6.
         if (util::istarts_with(reader_.overlong_head(), "AUTH "))
-          reply(smtp::Reply{500, "5.5.6", "Authentication exchange line is too long"});
+          reply(smtp::replies::auth_line_too_long());
         else
           reply(smtp::replies::line_too_long());
       } else {
         auto parsed = smtp::parse_command(line.text);
         if (auto* r = std::get_if<smtp::Reply>(&parsed)) {
-          log::Event("bad_command").add("session", info_.id).add("line", util::printable(line.text, 60));
+          // An AUTH line may carry credentials (an initial response): only its verb is logged.
+          const bool auth_line = util::istarts_with(line.text, "AUTH") &&
+                                 (line.text.size() == 4 || line.text[4] == ' ' || line.text[4] == '\t');
+          log::Event("bad_command").add("session", info_.id)
+              .add("line", auth_line ? std::string("AUTH (arguments not logged)") : util::printable(line.text, 60));
           reply(*r);
         } else {
           next = co_await handle(std::get<smtp::Command>(parsed));
@@ -279,7 +298,7 @@ asio::awaitable<Session::Next> Session::handle(smtp::Command& cmd) {
       co_return co_await starttls();
     case Verb::auth: {
       log::Event("auth_start").add("session", info_.id).add("client", info_.peer_address)
-          .add("mechanism", util::printable(cmd.argument.substr(0, cmd.argument.find(' ')), 40));
+          .add("mechanism", loggable_mechanism(cmd.argument));
       auto r = co_await handle_auth(*this, cmd);
       reply(std::move(r), "auth");
       break;
@@ -336,11 +355,11 @@ smtp::Reply Session::mail(smtp::Command& cmd) {
 
 smtp::Reply Session::rcpt(smtp::Command& cmd) {
   if (!transaction_) return smtp::replies::bad_sequence("Need MAIL before RCPT");
-  if (bdat_active_) return smtp::replies::bad_sequence("RCPT not allowed during BDAT");
+  if (body_) return smtp::replies::bad_sequence("RCPT not allowed during BDAT");
   if (transaction_->recipients.size() >= config_->limits.max_recipients) return smtp::replies::too_many_recipients();
   // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8 on MAIL.
   if (cmd.path.mailbox.utf8() && !transaction_->parameters.smtputf8) return smtp::replies::utf8_needs_smtputf8();
-  auto to = cmd.path.postmaster ? "postmaster@" + config_->local_domains.front() : cmd.path.mailbox.str();
+  auto to = cmd.path.postmaster ? std::string("postmaster") : cmd.path.mailbox.str();
   auto r = server_.checks().on_rcpt(info_, *transaction_, cmd.path);
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
       .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
@@ -356,94 +375,8 @@ std::optional<smtp::Reply> Session::check_data_allowed() {
   return std::nullopt;
 }
 
-asio::awaitable<Session::Next> Session::data() {
-  if (bdat_active_) {
-    reply(smtp::replies::bad_sequence("DATA not allowed after BDAT"));
-    co_return Next::go_on;
-  }
-  if (auto r = check_data_allowed()) {
-    reply(*r);
-    co_return Next::go_on;
-  }
-  out_ += smtp::replies::start_data().wire();
-  if (!co_await flush()) co_return Next::close;
-
-  smtp::DataDecoder decoder(config_->limits.max_message_size);
-  for (;;) {
-    auto used = decoder.feed(reader_.buffered());
-    reader_.consume(used);
-    if (decoder.done()) break;
-    arm(config_->limits.data_timeout);
-    if (!co_await fill()) {
-      if (timed_out_) {
-        log::Event("timeout").add("session", info_.id).add("client", info_.peer_address).add("state", "data");
-        co_await send(smtp::replies::timeout());
-      } else if (force_stop_) {
-        co_await send(smtp::replies::shutting_down());
-      }
-      co_return Next::close;
-    }
-  }
-  arm(config_->limits.command_timeout);
-  // The whole message has been read: now, and only now, the verdict.
-  if (decoder.bare_cr_or_lf()) {
-    reset_transaction();
-    reply(smtp::replies::bare_cr_lf(), "data");
-  } else if (decoder.too_big()) {
-    reset_transaction();
-    reply(smtp::replies::message_too_big(), "data");
-  } else {
-    reply(co_await finish_message(decoder.take_message()));
-    reset_transaction();
-  }
-  co_return Next::go_on;
-}
-
-asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
-  // RFC 3030 §3: the chunk is read in full whatever the verdict, so the
-  // dialogue stays in step.
-  std::optional<smtp::Reply> refusal;
-  if (!bdat_active_) {
-    refusal = check_data_allowed();
-    if (!refusal) {
-      bdat_active_ = true;
-      bdat_message_.clear();
-    }
-  }
-  std::string scratch;
-  smtp::ChunkDecoder decoder(cmd.chunk_size, refusal ? 0 : config_->limits.max_message_size,
-                             refusal ? scratch : bdat_message_);
-  for (;;) {
-    auto used = decoder.feed(reader_.buffered());
-    reader_.consume(used);
-    scratch.clear();
-    if (decoder.done()) break;
-    arm(config_->limits.data_timeout);
-    if (!co_await fill()) {
-      if (timed_out_) co_await send(smtp::replies::timeout());
-      else if (force_stop_) co_await send(smtp::replies::shutting_down());
-      co_return Next::close;
-    }
-  }
-  arm(config_->limits.command_timeout);
-  if (refusal) {
-    reply(*refusal);
-  } else if (decoder.too_big()) {
-    // RFC 3030 §2: after a failed chunk the transaction is over.
-    reset_transaction();
-    reply(smtp::replies::message_too_big(), "data");
-  } else if (cmd.last_chunk) {
-    reply(co_await finish_message(std::move(bdat_message_)));
-    reset_transaction();
-  } else {
-    reply(smtp::Reply{250, "2.0.0", std::to_string(cmd.chunk_size) + " octets received"});
-  }
-  co_return Next::go_on;
-}
-
-asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
+std::unique_ptr<MessageSink> Session::open_body() {
   auto& tx = *transaction_;
-  if (auto r = server_.checks().on_message(info_, tx, message.size())) co_return *r;
   store::Envelope envelope;
   envelope.reverse_path = tx.reverse_path.str();
   envelope.recipients = tx.recipients;
@@ -457,7 +390,6 @@ asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
   envelope.smtputf8 = tx.parameters.smtputf8;
   envelope.received_at = std::chrono::system_clock::now();
 
-  ++messages_;
   ReceivedInfo received;
   received.helo = info_.helo;
   received.peer_address = info_.peer_address;
@@ -465,35 +397,127 @@ asio::awaitable<smtp::Reply> Session::finish_message(std::string message) {
   received.esmtp = info_.esmtp;
   received.tls = info_.tls;
   received.authenticated = info_.authenticated();
-  std::string queue_id = server_.intake().new_id();
-  received.id = queue_id;
+  received.id = server_.intake().new_id();
   received.tls_details = stream_.tls_description();
   if (tx.recipients.size() == 1) received.for_recipient = tx.recipients.front();
   received.when = envelope.received_at;
-  std::string full = received_header(received);
-  const std::size_t size = message.size();
-  full += message;
-  message.clear();
-  message.shrink_to_fit();
+  return std::make_unique<MessageSink>(server_, std::move(envelope), received.id, received_header(received));
+}
 
+// One body path for DATA and BDAT: read until the decoder is done, passing
+// what it decodes to the sink (if any), under the DATA timeout.
+template <typename Decoder>
+asio::awaitable<bool> Session::read_body(Decoder& decoder, MessageSink* sink, BodyCheck* check) {
+  for (;;) {
+    auto used = decoder.feed(reader_.buffered());
+    if (check) check->feed(reader_.buffered().substr(0, used));
+    reader_.consume(used);
+    std::string piece = decoder.take_output();
+    if (sink && !piece.empty()) co_await sink->add(std::move(piece));
+    if (decoder.done()) break;
+    arm(config_->limits.data_timeout);
+    if (!co_await fill()) {
+      if (timed_out_) {
+        log::Event("timeout").add("session", info_.id).add("client", info_.peer_address).add("state", "data");
+        co_await send(smtp::replies::timeout());
+      } else if (force_stop_) {
+        co_await send(smtp::replies::shutting_down());
+      }
+      co_return false;
+    }
+  }
+  arm(config_->limits.command_timeout);
+  co_return true;
+}
+
+asio::awaitable<Session::Next> Session::data() {
+  if (body_) {
+    reply(smtp::replies::bad_sequence("DATA not allowed after BDAT"));
+    co_return Next::go_on;
+  }
+  if (auto r = check_data_allowed()) {
+    reply(*r);
+    co_return Next::go_on;
+  }
+  out_ += smtp::replies::start_data().wire();
+  if (!co_await flush()) co_return Next::close;
+
+  auto sink = open_body();
+  smtp::DataDecoder decoder(config_->limits.max_message_size);
+  if (!co_await read_body(decoder, sink.get(), nullptr)) co_return Next::close;
+  // The whole message has been read: now, and only now, the verdict.
+  if (decoder.bare_cr_or_lf()) {
+    reset_transaction();
+    reply(smtp::replies::bare_cr_lf(), "data");
+  } else if (decoder.too_big()) {
+    reset_transaction();
+    reply(smtp::replies::message_too_big(), "data");
+  } else {
+    reply(co_await finish_message(*sink));
+    reset_transaction();
+  }
+  co_return Next::go_on;
+}
+
+asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
+  // RFC 3030 §3: the chunk is read in full whatever the verdict, so the
+  // dialogue stays in step.
+  std::optional<smtp::Reply> refusal;
+  if (!body_) {
+    refusal = check_data_allowed();
+    if (!refusal) body_ = std::make_unique<Body>(Body{open_body(), {}});
+  }
+  std::string out;
+  const std::uint64_t max = config_->limits.max_message_size;
+  const std::uint64_t room = refusal ? 0 : max - std::min<std::uint64_t>(max, body_->sink->size());
+  smtp::ChunkDecoder decoder(cmd.chunk_size, room, out);
+  MessageSink* sink = refusal ? nullptr : body_->sink.get();
+  if (!co_await read_body(decoder, sink, refusal ? nullptr : &body_->line_ends)) co_return Next::close;
+  if (refusal) {
+    reply(*refusal);
+  } else if (decoder.too_big()) {
+    // RFC 3030 §2: after a failed chunk the transaction is over.
+    reset_transaction();
+    reply(smtp::replies::message_too_big(), "data");
+  } else if (cmd.last_chunk) {
+    if (body_->line_ends.bare(true)) reply(smtp::replies::bare_cr_lf(), "data");
+    else reply(co_await finish_message(*body_->sink));
+    reset_transaction();
+  } else {
+    reply(smtp::Reply{250, "2.0.0", std::to_string(cmd.chunk_size) + " octets received"});
+  }
+  co_return Next::go_on;
+}
+
+asio::awaitable<smtp::Reply> Session::finish_message(MessageSink& sink) {
+  auto& tx = *transaction_;
+  if (auto r = server_.checks().on_message(info_, tx, sink.size())) co_return *r;
+  // RFC 5321 §6.3: a message that has passed this many hops is looping.
+  if (sink.received_count() > max_received_fields) {
+    log::Event("loop").add("session", info_.id).add("client", info_.peer_address)
+        .add("received", static_cast<long long>(sink.received_count()));
+    co_return smtp::replies::too_many_hops();
+  }
+  ++messages_;
+  std::string queue_id;
   try {
     // Disk I/O (fsync) runs on the blocking pool; this I/O thread serves
     // other sessions meanwhile. The 250 waits for it (SPEC §5).
-    queue_id = co_await asio::co_spawn(
-        server_.blocking(),
-        [&]() -> asio::awaitable<std::string> { co_return server_.intake().accept(envelope, full, queue_id); },
-        asio::use_awaitable);
+    queue_id = co_await sink.commit();
   } catch (const std::exception& e) {
     log::Event("spool_failed").add("session", info_.id).add("client", info_.peer_address).add("error", e.what());
-    co_return smtp::replies::local_error();
+    const auto* io = dynamic_cast<const store::IoError*>(&e);
+    const bool full = io && (io->code().value() == ENOSPC || io->code().value() == EDQUOT || io->code().value() == EFBIG);
+    co_return full ? smtp::replies::insufficient_storage() : smtp::replies::local_error();
   }
+  const auto& envelope = sink.envelope();
   log::Event("accepted")
       .add("session", info_.id)
       .add("queue_id", queue_id)
       .add("client", info_.peer_address)
       .add("from", "<" + envelope.reverse_path + ">")
       .add("nrcpt", static_cast<long long>(envelope.recipients.size()))
-      .add("size", static_cast<long long>(size));
+      .add("size", static_cast<long long>(sink.size()));
   co_return smtp::Reply{250, "2.0.0", "OK queued as " + queue_id};
 }
 

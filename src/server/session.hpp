@@ -26,12 +26,14 @@
 #include "server/session_info.hpp"
 #include "server/stream.hpp"
 #include "smtp/command.hpp"
+#include "smtp/data_decoder.hpp"
 #include "smtp/line_reader.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::server {
 
 class Server;
+class MessageSink;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -85,10 +87,14 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::Reply helo(const smtp::Command& command);
   smtp::Reply mail(smtp::Command& command);
   smtp::Reply rcpt(smtp::Command& command);
+  using BodyCheck = smtp::BareLineEndScanner;
   asio::awaitable<Next> data();
   asio::awaitable<Next> bdat(const smtp::Command& command);
   asio::awaitable<Next> starttls();
-  asio::awaitable<smtp::Reply> finish_message(std::string message);
+  std::unique_ptr<MessageSink> open_body();
+  template <typename Decoder>
+  asio::awaitable<bool> read_body(Decoder& decoder, MessageSink* sink, BodyCheck* check);
+  asio::awaitable<smtp::Reply> finish_message(MessageSink& sink);
   std::optional<smtp::Reply> check_data_allowed();
   // Queues a reply: counts 5xx toward max_errors, turns 421 into a close,
   // logs it under `event` (by default only 4xx/5xx, as "reject"; {} = never).
@@ -102,8 +108,12 @@ class Session : public std::enable_shared_from_this<Session> {
   smtp::LineReader reader_;
   SessionInfo info_;
   std::optional<TransactionInfo> transaction_;
-  bool bdat_active_ = false;  // the transaction's body is coming in BDAT chunks
-  std::string bdat_message_;
+  // The transaction's body while it comes in BDAT chunks.
+  struct Body {
+    std::unique_ptr<MessageSink> sink;
+    BodyCheck line_ends;
+  };
+  std::unique_ptr<Body> body_;
   std::optional<ConnectionLimits::Ticket> ticket_;
   std::string out_;  // replies not yet written
   unsigned errors_ = 0;

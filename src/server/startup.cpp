@@ -17,12 +17,14 @@ void start_services(Server& server) {
   // Local delivery: every accepted message is handed to the worker, which
   // also picks up what was spooled before a restart.
   auto users = std::make_shared<store::UserDb>(config->database_path());
-  if (users->ensure(config->postmaster)) log::Event("postmaster_created").add("address", config->postmaster);
-  auto delivery = std::make_shared<store::LocalDelivery>(*config, server.spool(), users.get());
+  if (config->delivers_locally(config->postmaster) && users->ensure(config->postmaster))
+    log::Event("postmaster_created").add("address", config->postmaster);
+  auto delivery = std::make_shared<store::LocalDelivery>(config, server.spool(), users.get());
   server.keep(users);
   server.keep(delivery);
   server.intake().on_accepted([d = delivery.get()](const std::string& id) { d->submit(id); });
   server.on_stop([d = delivery.get()] { d->stop(); });
+  server.on_reload([d = delivery.get()](std::shared_ptr<const config::Config> fresh) { d->reload(std::move(fresh)); });
   delivery->start();
 
   // The outbound queue runner: non-local recipients of every accepted
@@ -37,6 +39,7 @@ void start_services(Server& server) {
   server.keep(runner);
   server.intake().on_accepted([r = runner.get()](const std::string& id) { r->submit(id); });
   server.on_stop([r = runner.get()] { r->stop(); });
+  server.on_reload([r = runner.get()](std::shared_ptr<const config::Config> fresh) { r->reload(*fresh); });
   try {
     runner->start();
   } catch (const std::invalid_argument& e) {

@@ -181,7 +181,7 @@ Parsed parse_command(std::string_view line) {
   std::size_t limit = *verb == Verb::mail ? max_mail_octets
                       : *verb == Verb::auth ? max_auth_octets
                                             : max_command_octets;
-  if (octets > limit) return replies::line_too_long();
+  if (octets > limit) return *verb == Verb::auth ? replies::auth_line_too_long() : replies::line_too_long();
   if (!valid_utf8_text(line)) return Reply{501, "5.5.2", "Syntax error, control characters are not allowed"};
 
   Command cmd;

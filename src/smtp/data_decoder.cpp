@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "util/strings.hpp"
+
 namespace postern::smtp {
 
 void DataDecoder::put(char c) {
@@ -75,13 +77,52 @@ std::size_t DataDecoder::feed(std::string_view bytes) {
 
 std::size_t ChunkDecoder::feed(std::string_view bytes) {
   std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size()));
-  if (!too_big_ && message_.size() + n > max_) {
+  if (!too_big_ && stored_ + n > room_) {
     too_big_ = true;
-    message_.clear();
+    out_.clear();
   }
-  if (!too_big_) message_.append(bytes.substr(0, n));
+  if (!too_big_) {
+    out_.append(bytes.substr(0, n));
+    stored_ += n;
+  }
   remaining_ -= n;
   return n;
+}
+
+void BareLineEndScanner::feed(std::string_view bytes) {
+  for (char c : bytes) {
+    if (c == '\n') {
+      if (!after_cr_) bare_ = true;
+    } else if (after_cr_) {
+      bare_ = true;
+    }
+    after_cr_ = c == '\r';
+  }
+}
+
+void ReceivedCounter::feed(std::string_view bytes) {
+  static constexpr std::string_view field = "received:";
+  for (char c : bytes) {
+    if (in_body_) return;
+    if (c == '\n') {
+      if (head_.empty() || head_ == "\r") in_body_ = true;  // the empty line ends the header section
+      head_.clear();
+      line_checked_ = false;
+      continue;
+    }
+    if (line_checked_) continue;
+    head_ += c;
+    if (head_.size() == field.size()) {
+      if (util::iequals(head_, field)) ++count_;
+      line_checked_ = true;
+    }
+  }
+}
+
+unsigned count_received(std::string_view message) {
+  ReceivedCounter c;
+  c.feed(message);
+  return c.count();
 }
 
 }  // namespace postern::smtp

@@ -36,6 +36,13 @@ class DataDecoder {
   // The decoded message (meaningful when done and neither flag is set).
   const std::string& message() const { return out_; }
   std::string take_message() { return std::move(out_); }
+  // The octets decoded since the last call (streaming: the caller stores
+  // them as they come, so the decoder holds at most one read's worth).
+  std::string take_output() {
+    std::string out;
+    out.swap(out_);
+    return out;
+  }
 
  private:
   enum class State { line_start, in_line, cr, dot, dot_cr, done };
@@ -49,23 +56,59 @@ class DataDecoder {
 };
 
 // BDAT (RFC 3030): takes exactly `chunk_size` octets, as they come, with
-// no transparency and no terminator. Octets past max_total (counted over
-// the whole message, earlier chunks included) are dropped but consumed, so
-// the dialogue stays in step.
+// no transparency and no terminator. `room` is what the message may still
+// grow by (max size minus earlier chunks); a chunk over it is consumed but
+// dropped (too_big()), so the dialogue stays in step. Stored octets are
+// appended to `out`, which the caller may drain between feeds.
 class ChunkDecoder {
  public:
-  ChunkDecoder(std::uint64_t chunk_size, std::uint64_t max_total, std::string& message)
-      : remaining_(chunk_size), max_(max_total), message_(message) {}
-
+  ChunkDecoder(std::uint64_t chunk_size, std::uint64_t room, std::string& out)
+      : remaining_(chunk_size), room_(room), out_(out) {}
   std::size_t feed(std::string_view bytes);
   bool done() const { return remaining_ == 0; }
   bool too_big() const { return too_big_; }
+  std::string take_output() {
+    std::string out;
+    out.swap(out_);
+    return out;
+  }
 
  private:
   std::uint64_t remaining_;
-  std::uint64_t max_;
-  std::string& message_;
+  std::uint64_t room_;
+  std::uint64_t stored_ = 0;
+  std::string& out_;
   bool too_big_ = false;
 };
+
+// Bare CR or bare LF in a BDAT body: BDAT has no transparency, but the
+// rule of DATA holds for it too (SPEC §5, SMTP smuggling). Fed every chunk
+// in order; a CR as the body's very last octet is bare as well.
+class BareLineEndScanner {
+ public:
+  void feed(std::string_view bytes);
+  bool bare(bool at_end) const { return bare_ || (at_end && after_cr_); }
+
+ private:
+  bool bare_ = false;
+  bool after_cr_ = false;
+};
+
+// Counts the Received: fields of a message's header section as the message
+// streams by (RFC 5321 §6.3 loop detection); stops at the first empty line.
+class ReceivedCounter {
+ public:
+  void feed(std::string_view bytes);
+  unsigned count() const { return count_; }
+
+ private:
+  std::string head_;  // the current line's first octets
+  bool in_body_ = false;
+  bool line_checked_ = false;
+  unsigned count_ = 0;
+};
+
+// Received: fields in the header section of a whole message.
+unsigned count_received(std::string_view message);
 
 }  // namespace postern::smtp

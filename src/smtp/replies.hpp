@@ -23,6 +23,7 @@ inline Reply help() {
 }
 
 inline Reply line_too_long() { return {500, "5.5.2", "Line too long"}; }
+inline Reply auth_line_too_long() { return {500, "5.5.6", "Authentication exchange line is too long"}; }
 inline Reply unrecognized() { return {500, "5.5.2", "Syntax error, command unrecognized"}; }
 inline Reply nul_in_command() { return {500, "5.5.2", "Syntax error, NUL characters are not allowed"}; }
 inline Reply syntax(std::string usage) { return {501, "5.5.4", "Syntax: " + std::move(usage)}; }
@@ -46,6 +47,9 @@ inline Reply auth_required() { return {530, "5.7.0", "Authentication required"};
 inline Reply tls_not_available() { return {454, "4.7.0", "TLS not available"}; }
 inline Reply already_tls() { return {503, "5.5.1", "TLS already active"}; }
 inline Reply local_error() { return {451, "4.3.0", "Local error in processing, try again later"}; }
+inline Reply insufficient_storage() { return {452, "4.3.1", "Insufficient system storage"}; }
+// RFC 5321 §6.3: more Received: fields than hops a message may take (a loop).
+inline Reply too_many_hops() { return {554, "5.4.6", "Too many hops, mail loops"}; }
 
 inline Reply timeout() { return {421, "4.4.2", "Timeout, closing connection"}; }
 inline Reply too_many_errors() { return {421, "4.7.0", "Too many errors, closing connection"}; }

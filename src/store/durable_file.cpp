@@ -129,4 +129,20 @@ std::string read_file(const std::filesystem::path& path) {
   return out;
 }
 
+bool create_directories_durably(const std::filesystem::path& dir, mode_t mode) {
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) throw IoError(ENOTDIR, "mkdir " + dir.string());
+    return false;
+  }
+  const auto parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) create_directories_durably(parent, mode);
+  if (::mkdir(dir.c_str(), mode) != 0) {
+    if (errno == EEXIST) return false;  // made meanwhile by someone else, who syncs it
+    fail(errno, "mkdir", dir);
+  }
+  fsync_dir(parent.empty() ? std::filesystem::path(".") : parent);
+  return true;
+}
+
 }  // namespace postern::store

@@ -92,6 +92,11 @@ void rename_file(const std::filesystem::path& from, const std::filesystem::path&
 void write_durably(const std::filesystem::path& target, std::string_view bytes, mode_t mode = 0600,
                    bool sync_dir = true);
 
+// mkdir -p whose result survives a crash: each directory it creates is
+// made durable by an fsync of its parent. Returns true if it created any.
+// Throws IoError.
+bool create_directories_durably(const std::filesystem::path& dir, mode_t mode = 0700);
+
 // Reads a whole file. Throws IoError (ENOENT when absent).
 std::string read_file(const std::filesystem::path& path);
 

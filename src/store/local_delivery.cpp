@@ -29,10 +29,28 @@ struct Outcome {
 
 }  // namespace
 
-LocalDelivery::LocalDelivery(const config::Config& config, Spool& spool, UserDb* users)
-    : config_(config), spool_(spool), users_(users) {}
+LocalDelivery::LocalDelivery(std::shared_ptr<const config::Config> config, Spool& spool, UserDb* users)
+    : config_(std::move(config)), spool_(spool), users_(users) {}
 
 LocalDelivery::~LocalDelivery() { stop(); }
+
+std::shared_ptr<const config::Config> LocalDelivery::config() const {
+  std::lock_guard lock(config_mutex_);
+  return config_;
+}
+
+void LocalDelivery::reload(std::shared_ptr<const config::Config> config) {
+  {
+    std::lock_guard lock(config_mutex_);
+    config_ = std::move(config);
+  }
+  // Recipients that were someone else's may be ours now: look again.
+  try {
+    for (auto& id : spool_.list()) submit(std::move(id));
+  } catch (const std::exception& e) {
+    log::Event("spool_scan_error").add("error", e.what());
+  }
+}
 
 std::chrono::seconds LocalDelivery::retry_delay(unsigned attempts) {
   if (attempts == 0) attempts = 1;
@@ -40,21 +58,11 @@ std::chrono::seconds LocalDelivery::retry_delay(unsigned attempts) {
   return std::min(std::chrono::seconds(1LL << (attempts - 1)), std::chrono::seconds(60));
 }
 
-bool LocalDelivery::is_local(std::string_view address) const {
-  auto at = address.rfind('@');
-  if (at == std::string_view::npos) return util::iequals(address, "postmaster");
-  return config_.is_local_domain(address.substr(at + 1));
-}
+bool LocalDelivery::is_local(std::string_view address) const { return config()->delivers_locally(address); }
 
-std::optional<LocalDelivery::Target> LocalDelivery::resolve(std::string_view address) const {
-  if (!is_local(address)) return std::nullopt;
-  std::string addr(address);
-  auto at = addr.rfind('@');
-  // RFC 5321 §4.5.1: postmaster at any local domain, and bare postmaster.
-  if (at == std::string::npos || util::iequals(std::string_view(addr).substr(0, at), "postmaster")) {
-    addr = config_.postmaster;
-    if (!is_local(addr)) return std::nullopt;
-  }
+std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config& config, std::string_view address) const {
+  if (!config.delivers_locally(address)) return std::nullopt;
+  const std::string addr = config.final_recipient(address);
   Target t;
   auto canonical = canonical_address(addr);
   if (!canonical) {
@@ -70,12 +78,14 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(std::string_view add
       t.defer = "451 4.3.0 User database unavailable";
     }
   }
-  at = canonical->rfind('@');
-  t.mailbox = config_.mailbox_for(canonical->substr(0, at), canonical->substr(at + 1));
+  auto at = canonical->rfind('@');
+  t.mailbox = config.mailbox_for(canonical->substr(0, at), canonical->substr(at + 1));
   return t;
 }
 
 std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
+  const auto snapshot = config();
+  const config::Config& cfg = *snapshot;
   auto entry = spool_.load(id);
   if (!entry) return std::nullopt;
   const auto now = Clock::now();
@@ -88,7 +98,7 @@ std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
   for (std::size_t i = 0; i < entry->recipients.size(); ++i) {
     const auto& r = entry->recipients[i];
     if (r.final()) continue;
-    auto target = resolve(r.address);
+    auto target = resolve(cfg, r.address);
     if (!target) continue;  // not ours: the outbound queue's
     if (r.status == RecipientStatus::deferred && r.next_attempt > now) {
       note_due(r.next_attempt);
@@ -105,7 +115,7 @@ std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
       }
       const std::string header = return_path_header(entry->envelope.reverse_path, *body);
       try {
-        if (config_.mailbox_format == config::MailboxFormat::mbox) {
+        if (cfg.mailbox_format == config::MailboxFormat::mbox) {
           auto res = mbox_deliver(target->mailbox, entry->envelope.reverse_path, header + *body,
                                   entry->envelope.received_at);
           o = res == MboxResult::delivered ? Outcome{RecipientStatus::delivered, "250 2.0.0 Delivered"}
@@ -137,7 +147,7 @@ std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
       st.last_reply = o.reply;
       st.status = o.status;
       if (o.status == RecipientStatus::deferred) {
-        if (now - entry->envelope.received_at >= config_.queue.lifetime) {
+        if (now - entry->envelope.received_at >= cfg.queue.lifetime) {
           st.status = RecipientStatus::bounced;
           st.last_reply = "550 5.4.7 Delivery time expired; last error: " + o.reply;
         } else {

@@ -26,6 +26,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -43,7 +44,7 @@ namespace postern::store {
 class LocalDelivery {
  public:
   // `users` may be null: every local address is then a mailbox. Both must outlive this.
-  LocalDelivery(const config::Config& config, Spool& spool, UserDb* users);
+  LocalDelivery(std::shared_ptr<const config::Config> config, Spool& spool, UserDb* users);
   ~LocalDelivery();
   LocalDelivery(const LocalDelivery&) = delete;
   LocalDelivery& operator=(const LocalDelivery&) = delete;
@@ -54,8 +55,12 @@ class LocalDelivery {
   // recorded in the spool); throws IoError only if the spool itself fails.
   std::optional<std::chrono::system_clock::time_point> deliver(std::string_view id);
 
-  // True when `address` is handled here (a local domain or bare postmaster).
+  // True when `address` is handled here (Config::delivers_locally).
   bool is_local(std::string_view address) const;
+
+  // SIGHUP: later deliveries use `config`; every spooled entry is looked at again.
+  void reload(std::shared_ptr<const config::Config> config);
+  std::shared_ptr<const config::Config> config() const;
 
   // The background worker: `threads` threads deliver submitted entries and
   // retry deferred ones when due. start() first queues every entry already
@@ -77,10 +82,11 @@ class LocalDelivery {
     std::optional<std::string> bounce;  // permanent failure reply
     std::optional<std::string> defer;   // temporary failure reply
   };
-  std::optional<Target> resolve(std::string_view address) const;
+  std::optional<Target> resolve(const config::Config& config, std::string_view address) const;
   void run();
 
-  const config::Config& config_;
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const config::Config> config_;
   Spool& spool_;
   UserDb* users_;
 

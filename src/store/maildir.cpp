@@ -31,12 +31,15 @@ void make_dir(const std::filesystem::path& dir) {
 }  // namespace
 
 void ensure_maildir(const std::filesystem::path& root) {
-  std::error_code ec;
-  std::filesystem::create_directories(root, ec);
-  if (ec) throw IoError(ec.value(), "create " + root.string());
+  struct stat st{};
+  // The common case: a mailbox that exists costs one stat.
+  if (::stat((root / "cur").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+  create_directories_durably(root);
   make_dir(root / "tmp");
   make_dir(root / "new");
   make_dir(root / "cur");
+  // tmp/new/cur themselves must survive a crash along with the first message.
+  fsync_dir(root);
 }
 
 std::string maildir_unique_name(std::size_t size) {

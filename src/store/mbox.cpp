@@ -82,9 +82,7 @@ std::string mbox_entry(std::string_view reverse_path, std::string_view message,
 
 MboxResult mbox_deliver(const std::filesystem::path& file, std::string_view reverse_path, std::string_view message,
                         std::chrono::system_clock::time_point received_at, std::chrono::seconds stale_after) {
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
-  if (ec) throw IoError(ec.value(), "create " + file.parent_path().string());
+  create_directories_durably(file.parent_path());
   const auto lock = lock_path(file);
   if (!take_dotlock(lock, stale_after)) return MboxResult::locked;
   struct DotlockGuard {

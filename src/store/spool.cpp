@@ -178,9 +178,12 @@ std::string_view to_string(RecipientStatus status) {
   return "pending";
 }
 
-std::string encode_message_file(std::string_view id, const Envelope& e, std::string_view message) {
+namespace {
+
+// Everything before the message record's value: magic and envelope records.
+std::string encode_envelope_records(std::string_view id, const Envelope& e, std::size_t reserve) {
   std::string out;
-  out.reserve(message.size() + 512 + e.recipients.size() * 64);
+  out.reserve(reserve + 512 + e.recipients.size() * 64);
   out += msg_magic;
   add_record(out, "id", id);
   add_record(out, "received_at", std::to_string(to_micros(e.received_at)));
@@ -192,6 +195,18 @@ std::string encode_message_file(std::string_view id, const Envelope& e, std::str
   add_record(out, "body_type", e.body_type);
   add_record(out, "smtputf8", e.smtputf8 ? "1" : "0");
   for (const auto& r : e.recipients) add_record(out, "rcpt", r);
+  return out;
+}
+
+// A streamed message's length is not known when its record starts: the
+// header line carries a fixed-width, zero-padded field, filled in at the end
+// (readers parse leading zeros like any decimal).
+constexpr std::size_t length_digits = 20;
+
+}  // namespace
+
+std::string encode_message_file(std::string_view id, const Envelope& e, std::string_view message) {
+  std::string out = encode_envelope_records(id, e, message.size());
   add_record(out, "message", message);
   out += "END " + std::to_string(out.size()) + "\n";
   return out;
@@ -292,30 +307,91 @@ std::string Spool::new_id() {
 std::string Spool::put(const Envelope& envelope, std::string_view message) { return put(envelope, message, {}); }
 
 std::string Spool::put(const Envelope& envelope, std::string_view message, std::string_view chosen_id) {
-  if (envelope.recipients.empty()) throw std::invalid_argument("spool: message without recipients");
-  if (!chosen_id.empty() && !valid_id(chosen_id)) throw std::invalid_argument("spool: malformed queue id");
-  const auto tmp = dir_ / ("." + util::random_hex(8) + ".tmp");
   for (int attempt = 0;; ++attempt) {
-    std::string id = chosen_id.empty() ? new_id() : std::string(chosen_id);
     // The id is written inside the file, so a (rare) collision means writing it again.
-    write_new_synced(tmp, encode_message_file(id, envelope, message));
-    // link() refuses an existing name: once it succeeds the id is ours alone.
-    const int rc = syscalls().link(tmp.c_str(), msg_path(id).c_str());
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    if (rc == 0) {
-      try {
-        sync_dir_grouped();
-      } catch (...) {
-        // Not known to be durable: take it back, so no 250 is given for it
-        // and no copy is delivered after the client was told 451.
-        ::unlink(msg_path(id).c_str());
-        throw;
-      }
-      return id;
+    Writer writer(*this, envelope, chosen_id.empty() ? new_id() : std::string(chosen_id));
+    writer.append(message);
+    try {
+      return writer.commit();
+    } catch (const IoError& e) {
+      if (e.code().value() != EEXIST || attempt >= 8 || !chosen_id.empty()) throw;
     }
-    if (err != EEXIST || attempt >= 8 || !chosen_id.empty()) throw IoError(err, "link " + msg_path(id).string());
   }
+}
+
+Spool::Writer::Writer(Spool& spool, const Envelope& envelope, std::string id) : spool_(spool), id_(std::move(id)) {
+  if (envelope.recipients.empty()) throw std::invalid_argument("spool: message without recipients");
+  if (!valid_id(id_)) throw std::invalid_argument("spool: malformed queue id");
+  tmp_ = spool_.dir_ / ("." + util::random_hex(8) + ".tmp");
+  int fd = syscalls().open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw IoError(errno, "create " + tmp_.string());
+  fd_ = Fd(fd);
+  std::string head = encode_envelope_records(id_, envelope, 0);
+  head += "message ";
+  length_offset_ = head.size();
+  head += std::string(length_digits, '0');
+  head += '\n';
+  message_offset_ = head.size();
+  try {
+    write_all(fd_.get(), head, tmp_);
+  } catch (...) {
+    discard();
+    throw;
+  }
+}
+
+Spool::Writer::~Writer() { discard(); }
+
+void Spool::Writer::discard() {
+  if (!fd_) return;
+  fd_.reset();
+  ::unlink(tmp_.c_str());
+}
+
+void Spool::Writer::append(std::string_view bytes) {
+  if (!fd_) throw IoError(EBADF, "append to a closed spool file");
+  try {
+    write_all(fd_.get(), bytes, tmp_);
+  } catch (...) {
+    discard();  // nothing half-written survives, and the space is free again
+    throw;
+  }
+  size_ += bytes.size();
+}
+
+std::string Spool::Writer::commit() {
+  if (!fd_) throw IoError(EBADF, "commit of a closed spool file");
+  try {
+    char digits[length_digits + 1];
+    std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(size_));
+    for (std::size_t done = 0; done < length_digits;) {
+      ssize_t n = ::pwrite(fd_.get(), digits + done, length_digits - done, static_cast<off_t>(length_offset_ + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw IoError(n < 0 ? errno : EIO, "write " + tmp_.string());
+      done += static_cast<std::size_t>(n);
+    }
+    write_all(fd_.get(), "\nEND " + std::to_string(message_offset_ + size_ + 1) + "\n", tmp_);
+    fsync_fd(fd_.get(), tmp_);
+  } catch (...) {
+    discard();
+    throw;
+  }
+  fd_.reset();
+  const auto target = spool_.msg_path(id_);
+  // link() refuses an existing name: once it succeeds the id is ours alone.
+  const int rc = syscalls().link(tmp_.c_str(), target.c_str());
+  const int err = errno;
+  ::unlink(tmp_.c_str());
+  if (rc != 0) throw IoError(err, "link " + target.string());
+  try {
+    spool_.sync_dir_grouped();
+  } catch (...) {
+    // Not known to be durable: take it back, so no 250 is given for it
+    // and no copy is delivered after the client was told 451.
+    ::unlink(target.c_str());
+    throw;
+  }
+  return id_;
 }
 
 void Spool::sync_dir_grouped() {

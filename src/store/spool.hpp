@@ -47,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "store/durable_file.hpp"
 #include "store/envelope.hpp"
 
 namespace postern::store {
@@ -89,6 +90,35 @@ class Spool {
   std::string put(const Envelope& envelope, std::string_view message, std::string_view id);
   // A fresh queue id for put(envelope, message, id): 8 hex digits of time, 8 random.
   static std::string new_id();
+
+  // One message written as it arrives (DATA, BDAT), so memory per message
+  // stays constant: the envelope first, then append() the message bytes,
+  // then commit(), which is put()'s durable step. Until commit() returns
+  // nothing is visible; a Writer destroyed without it (or after any
+  // failure, ENOSPC included) leaves no file behind. Blocks on disk I/O.
+  class Writer {
+   public:
+    // Throws IoError, or std::invalid_argument (no recipients, bad id).
+    Writer(Spool& spool, const Envelope& envelope, std::string id);
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    // Throws IoError; after a throw the writer is closed.
+    void append(std::string_view bytes);
+    // Durable under the id (IoError EEXIST if it is taken); returns it.
+    std::string commit();
+    std::uint64_t size() const { return size_; }
+
+   private:
+    void discard();
+    Spool& spool_;
+    std::string id_;
+    std::filesystem::path tmp_;
+    Fd fd_;
+    std::uint64_t length_offset_ = 0;
+    std::uint64_t message_offset_ = 0;
+    std::uint64_t size_ = 0;
+  };
 
   // Ids of complete entries, oldest first. Partial or foreign files are skipped.
   std::vector<std::string> list() const;

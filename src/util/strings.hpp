@@ -16,8 +16,13 @@ bool istarts_with(std::string_view s, std::string_view prefix);
 std::string_view trim(std::string_view s);
 std::vector<std::string> split(std::string_view s, char sep);
 
-// Printable, bounded rendering of client-supplied text for logs: control
-// bytes and non-ASCII become \xNN, and the result is cut at max_octets.
+// The one way untrusted text (from a client or a peer: reply texts, HELO
+// names, addresses, header values) leaves the process for a terminal, a
+// log line or a DSN (as Postfix's printable()): printable ASCII and
+// well-formed UTF-8 stay; control octets (ESC included), C1 controls,
+// bidirectional overrides, malformed UTF-8 and the backslash itself become
+// \xNN, so nothing is dropped and nothing is ambiguous. Cut at max_octets
+// (then "..." is appended).
 std::string printable(std::string_view s, std::size_t max_octets = 100);
 
 }  // namespace postern::util

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port, wait_for_port
+from harness import free_port, wait_for, wait_for_port
 
 
 class RedisServer:
@@ -79,12 +79,7 @@ def send(addr, sender, recipients, body=b"Subject: hi\r\n\r\nhello\r\n"):
 
 
 def wait_until(predicate, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+    return bool(wait_for(predicate, timeout, step))
 
 
 USERS = ("bob@example.org", "carol@example.org", "abuse@example.org", "anyone@example.net")

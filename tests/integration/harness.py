@@ -24,6 +24,18 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def wait_for(predicate, timeout=20.0, interval=0.05):
+    """Polls `predicate` until it returns something true or `timeout` passes;
+    returns its last value. Tests wait for conditions, never for luck."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(interval)
+    return predicate()
+
+
 def wait_for_port(host, port, timeout=20.0, proc=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,6 +153,11 @@ class Server:
     def cli(self, *args, **kw):
         """Runs an admin subcommand against this server's config and data."""
         return run(*args, "--config", self.config_path, **kw)
+
+    def sessions_ended(self):
+        """True once every session the server started has ended (per its log)."""
+        text = self.log_text()
+        return text.count("event=connect ") == text.count("event=disconnect ")
 
     def log_text(self):
         with open(self.log_path, "rb") as f:

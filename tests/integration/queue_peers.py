@@ -18,6 +18,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
 import harness
+from harness import wait_for  # noqa: F401 (re-exported for the queue tests)
 
 
 class NextHop:
@@ -229,11 +230,3 @@ def queue_list(server):
     return r.stdout
 
 
-def wait_for(predicate, timeout=20.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = predicate()
-        if v:
-            return v
-        time.sleep(interval)
-    return predicate()

@@ -127,6 +127,12 @@ class AuthReplies(unittest.TestCase):
         # The initial response on the AUTH line itself is part of the exchange.
         self.assertReply(c.cmd("AUTH PLAIN " + "QUFB" * 3100), 500, "5.5.6")
         self.assertReply(c.cmd("NOOP"), 250)  # still in step
+        # Just over the limit: 12289 and 12290 octets with CRLF.
+        for extra in (1, 2):
+            line = "AUTH PLAIN " + "Q" * (12288 - 2 - len("AUTH PLAIN ") + extra)
+            self.assertEqual(len(line) + 2, 12288 + extra)
+            self.assertReply(c.cmd(line), 500, "5.5.6")
+            self.assertReply(c.cmd("NOOP"), 250)
         # Any other over-long command line stays 500 5.5.2.
         self.assertReply(c.cmd("NOOP " + "x" * 13000), 500, "5.5.2")
         self.assertReply(c.cmd("NOOP"), 250)
@@ -148,15 +154,18 @@ class AuthReplies(unittest.TestCase):
         c.send("AUTH LOGIN\r\n")
         code, lines = c.reply()
         self.assertEqual(code, 334)
-        self.assertTrue(unb64(lines[0][4:]))  # a base64 prompt
+        # The de-facto prompts (draft-murchison-sasl-login), which some clients match on.
+        self.assertEqual(unb64(lines[0][4:]), b"Username:")
         code, lines = c.cmd(b64(USER))
         self.assertEqual(code, 334)
+        self.assertEqual(unb64(lines[0][4:]), b"Password:")
         self.assertReply(c.cmd(b64(PASSWORD)), 235, "2.7.0")
 
     def test_login_with_initial_response(self):
         c = self.connect()
         code, lines = c.cmd("AUTH LOGIN " + b64(USER))
         self.assertEqual(code, 334, lines)
+        self.assertEqual(unb64(lines[0][4:]), b"Password:")
         self.assertReply(c.cmd(b64(PASSWORD)), 235, "2.7.0")
 
     def test_auth_twice_is_503(self):

@@ -132,8 +132,8 @@ class BasicTest(ServerTest):
         s.cmd("EHLO c.example.net")
         s.cmd("MAIL FROM:<bob@example.net> BODY=8BITMIME")
         s.cmd("RCPT TO:<postmaster@example.org>")
-        part1 = b"Subject: chunks\r\n\r\nfirst\r\n.\r\n"
-        part2 = b"second, with a bare\nLF is fine in BDAT\r\n"
+        part1 = b"Subject: chunks\r\n\r\nfirst\r\n.\r"
+        part2 = b"\nsecond chunk, the CRLF split across chunks\r\n"
         s.send(b"BDAT %d\r\n" % len(part1) + part1 + b"BDAT %d LAST\r\n" % len(part2) + part2)
         self.assertEqual(s.reply(), (250, ["250 2.0.0 %d octets received" % len(part1)]))
         code, lines = s.reply()
@@ -141,6 +141,14 @@ class BasicTest(ServerTest):
         self.assertIn("queued as", lines[0])
         msg = self.server.delivered("postmaster@example.org")[0]
         self.assertTrue(msg.endswith(part1 + part2), msg)
+        # A bare LF or CR in BDAT is refused as in DATA (SMTP smuggling), after the last chunk.
+        for bare in (b"a bare\nLF\r\n", b"a bare\rCR\r\n", b"ends in CR\r"):
+            s.cmd("MAIL FROM:<bob@example.net>")
+            s.cmd("RCPT TO:<postmaster@example.org>")
+            s.send(b"BDAT 3\r\nok\nBDAT %d LAST\r\n" % len(bare) + bare)
+            self.assertEqual(s.reply()[0], 250)
+            self.assertEqual(s.reply(), (550, ["550 5.6.0 Bare CR or LF not allowed"]))
+        self.assertEqual(len(self.server.delivered("postmaster@example.org")), 1)
         # BDAT without a transaction is refused, but its bytes are skipped.
         s.send(b"BDAT 6 LAST\r\nQUIT\r\n")
         self.assertEqual(s.reply()[1], ["503 5.5.1 Need MAIL command"])

@@ -5,7 +5,7 @@ import socket
 import time
 import unittest
 
-from harness import RawSMTP, ServerTest
+from harness import RawSMTP, ServerTest, wait_for
 
 
 class LimitsTest(ServerTest):
@@ -84,6 +84,8 @@ class LimitsTest(ServerTest):
         self.assertTrue(s.closed())
 
     def test_connections_per_ip(self):
+        # Sessions of earlier tests (and the start-up port probes) hold slots until the server has ended them.
+        self.assertTrue(wait_for(self.server.sessions_ended, timeout=15))
         held = [self.session() for _ in range(3)]
         extra = socket.create_connection(self.server.mx, timeout=5)
         self.addCleanup(extra.close)

@@ -111,7 +111,8 @@ class MboxDeliveryTest(harness.ServerTest):
         self.assertIn(b"\nReturn-Path: <>\n", content)
         self.assertTrue(content.endswith(b"\n\nbye\n\n"))
         self.assertNotIn(b"\r\n", content)
-        self.assertFalse(os.path.exists(mbox + ".lock"))
+        # The dotlock goes once the append is synced, just after the bytes are visible.
+        self.assertTrue(harness.wait_for(lambda: not os.path.exists(mbox + ".lock"), timeout=10))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,17 @@ TEST(AllowEntry, RejectsGarbage) {
   }
 }
 
+// Found by fuzz_policy_parsers: ".92.0.2.24" was stored as the domain
+// "92.0.2.24", which then re-read as the network 92.0.2.24/32.
+TEST(AllowEntry, EveryEntrySurvivesItsOwnRoundTrip) {
+  EXPECT_THROW(AllowEntry::parse(".92.0.2.24"), std::invalid_argument);
+  EXPECT_THROW(AllowEntry::parse("mail.123"), std::invalid_argument);
+  for (const char* ok : {"192.0.2.9/24", "10.0.0.1", "example.net", "1.example.net", "rcpt:1.2.3.4", "rcpt:a@b.org"}) {
+    auto e = AllowEntry::parse(ok);
+    EXPECT_EQ(AllowEntry::parse(e.text).text, e.text) << ok;
+  }
+}
+
 TEST(DomainWithin, LabelBoundaries) {
   EXPECT_TRUE(domain_within("example.net", "example.net"));
   EXPECT_TRUE(domain_within("mx1.EXAMPLE.net.", "example.net"));

@@ -240,7 +240,7 @@ TEST(Steppers, LoginWithInitialResponse) {
   ServerStepper server(shared_store(), tls13());
   auto s = server.begin(Mechanism::login, std::string_view("alice@example.org"));
   ASSERT_EQ(s.status, ServerStepper::Status::more);
-  EXPECT_EQ(s.challenge, "Password");
+  EXPECT_EQ(s.challenge, "Password:");  // the de-facto prompt, not GNU SASL's own
   EXPECT_EQ(server.step("correct horse").status, ServerStepper::Status::done);
 }
 

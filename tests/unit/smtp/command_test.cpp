@@ -94,7 +94,7 @@ TEST(Command, Errors) {
       {"NOOP " + std::string(506, 'x'), "500 5.5.2 Line too long"},
       {std::string(600, 'x'), "500 5.5.2 Line too long"},
       {"MAIL FROM:<a@b.example> AUTH=" + std::string(1100, 'x'), "500 5.5.2 Line too long"},
-      {"AUTH PLAIN " + std::string(12280, 'x'), "500 5.5.2 Line too long"},
+      {"AUTH PLAIN " + std::string(12280, 'x'), "500 5.5.6 Authentication exchange line is too long"},
   };
   for (const auto& c : cases) EXPECT_EQ(reply_of(c.line), c.want) << "line: " << c.line.substr(0, 80);
 }

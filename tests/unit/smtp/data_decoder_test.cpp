@@ -84,7 +84,7 @@ TEST(ChunkDecoder, TakesExactlyTheChunk) {
   EXPECT_EQ(c.feed("de\r\nQUIT"), 2u);
   EXPECT_TRUE(c.done());
   EXPECT_EQ(message, "abcde");
-  ChunkDecoder next(3, 6, message);
+  ChunkDecoder next(3, 2, message);  // room for 2 more octets only
   EXPECT_EQ(next.feed("xyz"), 3u);
   EXPECT_TRUE(next.too_big());
   EXPECT_TRUE(message.empty());
@@ -92,6 +92,40 @@ TEST(ChunkDecoder, TakesExactlyTheChunk) {
   ChunkDecoder zero(0, 10, m2);
   EXPECT_TRUE(zero.done());
   EXPECT_EQ(zero.feed("abc"), 0u);
+}
+
+TEST(ChunkDecoder, RoomCountsEveryChunkEvenWhenDrained) {
+  std::string out;
+  ChunkDecoder c(6, 4, out);
+  EXPECT_EQ(c.feed("ab"), 2u);
+  EXPECT_EQ(c.take_output(), "ab");
+  EXPECT_EQ(c.feed("cdef"), 4u);
+  EXPECT_TRUE(c.too_big());
+}
+
+TEST(BareLineEndScanner, AcrossChunks) {
+  BareLineEndScanner ok;
+  ok.feed("a\r");
+  ok.feed("\nb\r\n");
+  EXPECT_FALSE(ok.bare(true));
+  BareLineEndScanner lf;
+  lf.feed("a\nb");
+  EXPECT_TRUE(lf.bare(false));
+  BareLineEndScanner cr;
+  cr.feed("a\rb\r\n");
+  EXPECT_TRUE(cr.bare(false));
+  BareLineEndScanner tail;
+  tail.feed("a\r\nb\r");
+  EXPECT_FALSE(tail.bare(false));
+  EXPECT_TRUE(tail.bare(true));
+}
+
+TEST(ReceivedCounter, HeaderSectionOnly) {
+  EXPECT_EQ(count_received("Received: a\r\nRECEIVED:b\r\n c\r\nSubject: x\r\n\r\nReceived: body\r\n"), 2u);
+  EXPECT_EQ(count_received("Subject: x\r\nReceived-SPF: pass\r\n"), 0u);
+  ReceivedCounter split;
+  for (char c : std::string("Rec") + "eived: x\r\n" + "received: y\n\nReceived: z\n") split.feed(std::string_view(&c, 1));
+  EXPECT_EQ(split.count(), 2u);
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ struct Fixture {
 
 TEST(LocalDelivery, DeliversAndRemovesEntry) {
   Fixture f;
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org", "Bob@Example.NET"});
   EXPECT_FALSE(d.deliver(id));
   auto a = f.maildir("example.org", "alice");
@@ -67,16 +67,29 @@ TEST(LocalDelivery, DeliversAndRemovesEntry) {
 
 TEST(LocalDelivery, PostmasterAliases) {
   Fixture f;
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"postmaster", "PostMaster@example.net", "postmaster@example.org"});
   d.deliver(id);
   EXPECT_EQ(f.maildir("example.org", "postmaster").size(), 1u) << "one copy per mailbox";
   EXPECT_FALSE(f.spool->load(id));
 }
 
+// postmaster = a remote address: local delivery leaves postmaster@<local>
+// to the queue (it used to claim it and then skip it, so it stayed forever).
+TEST(LocalDelivery, RemotePostmasterIsTheQueues) {
+  Fixture f;
+  f.config.postmaster = "admin@elsewhere.example";
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
+  EXPECT_FALSE(d.is_local("postmaster@example.org"));
+  EXPECT_FALSE(d.is_local("postmaster"));
+  EXPECT_TRUE(d.is_local("alice@example.org"));
+  EXPECT_EQ(f.config.final_recipient("PostMaster@example.net"), "admin@elsewhere.example");
+  EXPECT_EQ(f.config.final_recipient("postmaster@remote.example"), "postmaster@remote.example");
+}
+
 TEST(LocalDelivery, RemoteRecipientsLeftForQueue) {
   Fixture f;
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org", "carol@remote.example"});
   d.deliver(id);
   auto e = f.spool->load(id);
@@ -91,7 +104,7 @@ TEST(LocalDelivery, RemoteRecipientsLeftForQueue) {
 TEST(LocalDelivery, UnknownAndDisabledUsersBounce) {
   Fixture f;
   f.users->set_disabled("bob@example.net", true);
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"ghost@example.org", "bob@example.net", "alice@example.org"});
   d.deliver(id);
   auto e = f.spool->load(id);
@@ -105,7 +118,7 @@ TEST(LocalDelivery, UnknownAndDisabledUsersBounce) {
 
 TEST(LocalDelivery, DiskTroubleDefersThenDelivers) {
   Fixture f;
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org"});
   std::optional<Clock::time_point> next;
   {
@@ -143,7 +156,7 @@ TEST(LocalDelivery, MboxLockedDefersAndWorkerDeliversOnceAfterRelease) {
   auto mbox = f.config.mailbox_for("alice", "example.org");
   fs::create_directories(mbox.parent_path());
   write_durably(fs::path(mbox.string() + ".lock"), "1\n");  // someone else's dotlock
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org"});
   d.start(2);
   d.submit(id);
@@ -167,7 +180,7 @@ TEST(LocalDelivery, WorkerPicksUpSpoolAtStart) {
   Fixture f;
   auto id1 = f.put({"alice@example.org"});
   auto id2 = f.put({"bob@example.net"});
-  LocalDelivery d(f.config, *f.spool, f.users.get());
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   d.start(1);
   for (int i = 0; i < 200 && !f.spool->list().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   d.stop();

@@ -1,0 +1,74 @@
+// The body of one DATA or BDAT transaction on its way to the spool. The
+// first `memory_octets` are held in memory (most messages fit, and then
+// the whole message is written, synced and linked in one trip to the
+// blocking pool); past that, every piece goes straight into the spool file
+// as it arrives, so a session's memory stays bounded whatever the size.
+//
+// A disk error while streaming (ENOSPC, EIO) is kept, the file is dropped,
+// and later pieces are ignored: the session reads the body to its end,
+// stays in step, and answers once (452 4.3.1 for a full disk, 451 4.3.0
+// for anything else).
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "smtp/data_decoder.hpp"
+#include "store/envelope.hpp"
+#include "store/spool.hpp"
+
+namespace postern::server {
+
+class Server;
+
+class MessageSink {
+ public:
+  static constexpr std::size_t memory_octets = 64 * 1024;
+  // All sessions together hold at most about this much body in memory;
+  // beyond it every piece goes to disk at once.
+  static constexpr std::size_t memory_budget_octets = 32 * 1024 * 1024;
+  // Body octets held in memory by every sink of the process right now.
+  static std::size_t in_memory();
+
+  // `received` (our Received: header) is written first.
+  MessageSink(Server& server, store::Envelope envelope, std::string queue_id, std::string received);
+  ~MessageSink();
+  MessageSink(const MessageSink&) = delete;
+  MessageSink& operator=(const MessageSink&) = delete;
+
+  // Adds decoded message octets (moving to disk when over memory_octets).
+  asio::awaitable<void> add(std::string bytes);
+  // Makes the message durable and returns its queue id (throws
+  // store::IoError, also for an error kept from add()).
+  asio::awaitable<std::string> commit();
+
+  const store::Envelope& envelope() const { return envelope_; }
+  const std::string& queue_id() const { return queue_id_; }
+  // Message octets so far, without our Received: header.
+  std::uint64_t size() const { return size_; }
+  // Received: fields in the client's header section (ours not counted).
+  unsigned received_count() const { return received_.count(); }
+  // The first disk error, if any (errno value).
+  int error() const { return error_; }
+
+ private:
+  asio::awaitable<void> spill();
+  void held(std::size_t octets);
+
+  Server& server_;
+  store::Envelope envelope_;
+  std::string queue_id_;
+  std::string pending_;  // not yet written to the file
+  std::size_t held_ = 0;  // pending_'s share of the process-wide count
+  std::unique_ptr<store::Spool::Writer> writer_;
+  smtp::ReceivedCounter received_;
+  std::uint64_t size_ = 0;
+  std::size_t header_octets_ = 0;
+  int error_ = 0;
+};
+
+}  // namespace postern::server
