@@ -79,8 +79,17 @@ struct Queue {
   Duration delay_warning{0};  // 0 = no delay warnings
 };
 
+// How the queue protects the connection to the smarthost, where the
+// password goes: verify = TLS with the certificate checked against
+// smarthost_ca (or the system store) and the smarthost's name; encrypt =
+// TLS, certificate unchecked; none = no TLS. Credentials are sent only over
+// what this allows: with the default, never to an unverified peer.
+enum class SmarthostTls { verify, encrypt, none };
+
 struct Relay {
   std::string smarthost;
+  SmarthostTls smarthost_tls = SmarthostTls::verify;
+  std::filesystem::path smarthost_ca;  // absolute; empty = the system store
   std::string smarthost_user;
   std::filesystem::path smarthost_password_file;
   std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"

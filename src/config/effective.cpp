@@ -109,6 +109,12 @@ std::string to_toml(const Config& c) {
   o << "smarthost = " << str(c.relay.smarthost) << "\n";
   o << "smarthost_user = " << str(c.relay.smarthost_user) << "\n";
   o << "smarthost_password_file = " << path(c.relay.smarthost_password_file) << "\n";
+  o << "smarthost_tls = "
+    << str(c.relay.smarthost_tls == SmarthostTls::verify    ? "verify"
+           : c.relay.smarthost_tls == SmarthostTls::encrypt ? "encrypt"
+                                                            : "none")
+    << "\n";
+  o << "smarthost_ca = " << path(c.relay.smarthost_ca) << "\n";
   o << "routes = {";
   bool first = true;
   for (auto& [domain, target] : c.relay.routes) {

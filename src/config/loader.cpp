@@ -149,6 +149,7 @@ class Loader {
     c_.tls.cert = in_data(cert_, "tls/cert.pem");
     c_.tls.key = in_data(key_file_, "tls/key.pem");
     if (password_file_ && !password_file_->empty()) c_.relay.smarthost_password_file = in_data(password_file_, "");
+    if (smarthost_ca_ && !smarthost_ca_->empty()) c_.relay.smarthost_ca = in_data(smarthost_ca_, "");
 
     if (c_.postmaster.empty())
       c_.postmaster = "postmaster@" + (c_.local_domains.empty() ? c_.hostname : c_.local_domains.front());
@@ -187,7 +188,7 @@ class Loader {
   std::string key_;      // dotted key being read
   std::size_t line_ = 0;  // its line
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
-  std::optional<std::string> data_dir_, cert_, key_file_, password_file_;
+  std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_;
 
   [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
     throw Error(file_, line, key, message);
@@ -439,6 +440,14 @@ class Loader {
            c_.relay.smarthost = string(n);
            if (!c_.relay.smarthost.empty()) endpoint(c_.relay.smarthost, line_, key_, false);
          }},
+        {"smarthost_tls", [&](auto& n) {
+           auto v = string(n);
+           if (v == "verify") c_.relay.smarthost_tls = SmarthostTls::verify;
+           else if (v == "encrypt") c_.relay.smarthost_tls = SmarthostTls::encrypt;
+           else if (v == "none") c_.relay.smarthost_tls = SmarthostTls::none;
+           else fail(q(v) + ": expected \"verify\", \"encrypt\" or \"none\"");
+         }},
+        {"smarthost_ca", [&](auto& n) { smarthost_ca_ = string(n); }},
         {"smarthost_user", [&](auto& n) { c_.relay.smarthost_user = string(n); }},
         {"smarthost_password_file", [&](auto& n) { password_file_ = string(n); }},
         {"routes", [&](auto& n) {

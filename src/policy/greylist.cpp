@@ -103,8 +103,14 @@ void Greylist::maybe_purge(Millis now) {
   }
 }
 
+bool Greylist::needs_client_name() {
+  if (!enabled_) return false;
+  std::int64_t version = 0;
+  return allow_snapshot(version)->needs_rdns();
+}
+
 GreylistOutcome Greylist::check(std::string_view client_ip, std::string_view reverse_path,
-                                std::string_view forward_path) {
+                                std::string_view forward_path, const std::optional<std::string>* client_name) {
   GreylistOutcome out;
   if (!enabled_) {
     out.kind = GreylistOutcome::Kind::allowed;
@@ -116,7 +122,10 @@ GreylistOutcome Greylist::check(std::string_view client_ip, std::string_view rev
                      : Triplet{util::printable(client_ip, 64), normalize_sender(reverse_path),
                                normalize_recipient(forward_path)};
   out.triplet = t.str();
-  auto rdns = [&]() -> std::optional<std::string> { return client ? cached_rdns(*client) : std::nullopt; };
+  auto rdns = [&]() -> std::optional<std::string> {
+    if (client_name) return *client_name;
+    return client ? cached_rdns(*client) : std::nullopt;
+  };
   try {
     std::int64_t version = 0;
     auto allow = allow_snapshot(version);

@@ -52,7 +52,14 @@ class Greylist {
 
   bool enabled() const { return enabled_; }
   // `client_ip` as text; addresses without brackets, "" for the null sender.
-  GreylistOutcome check(std::string_view client_ip, std::string_view reverse_path, std::string_view forward_path);
+  // `client_name`: the client's forward-confirmed reverse DNS name as the
+  // caller already looked it up (nullopt: it has none); without it the
+  // Resolver given at construction is asked (which may block).
+  GreylistOutcome check(std::string_view client_ip, std::string_view reverse_path, std::string_view forward_path,
+                        const std::optional<std::string>* client_name = nullptr);
+  // True when an allow entry matches on the client's name, so a caller
+  // should look it up before check().
+  bool needs_client_name();
 
   Triplet triplet(const Address& client, std::string_view reverse_path, std::string_view forward_path) const;
   const Timing& timing() const { return timing_; }

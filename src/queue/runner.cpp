@@ -18,8 +18,10 @@
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
 #include "queue/dsn.hpp"
+#include "queue/loop.hpp"
 #include "queue/route.hpp"
 #include "queue/schedule.hpp"
+#include "smtp/data_decoder.hpp"
 #include "smtp/reply.hpp"
 #include "util/ids.hpp"
 #include "util/strings.hpp"
@@ -446,25 +448,62 @@ struct Runner::Impl {
     co_return hops;
   }
 
-  client::Options session_options(const Hop& hop) {
+  // Never deliver to ourselves: hops that are our own listeners are
+  // dropped; when none is left the mail loops and bounces (5.4.6).
+  void drop_own_listeners(const Route& route, std::vector<Hop>& hops, std::optional<Outcome>& failure) {
+    const auto before = hops.size();
+    std::erase_if(hops, [&](const Hop& h) {
+      asio::error_code ec;
+      auto a = asio::ip::make_address(h.address, ec);
+      return !ec && is_own_listener(config.listeners, a, h.port);
+    });
+    if (before == 0 || !hops.empty()) return;
+    failure = Outcome{};
+    failure->kind = Outcome::Kind::bounced;
+    failure->reply = "mail for " + route.host + " loops back to myself";
+    failure->status = "5.4.6";
+    log::Event("loop").add("destination", route.key).add("error", failure->reply);
+  }
+
+  client::Options session_options(const Hop& hop, const Route& route) {
     client::Options o;
     o.host = hop.address;
     o.port = std::to_string(hop.port);
-    o.tls = client::TlsMode::automatic;  // opportunistic STARTTLS (RFC 3207 §4; RFC 7435)
-    o.verify_certificate = false;
     o.server_name = hop.name;
     o.helo_name = config.hostname;
     o.connect_timeout = options.connect_timeout;
     o.command_timeout = options.command_timeout;
     o.data_timeout = options.data_timeout;
+    if (route.kind == Route::Kind::smarthost) {
+      // The smarthost gets our password: TLS as [relay] smarthost_tls says
+      // (implicit on port 465, RFC 8314), verified against its name by default.
+      const auto mode = config.relay.smarthost_tls;
+      o.tls = mode == config::SmarthostTls::none ? client::TlsMode::none
+              : hop.port == 465                  ? client::TlsMode::implicit
+                                                 : client::TlsMode::starttls;
+      o.verify_certificate = mode == config::SmarthostTls::verify;
+      o.ca_file = config.relay.smarthost_ca.string();
+      return o;  // its own context, with the trust anchors it needs
+    }
+    o.tls = client::TlsMode::automatic;  // MX and routes: opportunistic STARTTLS (RFC 3207 §4; RFC 7435)
+    o.verify_certificate = false;
     o.tls_context = tls;
     return o;
   }
 
+  // One line per outbound connection: was TLS used, and was it verified.
+  void log_connection(const std::string& key, const Hop& hop, const client::Session& s, const client::Options& o) {
+    log::Event("relay_connect")
+        .add("destination", key)
+        .add("relay", hop.name + "[" + hop.address + "]:" + std::to_string(hop.port))
+        .add("tls", s.tls_active() ? s.tls_description() : std::string("none"))
+        .add("verified", s.tls_active() && o.verify_certificate ? "yes" : "no");
+  }
+
   // RFC 4954 AUTH to the smarthost with smarthost_user and the first line
   // of smarthost_password_file (read at each connection, so a changed
-  // password needs no restart). Credentials go in clear text only to a
-  // loopback smarthost; elsewhere STARTTLS must have succeeded.
+
+
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop) {
     client::AuthRequest req;
     req.user = config.relay.smarthost_user;
@@ -477,9 +516,8 @@ struct Runner::Impl {
     }
     while (!req.password.empty() && (req.password.back() == '\r' || req.password.back() == '\n'))
       req.password.pop_back();
-    asio::error_code ec;
-    auto addr = asio::ip::make_address(hop.address, ec);
-    req.allow_cleartext = !ec && addr.is_loopback();
+    // smarthost_tls = "none" is the operator's word that clear text will do.
+    req.allow_cleartext = config.relay.smarthost_tls == config::SmarthostTls::none;
     std::string used;
     auto err = co_await client::authenticate(s, req, &used);
     if (!err) log::Event("smarthost_auth").add("relay", hop.name).add("mechanism", used);
@@ -492,15 +530,18 @@ struct Runner::Impl {
     std::optional<Outcome> failure;
     std::vector<Hop> hops;
     if (!stopping) hops = co_await hops_for(route, failure);
+    if (!failure) drop_own_listeners(route, hops, failure);
     std::unique_ptr<client::Session> session;
     Hop used;
     if (!failure) {
       std::optional<Outcome> last;
       for (const auto& hop : hops) {
         if (stopping) break;
-        auto s = std::make_unique<client::Session>(io.get_executor(), session_options(hop));
+        const auto o = session_options(hop, route);
+        auto s = std::make_unique<client::Session>(io.get_executor(), o);
         auto err = co_await s->open();
         count(&RunnerStats::connections);
+        if (!err) log_connection(key, hop, *s, o);
         if (!err && route.kind == Route::Kind::smarthost && !config.relay.smarthost_user.empty())
           err = co_await authenticate_smarthost(*s, hop);
         if (!err) {
@@ -570,6 +611,16 @@ struct Runner::Impl {
       log::Event("queue_error").add("queue_id", job.id).add("error", e.what());
     }
     if (!entry || !message) co_return false;  // deleted meanwhile (`postern queue delete`)
+    // RFC 5321 §6.3: a message past the hop limit is looping; bounce it.
+    if (const unsigned hops = smtp::count_received(*message); hops > max_hops) {
+      Outcome o;
+      o.kind = Outcome::Kind::bounced;
+      o.reply = "554 5.4.6 Too many hops (" + std::to_string(hops) + " Received: fields), mail loops";
+      o.status = "5.4.6";
+      log::Event("loop").add("queue_id", job.id).add("received", static_cast<long long>(hops));
+      apply(job, std::vector<Outcome>(job.rcpts.size(), o));
+      co_return false;
+    }
     client::Transaction tx;
     tx.reverse_path = entry->envelope.reverse_path;
     for (auto i : job.rcpts) tx.recipients.push_back(config.final_recipient(entry->recipients.at(i).address));

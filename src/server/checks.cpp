@@ -12,6 +12,8 @@ Checks::~Checks() = default;
 
 void Checks::reload(const config::Config& config) { policy_->reload(config); }
 
+bool Checks::needs_client_name() { return policy_->needs_client_name(); }
+
 namespace {
 
 // The address policy checks: where the mail really goes (bare <postmaster> is `postmaster`).
@@ -59,6 +61,7 @@ std::optional<smtp::Reply> Checks::on_rcpt(const SessionInfo& session, const Tra
   in.reverse_path = from;
   in.recipient = to;
   in.size = transaction.parameters.size;
+  if (session.client_name_checked) in.client_name = &session.client_name;
   if (auto r = policy_->on_rcpt(in)) return r;
   return std::nullopt;
 }

@@ -55,6 +55,10 @@ class Checks {
   std::optional<smtp::Reply> on_message(const SessionInfo& session, const TransactionInfo& transaction,
                                         std::uint64_t size);
 
+  // True when a check needs SessionInfo::client_name (a greylist allow
+  // entry by domain); the session then looks it up before its greeting.
+  bool needs_client_name();
+
   // SIGHUP: the config was reloaded (users, lists and limits may have changed).
   void reload(const config::Config& config);
 

@@ -127,6 +127,11 @@ std::optional<smtp::Reply> PolicyChecks::mailbox_state(State& s, std::string_vie
   return std::nullopt;
 }
 
+bool PolicyChecks::needs_client_name() {
+  auto s = state();
+  return s->engine->greylist && s->engine->greylist->needs_client_name();
+}
+
 std::optional<smtp::Reply> PolicyChecks::on_rcpt(const RcptPolicyInput& in) {
   auto s = state();
   std::uint64_t incoming = in.size.value_or(0);
@@ -134,7 +139,10 @@ std::optional<smtp::Reply> PolicyChecks::on_rcpt(const RcptPolicyInput& in) {
   if (auto r = mailbox_state(*s, in.session_id, in.recipient, incoming)) return r;
   // SPEC §5: authenticated sessions skip greylisting.
   if (in.authenticated || !s->engine->greylist) return std::nullopt;
-  auto outcome = s->engine->greylist->check(in.client, in.reverse_path, in.recipient);
+  // The name was looked up asynchronously at connect; never here, on the I/O thread.
+  static const std::optional<std::string> no_name;
+  auto outcome = s->engine->greylist->check(in.client, in.reverse_path, in.recipient,
+                                            in.client_name ? in.client_name : &no_name);
   log::Event ev("greylist");
   ev.add("session", in.session_id).add("client", in.client).add("triplet", outcome.triplet);
   switch (outcome.kind) {

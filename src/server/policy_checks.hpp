@@ -43,6 +43,7 @@ struct RcptPolicyInput {
   std::string_view reverse_path;      // "" for <>
   std::string_view recipient;         // "local@domain" ("postmaster@<first local domain>" for bare <postmaster>)
   std::optional<std::uint64_t> size;  // MAIL SIZE=
+  const std::optional<std::string>* client_name = nullptr;  // FCrDNS name, when looked up at connect
 };
 
 class PolicyChecks {
@@ -54,6 +55,8 @@ class PolicyChecks {
 
   std::optional<smtp::Reply> on_mail(std::string_view session_id, std::string_view client);
   std::optional<smtp::Reply> on_rcpt(const RcptPolicyInput& in);
+  // True when greylisting wants the client's reverse DNS name (see SessionInfo::client_name).
+  bool needs_client_name();
   // After the whole message was read, before it is spooled.
   std::optional<smtp::Reply> on_message(std::string_view session_id, const std::vector<std::string>& recipients,
                                         std::uint64_t size);

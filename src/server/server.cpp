@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "dns/resolver.hpp"
 #include "log/log.hpp"
 #include "server/checks.hpp"
 #include "server/intake.hpp"
@@ -113,6 +114,13 @@ std::shared_ptr<asio::ssl::context> Server::tls_context() const {
 void Server::on_stop(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
 void Server::on_reload(std::function<void(std::shared_ptr<const config::Config>)> hook) { reload_hooks_.push_back(std::move(hook)); }
 
+dns::Resolver& Server::resolver(const asio::any_io_executor& executor) {
+  auto& context = asio::query(executor, asio::execution::context);
+  for (std::size_t i = 0; i < contexts_.size(); ++i)
+    if (&context == contexts_[i].get()) return *resolvers_[i];
+  throw std::logic_error("resolver: not one of the server's I/O contexts");
+}
+
 asio::io_context& Server::next_context() { return *contexts_[next_context_++ % contexts_.size()]; }
 
 void Server::bind() {
@@ -162,6 +170,17 @@ void Server::bind() {
     intake_ = make_intake(*spool_);
   } catch (const std::exception& e) {
     throw StartError(73, e.what());
+  }
+  try {
+    // Client name lookups (FCrDNS for greylist allow entries): short, so
+    // a slow PTR zone delays only its own client's greeting.
+    for (auto& c : contexts_)
+      resolvers_.push_back(std::make_unique<dns::Resolver>(c->get_executor(), cfg.relay.dns_servers,
+                                                           std::chrono::milliseconds(1500), 2));
+  } catch (const std::invalid_argument& e) {
+    throw StartError(78, std::string("relay.dns_servers: ") + e.what());
+  } catch (const std::exception& e) {
+    throw StartError(71, e.what());
   }
 }
 

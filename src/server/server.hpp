@@ -37,6 +37,9 @@
 namespace postern::store {
 class Spool;
 }
+namespace postern::dns {
+class Resolver;
+}
 
 namespace postern::server {
 
@@ -73,6 +76,9 @@ class Server {
   Intake& intake() { return *intake_; }
   store::Spool& spool() { return *spool_; }
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
+  // The c-ares resolver of the I/O context `executor` belongs to ([relay]
+  // dns_servers); lookups through it never block the thread.
+  dns::Resolver& resolver(const asio::any_io_executor& executor);
 
   // ---- For services started beside the listeners (startup.hpp) ----
   // The first I/O context (runs signals and acceptors; fine for timers).
@@ -104,6 +110,7 @@ class Server {
   std::atomic<std::size_t> next_context_{0};
   asio::thread_pool blocking_;
   std::vector<std::unique_ptr<Bound>> listeners_;
+  std::vector<std::unique_ptr<dns::Resolver>> resolvers_;  // one per context, same order
   asio::signal_set signals_;
   asio::steady_timer shutdown_timer_;
 

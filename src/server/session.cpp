@@ -6,6 +6,7 @@
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
 
+#include "dns/resolver.hpp"
 #include "log/log.hpp"
 #include "server/auth.hpp"
 #include "server/checks.hpp"
@@ -198,6 +199,14 @@ asio::awaitable<void> Session::dialogue() {
     } else {
       info_.tls = true;
     }
+  }
+  if (ok && server_.checks().needs_client_name()) {
+    // Before the greeting, as Postfix does; asynchronous, so other
+    // sessions on this thread go on; bounded by the resolver's timeout.
+    asio::error_code ec;
+    auto remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) info_.client_name = co_await server_.resolver(executor()).confirmed_name(remote.address());
+    info_.client_name_checked = true;
   }
   if (ok) {
     if (auto r = server_.checks().on_connect(info_)) {

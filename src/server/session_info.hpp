@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ struct SessionInfo {
   bool esmtp = false;                // EHLO (not HELO) was used
   std::string helo;                  // the EHLO/HELO argument; "" before it
   std::string auth_identity;         // "" when not authenticated
+  // Forward-confirmed reverse DNS name, looked up (asynchronously, with a
+  // timeout) before the greeting only when a check needs it.
+  std::optional<std::string> client_name;
+  bool client_name_checked = false;
   const config::Config* config = nullptr;  // the snapshot this session runs with
 
   bool authenticated() const { return !auth_identity.empty(); }

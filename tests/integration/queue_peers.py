@@ -31,7 +31,7 @@ class NextHop:
     seconds before answering the end of DATA).
     """
 
-    def __init__(self, host="127.0.0.1", port=None, mode="accept", delay=0.0, auth=None):
+    def __init__(self, host="127.0.0.1", port=None, mode="accept", delay=0.0, auth=None, starttls_cert=None):
         self.host = host
         self.port = port or harness.free_port(host=host)
         self.mode = mode
@@ -100,6 +100,11 @@ class NextHop:
                 return AuthResult(success=ok, handled=False)
 
             kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+        if starttls_cert is not None:
+            # STARTTLS offered with this (cert, key); a man in the middle uses one the client does not trust.
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(*starttls_cert)
+            kwargs["tls_context"] = ctx
         self.controller = CountingController(Handler(), hostname=host, port=self.port, ready_timeout=10, **kwargs)
 
     def start(self):

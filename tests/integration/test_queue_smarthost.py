@@ -1,18 +1,23 @@
 """Relay through a smarthost with AUTH (SPEC §4 [relay] smarthost,
 smarthost_user, smarthost_password_file): the password comes from the file,
 a wrong one defers the mail (it is our configuration, not the recipient's
-fault), and a static route still wins over the smarthost."""
+fault), and a static route still wins over the smarthost. The password
+goes only where [relay] smarthost_tls allows: by default to a smarthost
+whose certificate verifies for its name, never to a man in the middle
+(untrusted certificate, or no STARTTLS and only PLAIN on offer)."""
 import os
+import tempfile
 import unittest
 
 import harness
 from queue_peers import NextHop, add_user, queue_list, submit, wait_for
+from send_support import make_cert
 
 SENDER = "alice@example.org"
 
 
 class QueueSmarthostTest(unittest.TestCase):
-    def start(self, smarthost, password, routes=None):
+    def start(self, smarthost, password, routes=None, tls="none", ca=None):
         server = harness.Server(extra={
             "queue": {"retry_initial": "1s", "retry_max": "2s", "lifetime": "1h"}})
         pw = os.path.join(server.data_dir, "smarthost.password")
@@ -20,7 +25,9 @@ class QueueSmarthostTest(unittest.TestCase):
             f.write(password + "\n")
         server.config["relay"] = {"smarthost": f"{smarthost.host}:{smarthost.port}",
                                   "smarthost_user": "relayuser", "smarthost_password_file": pw,
-                                  "routes": routes or {}}
+                                  "routes": routes or {}, "smarthost_tls": tls}
+        if ca:
+            server.config["relay"]["smarthost_ca"] = ca
         server.start()
         self.addCleanup(server.cleanup)
         add_user(server, SENDER)
@@ -57,6 +64,84 @@ class QueueSmarthostTest(unittest.TestCase):
         submit(server, SENDER, ["dan@direct.test"])
         self.assertEqual(len(direct.wait_messages(1)), 1)
         self.assertEqual(relay.messages, [])
+
+
+
+class SmarthostTlsTest(unittest.TestCase):
+    """smarthost_tls = "verify" (the default): certificate and name checked."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="postern-ca-")
+        self.good = make_cert(self.dir, "smarthost", sans="DNS:localhost,IP:127.0.0.1")
+        self.mitm = make_cert(self.dir, "mitm", sans="DNS:localhost,IP:127.0.0.1")
+
+    def start(self, relay, tls=None, ca=None):
+        server = harness.Server(extra={"queue": {"retry_initial": "1s", "retry_max": "2s", "lifetime": "1h"}})
+        pw = os.path.join(server.data_dir, "smarthost.password")
+        with open(pw, "w") as f:
+            f.write("s3cret\n")
+        server.config["relay"] = {"smarthost": f"{relay.host}:{relay.port}", "smarthost_user": "relayuser",
+                                  "smarthost_password_file": pw}
+        if tls:
+            server.config["relay"]["smarthost_tls"] = tls
+        if ca:
+            server.config["relay"]["smarthost_ca"] = ca
+        server.start()
+        self.addCleanup(server.cleanup)
+        add_user(server, SENDER)
+        return server
+
+    def deferred(self, server):
+        return wait_for(lambda: (lambda t: t if "deferred" in t else None)(queue_list(server)), timeout=10)
+
+    def test_verified_smarthost_gets_the_password(self):
+        relay = NextHop(auth=("relayuser", "s3cret"), starttls_cert=self.good).start()
+        self.addCleanup(relay.stop)
+        server = self.start(relay, ca=self.good[0])
+        submit(server, SENDER, ["bob@anywhere.test"])
+        self.assertEqual(len(relay.wait_messages(1)), 1)
+        self.assertEqual(relay.logins, [("relayuser", True)])
+        log = server.log_text()
+        self.assertRegex(log, r"event=relay_connect .*tls=\"?TLSv1\.[23].* verified=yes")
+
+    def test_untrusted_certificate_gets_nothing(self):
+        # A man in the middle with a certificate of its own: no AUTH, no message, deferred.
+        mitm = NextHop(auth=("relayuser", "s3cret"), starttls_cert=self.mitm).start()
+        self.addCleanup(mitm.stop)
+        server = self.start(mitm, ca=self.good[0])
+        submit(server, SENDER, ["bob@anywhere.test"])
+        listing = self.deferred(server)
+        self.assertIsNotNone(listing, queue_list(server))
+        self.assertIn("did not verify", listing)
+        self.assertEqual(mitm.logins, [])
+        self.assertEqual(mitm.messages, [])
+
+    def test_no_starttls_and_only_plain_gets_nothing(self):
+        mitm = NextHop(auth=("relayuser", "s3cret")).start()  # clear text, AUTH PLAIN LOGIN on offer
+        self.addCleanup(mitm.stop)
+        server = self.start(mitm, ca=self.good[0])
+        submit(server, SENDER, ["bob@anywhere.test"])
+        listing = self.deferred(server)
+        self.assertIsNotNone(listing, queue_list(server))
+        self.assertEqual(mitm.logins, [])
+        self.assertEqual(mitm.messages, [])
+
+    def test_encrypt_skips_the_check_when_the_operator_says_so(self):
+        relay = NextHop(auth=("relayuser", "s3cret"), starttls_cert=self.mitm).start()
+        self.addCleanup(relay.stop)
+        server = self.start(relay, tls="encrypt")
+        submit(server, SENDER, ["bob@anywhere.test"])
+        self.assertEqual(len(relay.wait_messages(1)), 1)
+        self.assertRegex(server.log_text(), r"event=relay_connect .* verified=no")
+
+    def test_bad_value_is_a_config_error(self):
+        server = harness.Server()
+        server.config["relay"] = {"smarthost_tls": "maybe"}
+        self.addCleanup(server.cleanup)
+        server.write_config()
+        r = server.cli("check-config")
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("relay.smarthost_tls", r.stderr)
 
 
 if __name__ == "__main__":
