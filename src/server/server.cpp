@@ -124,6 +124,13 @@ dns::Resolver& Server::resolver(const asio::any_io_executor& executor) {
 asio::io_context& Server::next_context() { return *contexts_[next_context_++ % contexts_.size()]; }
 
 void Server::bind() {
+  // Signals are caught (and queued until run() serves them) before any
+  // port accepts: a SIGHUP or SIGTERM right after start never kills the
+  // process with the default action.
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+
   const auto& cfg = *config_;
   std::error_code fs_ec;
   if (std::filesystem::create_directories(cfg.data_dir, fs_ec)) ::chmod(cfg.data_dir.c_str(), 0700);
@@ -214,9 +221,6 @@ int Server::run() {
                                                                        : "implicit");
   }
 
-  signals_.add(SIGTERM);
-  signals_.add(SIGINT);
-  signals_.add(SIGHUP);
   std::function<void(const asio::error_code&, int)> on_signal = [this, &on_signal](const asio::error_code& ec,
                                                                                     int sig) {
     if (ec) return;
