@@ -1,6 +1,8 @@
 #include "store/durable_file.hpp"
 
 #include <gtest/gtest.h>
+#include <vector>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,6 +71,30 @@ TEST(DurableFile, FsyncsFileAndDirectory) {
   fsync_calls = 0;
   write_durably(t.path / "g", "x", 0600, false);
   EXPECT_EQ(fsync_calls, 1);
+}
+
+std::vector<std::string> opened_dirs;
+int recording_open(const char* path, int flags, mode_t mode) {
+  if (flags & O_DIRECTORY) opened_dirs.emplace_back(path);
+  return ::open(path, flags, mode);
+}
+
+// A new mailbox's parents must survive a crash with its first message.
+TEST(DurableFile, CreatedDirectoriesAreSyncedInTheirParents) {
+  TempDir t;
+  Syscalls s = real_syscalls();
+  s.open = recording_open;
+  s.fsync = counting_fsync;
+  SyscallOverride o(s);
+  opened_dirs.clear();
+  fsync_calls = 0;
+  EXPECT_TRUE(create_directories_durably(t.path / "a" / "b" / "c"));
+  EXPECT_EQ(opened_dirs, (std::vector<std::string>{t.path.string(), (t.path / "a").string(),
+                                                   (t.path / "a" / "b").string()}));
+  EXPECT_EQ(fsync_calls, 3);
+  opened_dirs.clear();
+  EXPECT_FALSE(create_directories_durably(t.path / "a" / "b" / "c"));
+  EXPECT_TRUE(opened_dirs.empty()) << "an existing directory costs no fsync";
 }
 
 TEST(DurableFile, ShortWritesAreCompleted) {

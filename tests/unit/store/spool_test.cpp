@@ -218,6 +218,51 @@ TEST(Spool, PutFailuresLeaveNothing) {
   }
 }
 
+TEST(SpoolWriter, StreamsInPiecesAndReadsBackAsPut) {
+  TempDir t;
+  Spool spool(t.path);
+  const std::string id = Spool::new_id();
+  {
+    Spool::Writer w(spool, sample_envelope(), id);
+    for (std::size_t i = 0; i < sample_message.size(); i += 5) w.append(std::string_view(sample_message).substr(i, 5));
+    EXPECT_TRUE(spool.list().empty()) << "invisible until committed";
+    EXPECT_EQ(w.commit(), id);
+  }
+  auto e = spool.load(id);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->message_size, sample_message.size());
+  EXPECT_EQ(*spool.message(id), sample_message);
+  EXPECT_EQ(e->envelope.recipients, sample_envelope().recipients);
+}
+
+TEST(SpoolWriter, AbandonedOrFailedLeavesNothing) {
+  TempDir t;
+  Spool spool(t.path);
+  {
+    Spool::Writer w(spool, sample_envelope(), Spool::new_id());
+    w.append("half a message");
+  }
+  EXPECT_TRUE(fs::is_empty(t.path)) << "a writer dropped without commit() removes its file";
+  auto s = real_syscalls();
+  s.write = [](int, const void*, size_t) -> ssize_t {
+    errno = ENOSPC;
+    return -1;
+  };
+  Spool::Writer w(spool, sample_envelope(), Spool::new_id());
+  {
+    SyscallOverride o(s);
+    try {
+      w.append("no room for this");
+      FAIL() << "append should throw";
+    } catch (const IoError& e) {
+      EXPECT_EQ(e.code().value(), ENOSPC);
+    }
+  }
+  EXPECT_TRUE(fs::is_empty(t.path)) << "the space goes back at once";
+  EXPECT_THROW(w.commit(), IoError);
+  EXPECT_TRUE(spool.list().empty());
+}
+
 TEST(Spool, UpdateFailureKeepsOldState) {
   TempDir t;
   Spool spool(t.path);
