@@ -1,0 +1,45 @@
+/* LD_PRELOAD fault injection for the integration tests: while the file
+ * named by POSTERN_FAULT_FILE exists, fsync(2) and fdatasync(2) on files
+ * and directories under a ".../spool" path fail with EIO, as a failing disk
+ * makes them fail. The real binary runs unchanged; a test creates or
+ * removes the file to switch the fault on or off. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int faulty(int fd) {
+  const char* flag = getenv("POSTERN_FAULT_FILE");
+  struct stat st;
+  if (flag == NULL || stat(flag, &st) != 0) return 0;
+  char link[64], path[4096];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0) return 0;
+  path[n] = '\0';
+  return strstr(path, "/spool") != NULL;
+}
+
+int fsync(int fd) {
+  static int (*real)(int) = NULL;
+  if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  if (faulty(fd)) {
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
+
+int fdatasync(int fd) {
+  static int (*real)(int) = NULL;
+  if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+  if (faulty(fd)) {
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
