@@ -47,12 +47,8 @@ std::string relative(Clock::time_point t, Clock::time_point now) {
   return o.str();
 }
 
-// Replies come from remote servers: show them printable.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (char c : s) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  return out;
-}
+// Replies, addresses and HELO names come from clients and remote servers.
+std::string printable(std::string_view s) { return util::printable(s, 2048); }
 
 std::string meaning(std::string_view reply) {
 #ifdef POSTERN_HAVE_EXPLAIN

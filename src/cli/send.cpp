@@ -154,15 +154,16 @@ std::string clock_time(std::chrono::system_clock::time_point t) {
 void print_transcript(const client::TranscriptLine& l) {
   using D = client::TranscriptLine::Direction;
   const char* prefix = l.direction == D::server ? "<- " : l.direction == D::client ? "-> " : "** ";
-  std::string line = prefix + l.text;
-  if (!l.note.empty()) line += "    [" + l.note + "]";
+  std::string line = prefix + util::printable(l.text, 4096);
+  if (!l.note.empty()) line += "    [" + util::printable(l.note, 1024) + "]";
   std::cerr << line << "\n";
 }
 
 // Prints a reply the way a user reads a failure: the reply itself, then
 // what it means.
 void print_reply_failure(const std::string& who, const smtp::Reply& r) {
-  std::cerr << "postern send: " << who << r.summary() << "\n";
+  // The reply text is the next hop's: made printable before the terminal sees it.
+  std::cerr << "postern send: " << util::printable(who, 600) << util::printable(r.summary(), 2048) << "\n";
   std::cerr << "postern send:   means: "
             << explain::short_meaning(r.code, r.enhanced, r.text(), explain::default_lang()) << "\n";
 }
@@ -299,7 +300,7 @@ int run_send(SendArgs& args) {
     std::optional<smtp::Reply> temp_reply;
     for (std::size_t i = 0; i < pending.size(); ++i) {
       if (a.delivery.delivered(i)) {
-        std::cout << "sent to " << pending[i] << ": " << a.delivery.outcome(i)->summary() << "\n";
+        std::cout << "sent to " << pending[i] << ": " << util::printable(a.delivery.outcome(i)->summary(), 2048) << "\n";
         continue;
       }
       auto o = a.delivery.outcome(i);
@@ -317,7 +318,7 @@ int run_send(SendArgs& args) {
     std::optional<Error> fatal;
     if (a.error) {
       if (a.error->reply) print_reply_failure("", *a.error->reply);
-      std::cerr << "postern send: " << a.error->message << "\n";
+      std::cerr << "postern send: " << util::printable(a.error->message, 2048) << "\n";
       if (!a.error->temporary() || exit_code(*a.error) != Exit::temp_fail) fatal = a.error;
       if (!temp_reply && a.error->reply) temp_reply = a.error->reply;
     } else {

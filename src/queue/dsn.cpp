@@ -3,28 +3,17 @@
 #include <ctime>
 
 #include "util/ids.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 
 namespace postern::queue {
 
 namespace {
 
-// Keeps header field values on one line and printable: a reply text or
-// address from a remote server must not inject fields or parts.
-std::string field(std::string_view s, std::size_t max = 900) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= max) break;
-    unsigned char u = static_cast<unsigned char>(c);
-    if (c == '\r' || c == '\n' || c == '\t')
-      out += ' ';
-    else if (u < 0x20 || u == 0x7f)
-      out += '?';
-    else
-      out += c;
-  }
-  return out;
-}
+// Keeps field values on one line, ASCII and printable: a reply text or
+// address from a remote server must not inject fields or parts, nor reach
+// the reader's terminal raw; what it held is escaped, never dropped.
+std::string field(std::string_view s, std::size_t max = 900) { return util::printable_ascii(s, max); }
 
 std::string action_name(DsnAction a) {
   switch (a) {

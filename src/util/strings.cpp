@@ -71,9 +71,7 @@ bool shown_as_is(char32_t cp) {
   return true;
 }
 
-}  // namespace
-
-std::string printable(std::string_view s, std::size_t max_octets) {
+std::string escape_untrusted(std::string_view s, std::size_t max_octets, bool keep_utf8) {
   std::string out;
   std::size_t i = 0;
   while (i < s.size()) {
@@ -88,7 +86,7 @@ std::string printable(std::string_view s, std::size_t max_octets) {
       continue;
     }
     char32_t cp = 0;
-    if (std::size_t n = c >= 0x80 ? utf8_sequence(s, i, cp) : 0; n && shown_as_is(cp)) {
+    if (std::size_t n = c >= 0x80 && keep_utf8 ? utf8_sequence(s, i, cp) : 0; n && shown_as_is(cp)) {
       out.append(s.substr(i, n));
       i += n;
       continue;
@@ -99,6 +97,13 @@ std::string printable(std::string_view s, std::size_t max_octets) {
     ++i;
   }
   return out;
+}
+
+}  // namespace
+
+std::string printable(std::string_view s, std::size_t max_octets) { return escape_untrusted(s, max_octets, true); }
+std::string printable_ascii(std::string_view s, std::size_t max_octets) {
+  return escape_untrusted(s, max_octets, false);
 }
 
 }  // namespace postern::util

@@ -24,5 +24,8 @@ std::vector<std::string> split(std::string_view s, char sep);
 // \xNN, so nothing is dropped and nothing is ambiguous. Cut at max_octets
 // (then "..." is appended).
 std::string printable(std::string_view s, std::size_t max_octets = 100);
+// The same for where only ASCII may go (DSN fields, RFC 3464): every
+// octet from 0x80 up is escaped too.
+std::string printable_ascii(std::string_view s, std::size_t max_octets = 100);
 
 }  // namespace postern::util
