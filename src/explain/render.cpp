@@ -258,6 +258,9 @@ std::string wrap_hanging(std::string_view text, std::size_t width, std::string_v
       std::string_view word = para.substr(i, j - i);
       i = j;
       any = true;
+      // A word that does not fit goes to the next line first: that line's
+      // indent may differ, so what is "too long" is judged there.
+      if (line_cols > 0 && line_cols + 1 + columns(word) > avail) flush();
       // A word longer than a line is cut where the line ends.
       while (columns(word) > avail) {
         if (line_cols > 0) flush();

@@ -42,6 +42,14 @@ TEST(Wrap, CutsOverlongWords) {
   EXPECT_NE(out.find("now"), std::string::npos);
 }
 
+// Found by fuzz_explain_reply: a word that fitted the first line's width
+// but not the (more indented) next one was moved there uncut.
+TEST(Wrap, LongWordMovedToAnIndentedLineIsCutThere) {
+  auto out = wrap_hanging("Reply: 450 " + std::string(59, 'x'), 60, "", "  ");
+  expect_fits(out, 60);
+  EXPECT_EQ(out, "Reply: 450\n  " + std::string(58, 'x') + "\n  x\n");
+}
+
 TEST(Wrap, KeepsParagraphs) {
   auto out = wrap("one\ntwo", 80, "  ");
   EXPECT_EQ(out, "  one\n  two\n");
