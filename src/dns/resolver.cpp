@@ -66,7 +66,9 @@ struct Pending {
   asio::steady_timer done;
   bool finished = false;
   int status = ARES_SUCCESS;
-  std::string answer;
+  std::string answer;                        // raw DNS answer (ares_query)
+  std::vector<std::string> names;            // host lookups: canonical name and aliases
+  std::vector<asio::ip::address> addresses;  // host lookups: the addresses
 };
 
 struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
@@ -159,6 +161,64 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
     p->status = status;
     if (status == ARES_SUCCESS && abuf && alen > 0) p->answer.assign(reinterpret_cast<char*>(abuf), alen);
     p->done.cancel();
+  }
+
+  // Host lookups (ares_gethostbyaddr/-byname) read /etc/hosts before DNS,
+  // as the system resolver does; the callback may run before they return.
+  static void on_host(void* arg, int status, int /*timeouts*/, hostent* he) {
+    auto* holder = static_cast<std::shared_ptr<Pending>*>(arg);
+    auto p = std::move(*holder);
+    delete holder;
+    p->finished = true;
+    p->status = status;
+    if (status == ARES_SUCCESS && he) {
+      if (he->h_name) p->names.emplace_back(he->h_name);
+      for (char** a = he->h_aliases; a && *a && p->names.size() < 8; ++a) p->names.emplace_back(*a);
+      for (char** a = he->h_addr_list; a && *a; ++a) {
+        if (he->h_addrtype == AF_INET) {
+          asio::ip::address_v4::bytes_type b;
+          std::memcpy(b.data(), *a, 4);
+          p->addresses.emplace_back(asio::ip::address_v4(b));
+        } else if (he->h_addrtype == AF_INET6) {
+          asio::ip::address_v6::bytes_type b;
+          std::memcpy(b.data(), *a, 16);
+          p->addresses.emplace_back(asio::ip::address_v6(b));
+        }
+      }
+    }
+    p->done.cancel();
+  }
+
+  std::shared_ptr<Pending> start_reverse(const asio::ip::address& address) {
+    auto p = std::make_shared<Pending>(executor);
+    if (destroyed) {
+      p->finished = true;
+      p->status = ARES_EDESTRUCTION;
+      return p;
+    }
+    if (address.is_v4()) {
+      auto b = address.to_v4().to_bytes();
+      ares_gethostbyaddr(channel, b.data(), static_cast<int>(b.size()), AF_INET, &Impl::on_host,
+                         new std::shared_ptr<Pending>(p));
+    } else {
+      auto b = address.to_v6().to_bytes();
+      ares_gethostbyaddr(channel, b.data(), static_cast<int>(b.size()), AF_INET6, &Impl::on_host,
+                         new std::shared_ptr<Pending>(p));
+    }
+    reschedule();
+    return p;
+  }
+
+  std::shared_ptr<Pending> start_forward(const std::string& name, int family) {
+    auto p = std::make_shared<Pending>(executor);
+    if (destroyed) {
+      p->finished = true;
+      p->status = ARES_EDESTRUCTION;
+      return p;
+    }
+    ares_gethostbyname(channel, name.c_str(), family, &Impl::on_host, new std::shared_ptr<Pending>(p));
+    reschedule();
+    return p;
   }
 
   std::shared_ptr<Pending> start(const std::string& name, int type) {
@@ -283,48 +343,19 @@ asio::awaitable<Resolver::MxAnswer> Resolver::query_mx(std::string domain) {
   co_return out;
 }
 
-std::string reverse_name(const asio::ip::address& address) {
-  std::string out;
-  if (address.is_v4()) {
-    auto b = address.to_v4().to_bytes();
-    for (int i = 3; i >= 0; --i) out += std::to_string(b[i]) + ".";
-    return out + "in-addr.arpa";
-  }
-  static const char hex[] = "0123456789abcdef";
-  auto b = address.to_v6().to_bytes();
-  for (int i = 15; i >= 0; --i) {
-    out += hex[b[i] & 0xf];
-    out += '.';
-    out += hex[b[i] >> 4];
-    out += '.';
-  }
-  return out + "ip6.arpa";
-}
-
 asio::awaitable<std::optional<std::string>> Resolver::confirmed_name(asio::ip::address address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   auto impl = impl_;
-  auto ptr = impl->start(reverse_name(address), ns_t_ptr);
-  co_await wait(ptr);
-  if (ptr->status != ARES_SUCCESS) co_return std::nullopt;
-  std::vector<std::string> names;
-  hostent* he = nullptr;
-  std::string raw = address.is_v4() ? std::string(reinterpret_cast<const char*>(address.to_v4().to_bytes().data()), 4)
-                                    : std::string(reinterpret_cast<const char*>(address.to_v6().to_bytes().data()), 16);
-  if (ares_parse_ptr_reply(reinterpret_cast<const unsigned char*>(ptr->answer.data()), static_cast<int>(ptr->answer.size()),
-                           raw.data(), static_cast<int>(raw.size()), address.is_v4() ? AF_INET : AF_INET6,
-                           &he) == ARES_SUCCESS &&
-      he) {
-    if (he->h_name) names.emplace_back(he->h_name);
-    for (char** a = he->h_aliases; a && *a && names.size() < 4; ++a) names.emplace_back(*a);
-  }
-  if (he) ares_free_hostent(he);
-  for (auto& name : names) {
+  auto reverse = impl->start_reverse(address);
+  co_await wait(reverse);
+  if (reverse->status != ARES_SUCCESS) co_return std::nullopt;
+  for (auto name : reverse->names) {
     while (!name.empty() && name.back() == '.') name.pop_back();
     if (name.empty()) continue;
-    auto forward = co_await resolve_host(name);
-    for (const auto& a : forward.addresses)
+    auto forward = impl->start_forward(name, address.is_v4() ? AF_INET : AF_INET6);
+    co_await wait(forward);
+    for (const auto& a : forward->addresses)
       if (a == address) co_return util::to_lower(name);
   }
   co_return std::nullopt;

@@ -68,9 +68,10 @@ class Resolver {
   // A and AAAA records of `host` (NXDOMAIN or no records: permanent).
   asio::awaitable<Addresses> resolve_host(std::string host);
 
-  // Forward-confirmed reverse DNS (FCrDNS): a PTR name of `address` whose
-  // A/AAAA records include `address`, in lower case without the final
-  // dot; nullopt when there is none, or the lookups fail or time out.
+  // Forward-confirmed reverse DNS (FCrDNS): a name of `address` (from
+  // /etc/hosts or its PTR records) whose addresses include `address`, in
+  // lower case without the final dot; nullopt when there is none, or the
+  // lookups fail or time out.
   asio::awaitable<std::optional<std::string>> confirmed_name(asio::ip::address address);
 
   // Raw MX query, exposed for tests: (outcome, [(preference, host)]).
@@ -95,8 +96,5 @@ class Resolver {
 // Orders MX records by preference, shuffling equal preferences with `rng`
 // (RFC 5321 §5.1: "randomize them to spread the load"). Exposed for tests.
 std::vector<Resolver::MxRecord> order_mx(std::vector<Resolver::MxRecord> records, std::uint64_t seed);
-
-// The PTR query name of an address: "7.2.0.192.in-addr.arpa", nibbles under "ip6.arpa".
-std::string reverse_name(const asio::ip::address& address);
 
 }  // namespace postern::dns

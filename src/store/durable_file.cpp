@@ -76,11 +76,15 @@ void fsync_dir(const std::filesystem::path& dir) {
 }
 
 void write_new_synced(const std::filesystem::path& path, std::string_view bytes, mode_t mode) {
+  write_new_synced(path, {bytes}, mode);
+}
+
+void write_new_synced(const std::filesystem::path& path, std::initializer_list<std::string_view> pieces, mode_t mode) {
   int fd = syscalls().open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) fail(errno, "create", path);
   Fd guard(fd);
   try {
-    write_all(fd, bytes, path);
+    for (auto piece : pieces) write_all(fd, piece, path);
     fsync_fd(fd, path);
   } catch (...) {
     guard.reset();

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -79,6 +80,9 @@ void fsync_dir(const std::filesystem::path& dir);
 // Creates `path` exclusively (O_EXCL), writes `bytes`, fsyncs; the file is
 // unlinked if any step fails. Does not fsync the directory.
 void write_new_synced(const std::filesystem::path& path, std::string_view bytes, mode_t mode = 0600);
+// The same for a file made of pieces (no copy to join them).
+void write_new_synced(const std::filesystem::path& path, std::initializer_list<std::string_view> pieces,
+                      mode_t mode = 0600);
 
 // rename(2) through the seam. Throws IoError.
 void rename_file(const std::filesystem::path& from, const std::filesystem::path& to);

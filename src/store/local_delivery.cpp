@@ -121,11 +121,7 @@ std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
           o = res == MboxResult::delivered ? Outcome{RecipientStatus::delivered, "250 2.0.0 Delivered"}
                                            : Outcome{RecipientStatus::deferred, std::string(locked_reply)};
         } else {
-          std::string bytes;
-          bytes.reserve(header.size() + body->size());
-          bytes += header;
-          bytes += *body;
-          maildir_deliver(target->mailbox, bytes);
+          maildir_deliver(target->mailbox, header, *body);
           o = {RecipientStatus::delivered, "250 2.0.0 Delivered"};
         }
       } catch (const std::exception& e) {

@@ -52,11 +52,15 @@ std::string maildir_unique_name(std::size_t size) {
 }
 
 std::filesystem::path maildir_deliver(const std::filesystem::path& root, std::string_view bytes) {
+  return maildir_deliver(root, bytes, {});
+}
+
+std::filesystem::path maildir_deliver(const std::filesystem::path& root, std::string_view head, std::string_view body) {
   ensure_maildir(root);
-  const std::string name = maildir_unique_name(bytes.size());
+  const std::string name = maildir_unique_name(head.size() + body.size());
   const auto tmp = root / "tmp" / name;
   const auto dest = root / "new" / name;
-  write_new_synced(tmp, bytes, 0600);
+  write_new_synced(tmp, {head, body}, 0600);
   try {
     rename_file(tmp, dest);
   } catch (...) {

@@ -24,6 +24,8 @@ std::string maildir_unique_name(std::size_t size);
 
 // Delivers `bytes` into root/new/ and returns the new file's path.
 std::filesystem::path maildir_deliver(const std::filesystem::path& root, std::string_view bytes);
+// The same for `head` followed by `body` (a Return-Path: line and the spooled message), without joining them.
+std::filesystem::path maildir_deliver(const std::filesystem::path& root, std::string_view head, std::string_view body);
 
 // Total octets of the files in new/ and cur/ (for quota checks).
 std::uint64_t maildir_size(const std::filesystem::path& root);

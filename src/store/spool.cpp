@@ -451,29 +451,45 @@ std::vector<std::string> Spool::list() const {
   return out;
 }
 
-std::optional<SpoolEntry> Spool::load(std::string_view id) const {
-  if (!valid_id(id)) return std::nullopt;
-  int fd = ::open(msg_path(id).c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// An open .msg file with its decoded envelope and offsets; nullopt when
+// absent, incomplete or not the entry `id` says.
+struct OpenEntry {
+  Fd fd;
+  DecodedMessageFile decoded;
+};
+
+std::optional<OpenEntry> open_entry(const std::filesystem::path& path, std::string_view id) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return std::nullopt;
-    throw IoError(errno, "open " + msg_path(id).string());
+    throw IoError(errno, "open " + path.string());
   }
-  Fd guard(fd);
+  OpenEntry e{Fd(fd), {}};
   struct stat st{};
-  if (::fstat(fd, &st) != 0) throw IoError(errno, "stat " + msg_path(id).string());
+  if (::fstat(fd, &st) != 0) throw IoError(errno, "stat " + path.string());
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  DecodedMessageFile d;
-  std::string head;
   for (std::size_t want = 16 * 1024;; want *= 4) {
-    head = pread_some(fd, 0, static_cast<std::size_t>(std::min<std::uint64_t>(want, size)));
-    d = DecodedMessageFile{};
-    auto r = parse_head(head, d);
+    std::string head = pread_some(fd, 0, static_cast<std::size_t>(std::min<std::uint64_t>(want, size)));
+    e.decoded = DecodedMessageFile{};
+    auto r = parse_head(head, e.decoded);
     if (r == HeadResult::ok) break;
     if (r == HeadResult::malformed || head.size() >= size || want > head_limit) return std::nullopt;
   }
   const std::size_t tail_n = 64;
   std::string tail = pread_some(fd, size > tail_n ? size - tail_n : 0, static_cast<std::size_t>(std::min<std::uint64_t>(tail_n, size)));
-  if (!check_trailer(d, size, tail) || d.id != id) return std::nullopt;
+  if (!check_trailer(e.decoded, size, tail) || e.decoded.id != id) return std::nullopt;
+  return e;
+}
+
+}  // namespace
+
+std::optional<SpoolEntry> Spool::load(std::string_view id) const {
+  if (!valid_id(id)) return std::nullopt;
+  auto open = open_entry(msg_path(id), id);
+  if (!open) return std::nullopt;
+  auto& d = open->decoded;
   SpoolEntry entry;
   entry.id = d.id;
   entry.message_size = d.message_size;
@@ -502,16 +518,13 @@ std::optional<std::vector<RecipientState>> Spool::read_states(std::string_view i
 
 std::optional<std::string> Spool::message(std::string_view id) const {
   if (!valid_id(id)) return std::nullopt;
-  std::string bytes;
-  try {
-    bytes = read_file(msg_path(id));
-  } catch (const IoError& e) {
-    if (e.code().value() == ENOENT) return std::nullopt;
-    throw;
-  }
-  auto d = decode_message_file(bytes, bytes.size(), std::string_view(bytes).substr(bytes.size() > 64 ? bytes.size() - 64 : 0));
-  if (!d || d->id != id) return std::nullopt;
-  return bytes.substr(d->message_offset, d->message_size);
+  auto open = open_entry(msg_path(id), id);
+  if (!open) return std::nullopt;
+  // Only the message range is read: one copy of it in memory, not two.
+  const auto& d = open->decoded;
+  std::string bytes = pread_some(open->fd.get(), d.message_offset, static_cast<std::size_t>(d.message_size));
+  if (bytes.size() != d.message_size) return std::nullopt;
+  return bytes;
 }
 
 std::optional<std::vector<RecipientState>> Spool::update(

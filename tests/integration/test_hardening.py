@@ -6,6 +6,7 @@ import base64
 import os
 import signal
 import smtplib
+import socket
 import ssl
 import stat
 import tempfile
@@ -13,7 +14,7 @@ import unittest
 
 import harness
 from harness import RawSMTP, Server, wait_for
-from queue_peers import NextHop, add_user, submit
+from queue_peers import Dnsmasq, NextHop, add_user, submit
 
 SENDER = "alice@example.org"
 
@@ -153,6 +154,77 @@ class Postmaster(unittest.TestCase):
         self.assertEqual(len(msgs), 2, server.log_text())
         self.assertEqual([m[1] for m in msgs], [["admin@remote.test"], ["admin@remote.test"]])
         self.assertTrue(wait_for(lambda: "Queue is empty" in server.cli("queue", "list").stdout))
+
+
+class SilentDns:
+    """A UDP "DNS server" that reads queries and never answers: a slow PTR zone."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+def connect_from(source, server):
+    s = socket.create_connection(server.mx, timeout=20, source_address=(source, 0))
+    return s
+
+
+class ClientNameLookups(unittest.TestCase):
+    """Greylist allow entries by domain need the client's FCrDNS name: looked
+    up with c-ares before the greeting, never blocking other sessions."""
+
+    def greylisting_server(self, dns):
+        server = Server(extra={"greylist": {"enabled": True, "delay": "1h", "allow": ["allowed.test"]}})
+        server.config["relay"] = {"dns_servers": [dns]}
+        server.start()
+        self.addCleanup(server.cleanup)
+        return server
+
+    def rcpt_from(self, source, server):
+        s = RawSMTP(*server.mx, timeout=20, source=source)
+        self.addCleanup(s.close)
+        self.assertEqual(s.reply()[0], 220)
+        s.cmd("EHLO c.example.net")
+        s.cmd("MAIL FROM:<someone@sender.example>")
+        return s.cmd("RCPT TO:<postmaster@example.org>")[0]
+
+    def test_allow_by_confirmed_name(self):
+        dns = Dnsmasq(["--ptr-record=9.0.0.127.in-addr.arpa,client.allowed.test",
+                       "--host-record=client.allowed.test,127.0.0.9",
+                       "--ptr-record=10.0.0.127.in-addr.arpa,liar.allowed.test",
+                       "--host-record=liar.allowed.test,127.0.0.99"]).start()
+        self.addCleanup(dns.stop)
+        server = self.greylisting_server(dns.server)
+        self.assertEqual(self.rcpt_from("127.0.0.9", server), 250)
+        self.assertIn("allow=allowed.test", server.log_text())
+        # A PTR name that does not resolve back to the client is not its name.
+        self.assertEqual(self.rcpt_from("127.0.0.10", server), 450)
+
+    def test_a_silent_ptr_zone_stalls_only_its_own_clients(self):
+        silent = SilentDns()
+        self.addCleanup(silent.close)
+        server = self.greylisting_server(f"127.0.0.1:{silent.port}")
+        slow = [connect_from(f"127.0.0.{n}", server) for n in (21, 22)]  # one per I/O thread
+        for s in slow:
+            self.addCleanup(s.close)
+        # 127.0.0.1 is "localhost" in /etc/hosts: its name needs no DNS, so it
+        # gets its greeting while the two lookups above are still waiting.
+        fast = connect_from("127.0.0.1", server)
+        self.addCleanup(fast.close)
+        self.assertTrue(fast.recv(512).startswith(b"220 "))
+        for s in slow:
+            s.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                s.recv(512)
+            s.setblocking(True)
+        # The lookups time out; those clients are then served, and greylisted.
+        for s in slow:
+            self.assertTrue(s.recv(512).startswith(b"220 "))
+        self.assertEqual(self.rcpt_from("127.0.0.23", server), 450)
 
 
 class SecretsInTheLog(unittest.TestCase):
