@@ -11,6 +11,7 @@ from the end of DATA to the 250, for BENCH_HOSTILE_PROBES (200) sequential
 probe messages from a fresh connection each; medians and 99th percentiles.
 A figure, not a test: nothing here asserts a time."""
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -145,8 +146,8 @@ def measure(name, port):
 def postfix_start(work, port):
     lib = os.environ["BENCH_LIB"]
     script = (f'source "{lib}/common.sh"; source "{lib}/postfix.sh"; '
-              f'postfix_private_start "{work}" {port} "smtpd_client_connection_count_limit = 0" '
-              f'"default_process_limit = 1200" "smtpd_hard_error_limit = 10"')
+              f'postfix_private_start "{work}" {port} "smtpd_hard_error_limit = 10" '
+              f'"default_process_limit = {IDLE + TRICKLERS + FLOODERS + GUESSERS + 50}"')
     subprocess.run(["bash", "-c", script], check=True)
 
 
@@ -156,10 +157,14 @@ def postfix_stop(work):
 
 
 def main():
+    # Interrupted or not, what was started is stopped (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     postern = benchlib.Postern("hostile", '[limits]\nmax_connections_per_ip = 5000\nmax_errors = 10\n'
                                           'command_timeout = "5m"\n[auth]\nrequire_tls = false\n')
     postern.start()
     pf_dir = benchlib.workdir("hostile-postfix")
+    os.chmod(pf_dir, 0o755)  # Postfix's daemons run as postfix and must reach their queue
+    # One smtpd process per connection: it needs as many as the load opens.
     pf_port = benchlib.free_port()
     try:
         postern.cli("user", "add", "bench@bench.example", "--password-stdin", input="bench-password\n")

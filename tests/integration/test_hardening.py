@@ -7,24 +7,16 @@ import os
 import signal
 import smtplib
 import socket
-import ssl
 import stat
 import tempfile
 import unittest
 
 import harness
+from auth_helpers import tls_context
 from harness import RawSMTP, Server, wait_for
 from queue_peers import Dnsmasq, NextHop, add_user, submit
 
 SENDER = "alice@example.org"
-
-
-def insecure_tls():
-    """Our test certificate is self-signed: encrypt, do not verify."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def reloaded(server, count):
@@ -129,7 +121,7 @@ class Loops(unittest.TestCase):
         # 50 on arrival is accepted; with ours it is 51, so the queue bounces it instead of relaying.
         fifty = received.split("\r\n", 1)[1]
         with smtplib.SMTP(*server.submission, timeout=20) as c:
-            c.starttls(context=insecure_tls())
+            c.starttls(context=tls_context())
             c.login(SENDER, "queue-test-password")
             c.sendmail(SENDER, ["bob@far.test"], (fifty + "Subject: fifty\r\n\r\nhops\r\n").encode())
         dsn = server.delivered(SENDER, timeout=20)
@@ -293,7 +285,7 @@ class PrivilegeDrop(unittest.TestCase):
         self.assertNotIn("reload_tls_kept", log)
         # STARTTLS still works with the reloaded certificate.
         with smtplib.SMTP(*server.mx, timeout=10) as c:
-            self.assertEqual(c.starttls(context=insecure_tls())[0], 220)
+            self.assertEqual(c.starttls(context=tls_context())[0], 220)
 
 
 if __name__ == "__main__":
