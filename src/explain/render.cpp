@@ -71,7 +71,8 @@ std::string class_line(const Entry& e, Lang lang) {
 
 void render_entry(std::string& out, const Entry& e, const RenderOptions& o, const Style& st) {
   auto w = o.width;
-  out += st.code(e.code) + " " + st.heading(e.title) + "\n";
+  // Long titles (555's) wrap too; colour codes only ever surround whole words.
+  out += wrap_hanging(st.code(e.code) + " " + st.heading(e.title), w, "", "  ");
   out += wrap_hanging(lbl("class", o.lang) + ": " + class_line(e, o.lang), w, "  ", "    ");
   if (e.enhanced && !e.subject.id.empty()) {
     out += wrap_hanging(lbl("subject", o.lang) + ": " + e.subject.id + " " + e.subject.name + ". " +

@@ -50,6 +50,16 @@ TEST(Wrap, LongWordMovedToAnIndentedLineIsCutThere) {
   EXPECT_EQ(out, "Reply: 450\n  " + std::string(58, 'x') + "\n  x\n");
 }
 
+// Found by fuzz_explain_reply: an entry's heading (code and title) was not
+// wrapped, and 555's title is longer than 60 columns.
+TEST(Render, LongTitlesFitNarrowTerminals) {
+  for (Lang lang : {Lang::en, Lang::tr}) {
+    auto e = explain_input("555", lang);
+    ASSERT_TRUE(e);
+    expect_fits(render(*e, RenderOptions{lang, 60, false}), 60);
+  }
+}
+
 TEST(Wrap, KeepsParagraphs) {
   auto out = wrap("one\ntwo", 80, "  ");
   EXPECT_EQ(out, "  one\n  two\n");
