@@ -502,8 +502,7 @@ struct Runner::Impl {
 
   // RFC 4954 AUTH to the smarthost with smarthost_user and the first line
   // of smarthost_password_file (read at each connection, so a changed
-
-
+  // password needs no restart), only over what smarthost_tls allows.
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop) {
     client::AuthRequest req;
     req.user = config.relay.smarthost_user;
@@ -802,7 +801,7 @@ void Runner::submit(const std::string& id) {
 
 void Runner::reload(const config::Config& config) {
   asio::post(impl_->io, [impl = impl_.get(), config] {
-    // Coroutines in flight copy what they need from `config` before each
+    // Coroutines in flight hold no reference into `config` across a
     // suspension, so replacing it here, on the runner's thread, is safe.
     impl->config = config;
     impl->schedule = Schedule::from(config.queue);

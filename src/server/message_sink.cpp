@@ -23,7 +23,7 @@ void MessageSink::held(std::size_t octets) {
 
 MessageSink::MessageSink(Server& server, store::Envelope envelope, std::string queue_id, std::string received)
     : server_(server), envelope_(std::move(envelope)), queue_id_(std::move(queue_id)), pending_(std::move(received)) {
-  header_octets_ = pending_.size();
+  held(pending_.size());
 }
 
 // A writer left open (the transaction was refused or the client vanished)

@@ -67,7 +67,6 @@ class MessageSink {
   std::unique_ptr<store::Spool::Writer> writer_;
   smtp::ReceivedCounter received_;
   std::uint64_t size_ = 0;
-  std::size_t header_octets_ = 0;
   int error_ = 0;
 };
 
