@@ -262,6 +262,8 @@ asio::awaitable<void> Session::dialogue() {
     }
   }
   stream_.close();
+  // The connection slot is free once the socket is: before the log says so.
+  ticket_.reset();
   log::Event("disconnect").add("session", info_.id).add("client", info_.peer_address).add("messages", messages_);
 }
 

@@ -20,6 +20,20 @@ class LimitsTest(ServerTest):
         self.assertEqual(s.cmd("EHLO c.example.net")[0], 250)
         return s
 
+    def free_session(self):
+        """A session once a slot is free (a slot frees when the server has ended its session)."""
+        def attempt():
+            s = RawSMTP(*self.server.mx)
+            if s.reply()[0] == 220:
+                return s
+            s.close()
+            return None
+        s = wait_for(attempt, timeout=15, interval=0.1)
+        self.assertIsNotNone(s, "no connection slot came free")
+        self.addCleanup(s.close)
+        self.assertEqual(s.cmd("EHLO c.example.net")[0], 250)
+        return s
+
     def test_line_too_long_keeps_session_in_step(self):
         s = self.session()
         self.assertEqual(s.cmd("NOOP " + "x" * 600), (500, ["500 5.5.2 Line too long"]))
@@ -86,7 +100,7 @@ class LimitsTest(ServerTest):
     def test_connections_per_ip(self):
         # Sessions of earlier tests (and the start-up port probes) hold slots until the server has ended them.
         self.assertTrue(wait_for(self.server.sessions_ended, timeout=15))
-        held = [self.session() for _ in range(3)]
+        held = [self.free_session() for _ in range(3)]
         extra = socket.create_connection(self.server.mx, timeout=5)
         self.addCleanup(extra.close)
         data = b""
