@@ -19,6 +19,7 @@ class SpoolIntake final : public Intake {
   explicit SpoolIntake(store::Spool& spool) : spool_(spool) {}
 
   std::string accept(const store::Envelope& envelope, std::string_view message, std::string_view queue_id) override {
+    if (direct_ && !queue_id.empty() && direct_(std::string(queue_id), envelope, message)) return std::string(queue_id);
     std::string id = spool_.put(envelope, message, queue_id);
     notify(id);
     return id;

@@ -41,8 +41,17 @@ class Intake {
   // woken without polling.
   void on_accepted(std::function<void(const std::string& queue_id)> listener);
 
+  // Delivery before the 250 (store/direct_delivery.hpp): accept() offers
+  // each message to `deliver` first; when it returns true the message is
+  // in its mailboxes and durable, and is not spooled (listeners are not
+  // called). Register before the server runs.
+  using DirectDeliver =
+      std::function<bool(const std::string& queue_id, const store::Envelope& envelope, std::string_view message)>;
+  void deliver_directly(DirectDeliver deliver) { direct_ = std::move(deliver); }
+
  protected:
   void notify(const std::string& queue_id);
+  DirectDeliver direct_;
 
  private:
   std::vector<std::function<void(const std::string&)>> listeners_;

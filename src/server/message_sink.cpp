@@ -70,7 +70,8 @@ asio::awaitable<std::string> MessageSink::commit() {
   auto id = co_await asio::co_spawn(
       server_.blocking(),
       [&]() -> asio::awaitable<std::string> {
-        if (!writer_) writer_ = server_.intake().open(envelope_, queue_id_);
+        // All of it in memory: one trip (local mailboxes first, else the spool).
+        if (!writer_) co_return server_.intake().accept(envelope_, piece, queue_id_);
         writer_->append(piece);
         std::string committed = writer_->commit();
         writer_.reset();

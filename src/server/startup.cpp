@@ -23,6 +23,8 @@ void start_services(Server& server) {
   server.keep(users);
   server.keep(delivery);
   server.intake().on_accepted([d = delivery.get()](const std::string& id) { d->submit(id); });
+  server.intake().deliver_directly([d = delivery.get()](const std::string& id, const store::Envelope& e,
+                                                          std::string_view m) { return d->deliver_now(id, e, m); });
   server.on_stop([d = delivery.get()] { d->stop(); });
   server.on_reload([d = delivery.get()](std::shared_ptr<const config::Config> fresh) { d->reload(std::move(fresh)); });
   delivery->start();

@@ -30,7 +30,7 @@ struct Outcome {
 }  // namespace
 
 LocalDelivery::LocalDelivery(std::shared_ptr<const config::Config> config, Spool& spool, UserDb* users)
-    : config_(std::move(config)), spool_(spool), users_(users) {}
+    : config_(std::move(config)), spool_(spool), users_(users), direct_(spool.dir() / "journal") {}
 
 LocalDelivery::~LocalDelivery() { stop(); }
 
@@ -81,6 +81,62 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config
   auto at = canonical->rfind('@');
   t.mailbox = config.mailbox_for(canonical->substr(0, at), canonical->substr(at + 1));
   return t;
+}
+
+std::vector<DirectDelivery::Target> LocalDelivery::direct_targets(const config::Config& cfg, const Envelope& envelope,
+                                                                  bool partial) const {
+  std::vector<DirectDelivery::Target> targets;
+  if (cfg.mailbox_format != config::MailboxFormat::maildir) return targets;
+  std::map<std::filesystem::path, bool> seen;  // one copy per mailbox, however many RCPTs name it
+  for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
+    auto target = resolve(cfg, envelope.recipients[i]);
+    if (!target || target->bounce || target->defer) {
+      if (partial) continue;
+      return {};
+    }
+    if (seen.emplace(target->mailbox, true).second) targets.push_back({target->mailbox, i});
+  }
+  return targets;
+}
+
+bool LocalDelivery::deliver_now(const std::string& id, const Envelope& envelope, std::string_view message) {
+  const auto snapshot = config();
+  auto targets = direct_targets(*snapshot, envelope, false);
+  if (targets.empty()) return false;
+  if (!direct_.deliver(id, envelope, return_path_header(envelope.reverse_path, message), message, targets))
+    return false;
+  for (const auto& r : envelope.recipients) {
+    log::Event("delivery")
+        .add("queue_id", id)
+        .add("to", "<" + r + ">")
+        .add("status", "delivered")
+        .add("attempts", 1LL)
+        .add("reply", "250 2.0.0 Delivered");
+  }
+  return true;
+}
+
+void LocalDelivery::recover_journal() {
+  const auto snapshot = config();
+  auto result = direct_.recover(
+      [&](const Envelope& e) { return direct_targets(*snapshot, e, true); },
+      [](const Envelope& e, std::string_view message) { return return_path_header(e.reverse_path, message); },
+      [&](const Journal::Entry& entry, const std::vector<std::size_t>& rest) {
+        // No longer a local Maildir (the configuration changed, the user
+        // went): the spool takes these recipients, under the same id.
+        Envelope e = entry.envelope;
+        e.recipients.clear();
+        for (auto i : rest) e.recipients.push_back(entry.envelope.recipients[i]);
+        try {
+          spool_.put(e, entry.message, entry.id);
+        } catch (const IoError& err) {
+          if (err.code().value() != EEXIST) throw;  // EEXIST: spooled before a crash
+        }
+      });
+  if (result.messages)
+    log::Event("journal_recover")
+        .add("messages", static_cast<long long>(result.messages))
+        .add("rewritten", static_cast<long long>(result.rewritten));
 }
 
 std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
@@ -173,7 +229,13 @@ void LocalDelivery::start(unsigned threads) {
     if (!threads_.empty()) return;
     stopping_ = false;
   }
-  // Whatever is in the spool now was accepted earlier: deliver it.
+  // Whatever the journal or the spool holds now was accepted earlier: deliver it.
+  try {
+    recover_journal();
+  } catch (const std::exception& e) {
+    log::Event("journal_recover_error").add("error", e.what());
+  }
+  direct_.start();
   try {
     for (auto& id : spool_.list()) submit(std::move(id));
   } catch (const std::exception& e) {
@@ -192,6 +254,12 @@ void LocalDelivery::submit(std::string id) {
 }
 
 void LocalDelivery::stop() {
+  direct_.stop();
+  if (direct_.syncfs_rounds())
+    log::Event("direct_delivery_stats")
+        .add("journal_flushes", static_cast<long long>(direct_.journal().flushes()))
+        .add("syncfs_rounds", static_cast<long long>(direct_.syncfs_rounds()))
+        .add("live", static_cast<long long>(direct_.journal().live()));
   std::vector<std::thread> threads;
   {
     std::lock_guard lock(mutex_);

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "store/direct_delivery.hpp"
 #include "store/spool.hpp"
 #include "store/users.hpp"
 
@@ -55,6 +56,12 @@ class LocalDelivery {
   // recorded in the spool); throws IoError only if the spool itself fails.
   std::optional<std::chrono::system_clock::time_point> deliver(std::string_view id);
 
+  // Delivery before the 250 (direct_delivery.hpp), for a message held in
+  // memory whose every recipient is a deliverable local Maildir now. True:
+  // delivered and durable (answer 250; nothing was spooled). False: it is
+  // not such a message, or a mailbox or the journal failed: spool it.
+  bool deliver_now(const std::string& id, const Envelope& envelope, std::string_view message);
+
   // True when `address` is handled here (Config::delivers_locally).
   bool is_local(std::string_view address) const;
 
@@ -63,8 +70,9 @@ class LocalDelivery {
   std::shared_ptr<const config::Config> config() const;
 
   // The background worker: `threads` threads deliver submitted entries and
-  // retry deferred ones when due. start() first queues every entry already
-  // in the spool (mail accepted before a crash or restart).
+  // retry deferred ones when due. start() first completes what the journal
+  // holds (direct_delivery.hpp) and queues every entry already in the spool
+  // (mail accepted before a crash or restart).
   void start(unsigned threads = 2);
   // Queues an entry for delivery; never blocks on I/O. Call after the 250.
   void submit(std::string id);
@@ -83,12 +91,18 @@ class LocalDelivery {
     std::optional<std::string> defer;   // temporary failure reply
   };
   std::optional<Target> resolve(const config::Config& config, std::string_view address) const;
+  // Where each recipient of `envelope` goes if all of them are deliverable
+  // Maildirs now; with `partial`, the deliverable ones only.
+  std::vector<DirectDelivery::Target> direct_targets(const config::Config& config, const Envelope& envelope,
+                                                     bool partial) const;
+  void recover_journal();
   void run();
 
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Config> config_;
   Spool& spool_;
   UserDb* users_;
+  DirectDelivery direct_;
 
   std::mutex mutex_;
   std::condition_variable cv_;

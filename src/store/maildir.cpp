@@ -42,8 +42,13 @@ void ensure_maildir(const std::filesystem::path& root) {
   fsync_dir(root);
 }
 
-std::string maildir_unique_name(std::size_t size) {
+const std::string& maildir_host() {
   static const std::string host = escaped_hostname();
+  return host;
+}
+
+std::string maildir_unique_name(std::size_t size) {
+  const std::string& host = maildir_host();
   static std::atomic<unsigned long> counter{0};
   struct timeval tv{};
   ::gettimeofday(&tv, nullptr);

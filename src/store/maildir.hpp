@@ -19,6 +19,9 @@ namespace postern::store {
 // Creates root/{tmp,new,cur} (mode 0700) if missing.
 void ensure_maildir(const std::filesystem::path& root);
 
+// This host's name as Maildir file names carry it ('/' → \057, ':' → \072).
+const std::string& maildir_host();
+
 // A fresh unique file name for a message of `size` octets.
 std::string maildir_unique_name(std::size_t size);
 

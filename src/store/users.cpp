@@ -199,7 +199,14 @@ std::optional<User> UserDb::get(std::string_view address) {
   auto addr = canonical_address(address);
   if (!addr) return std::nullopt;
   std::lock_guard lock(mutex_);
-  auto st = db_.prepare(std::string("SELECT ") + std::string(select_columns) + " FROM users WHERE address = ?");
+  if (!get_statement_)
+    get_statement_ = std::make_unique<util::Statement>(
+        db_.prepare(std::string("SELECT ") + std::string(select_columns) + " FROM users WHERE address = ?"));
+  auto& st = *get_statement_;
+  struct Reset {
+    util::Statement& st;
+    ~Reset() { st.reset(); }  // ends the read transaction, whatever happens
+  } reset{st};
   st.bind(1, *addr);
   if (!st.step()) return std::nullopt;
   return read_user(st);

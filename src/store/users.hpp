@@ -93,6 +93,8 @@ class UserDb : public sasl::CredentialStore {
 
   std::mutex mutex_;
   util::Database db_;
+  // get() runs for every RCPT and delivery: prepared once, reset after each use.
+  std::unique_ptr<util::Statement> get_statement_;
 };
 
 }  // namespace postern::store

@@ -1,7 +1,8 @@
 /* LD_PRELOAD fault injection for the integration tests: while the file
  * named by POSTERN_FAULT_FILE exists, fsync(2) and fdatasync(2) on files
  * and directories under a ".../spool" path fail with EIO, as a failing disk
- * makes them fail. The real binary runs unchanged; a test creates or
+ * makes them fail; while the file named by POSTERN_FAULT_SYNCFS_FILE
+ * exists, syncfs(2) fails with EIO. The real binary runs unchanged; a test creates or
  * removes the file to switch the fault on or off. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -38,6 +39,18 @@ int fdatasync(int fd) {
   static int (*real)(int) = NULL;
   if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
   if (faulty(fd)) {
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
+
+int syncfs(int fd) {
+  static int (*real)(int) = NULL;
+  if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
+  const char* flag = getenv("POSTERN_FAULT_SYNCFS_FILE");
+  struct stat st;
+  if (flag != NULL && stat(flag, &st) == 0) {
     errno = EIO;
     return -1;
   }

@@ -69,7 +69,8 @@ class UserRcptTest(harness.ServerTest):
         self.assertEqual(sorted(os.listdir(maildir)), ["cur", "new", "tmp"])
         self.assertEqual(os.listdir(os.path.join(maildir, "tmp")), [])
         name = os.listdir(os.path.join(maildir, "new"))[0]
-        self.assertRegex(name, r"^\d+\.M\d+P\d+Q\d+\.[^/:]+,S=%d$" % len(got[0]))
+        # Named after the queue id and the recipient's position (docs/store.md).
+        self.assertRegex(name, r"^\d+\.Q[0-9a-f]{16}R0\.[^/:]+,S=%d$" % len(got[0]))
         # Nothing left in the spool once delivered.
         for _ in range(50):
             if not [n for n in os.listdir(os.path.join(self.server.data_dir, "spool")) if n.endswith(".msg")]:

@@ -1,0 +1,309 @@
+#include "store/direct_delivery.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+
+#include "log/log.hpp"
+#include "store/maildir.hpp"
+
+namespace postern::store {
+namespace fs = std::filesystem;
+
+namespace {
+
+long long seconds_of(const Envelope& e) {
+  return std::chrono::duration_cast<std::chrono::seconds>(e.received_at.time_since_epoch()).count();
+}
+
+// Creates `path` exclusively and writes the pieces, without fsync (the
+// journal holds the message until a syncfs covers this file).
+void write_new_unsynced(const fs::path& path, std::string_view head, std::string_view body) {
+  int fd = syscalls().open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw IoError(errno, "create " + path.string());
+  Fd file(fd);
+  try {
+    write_all(fd, head, path);
+    write_all(fd, body, path);
+  } catch (...) {
+    ::unlink(path.c_str());
+    throw;
+  }
+}
+
+bool same_content(const fs::path& path, std::string_view head, std::string_view body) {
+  try {
+    const std::string got = read_file(path);
+    return got.size() == head.size() + body.size() && got.compare(0, head.size(), head) == 0 &&
+           got.compare(head.size(), std::string::npos, body) == 0;
+  } catch (const IoError&) {
+    return false;
+  }
+}
+
+// The names in new/ and cur/ of one mailbox, read once per recovery.
+struct Listing {
+  std::set<std::string> names;  // "new/<name>", "cur/<name>"
+};
+
+Listing list_mailbox(const fs::path& mailbox) {
+  Listing l;
+  for (const char* sub : {"new", "cur"}) {
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(mailbox / sub, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      l.names.insert(std::string(sub) + "/" + it->path().filename().string());
+  }
+  return l;
+}
+
+// Makes sure the mailbox holds the message under `prefix`, intact and on
+// stable storage. Returns true if it had to write it.
+bool complete(const fs::path& mailbox, Listing& listing, const std::string& prefix, const std::string& name,
+              std::string_view head, std::string_view body) {
+  for (const char* sub : {"new/", "cur/"}) {
+    const std::string key = sub + prefix;
+    for (auto it = listing.names.lower_bound(key); it != listing.names.end() && it->compare(0, key.size(), key) == 0;
+         ++it) {
+      const auto path = mailbox / *it;
+      if (same_content(path, head, body)) {
+        fsync_dir(path.parent_path());  // its name, and (with the file's own fsync) its bytes
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+          Fd f(fd);
+          fsync_fd(fd, path);
+        }
+        return false;
+      }
+      ::unlink(path.c_str());  // torn by the crash: write it again below
+    }
+  }
+  ensure_maildir(mailbox);
+  const auto tmp = mailbox / "tmp" / name;
+  ::unlink(tmp.c_str());
+  write_new_synced(tmp, {head, body}, 0600);
+  rename_file(tmp, mailbox / "new" / name);
+  fsync_dir(mailbox / "new");
+  listing.names.insert("new/" + name);
+  return true;
+}
+
+}  // namespace
+
+std::string direct_file_prefix(const Envelope& envelope, std::string_view queue_id, std::size_t recipient) {
+  return std::to_string(seconds_of(envelope)) + ".Q" + std::string(queue_id) + "R" + std::to_string(recipient) + ".";
+}
+
+std::string direct_file_name(const Envelope& envelope, std::string_view queue_id, std::size_t recipient,
+                             std::size_t size) {
+  return direct_file_prefix(envelope, queue_id, recipient) + maildir_host() + ",S=" + std::to_string(size);
+}
+
+DirectDelivery::DirectDelivery(fs::path journal_dir, std::size_t max_unconfirmed)
+    : journal_(std::move(journal_dir)), max_unconfirmed_(max_unconfirmed) {}
+
+DirectDelivery::~DirectDelivery() { stop(); }
+
+dev_t DirectDelivery::ensure_mailbox(const fs::path& mailbox) {
+  {
+    std::lock_guard lock(mailboxes_mutex_);
+    auto it = mailboxes_.find(mailbox.string());
+    if (it != mailboxes_.end()) return it->second;
+  }
+  ensure_maildir(mailbox);
+  struct stat st{};
+  if (::stat(mailbox.c_str(), &st) != 0) throw IoError(errno, "stat " + mailbox.string());
+  std::lock_guard lock(mailboxes_mutex_);
+  if (!sync_fds_.count(st.st_dev)) {
+    int fd = ::open(mailbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw IoError(errno, "open " + mailbox.string());
+    sync_fds_.emplace(st.st_dev, Fd(fd));
+  }
+  mailboxes_.emplace(mailbox.string(), st.st_dev);
+  return st.st_dev;
+}
+
+bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, std::string_view head,
+                             std::string_view message, const std::vector<Target>& targets) {
+  const std::size_t size = head.size() + message.size();
+  std::vector<fs::path> tmps, finals;
+  std::vector<dev_t> devices;
+  const auto undo = [&] {
+    for (const auto& t : tmps) ::unlink(t.c_str());
+  };
+  try {
+    for (const auto& t : targets) {
+      dev_t dev = 0;
+      try {
+        dev = ensure_mailbox(t.mailbox);
+        const std::string name = direct_file_name(envelope, id, t.recipient, size);
+        write_new_unsynced(t.mailbox / "tmp" / name, head, message);
+        tmps.push_back(t.mailbox / "tmp" / name);
+        finals.push_back(t.mailbox / "new" / name);
+      } catch (...) {
+        // Look at the mailbox afresh next time (it may have been removed).
+        std::lock_guard lock(mailboxes_mutex_);
+        mailboxes_.erase(t.mailbox.string());
+        throw;
+      }
+      bool seen = false;
+      for (auto d : devices) seen = seen || d == dev;
+      if (!seen) devices.push_back(dev);
+    }
+    {
+      std::unique_lock lock(mutex_);
+      room_cv_.wait(lock, [&] { return stopping_ || pending_.size() + confirming_ < max_unconfirmed_; });
+    }
+    journal_.append(id, envelope, message);
+  } catch (const std::exception& e) {
+    undo();
+    log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
+    return false;
+  }
+  for (std::size_t i = 0; i < tmps.size(); ++i) {
+    try {
+      rename_file(tmps[i], finals[i]);
+    } catch (const std::exception& e) {
+      // Durable in the journal already: finish it the way a restart would.
+      log::Event("direct_delivery_repair").add("queue_id", id).add("error", e.what());
+      try {
+        Listing none;
+        const auto& t = targets[i];
+        complete(t.mailbox, none, direct_file_prefix(envelope, id, t.recipient), finals[i].filename().string(), head,
+                 message);
+      } catch (const std::exception& e2) {
+        // Kept in the journal: the next start-up completes it.
+        log::Event("direct_delivery_kept").add("queue_id", id).add("error", e2.what());
+        return true;
+      }
+    }
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    pending_.push_back({id, std::move(devices)});
+    wake = pending_.size() == 1 || pending_.size() == round_batch;
+  }
+  if (wake) pending_cv_.notify_one();
+  return true;
+}
+
+DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const Head& head, const Leftover& leftover) {
+  Recovered r;
+  auto entries = journal_.recover();
+  std::unordered_map<std::string, Listing> listings;
+  std::vector<std::string> done;
+  for (const auto& e : entries) {
+    try {
+      const auto targets = resolve(e.envelope);
+      std::vector<bool> covered(e.envelope.recipients.size(), false);
+      for (const auto& t : targets)
+        if (t.recipient < covered.size()) covered[t.recipient] = true;
+      std::vector<std::size_t> rest;
+      for (std::size_t i = 0; i < covered.size(); ++i)
+        if (!covered[i]) rest.push_back(i);
+      if (!rest.empty()) leftover(e, rest);
+      const std::string h = head(e.envelope, e.message);
+      const std::size_t size = h.size() + e.message.size();
+      for (const auto& t : targets) {
+        auto [it, fresh] = listings.try_emplace(t.mailbox.string());
+        if (fresh) it->second = list_mailbox(t.mailbox);
+        if (complete(t.mailbox, it->second, direct_file_prefix(e.envelope, e.id, t.recipient),
+                     direct_file_name(e.envelope, e.id, t.recipient, size), h, e.message))
+          ++r.rewritten;
+      }
+      done.push_back(e.id);
+      ++r.messages;
+    } catch (const std::exception& ex) {
+      log::Event("journal_recover_error").add("queue_id", e.id).add("error", ex.what());
+    }
+  }
+  journal_.retire(done);
+  return r;
+}
+
+void DirectDelivery::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void DirectDelivery::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  pending_cv_.notify_all();
+  room_cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+    journal_.close();
+  }
+}
+
+bool DirectDelivery::confirm(std::vector<Pending>& batch) {
+  std::set<dev_t> devices;
+  for (const auto& p : batch) devices.insert(p.devices.begin(), p.devices.end());
+  for (auto dev : devices) {
+    int fd = -1;
+    {
+      std::lock_guard lock(mailboxes_mutex_);
+      auto it = sync_fds_.find(dev);
+      if (it != sync_fds_.end()) fd = it->second.get();
+    }
+    if (fd >= 0 && ::syncfs(fd) != 0) {
+      log::Event("syncfs_failed").add("error", std::error_code(errno, std::generic_category()).message());
+      return false;
+    }
+  }
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (auto& p : batch) ids.push_back(std::move(p.id));
+  journal_.retire(ids);
+  return true;
+}
+
+void DirectDelivery::run() {
+  constexpr auto round_gap = std::chrono::milliseconds(20);
+  auto last_round = std::chrono::steady_clock::now();
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    pending_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) break;  // stopping, nothing left
+    // Batch: a syncfs costs about the same for one file as for hundreds, and
+    // each one competes with the journal's flushes for the disk.
+    pending_cv_.wait_until(lock, last_round + round_gap,
+                           [&] { return stopping_ || pending_.size() >= round_batch; });
+    std::vector<Pending> batch;
+    batch.swap(pending_);
+    confirming_ = batch.size();
+    lock.unlock();
+    const bool ok = confirm(batch);
+    lock.lock();
+    last_round = std::chrono::steady_clock::now();
+    confirming_ = 0;
+    ++rounds_;
+    if (!ok) {
+      // The journal keeps them; try again in a second (or leave them to the next start).
+      pending_.insert(pending_.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+      if (stopping_) break;
+      pending_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    }
+    room_cv_.notify_all();
+  }
+}
+
+std::size_t DirectDelivery::unconfirmed() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size() + confirming_;
+}
+
+std::uint64_t DirectDelivery::syncfs_rounds() const {
+  std::lock_guard lock(mutex_);
+  return rounds_;
+}
+
+}  // namespace postern::store
