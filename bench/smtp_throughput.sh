@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Inbound SMTP throughput, Postern against Postfix, side by side in one run.
 #
-# Load: Postfix's smtp-source, 20 concurrent sessions, messages of 4 KiB
-# (BENCH_SESSIONS, BENCH_SIZE, BENCH_MESSAGES override), one recipient each,
-# to a local Maildir user. Durable on both sides: Postern sends 250 after
-# fsync of the spooled message and its directory; Postfix's cleanup fsyncs
-# the queue file before smtpd sends 250. Greylisting is off in Postern; in
-# Postfix in_flow_delay is 0 (its default 1s would throttle the sender, not
-# measure the server).
+# Load: Postfix's smtp-source, messages of 4 KiB (BENCH_SESSIONS,
+# BENCH_SIZE, BENCH_MESSAGES override the 20-session rows), one recipient
+# each, to a local Maildir user. Durable on both sides: Postern answers 250
+# after the message is in the Maildir and its journal record is flushed
+# (fdatasync shared among sessions), or after fsync of the spooled message
+# and its directory; Postfix's cleanup fsyncs the queue file before smtpd
+# sends 250. Greylisting is off in Postern; in Postfix in_flow_delay is 0
+# (its default 1s would throttle the sender, not measure the server).
 #
-# Two shapes of load, each run on both servers in turn:
-#   * new connection per message (smtp-source default): banner, HELO, one
-#     transaction, QUIT, repeated;
-#   * persistent sessions (smtp-source -d): 20 connections, transactions back
-#     to back.
+# Rows, each run on both servers in turn: 20 sessions with a new connection
+# per message (banner, HELO, one transaction, QUIT, repeated); 20, 1 and 200
+# persistent sessions (smtp-source -d, transactions back to back); 1 KiB and
+# 64 KiB messages over 20 persistent sessions.
 # "accepted" is messages / time until smtp-source got its last 250;
 # "delivered" is messages / time until the last one is in the Maildir.
+# First, the disk's own bounds (lib/disk_bounds.py) on the same scratch
+# file system, to read the rates against.
 set -euo pipefail
 source "$BENCH_LIB/common.sh"
 source "$BENCH_LIB/postfix.sh"
@@ -77,7 +79,7 @@ proc_cpu_ticks() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
-echo "SMTP inbound to one local Maildir user, durable (fsync before 250); $messages messages per row unless noted"
+echo "SMTP inbound to one local Maildir user, durable before the 250 on both sides; $messages messages per row unless noted"
 echo "disk bounds on this scratch file system (one writer):"
 python3 "$BENCH_LIB/disk_bounds.py" "$work/disk"
 printf '%-44s %13s %13s %7s %16s\n' "load" "postern msg/s" "postfix msg/s" "ratio" "postern CPU ms/msg"

@@ -27,7 +27,7 @@ class Server;
 
 class MessageSink {
  public:
-  static constexpr std::size_t memory_octets = 64 * 1024;
+  static constexpr std::size_t memory_octets = 256 * 1024;
   // All sessions together hold at most about this much body in memory;
   // beyond it every piece goes to disk at once.
   static constexpr std::size_t memory_budget_octets = 32 * 1024 * 1024;
