@@ -197,13 +197,7 @@ DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const 
   std::vector<std::string> done;
   for (const auto& e : entries) {
     try {
-      const auto targets = resolve(e.envelope);
-      std::vector<bool> covered(e.envelope.recipients.size(), false);
-      for (const auto& t : targets)
-        if (t.recipient < covered.size()) covered[t.recipient] = true;
-      std::vector<std::size_t> rest;
-      for (std::size_t i = 0; i < covered.size(); ++i)
-        if (!covered[i]) rest.push_back(i);
+      const auto [targets, rest] = resolve(e.envelope);
       if (!rest.empty()) leftover(e, rest);
       const std::string h = head(e.envelope, e.message);
       const std::size_t size = h.size() + e.message.size();

@@ -72,16 +72,20 @@ class DirectDelivery {
                const std::vector<Target>& targets);
 
   // At start-up, before deliver(): the journal's live messages. For each,
-  // `resolve` says where its recipients go now (it may return fewer targets
-  // than recipients: those are the caller's, see `leftover`); every target
+  // `resolve` says where its recipients go now: the mailbox targets, and the
+  // recipients that are no longer local Maildirs (`elsewhere`); every target
   // is completed durably, then the message is retired. `leftover` is called
-  // first with the recipients that have no target (to spool them) and must
-  // throw if it cannot; the message then stays in the journal.
+  // first with the `elsewhere` recipients (to spool them) and must throw if
+  // it cannot; the message then stays in the journal.
   struct Recovered {
     std::size_t messages = 0;
     std::size_t rewritten = 0;  // mailbox files missing or torn, written again
   };
-  using Resolve = std::function<std::vector<Target>(const Envelope&)>;
+  struct Resolution {
+    std::vector<Target> targets;
+    std::vector<std::size_t> elsewhere;
+  };
+  using Resolve = std::function<Resolution(const Envelope&)>;
   using Head = std::function<std::string(const Envelope&, std::string_view message)>;
   using Leftover = std::function<void(const Journal::Entry&, const std::vector<std::size_t>& recipients)>;
   Recovered recover(const Resolve& resolve, const Head& head, const Leftover& leftover);

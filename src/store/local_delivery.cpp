@@ -84,15 +84,17 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config
 }
 
 std::vector<DirectDelivery::Target> LocalDelivery::direct_targets(const config::Config& cfg, const Envelope& envelope,
-                                                                  bool partial) const {
+                                                                  std::vector<std::size_t>* elsewhere) const {
   std::vector<DirectDelivery::Target> targets;
-  if (cfg.mailbox_format != config::MailboxFormat::maildir) return targets;
+  const bool maildir = cfg.mailbox_format == config::MailboxFormat::maildir;
+  if (!maildir && !elsewhere) return targets;
   std::map<std::filesystem::path, bool> seen;  // one copy per mailbox, however many RCPTs name it
   for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
     auto target = resolve(cfg, envelope.recipients[i]);
-    if (!target || target->bounce || target->defer) {
-      if (partial) continue;
-      return {};
+    if (!maildir || !target || target->bounce || target->defer) {
+      if (!elsewhere) return {};
+      elsewhere->push_back(i);
+      continue;
     }
     if (seen.emplace(target->mailbox, true).second) targets.push_back({target->mailbox, i});
   }
@@ -101,7 +103,7 @@ std::vector<DirectDelivery::Target> LocalDelivery::direct_targets(const config::
 
 bool LocalDelivery::deliver_now(const std::string& id, const Envelope& envelope, std::string_view message) {
   const auto snapshot = config();
-  auto targets = direct_targets(*snapshot, envelope, false);
+  auto targets = direct_targets(*snapshot, envelope);
   if (targets.empty()) return false;
   if (!direct_.deliver(id, envelope, return_path_header(envelope.reverse_path, message), message, targets))
     return false;
@@ -119,7 +121,11 @@ bool LocalDelivery::deliver_now(const std::string& id, const Envelope& envelope,
 void LocalDelivery::recover_journal() {
   const auto snapshot = config();
   auto result = direct_.recover(
-      [&](const Envelope& e) { return direct_targets(*snapshot, e, true); },
+      [&](const Envelope& e) {
+        DirectDelivery::Resolution r;
+        r.targets = direct_targets(*snapshot, e, &r.elsewhere);
+        return r;
+      },
       [](const Envelope& e, std::string_view message) { return return_path_header(e.reverse_path, message); },
       [&](const Journal::Entry& entry, const std::vector<std::size_t>& rest) {
         // No longer a local Maildir (the configuration changed, the user

@@ -92,9 +92,10 @@ class LocalDelivery {
   };
   std::optional<Target> resolve(const config::Config& config, std::string_view address) const;
   // Where each recipient of `envelope` goes if all of them are deliverable
-  // Maildirs now; with `partial`, the deliverable ones only.
+  // Maildirs now (one target per mailbox); with `elsewhere`, the deliverable
+  // ones, and the others' indexes go there.
   std::vector<DirectDelivery::Target> direct_targets(const config::Config& config, const Envelope& envelope,
-                                                     bool partial) const;
+                                                     std::vector<std::size_t>* elsewhere = nullptr) const;
   void recover_journal();
   void run();
 

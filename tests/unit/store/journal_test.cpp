@@ -198,7 +198,7 @@ const std::string body = "Subject: hi\r\n\r\nhello\r\n";
 TEST(DirectDelivery, DeliversUnderTheQueueIdNameAndRetiresAfterSyncfs) {
   Mailboxes m;
   DirectDelivery d(m.t.path / "journal");
-  d.recover([](const Envelope&) { return std::vector<DirectDelivery::Target>{}; },
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{}; },
             [](const Envelope&, std::string_view) { return std::string(); },
             [](const Journal::Entry&, const std::vector<std::size_t>&) {});
   d.start();
@@ -221,7 +221,7 @@ TEST(DirectDelivery, AMailboxThatCannotBeWrittenDeliversNothing) {
   fs::create_directories(m.bob.parent_path());
   { std::ofstream(m.bob) << "a file where the Maildir should be"; }
   DirectDelivery d(m.t.path / "journal");
-  d.recover([](const Envelope&) { return std::vector<DirectDelivery::Target>{}; },
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{}; },
             [](const Envelope&, std::string_view) { return std::string(); },
             [](const Journal::Entry&, const std::vector<std::size_t>&) {});
   d.start();
@@ -255,7 +255,7 @@ TEST(DirectDelivery, RecoveryCompletesMissingAndTornFilesAndKeepsIntactOnes) {
   std::vector<std::size_t> leftover;
   DirectDelivery d(m.t.path / "journal");
   auto r = d.recover(
-      [&](const Envelope&) { return std::vector<DirectDelivery::Target>{{m.alice, 0}, {m.bob, 1}}; },
+      [&](const Envelope&) { return DirectDelivery::Resolution{{{m.alice, 0}, {m.bob, 1}}, {2}}; },
       [&](const Envelope&, std::string_view) { return head; },
       [&](const Journal::Entry& entry, const std::vector<std::size_t>& rest) {
         EXPECT_EQ(entry.id, id);
@@ -272,7 +272,7 @@ TEST(DirectDelivery, RecoveryCompletesMissingAndTornFilesAndKeepsIntactOnes) {
 
   // A second start finds nothing to do.
   DirectDelivery again(m.t.path / "journal");
-  auto r2 = again.recover([&](const Envelope&) { return std::vector<DirectDelivery::Target>{}; },
+  auto r2 = again.recover([&](const Envelope&) { return DirectDelivery::Resolution{}; },
                           [&](const Envelope&, std::string_view) { return head; },
                           [&](const Journal::Entry&, const std::vector<std::size_t>&) { ADD_FAILURE(); });
   EXPECT_EQ(r2.messages, 0u);
@@ -288,14 +288,14 @@ TEST(DirectDelivery, RecoveryKeepsTheMessageWhenTheSpoolRefusesTheRest) {
   }
   {
     DirectDelivery d(m.t.path / "journal");
-    d.recover([](const Envelope&) { return std::vector<DirectDelivery::Target>{}; },
+    d.recover([](const Envelope&) { return DirectDelivery::Resolution{{}, {0}}; },
               [](const Envelope&, std::string_view) { return head; },
               [](const Journal::Entry&, const std::vector<std::size_t>&) { throw IoError(ENOSPC, "spool"); });
     EXPECT_EQ(d.journal().live(), 1u);
   }
   DirectDelivery d(m.t.path / "journal");
   int calls = 0;
-  d.recover([](const Envelope&) { return std::vector<DirectDelivery::Target>{}; },
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{{}, {0}}; },
             [](const Envelope&, std::string_view) { return head; },
             [&](const Journal::Entry&, const std::vector<std::size_t>&) { ++calls; });
   EXPECT_EQ(calls, 1);

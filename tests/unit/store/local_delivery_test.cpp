@@ -9,6 +9,7 @@
 
 #include "log/log.hpp"
 #include "store/durable_file.hpp"
+#include "store/journal.hpp"
 #include "store/mbox.hpp"
 #include "test_util.hpp"
 
@@ -51,6 +52,35 @@ struct Fixture {
     return out;
   }
 };
+
+// Two RCPTs naming one mailbox give one copy, before the 250 and again
+// when a journal left by a crash is completed at start-up.
+TEST(LocalDelivery, OneCopyPerMailboxDirectlyAndAfterRecovery) {
+  Fixture f;
+  Envelope e;
+  e.reverse_path = "sender@remote.example";
+  e.recipients = {"alice@example.org", "ALICE@example.org", "bob@example.net"};
+  e.received_at = Clock::now();
+  {
+    LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
+    d.start(1);
+    EXPECT_TRUE(d.deliver_now(Spool::new_id(), e, "Subject: direct\r\n\r\nhi\r\n"));
+    d.stop();
+  }
+  EXPECT_EQ(f.maildir("example.org", "alice").size(), 1u);
+  EXPECT_EQ(f.maildir("example.net", "bob").size(), 1u);
+  {
+    Journal j(f.config.spool_dir() / "journal");
+    j.recover();
+    j.append(Spool::new_id(), e, "Subject: crashed\r\n\r\nhi\r\n");  // never retired: the crash
+  }
+  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
+  d.start(1);
+  d.stop();
+  EXPECT_EQ(f.maildir("example.org", "alice").size(), 2u);
+  EXPECT_EQ(f.maildir("example.net", "bob").size(), 2u);
+  EXPECT_TRUE(f.spool->list().empty());
+}
 
 TEST(LocalDelivery, DeliversAndRemovesEntry) {
   Fixture f;
