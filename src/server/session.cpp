@@ -121,6 +121,12 @@ asio::awaitable<bool> Session::flush() {
 asio::awaitable<bool> Session::fill() {
   if (timed_out_ || force_stop_) co_return false;
   if (stop_requested_ && waiting_for_command_ && !transaction_) co_return false;
+  if (!reader_.has_buffered() && !stream_.tls()) {
+    // Idle: wait without a buffer, allocate one when bytes are there.
+    reader_.release_if_empty();
+    if (auto ec = co_await stream_.wait_readable()) co_return false;
+    if (timed_out_ || force_stop_) co_return false;
+  }
   auto room = reader_.prepare(read_chunk_octets);
   auto [ec, n] = co_await stream_.read_some(asio::buffer(room.data(), room.size()));
   reader_.commit(n);

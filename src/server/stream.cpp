@@ -15,6 +15,12 @@ asio::awaitable<std::tuple<asio::error_code, std::size_t>> Stream::read_some(asi
   co_return co_await socket_.async_read_some(buffer, use_tuple);
 }
 
+asio::awaitable<asio::error_code> Stream::wait_readable() {
+  if (tls_) co_return asio::error_code{};
+  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+  co_return ec;
+}
+
 asio::awaitable<asio::error_code> Stream::write(asio::const_buffer buffer) {
   if (tls_) {
     auto [ec, n] = co_await asio::async_write(*tls_, buffer, use_tuple);

@@ -21,6 +21,10 @@ class Stream {
 
   asio::awaitable<std::tuple<asio::error_code, std::size_t>> read_some(asio::mutable_buffer buffer);
   asio::awaitable<asio::error_code> write(asio::const_buffer buffer);
+  // Waits until the plain socket has something to read (or is closed), so
+  // an idle connection holds no read buffer. Under TLS it returns at once
+  // (OpenSSL may already hold decrypted bytes).
+  asio::awaitable<asio::error_code> wait_readable();
   // Moves the socket under TLS and runs the server handshake.
   asio::awaitable<asio::error_code> handshake(std::shared_ptr<asio::ssl::context> context);
 

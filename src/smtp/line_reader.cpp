@@ -30,6 +30,14 @@ std::span<char> LineReader::prepare(std::size_t n) {
   return {buf_.data() + prepared_, n};
 }
 
+void LineReader::release_if_empty() {
+  compact();
+  if (buf_.empty()) {
+    std::string().swap(buf_);
+    scanned_ = 0;
+  }
+}
+
 void LineReader::commit(std::size_t n) {
   if (prepared_ + n < buf_.size()) buf_.resize(prepared_ + n);
 }

@@ -49,6 +49,9 @@ class LineReader {
   // Bytes received but not yet handed out (pipelined input).
   std::string_view buffered() const;
   bool has_buffered() const { return !buffered().empty(); }
+  // With nothing buffered, gives the buffer's memory back (an idle
+  // connection then holds none; the next prepare() allocates again).
+  void release_if_empty();
   void consume(std::size_t n);
   // Drops all buffered bytes (STARTTLS: CVE-2011-0411) and any skip state.
   void discard();

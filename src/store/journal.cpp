@@ -56,9 +56,7 @@ struct Journal::Batch {
 };
 
 Journal::Journal(fs::path dir, std::uint64_t segment_octets)
-    : dir_(std::move(dir)), segment_octets_(segment_octets), open_(std::make_shared<Batch>()) {
-  create_directories_durably(dir_);
-}
+    : dir_(std::move(dir)), segment_octets_(segment_octets), open_(std::make_shared<Batch>()) {}
 
 Journal::~Journal() { close(); }
 
@@ -134,6 +132,7 @@ std::vector<Journal::Entry> Journal::recover() {
     std::uint64_t seq = 0;
     if (parse_segment_name(it->path().filename().string(), seq)) seqs.push_back(seq);
   }
+  if (ec == std::errc::no_such_file_or_directory) return {};  // nothing was ever journaled
   if (ec) throw IoError(ec.value(), "list " + dir_.string());
   std::sort(seqs.begin(), seqs.end());
 
@@ -171,6 +170,8 @@ std::vector<Journal::Entry> Journal::recover() {
 }
 
 void Journal::open_segment_locked() {
+  // Made on first use, so a server that never journals never touches it.
+  create_directories_durably(dir_);
   segment_ = next_segment_++;
   segment_size_ = 0;
   const auto path = segment_path(segment_);

@@ -38,7 +38,7 @@ namespace postern::store {
 
 class Journal {
  public:
-  // Uses (creating, mode 0700) `dir`. Throws IoError.
+  // Uses `dir`, created (mode 0700) with the first segment.
   explicit Journal(std::filesystem::path dir, std::uint64_t segment_octets = 64 * 1024 * 1024);
   ~Journal();
   Journal(const Journal&) = delete;

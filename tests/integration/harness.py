@@ -144,10 +144,19 @@ class Server:
         e = dict(os.environ)
         e.update(self.env)
         self.log = open(self.log_path, "ab")
+        listens_before = self.log_text().count("event=listen ")
         self.proc = subprocess.Popen([POSTERN, "serve", "--config", self.config_path],
                                      stdout=self.log, stderr=self.log, env=e)
         for host, port in self.ports.values():
             wait_for_port(host, port, proc=self.proc)
+        # A port accepts as soon as it listens; start-up (privilege drop,
+        # spool recovery, delivery) is over once every listener is logged.
+        want = listens_before + len(self.config["listener"])
+        if not wait_for(lambda: self.proc.poll() is not None or self.log_text().count("event=listen ") >= want,
+                        timeout=20):
+            raise TimeoutError("postern did not finish starting")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"postern exited early with {self.proc.returncode}")
         return self
 
     def cli(self, *args, **kw):

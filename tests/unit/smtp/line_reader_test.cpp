@@ -95,5 +95,24 @@ TEST(LineReader, PrepareCommitAndConsume) {
   EXPECT_EQ(r.buffered(), "dy");
 }
 
+// An idle session gives its buffer back; a partial line is never dropped.
+TEST(LineReader, ReleaseIfEmptyKeepsPartialLines) {
+  LineReader r(512);
+  r.append("NOOP\r\nMAI");
+  EXPECT_EQ(r.next().line, "NOOP");
+  r.release_if_empty();
+  EXPECT_EQ(r.buffered(), "MAI");
+  r.append("L FROM:<a@b>\r\n");
+  EXPECT_EQ(r.next().line, "MAIL FROM:<a@b>");
+  EXPECT_EQ(r.next().status, LineReader::Status::need_more);
+  r.release_if_empty();
+  EXPECT_FALSE(r.has_buffered());
+  auto room = r.prepare(16);
+  std::string data = "QUIT\r\n";
+  std::copy(data.begin(), data.end(), room.begin());
+  r.commit(data.size());
+  EXPECT_EQ(r.next().line, "QUIT");
+}
+
 }  // namespace
 }  // namespace postern::smtp
