@@ -122,7 +122,7 @@ SqliteStore::SqliteStore(std::filesystem::path path) {
     {
       util::Database db(path, std::chrono::milliseconds(5000));
       util::Transaction tx(db);
-      db.exec(schema);
+      db.exec_setup(schema);
       tx.commit();
     }
     impl_ = std::make_unique<Impl>(std::move(path));

@@ -103,7 +103,7 @@ std::optional<std::string> canonical_address(std::string_view address) {
   return util::to_lower(local) + "@" + util::to_lower(domain);
 }
 
-UserDb::UserDb(const std::filesystem::path& db_path) : db_(db_path) { db_.exec(schema); }
+UserDb::UserDb(const std::filesystem::path& db_path) : db_(db_path) { db_.exec_setup(schema); }
 
 std::string UserDb::must_canonical(std::string_view address) const {
   auto c = canonical_address(address);

@@ -1,5 +1,8 @@
 #include "util/sqlite.hpp"
 
+#include <algorithm>
+#include <thread>
+
 namespace postern::util {
 namespace {
 
@@ -72,7 +75,8 @@ std::string Statement::column_text(int index) const {
 
 bool Statement::column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 
-Database::Database(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout) {
+Database::Database(const std::filesystem::path& path, std::chrono::milliseconds busy_timeout)
+    : busy_timeout_(busy_timeout) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
   if (rc != SQLITE_OK) {
@@ -82,9 +86,30 @@ Database::Database(const std::filesystem::path& path, std::chrono::milliseconds 
     throw SqliteError(rc, path.string() + ": " + msg);
   }
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=FULL");
-  exec("PRAGMA foreign_keys=ON");
+  try {
+    exec_setup("PRAGMA journal_mode=WAL");
+    exec_setup("PRAGMA synchronous=FULL");
+    exec_setup("PRAGMA foreign_keys=ON");
+  } catch (...) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+void Database::exec_setup(std::string_view sql) {
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    try {
+      exec(sql);
+      return;
+    } catch (const SqliteError& e) {
+      if (!e.busy() || std::chrono::steady_clock::now() >= deadline) throw;
+    }
+    std::this_thread::sleep_for(pause);  // back off: another process holds the lock briefly
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
 }
 
 Database::~Database() { sqlite3_close_v2(db_); }

@@ -48,6 +48,7 @@ class Statement {
   bool column_is_null(int index) const;
 
  private:
+  std::chrono::milliseconds busy_timeout_{5000};
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
 };
@@ -62,12 +63,18 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   void exec(std::string_view sql);
+  // exec() for set-up statements (pragmas, schema) while other processes
+  // open the same file: SQLite answers some of those SQLITE_BUSY at once,
+  // without its busy handler (a WAL switch or recovery in progress), so
+  // they are retried until the busy timeout has passed.
+  void exec_setup(std::string_view sql);
   Statement prepare(std::string_view sql);
   std::int64_t changes() const;
   sqlite3* handle() const { return db_; }
 
  private:
   sqlite3* db_ = nullptr;
+  std::chrono::milliseconds busy_timeout_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back if not committed.
