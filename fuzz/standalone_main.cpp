@@ -54,7 +54,7 @@ void run(const std::string& input) {
 }
 
 // Octets the project's parsers branch on.
-constexpr char interesting[] = "\r\n\0 .:@<>[]\"\\=+-/%!#,;()\t\x7f\x80\xc3\xff0123456789AZaz";
+constexpr char interesting[] = "\r\n\0 .:@<>[]\"\\=+-/%!#,;()\t\x7f\x80\xc3\xff" "0123456789AZaz";
 
 std::string mutate(std::string s, const std::vector<std::string>& corpus, std::mt19937_64& rng) {
   auto pick = [&](std::size_t n) { return n == 0 ? 0 : static_cast<std::size_t>(rng() % n); };

@@ -3,6 +3,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "cli/services.hpp"
 #include "log/log.hpp"
 #include "server/server.hpp"
 
@@ -62,7 +63,7 @@ void add_serve(CLI::App& app, int& result) {
       server::Server server(cfg, [options] { return options->load(); });
       server.bind();
       print_banner(cfg, *options);
-      result = server.run();
+      result = server.run(start_services);
     } catch (const server::StartError& e) {
       std::cerr << "postern: " << e.what() << '\n';
       result = e.exit_code;

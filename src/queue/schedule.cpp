@@ -31,4 +31,11 @@ Clock::time_point Schedule::next_attempt(unsigned failures, std::string_view rep
   return std::min(next, std::max(arrival + lifetime, now + std::chrono::seconds(1)));
 }
 
+Clock::time_point Schedule::next_local_attempt(unsigned failures, Clock::time_point arrival,
+                                               Clock::time_point now) const {
+  const auto step = std::chrono::seconds(1LL << std::min(std::max(failures, 1u) - 1, 6u));
+  const auto next = now + std::min(step, std::chrono::seconds(60));
+  return std::min(next, std::max(arrival + lifetime, now + std::chrono::seconds(1)));
+}
+
 }  // namespace postern::queue

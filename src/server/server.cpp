@@ -18,7 +18,6 @@
 #include "server/intake.hpp"
 #include "server/privileges.hpp"
 #include "server/session.hpp"
-#include "server/startup.hpp"
 #include "server/tls.hpp"
 #include "smtp/replies.hpp"
 #include "store/spool.hpp"
@@ -191,8 +190,8 @@ void Server::bind() {
   }
 }
 
-int Server::run() {
-  start_services(*this);
+int Server::run(const std::function<void(Server&)>& start_services) {
+  if (start_services) start_services(*this);
 
   for (auto& b : listeners_) {
     auto* bound = b.get();

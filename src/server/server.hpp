@@ -10,8 +10,9 @@
 // thread pool so a slow disk never stalls the I/O threads.
 //
 // Lifecycle: bind() opens every listener, loads TLS, then drops root
-// privileges to `user`; run() starts the services (startup.hpp) and the
-// threads and blocks until SIGTERM/SIGINT has stopped everything.
+// privileges to `user`; run() starts the services it is given (delivery
+// and the queue: cli/services.hpp composes them) and the threads, and
+// blocks until SIGTERM/SIGINT has stopped everything.
 // SIGTERM: stop accepting; idle sessions get 421 4.3.2 at once; open
 // transactions may finish for up to 30 s, then get 421 too; exit 0.
 // SIGHUP: reload config, certificate and the reload hooks.
@@ -64,8 +65,10 @@ class Server {
   // Binds every listener, prepares TLS and the spool, drops privileges.
   // Throws StartError.
   void bind();
-  // Runs until stopped; returns the exit code (0 after SIGTERM).
-  int run();
+  // Calls `start_services` (after bind() and the privilege drop, before the
+  // first connection is accepted; it may throw StartError), then runs until
+  // stopped; returns the exit code (0 after SIGTERM).
+  int run(const std::function<void(Server&)>& start_services = {});
   // Asks for the SIGTERM behaviour from any thread.
   void stop();
 
@@ -80,7 +83,10 @@ class Server {
   // dns_servers); lookups through it never block the thread.
   dns::Resolver& resolver(const asio::any_io_executor& executor);
 
-  // ---- For services started beside the listeners (startup.hpp) ----
+  // ---- For services started beside the listeners (see run()) ----
+  // A service schedules its work on main_context() or blocking(), hooks
+  // Intake::on_accepted to be woken per message, registers on_stop() to
+  // finish within the shutdown grace period and on_reload() for SIGHUP.
   // The first I/O context (runs signals and acceptors; fine for timers).
   asio::io_context& main_context() { return *contexts_.front(); }
   // Called once on stop, before the I/O threads end (from an I/O thread).

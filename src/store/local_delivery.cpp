@@ -11,8 +11,6 @@
 namespace postern::store {
 namespace {
 
-using Clock = std::chrono::system_clock;
-
 constexpr std::string_view locked_reply = "450 4.2.1 Mailbox temporarily unavailable, try again later";
 
 std::string return_path_header(std::string_view reverse_path, std::string_view message) {
@@ -21,11 +19,6 @@ std::string return_path_header(std::string_view reverse_path, std::string_view m
   bool crlf = nl == std::string_view::npos || (nl > 0 && message[nl - 1] == '\r');
   return "Return-Path: <" + std::string(reverse_path) + ">" + (crlf ? "\r\n" : "\n");
 }
-
-struct Outcome {
-  RecipientStatus status = RecipientStatus::pending;
-  std::string reply;
-};
 
 }  // namespace
 
@@ -40,22 +33,8 @@ std::shared_ptr<const config::Config> LocalDelivery::config() const {
 }
 
 void LocalDelivery::reload(std::shared_ptr<const config::Config> config) {
-  {
-    std::lock_guard lock(config_mutex_);
-    config_ = std::move(config);
-  }
-  // Recipients that were someone else's may be ours now: look again.
-  try {
-    for (auto& id : spool_.list()) submit(std::move(id));
-  } catch (const std::exception& e) {
-    log::Event("spool_scan_error").add("error", e.what());
-  }
-}
-
-std::chrono::seconds LocalDelivery::retry_delay(unsigned attempts) {
-  if (attempts == 0) attempts = 1;
-  if (attempts > 7) return std::chrono::seconds(60);
-  return std::min(std::chrono::seconds(1LL << (attempts - 1)), std::chrono::seconds(60));
+  std::lock_guard lock(config_mutex_);
+  config_ = std::move(config);
 }
 
 bool LocalDelivery::is_local(std::string_view address) const { return config()->delivers_locally(address); }
@@ -145,190 +124,65 @@ void LocalDelivery::recover_journal() {
         .add("rewritten", static_cast<long long>(result.rewritten));
 }
 
-std::optional<Clock::time_point> LocalDelivery::deliver(std::string_view id) {
+std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entry,
+                                                          const std::vector<std::size_t>& recipients) {
   const auto snapshot = config();
   const config::Config& cfg = *snapshot;
-  auto entry = spool_.load(id);
-  if (!entry) return std::nullopt;
-  const auto now = Clock::now();
   std::optional<std::string> body;
-  std::map<std::size_t, Outcome> outcomes;
-  std::map<std::filesystem::path, Outcome> by_mailbox;  // one copy per mailbox, however many RCPTs name it
-  std::optional<Clock::time_point> next_due;
-  const auto note_due = [&](Clock::time_point t) { next_due = next_due ? std::min(*next_due, t) : t; };
-
-  for (std::size_t i = 0; i < entry->recipients.size(); ++i) {
-    const auto& r = entry->recipients[i];
-    if (r.final()) continue;
-    auto target = resolve(cfg, r.address);
-    if (!target) continue;  // not ours: the outbound queue's
-    if (r.status == RecipientStatus::deferred && r.next_attempt > now) {
-      note_due(r.next_attempt);
-      continue;
-    }
-    Outcome o;
-    if (target->bounce) o = {RecipientStatus::bounced, *target->bounce};
-    else if (target->defer) o = {RecipientStatus::deferred, *target->defer};
-    else if (auto it = by_mailbox.find(target->mailbox); it != by_mailbox.end()) o = it->second;
+  std::vector<Result> results;
+  std::map<std::filesystem::path, Result> by_mailbox;  // one copy per mailbox, however many RCPTs name it
+  for (auto i : recipients) {
+    const auto& address = entry.recipients.at(i).address;
+    Result o{i, RecipientStatus::deferred, {}};
+    auto target = resolve(cfg, address);
+    if (!target) o.reply = "451 4.3.0 Not a local recipient any more";  // the scheduler asked just before a reload
+    else if (target->bounce) o = {i, RecipientStatus::bounced, *target->bounce};
+    else if (target->defer) o.reply = *target->defer;
+    else if (auto it = by_mailbox.find(target->mailbox); it != by_mailbox.end()) o = {i, it->second.status, it->second.reply};
     else {
       if (!body) {
-        body = spool_.message(id);
-        if (!body) return std::nullopt;  // removed meanwhile
+        body = spool_.message(entry.id);
+        if (!body) return {};  // removed meanwhile (`postern queue delete`)
       }
-      const std::string header = return_path_header(entry->envelope.reverse_path, *body);
+      const std::string header = return_path_header(entry.envelope.reverse_path, *body);
       try {
         if (cfg.mailbox_format == config::MailboxFormat::mbox) {
-          auto res = mbox_deliver(target->mailbox, entry->envelope.reverse_path, header + *body,
-                                  entry->envelope.received_at);
-          o = res == MboxResult::delivered ? Outcome{RecipientStatus::delivered, "250 2.0.0 Delivered"}
-                                           : Outcome{RecipientStatus::deferred, std::string(locked_reply)};
+          auto res = mbox_deliver(target->mailbox, entry.envelope.reverse_path, header + *body,
+                                  entry.envelope.received_at);
+          o = res == MboxResult::delivered ? Result{i, RecipientStatus::delivered, "250 2.0.0 Delivered"}
+                                           : Result{i, RecipientStatus::deferred, std::string(locked_reply)};
         } else {
           maildir_deliver(target->mailbox, header, *body);
-          o = {RecipientStatus::delivered, "250 2.0.0 Delivered"};
+          o = {i, RecipientStatus::delivered, "250 2.0.0 Delivered"};
         }
       } catch (const std::exception& e) {
-        log::Event("delivery_error").add("queue_id", id).add("to", r.address).add("error", e.what());
-        o = {RecipientStatus::deferred, "451 4.3.0 Local delivery failed, will retry"};
+        log::Event("delivery_error").add("queue_id", entry.id).add("to", address).add("error", e.what());
+        o = {i, RecipientStatus::deferred, "451 4.3.0 Local delivery failed, will retry"};
       }
       by_mailbox[target->mailbox] = o;
     }
-    outcomes[i] = o;
+    results.push_back(std::move(o));
   }
-  if (outcomes.empty()) return next_due;
-
-  auto states = spool_.update(id, [&](std::vector<RecipientState>& s) {
-    for (const auto& [i, o] : outcomes) {
-      auto& st = s[i];
-      if (st.final()) continue;  // someone else finished it meanwhile
-      st.attempts += 1;
-      st.last_attempt = now;
-      st.last_reply = o.reply;
-      st.status = o.status;
-      if (o.status == RecipientStatus::deferred) {
-        if (now - entry->envelope.received_at >= cfg.queue.lifetime) {
-          st.status = RecipientStatus::bounced;
-          st.last_reply = "550 5.4.7 Delivery time expired; last error: " + o.reply;
-        } else {
-          st.next_attempt = now + retry_delay(st.attempts);
-        }
-      }
-    }
-  });
-  if (!states) return std::nullopt;
-  for (const auto& [i, o] : outcomes) {
-    const auto& st = (*states)[i];
-    log::Event ev("delivery");
-    ev.add("queue_id", id).add("to", "<" + st.address + ">").add("status", to_string(st.status));
-    ev.add("attempts", static_cast<long long>(st.attempts)).add("reply", st.last_reply);
-    if (st.status == RecipientStatus::deferred) {
-      note_due(st.next_attempt);
-      ev.add("retry_in", static_cast<long long>(
-                             std::chrono::duration_cast<std::chrono::seconds>(st.next_attempt - now).count()));
-    }
-  }
-  return next_due;
+  return results;
 }
 
-void LocalDelivery::start(unsigned threads) {
-  {
-    std::lock_guard lock(mutex_);
-    if (!threads_.empty()) return;
-    stopping_ = false;
-  }
-  // Whatever the journal or the spool holds now was accepted earlier: deliver it.
+void LocalDelivery::start() {
+  // Whatever the journal holds was accepted before a crash or restart.
   try {
     recover_journal();
   } catch (const std::exception& e) {
     log::Event("journal_recover_error").add("error", e.what());
   }
   direct_.start();
-  try {
-    for (auto& id : spool_.list()) submit(std::move(id));
-  } catch (const std::exception& e) {
-    log::Event("spool_scan_error").add("error", e.what());
-  }
-  std::lock_guard lock(mutex_);
-  for (unsigned i = 0; i < std::max(1u, threads); ++i) threads_.emplace_back([this] { run(); });
-}
-
-void LocalDelivery::submit(std::string id) {
-  {
-    std::lock_guard lock(mutex_);
-    ready_.push_back(std::move(id));
-  }
-  cv_.notify_one();
 }
 
 void LocalDelivery::stop() {
   direct_.stop();
-  if (direct_.syncfs_rounds())
+  if (direct_.syncfs_rounds() && !stats_logged_.exchange(true))
     log::Event("direct_delivery_stats")
         .add("journal_flushes", static_cast<long long>(direct_.journal().flushes()))
         .add("syncfs_rounds", static_cast<long long>(direct_.syncfs_rounds()))
         .add("live", static_cast<long long>(direct_.journal().live()));
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    threads.swap(threads_);
-  }
-  cv_.notify_all();
-  for (auto& t : threads) t.join();
-}
-
-bool LocalDelivery::idle() {
-  std::lock_guard lock(mutex_);
-  if (!ready_.empty() || !busy_.empty()) return false;
-  return timed_.empty() || timed_.begin()->first > Clock::now() + std::chrono::hours(1);
-}
-
-void LocalDelivery::run() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    std::string id;
-    const auto now = Clock::now();
-    auto pick = [&]() -> bool {
-      for (auto it = ready_.begin(); it != ready_.end(); ++it)
-        if (!busy_.count(*it)) {
-          id = std::move(*it);
-          ready_.erase(it);
-          return true;
-        }
-      for (auto it = timed_.begin(); it != timed_.end() && it->first <= now; ++it)
-        if (!busy_.count(it->second)) {
-          id = std::move(it->second);
-          timed_.erase(it);
-          return true;
-        }
-      return false;
-    };
-    if (!pick()) {
-      // Wake for new work, the next due retry, or at least every second
-      // (a busy entry may become free).
-      auto until = now + std::chrono::seconds(1);
-      if (!timed_.empty()) until = std::min(until, timed_.begin()->first);
-      cv_.wait_until(lock, until);
-      continue;
-    }
-    busy_.insert(id);
-    lock.unlock();
-    std::optional<Clock::time_point> next;
-    try {
-      next = deliver(id);
-    } catch (const std::exception& e) {
-      log::Event("delivery_error").add("queue_id", id).add("error", e.what());
-      next = Clock::now() + std::chrono::seconds(30);
-    }
-    lock.lock();
-    busy_.erase(id);
-    if (next) {
-      // One timer per entry is enough.
-      for (auto it = timed_.begin(); it != timed_.end();)
-        it = it->second == id ? timed_.erase(it) : std::next(it);
-      timed_.emplace(*next, id);
-    }
-    cv_.notify_all();
-  }
 }
 
 }  // namespace postern::store

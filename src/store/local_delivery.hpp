@@ -1,38 +1,30 @@
-// Local delivery: takes a spooled message and delivers each recipient in
-// local_domains to its mailbox (Maildir, or mbox when mailbox_format =
-// "mbox"), prepending `Return-Path: <reverse-path>`. Recipients outside
-// local_domains are left untouched for the outbound queue.
+// Local delivery: the transport that writes a message into the mailbox of
+// each recipient in local_domains (Maildir, or mbox when mailbox_format =
+// "mbox"), prepending `Return-Path: <reverse-path>`. It keeps no queue of
+// its own: the queue's scheduler (queue/scheduler.hpp) decides when a
+// spooled recipient is attempted, records the result in the spool and
+// retries; deliver_now() is the path before the 250 that needs no spool.
 //
-// Crash safety: the mailbox write is durable (fsync) before the spool is
-// told `delivered`, so a crash in between gives at most a duplicate copy,
-// never a loss. The spool entry disappears once every recipient is
-// delivered (Spool::update).
+// Crash safety: attempt() makes each mailbox write durable (fsync) before
+// it returns `delivered`, and the scheduler records that in the spool only
+// afterwards, so a crash in between gives at most a duplicate copy, never
+// a loss.
 //
 // Routing: postmaster@<any local domain> and the bare "postmaster"
 // (RFC 5321 §4.5.1) go to Config::postmaster. With a UserDb, a recipient
 // who is not (or no longer) a user is bounced `550 5.1.1`, a disabled one
-// `550 5.2.1` (the entry then stays for the DSN writer, see spool.hpp).
+// `550 5.2.1`. Temporary trouble (an mbox locked by another process, a full
+// disk, a busy database) is a deferred result with its reply.
 //
-// Temporary trouble (an mbox locked by another process, a full disk, a
-// busy database) defers the recipient in the spool with its reply, the
-// attempt count and the next attempt (1 s doubling to 60 s); after
-// [queue] lifetime it is bounced.
-//
-// Threads: deliver() is safe from any thread; two deliveries of one entry
-// at once are prevented by the worker, not by deliver() itself.
+// Threads: every member function is safe from any thread.
 #pragma once
 
-#include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <map>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
@@ -50,11 +42,18 @@ class LocalDelivery {
   LocalDelivery(const LocalDelivery&) = delete;
   LocalDelivery& operator=(const LocalDelivery&) = delete;
 
-  // Delivers the due local recipients of one entry now, in this thread.
-  // Returns when the earliest deferred local recipient is due again, or
-  // nullopt when none is left. Never throws for delivery trouble (it is
-  // recorded in the spool); throws IoError only if the spool itself fails.
-  std::optional<std::chrono::system_clock::time_point> deliver(std::string_view id);
+  // One recipient's result in one attempt.
+  struct Result {
+    std::size_t recipient = 0;  // index into the entry's recipients
+    RecipientStatus status = RecipientStatus::deferred;  // delivered, deferred or bounced
+    std::string reply;  // "250 2.0.0 Delivered", "450 4.2.1 ...", "550 5.1.1 No such user"
+  };
+  // Writes the message of `entry` into the mailboxes of its recipients
+  // `recipients` (indexes; each must be is_local()), one copy per mailbox
+  // however many recipients name it. Blocks on disk I/O. Mailbox trouble
+  // is a deferred result, never a throw; empty when the message is gone
+  // from the spool.
+  std::vector<Result> attempt(const SpoolEntry& entry, const std::vector<std::size_t>& recipients);
 
   // Delivery before the 250 (direct_delivery.hpp), for a message held in
   // memory whose every recipient is a deliverable local Maildir now. True:
@@ -65,24 +64,16 @@ class LocalDelivery {
   // True when `address` is handled here (Config::delivers_locally).
   bool is_local(std::string_view address) const;
 
-  // SIGHUP: later deliveries use `config`; every spooled entry is looked at again.
+  // SIGHUP: later deliveries use `config`.
   void reload(std::shared_ptr<const config::Config> config);
   std::shared_ptr<const config::Config> config() const;
 
-  // The background worker: `threads` threads deliver submitted entries and
-  // retry deferred ones when due. start() first completes what the journal
-  // holds (direct_delivery.hpp) and queues every entry already in the spool
-  // (mail accepted before a crash or restart).
-  void start(unsigned threads = 2);
-  // Queues an entry for delivery; never blocks on I/O. Call after the 250.
-  void submit(std::string id);
-  // Stops the worker (waits for deliveries in progress). Idempotent.
+  // Completes what the journal holds (direct_delivery.hpp; recipients that
+  // are no longer local Maildirs are spooled under the same id) and starts
+  // the background syncfs rounds. Call before the spool is scheduled.
+  void start();
+  // Stops the syncfs rounds (what is unconfirmed stays in the journal). Idempotent.
   void stop();
-  // True when nothing is queued, due or in progress (tests).
-  bool idle();
-
-  // Delay before retry number `attempts` (1-based): 1 s doubling, capped at 60 s.
-  static std::chrono::seconds retry_delay(unsigned attempts);
 
  private:
   struct Target {
@@ -97,21 +88,13 @@ class LocalDelivery {
   std::vector<DirectDelivery::Target> direct_targets(const config::Config& config, const Envelope& envelope,
                                                      std::vector<std::size_t>* elsewhere = nullptr) const;
   void recover_journal();
-  void run();
 
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Config> config_;
   Spool& spool_;
   UserDb* users_;
   DirectDelivery direct_;
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::string> ready_;
-  std::multimap<std::chrono::system_clock::time_point, std::string> timed_;
-  std::set<std::string> busy_;
-  std::vector<std::thread> threads_;
-  bool stopping_ = false;
+  std::atomic<bool> stats_logged_{false};
 };
 
 }  // namespace postern::store

@@ -137,5 +137,17 @@ TEST(Route, DomainOf) {
   EXPECT_EQ(domain_of("postmaster"), "");
 }
 
+TEST(Schedule, LocalMailboxesRetryOnASecondDoublingToAMinute) {
+  auto s = make(minutes(5), hours(1), hours(24));
+  const seconds want[] = {seconds(1), seconds(2), seconds(4), seconds(8), seconds(16), seconds(32), seconds(60),
+                          seconds(60)};
+  for (unsigned f = 1; f <= 8; ++f)
+    EXPECT_EQ(duration_cast<seconds>(s.next_local_attempt(f, t0, t0) - t0), want[f - 1]) << "failures=" << f;
+  EXPECT_EQ(duration_cast<seconds>(s.next_local_attempt(1000, t0, t0) - t0), seconds(60));
+  // Never after the message's expiry.
+  auto short_life = make(minutes(5), hours(1), seconds(10));
+  EXPECT_EQ(short_life.next_local_attempt(7, t0, t0 + seconds(5)), t0 + seconds(10));
+}
+
 }  // namespace
 }  // namespace postern::queue

@@ -63,7 +63,7 @@ TEST(LocalDelivery, OneCopyPerMailboxDirectlyAndAfterRecovery) {
   e.received_at = Clock::now();
   {
     LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
-    d.start(1);
+    d.start();
     EXPECT_TRUE(d.deliver_now(Spool::new_id(), e, "Subject: direct\r\n\r\nhi\r\n"));
     d.stop();
   }
@@ -75,33 +75,46 @@ TEST(LocalDelivery, OneCopyPerMailboxDirectlyAndAfterRecovery) {
     j.append(Spool::new_id(), e, "Subject: crashed\r\n\r\nhi\r\n");  // never retired: the crash
   }
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
-  d.start(1);
+  d.start();
   d.stop();
   EXPECT_EQ(f.maildir("example.org", "alice").size(), 2u);
   EXPECT_EQ(f.maildir("example.net", "bob").size(), 2u);
   EXPECT_TRUE(f.spool->list().empty());
 }
 
-TEST(LocalDelivery, DeliversAndRemovesEntry) {
+// The recipients' results of one attempt at a spooled entry.
+std::vector<LocalDelivery::Result> attempt(Fixture& f, LocalDelivery& d, const std::string& id,
+                                           std::vector<std::size_t> rcpts) {
+  auto entry = f.spool->load(id);
+  EXPECT_TRUE(entry);
+  return entry ? d.attempt(*entry, rcpts) : std::vector<LocalDelivery::Result>{};
+}
+
+TEST(LocalDelivery, WritesEachMailboxWithReturnPath) {
   Fixture f;
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org", "Bob@Example.NET"});
-  EXPECT_FALSE(d.deliver(id));
+  auto r = attempt(f, d, id, {0, 1});
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].recipient, 0u);
+  EXPECT_EQ(r[0].status, RecipientStatus::delivered);
+  EXPECT_EQ(r[0].reply, "250 2.0.0 Delivered");
+  EXPECT_EQ(r[1].status, RecipientStatus::delivered);
   auto a = f.maildir("example.org", "alice");
   ASSERT_EQ(a.size(), 1u);
   EXPECT_EQ(a[0], "Return-Path: <sender@remote.example>\r\nSubject: t\r\n\r\nhi\r\n");
   EXPECT_EQ(f.maildir("example.net", "bob").size(), 1u) << "canonical mailbox for any case";
-  EXPECT_FALSE(f.spool->load(id)) << "nothing left: entry removed";
-  EXPECT_TRUE(f.spool->list().empty());
+  EXPECT_TRUE(f.spool->load(id)) << "the spool state is the scheduler's to record";
 }
 
-TEST(LocalDelivery, PostmasterAliases) {
+TEST(LocalDelivery, PostmasterAliasesAreOneCopy) {
   Fixture f;
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"postmaster", "PostMaster@example.net", "postmaster@example.org"});
-  d.deliver(id);
+  auto r = attempt(f, d, id, {0, 1, 2});
+  ASSERT_EQ(r.size(), 3u);
+  for (auto& x : r) EXPECT_EQ(x.status, RecipientStatus::delivered);
   EXPECT_EQ(f.maildir("example.org", "postmaster").size(), 1u) << "one copy per mailbox";
-  EXPECT_FALSE(f.spool->load(id));
 }
 
 // postmaster = a remote address: local delivery leaves postmaster@<local>
@@ -113,22 +126,9 @@ TEST(LocalDelivery, RemotePostmasterIsTheQueues) {
   EXPECT_FALSE(d.is_local("postmaster@example.org"));
   EXPECT_FALSE(d.is_local("postmaster"));
   EXPECT_TRUE(d.is_local("alice@example.org"));
+  EXPECT_FALSE(d.is_local("carol@remote.example"));
   EXPECT_EQ(f.config.final_recipient("PostMaster@example.net"), "admin@elsewhere.example");
   EXPECT_EQ(f.config.final_recipient("postmaster@remote.example"), "postmaster@remote.example");
-}
-
-TEST(LocalDelivery, RemoteRecipientsLeftForQueue) {
-  Fixture f;
-  LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
-  auto id = f.put({"alice@example.org", "carol@remote.example"});
-  d.deliver(id);
-  auto e = f.spool->load(id);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->recipients[0].status, RecipientStatus::delivered);
-  EXPECT_EQ(e->recipients[1].status, RecipientStatus::pending);
-  // Delivering again does not duplicate.
-  d.deliver(id);
-  EXPECT_EQ(f.maildir("example.org", "alice").size(), 1u);
 }
 
 TEST(LocalDelivery, UnknownAndDisabledUsersBounce) {
@@ -136,25 +136,23 @@ TEST(LocalDelivery, UnknownAndDisabledUsersBounce) {
   f.users->set_disabled("bob@example.net", true);
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"ghost@example.org", "bob@example.net", "alice@example.org"});
-  d.deliver(id);
-  auto e = f.spool->load(id);
-  ASSERT_TRUE(e) << "bounces stay for the DSN writer";
-  EXPECT_EQ(e->recipients[0].status, RecipientStatus::bounced);
-  EXPECT_EQ(e->recipients[0].last_reply.substr(0, 9), "550 5.1.1");
-  EXPECT_EQ(e->recipients[1].status, RecipientStatus::bounced);
-  EXPECT_EQ(e->recipients[1].last_reply.substr(0, 9), "550 5.2.1");
-  EXPECT_EQ(e->recipients[2].status, RecipientStatus::delivered);
+  auto r = attempt(f, d, id, {0, 1, 2});
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].status, RecipientStatus::bounced);
+  EXPECT_EQ(r[0].reply.substr(0, 9), "550 5.1.1");
+  EXPECT_EQ(r[1].status, RecipientStatus::bounced);
+  EXPECT_EQ(r[1].reply.substr(0, 9), "550 5.2.1");
+  EXPECT_EQ(r[2].status, RecipientStatus::delivered);
 }
 
-TEST(LocalDelivery, DiskTroubleDefersThenDelivers) {
+TEST(LocalDelivery, DiskTroubleIsADeferral) {
   Fixture f;
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org"});
-  std::optional<Clock::time_point> next;
+  std::vector<LocalDelivery::Result> r;
   {
     auto s = real_syscalls();
     s.rename = [](const char* a, const char* b) {
-      // The spool state file must still be writable: only Maildir renames fail.
       if (std::string_view(b).find("/new/") != std::string_view::npos) {
         errno = EIO;
         return -1;
@@ -162,25 +160,18 @@ TEST(LocalDelivery, DiskTroubleDefersThenDelivers) {
       return ::rename(a, b);
     };
     SyscallOverride o(s);
-    next = d.deliver(id);
+    r = attempt(f, d, id, {0});
   }
-  ASSERT_TRUE(next);
-  auto e = f.spool->load(id);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->recipients[0].status, RecipientStatus::deferred);
-  EXPECT_EQ(e->recipients[0].attempts, 1u);
-  EXPECT_EQ(e->recipients[0].last_reply.substr(0, 9), "451 4.3.0");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, RecipientStatus::deferred);
+  EXPECT_EQ(r[0].reply.substr(0, 9), "451 4.3.0");
   EXPECT_TRUE(f.maildir("example.org", "alice").empty());
-  // Not yet due: nothing happens.
-  EXPECT_TRUE(d.deliver(id));
-  EXPECT_TRUE(f.spool->load(id));
-  std::this_thread::sleep_until(*next + std::chrono::milliseconds(10));
-  EXPECT_FALSE(d.deliver(id));
+  r = attempt(f, d, id, {0});
+  EXPECT_EQ(r.at(0).status, RecipientStatus::delivered);
   EXPECT_EQ(f.maildir("example.org", "alice").size(), 1u);
-  EXPECT_FALSE(f.spool->load(id));
 }
 
-TEST(LocalDelivery, MboxLockedDefersAndWorkerDeliversOnceAfterRelease) {
+TEST(LocalDelivery, LockedMboxIsADeferral) {
   Fixture f;
   f.config.mailbox_format = config::MailboxFormat::mbox;
   auto mbox = f.config.mailbox_for("alice", "example.org");
@@ -188,43 +179,24 @@ TEST(LocalDelivery, MboxLockedDefersAndWorkerDeliversOnceAfterRelease) {
   write_durably(fs::path(mbox.string() + ".lock"), "1\n");  // someone else's dotlock
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
   auto id = f.put({"alice@example.org"});
-  d.start(2);
-  d.submit(id);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  auto e = f.spool->load(id);
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->recipients[0].status, RecipientStatus::deferred);
-  EXPECT_EQ(e->recipients[0].last_reply.substr(0, 9), "450 4.2.1");
-  EXPECT_FALSE(fs::exists(mbox) && fs::file_size(mbox) > 0);
+  auto r = attempt(f, d, id, {0});
+  EXPECT_EQ(r.at(0).status, RecipientStatus::deferred);
+  EXPECT_EQ(r.at(0).reply.substr(0, 9), "450 4.2.1");
   fs::remove(mbox.string() + ".lock");
-  for (int i = 0; i < 100 && f.spool->load(id); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  d.stop();
-  EXPECT_FALSE(f.spool->load(id));
-  auto content = read_file(mbox);
-  EXPECT_EQ(content.find("From sender@remote.example "), 0u);
-  EXPECT_EQ(content.find("From sender@remote.example ", 1), std::string::npos) << "exactly one copy";
-  EXPECT_NE(content.find("Return-Path: <sender@remote.example>\nSubject: t\n\nhi\n\n"), std::string::npos);
+  r = attempt(f, d, id, {0});
+  EXPECT_EQ(r.at(0).status, RecipientStatus::delivered);
+  EXPECT_EQ(read_file(mbox).find("From sender@remote.example "), 0u);
 }
 
-TEST(LocalDelivery, WorkerPicksUpSpoolAtStart) {
+TEST(LocalDelivery, MessageGoneIsNoResult) {
   Fixture f;
-  auto id1 = f.put({"alice@example.org"});
-  auto id2 = f.put({"bob@example.net"});
   LocalDelivery d(std::make_shared<const config::Config>(f.config), *f.spool, f.users.get());
-  d.start(1);
-  for (int i = 0; i < 200 && !f.spool->list().empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  d.stop();
-  EXPECT_TRUE(f.spool->list().empty());
-  EXPECT_EQ(f.maildir("example.org", "alice").size(), 1u);
-  EXPECT_EQ(f.maildir("example.net", "bob").size(), 1u);
-}
-
-TEST(LocalDelivery, RetryDelay) {
-  EXPECT_EQ(LocalDelivery::retry_delay(1).count(), 1);
-  EXPECT_EQ(LocalDelivery::retry_delay(2).count(), 2);
-  EXPECT_EQ(LocalDelivery::retry_delay(6).count(), 32);
-  EXPECT_EQ(LocalDelivery::retry_delay(7).count(), 60);
-  EXPECT_EQ(LocalDelivery::retry_delay(1000).count(), 60);
+  auto id = f.put({"alice@example.org"});
+  auto entry = f.spool->load(id);
+  ASSERT_TRUE(entry);
+  f.spool->remove(id);
+  EXPECT_TRUE(d.attempt(*entry, {0}).empty());
+  EXPECT_TRUE(f.maildir("example.org", "alice").empty());
 }
 
 }  // namespace

@@ -1,0 +1,153 @@
+#include "queue/record.hpp"
+
+#include <algorithm>
+
+#include "client/retry.hpp"
+#include "log/log.hpp"
+
+namespace postern::queue {
+
+using store::RecipientStatus;
+
+bool Recorder::send_dsn(const config::Config& config, const store::SpoolEntry& entry,
+                        const std::vector<DsnRecipient>& recipients) {
+  if (!is_bounceable(entry.envelope.reverse_path)) {
+    // RFC 5321 §4.5.5: never a bounce to the null reverse-path.
+    log::Event("dsn_suppressed").add("queue_id", entry.id).add("reason", "null reverse-path");
+    return true;
+  }
+  DsnReport report;
+  report.reporting_mta = config.hostname;
+  report.queue_id = entry.id;
+  report.original_sender = entry.envelope.reverse_path;
+  report.arrival = entry.envelope.received_at;
+  report.now = Clock::now();
+  report.recipients = recipients;
+  try {
+    if (auto message = spool_.message(entry.id)) report.original_message = std::move(*message);
+    store::Envelope env;
+    env.recipients = {entry.envelope.reverse_path};
+    env.client_address = "127.0.0.1";
+    env.client_helo = config.hostname;
+    env.received_at = report.now;
+    const std::string dsn_id = inject_(env, build_dsn(report));
+    ++dsns_;
+    log::Event("dsn")
+        .add("queue_id", entry.id)
+        .add("dsn_queue_id", dsn_id)
+        .add("to", "<" + entry.envelope.reverse_path + ">")
+        .add("action", recipients.front().action == DsnAction::delayed ? "delayed" : "failed")
+        .add("recipients", static_cast<long long>(recipients.size()));
+    return true;
+  } catch (const std::exception& e) {
+    log::Event("dsn_error").add("queue_id", entry.id).add("error", e.what());
+    return false;
+  }
+}
+
+std::optional<std::vector<store::RecipientState>> Recorder::record(const config::Config& config,
+                                                                   const Schedule& schedule,
+                                                                   const store::SpoolEntry& loaded,
+                                                                   const std::vector<std::size_t>& rcpts,
+                                                                   std::vector<Outcome> outcomes,
+                                                                   Transport transport, double uniform) {
+  const store::SpoolEntry* entry = &loaded;
+  const std::string& id = loaded.id;
+  const auto now = Clock::now();
+  const auto arrival = entry->envelope.received_at;
+  std::vector<DsnRecipient> bounces;
+  for (std::size_t k = 0; k < rcpts.size(); ++k) {
+    auto& o = outcomes[k];
+    if (o.kind == Outcome::Kind::deferred && schedule.expired(arrival, now)) {
+      // RFC 3463 4.4.7: delivery time expired.
+      o.kind = Outcome::Kind::bounced;
+      o.status = "4.4.7";
+      o.reason = o.summary() + " (gave up after " +
+                 client::describe(std::chrono::duration_cast<std::chrono::seconds>(now - arrival)) + ")";
+      o.reply.reset();
+    }
+    if (o.kind != Outcome::Kind::bounced) continue;
+    DsnRecipient d;
+    d.address = entry->recipients.at(rcpts[k]).address;
+    d.action = DsnAction::failed;
+    d.status = o.status.empty() ? "5.0.0" : o.status;
+    d.remote_mta = o.reply ? o.remote_mta : "";
+    d.diagnostic = o.summary();
+    d.diagnostic_is_smtp = o.reply.has_value();
+    d.explanation = o.explanation;
+    d.last_attempt = now;
+    bounces.push_back(std::move(d));
+  }
+  if (!bounces.empty() && !send_dsn(config, *entry, bounces)) {
+    // The report could not be stored: those recipients stay deferred.
+    for (auto& o : outcomes)
+      if (o.kind == Outcome::Kind::bounced) o.kind = Outcome::Kind::deferred;
+  }
+  std::optional<std::vector<store::RecipientState>> states;
+  try {
+    states = spool_.update(id, [&](std::vector<store::RecipientState>& s) {
+      for (std::size_t k = 0; k < rcpts.size(); ++k) {
+        auto& st = s.at(rcpts[k]);
+        const auto& o = outcomes[k];
+        if (st.final()) continue;  // finished meanwhile by someone else
+        st.last_reply = o.summary();
+        st.last_attempt = now;
+        ++st.attempts;
+        switch (o.kind) {
+          case Outcome::Kind::delivered: st.status = RecipientStatus::delivered; break;
+          case Outcome::Kind::bounced: st.status = RecipientStatus::bounced; break;
+          case Outcome::Kind::deferred:
+            st.status = RecipientStatus::deferred;
+            st.next_attempt = transport == Transport::local
+                                  ? schedule.next_local_attempt(st.attempts, arrival, now)
+                                  : schedule.next_attempt(st.attempts, st.last_reply, arrival, now, uniform);
+            break;
+        }
+      }
+    });
+  } catch (const std::exception& e) {
+    log::Event("queue_error").add("queue_id", id).add("error", e.what());
+    // Stored as it was; the scheduler looks again in a few seconds.
+    auto as_was = entry->recipients;
+    for (auto i : rcpts) {
+      as_was.at(i).status = RecipientStatus::deferred;
+      as_was.at(i).next_attempt = now + std::chrono::seconds(5);
+    }
+    return as_was;
+  }
+  for (std::size_t k = 0; k < rcpts.size(); ++k) {
+    const auto& o = outcomes[k];
+    const auto* st = states ? &states->at(rcpts[k]) : nullptr;
+    log::Event ev("delivery");
+    ev.add("queue_id", id).add("to", "<" + entry->recipients.at(rcpts[k]).address + ">");
+    if (!o.remote_mta.empty()) ev.add("relay", o.remote_mta);
+    ev.add("status", o.kind == Outcome::Kind::bounced    ? "bounced"
+                     : o.kind == Outcome::Kind::deferred ? "deferred"
+                     : transport == Transport::local     ? "delivered"
+                                                         : "sent");
+    if (st) ev.add("attempts", static_cast<long long>(st->attempts));
+    ev.add("reply", o.summary());
+    if (o.kind == Outcome::Kind::deferred && st)
+      ev.add("retry_in", static_cast<long long>(
+                             std::chrono::duration_cast<std::chrono::seconds>(st->next_attempt - now).count()));
+    ev.emit();
+    ++(o.kind == Outcome::Kind::delivered ? delivered_ : o.kind == Outcome::Kind::bounced ? bounced_ : deferred_);
+  }
+  if (states && std::all_of(states->begin(), states->end(), [](const auto& s) { return s.final(); })) {
+    // All delivered: update() removed it. Bounces too: their DSN is stored.
+    if (std::any_of(states->begin(), states->end(), [](const auto& s) { return s.status == RecipientStatus::bounced; }))
+      finish(id);
+    return std::nullopt;
+  }
+  return states;
+}
+
+void Recorder::finish(const std::string& id) {
+  try {
+    spool_.remove(id);
+  } catch (const std::exception& e) {
+    log::Event("queue_error").add("queue_id", id).add("error", e.what());
+  }
+}
+
+}  // namespace postern::queue

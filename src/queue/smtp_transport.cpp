@@ -1,0 +1,304 @@
+#include "queue/smtp_transport.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fstream>
+
+#include "client/auth.hpp"
+#include "client/retry.hpp"
+#include "client/session.hpp"
+#include "dns/resolver.hpp"
+#include "log/log.hpp"
+#include "queue/control.hpp"
+#include "queue/loop.hpp"
+#include "smtp/data_decoder.hpp"
+#include "util/ids.hpp"
+
+namespace postern::queue {
+
+namespace fs = std::filesystem;
+
+SmtpTransport::SmtpTransport(asio::io_context& io, store::Spool& spool, Done done, SmtpOptions options)
+    : io_(io), spool_(spool), done_(std::move(done)), options_(options) {}
+
+SmtpTransport::~SmtpTransport() = default;
+
+void SmtpTransport::start(const config::Config& config, const Schedule& schedule) {
+  config_ = config;
+  schedule_ = schedule;
+  resolver_ = std::make_unique<dns::Resolver>(io_.get_executor(), config.relay.dns_servers, options_.dns_timeout);
+  tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls_->set_verify_mode(asio::ssl::verify_none);
+}
+
+void SmtpTransport::reload(const config::Config& config, const Schedule& schedule) {
+  // Coroutines in flight hold no reference into config_ across a
+  // suspension, so replacing it here, on the io thread, is safe.
+  config_ = config;
+  schedule_ = schedule;
+}
+
+void SmtpTransport::stop() {
+  stopping_ = true;
+  if (resolver_) resolver_->cancel();  // lookups in progress end now (as temporary failures)
+}
+
+void SmtpTransport::lift_backoffs() {
+  for (auto& [key, d] : dests_) {
+    d.not_before = {};
+    d.failures = 0;
+  }
+  dispatch();
+}
+
+std::size_t SmtpTransport::enqueue(const std::string& id, const std::vector<std::pair<std::size_t, std::string>>& rcpts) {
+  std::map<std::string, Job> jobs;
+  for (const auto& [index, address] : rcpts) {
+    Route route = route_for(config_.relay, domain_of(config_.final_recipient(address)), options_.mx_port);
+    auto& job = jobs[route.key];
+    job.id = id;
+    job.rcpts.push_back(index);
+    dests_[route.key].route = route;
+  }
+  for (auto& [key, job] : jobs) dests_[key].jobs.push_back(std::move(job));
+  dispatch();
+  return jobs.size();
+}
+
+void SmtpTransport::dispatch() {
+  const auto now = Clock::now();
+  for (auto& [key, d] : dests_) {
+    while (!d.jobs.empty() && d.active < options_.per_destination && active_ < options_.max_connections &&
+           now >= d.not_before && !stopping_) {
+      // One connection per queued job at most: don't open 4 for 1 message.
+      if (d.active > 0 && d.jobs.size() <= d.active) break;
+      ++d.active;
+      ++active_;
+      asio::co_spawn(io_, work_destination(key), [key = key](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::Event("queue_bug").add("destination", key).add("error", ex.what());
+        }
+      });
+    }
+  }
+}
+
+asio::awaitable<std::vector<SmtpTransport::Hop>> SmtpTransport::hops_for(const Route& route,
+                                                                         std::optional<Outcome>& failure) {
+  std::vector<Hop> hops;
+  if (route.kind != Route::Kind::mx) {
+    asio::error_code ec;
+    auto literal = asio::ip::make_address(route.host, ec);
+    if (!ec) {
+      hops.push_back({route.host, literal.to_string(), route.port});
+      co_return hops;
+    }
+    auto a = co_await resolver_->resolve_host(route.host);
+    if (a.outcome != dns::Outcome::ok) {
+      // A configured route: never bounce on DNS.
+      failure = Outcome::ours(Outcome::Kind::deferred, "4.4.3", a.error);
+      co_return hops;
+    }
+    for (auto& addr : a.addresses) hops.push_back({route.host, addr.to_string(), route.port});
+    co_return hops;
+  }
+  auto dest = co_await resolver_->resolve_mail_domain(route.host);
+  if (dest.outcome != dns::Outcome::ok) {
+    failure = Outcome::ours(dest.outcome == dns::Outcome::temporary ? Outcome::Kind::deferred : Outcome::Kind::bounced,
+                            dest.enhanced, dest.error);
+    co_return hops;
+  }
+  for (auto& t : dest.targets)
+    for (auto& addr : t.addresses) hops.push_back({t.host, addr.to_string(), route.port});
+  co_return hops;
+}
+
+// Never deliver to ourselves: hops that are our own listeners are
+// dropped; when none is left the mail loops and bounces (5.4.6).
+void SmtpTransport::drop_own_listeners(const Route& route, std::vector<Hop>& hops, std::optional<Outcome>& failure) {
+  const auto before = hops.size();
+  std::erase_if(hops, [&](const Hop& h) {
+    asio::error_code ec;
+    auto a = asio::ip::make_address(h.address, ec);
+    return !ec && is_own_listener(config_.listeners, a, h.port);
+  });
+  if (before == 0 || !hops.empty()) return;
+  failure = Outcome::ours(Outcome::Kind::bounced, "5.4.6", "mail for " + route.host + " loops back to myself");
+  log::Event("loop").add("destination", route.key).add("error", failure->reason);
+}
+
+client::Options SmtpTransport::session_options(const Hop& hop, const Route& route) {
+  client::Options o;
+  o.host = hop.address;
+  o.port = std::to_string(hop.port);
+  o.server_name = hop.name;
+  o.helo_name = config_.hostname;
+  o.connect_timeout = options_.connect_timeout;
+  o.command_timeout = options_.command_timeout;
+  o.data_timeout = options_.data_timeout;
+  if (route.kind == Route::Kind::smarthost) {
+    // The smarthost gets our password: TLS as [relay] smarthost_tls says
+    // (implicit on port 465, RFC 8314), verified against its name by default.
+    const auto mode = config_.relay.smarthost_tls;
+    o.tls = mode == config::SmarthostTls::none ? client::TlsMode::none
+            : hop.port == 465                  ? client::TlsMode::implicit
+                                               : client::TlsMode::starttls;
+    o.verify_certificate = mode == config::SmarthostTls::verify;
+    o.ca_file = config_.relay.smarthost_ca.string();
+    return o;  // its own context, with the trust anchors it needs
+  }
+  o.tls = client::TlsMode::automatic;  // MX and routes: opportunistic STARTTLS (RFC 3207 §4; RFC 7435)
+  o.verify_certificate = false;
+  o.tls_context = tls_;
+  return o;
+}
+
+// RFC 4954 AUTH to the smarthost with smarthost_user and the first line
+// of smarthost_password_file (read at each connection, so a changed
+// password needs no restart), only over what smarthost_tls allows.
+asio::awaitable<std::optional<client::Error>> SmtpTransport::authenticate_smarthost(client::Session& s,
+                                                                                      const Hop& hop) {
+  client::AuthRequest req;
+  req.user = config_.relay.smarthost_user;
+  std::ifstream in(config_.relay.smarthost_password_file);
+  if (!in || !std::getline(in, req.password)) {
+    co_return client::Error{client::Error::Kind::auth,
+                            "cannot read relay.smarthost_password_file " +
+                                config_.relay.smarthost_password_file.string(),
+                            std::nullopt};
+  }
+  while (!req.password.empty() && (req.password.back() == '\r' || req.password.back() == '\n'))
+    req.password.pop_back();
+  // smarthost_tls = "none" is the operator's word that clear text will do.
+  req.allow_cleartext = config_.relay.smarthost_tls == config::SmarthostTls::none;
+  std::string used;
+  auto err = co_await client::authenticate(s, req, &used);
+  if (!err) log::Event("smarthost_auth").add("relay", hop.name).add("mechanism", used);
+  co_return err;
+}
+
+asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
+  Destination& d = dests_[key];  // map nodes stay put
+  const Route route = d.route;
+  std::optional<Outcome> failure;
+  std::vector<Hop> hops;
+  if (!stopping_) hops = co_await hops_for(route, failure);
+  if (!failure) drop_own_listeners(route, hops, failure);
+  std::unique_ptr<client::Session> session;
+  Hop used;
+  if (!failure) {
+    std::optional<Outcome> last;
+    for (const auto& hop : hops) {
+      if (stopping_) break;
+      const auto o = session_options(hop, route);
+      auto s = std::make_unique<client::Session>(io_.get_executor(), o);
+      auto err = co_await s->open();
+      ++connections_made_;
+      const std::string relay = hop.name + "[" + hop.address + "]:" + std::to_string(hop.port);
+      if (!err)
+        log::Event("relay_connect")
+            .add("destination", key)
+            .add("relay", relay)
+            .add("tls", s->tls_active() ? s->tls_description() : std::string("none"))
+            .add("verified", s->tls_active() && o.verify_certificate ? "yes" : "no");
+      if (!err && route.kind == Route::Kind::smarthost && !config_.relay.smarthost_user.empty())
+        err = co_await authenticate_smarthost(*s, hop);
+      if (!err) {
+        session = std::move(s);
+        used = hop;
+        break;
+      }
+      log::Event("connect_failed").add("destination", key).add("relay", relay)
+          .add("error", err->reply ? err->reply->summary() : err->message);
+      last = from_client_error(*err, hop.name);
+      // RFC 5321 §5.1: try the next address or MX host.
+    }
+    if (!session) {
+      failure = last ? *last : Outcome::ours(Outcome::Kind::deferred, "4.4.1", route.host + ": no address to connect to");
+      // A refusal from every host (5xx greeting) is final; anything else is not.
+      if (failure->kind == Outcome::Kind::bounced && !failure->reply) failure->kind = Outcome::Kind::deferred;
+    }
+  }
+  if (failure) {
+    // Nobody to talk to: every job for this destination waits a step.
+    if (failure->kind == Outcome::Kind::deferred) {
+      ++d.failures;
+      d.not_before = Clock::now() + client::RetrySchedule::backoff(schedule_.retry, d.failures);
+    }
+    std::deque<Job> jobs;
+    jobs.swap(d.jobs);
+    for (auto& job : jobs) co_await done_(job, nullptr, std::vector<Outcome>(job.rcpts.size(), *failure));
+    --d.active;
+    --active_;
+    co_return;
+  }
+  d.failures = 0;
+  d.not_before = {};
+  unsigned sent = 0;
+  while (!d.jobs.empty() && !stopping_ && sent < options_.max_messages_per_connection) {
+    Job job = std::move(d.jobs.front());
+    d.jobs.pop_front();
+    ++sent;
+    if (co_await deliver_one(*session, used, job)) break;
+  }
+  co_await session->quit();
+  --d.active;
+  --active_;
+  if (!d.jobs.empty() && !stopping_) dispatch();
+}
+
+// One message over an open session; true when the connection is unusable.
+asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const Hop& hop, const Job& job) {
+  std::optional<store::SpoolEntry> entry;
+  std::optional<std::string> message;
+  try {
+    entry = spool_.load(job.id);
+    if (entry) message = spool_.message(job.id);
+  } catch (const std::exception& e) {
+    log::Event("queue_error").add("queue_id", job.id).add("error", e.what());
+  }
+  if (!entry || !message) {
+    // Deleted meanwhile (`postern queue delete`): nothing to record.
+    co_await done_(job, nullptr, {});
+    co_return false;
+  }
+  // RFC 5321 §6.3: a message past the hop limit is looping; bounce it.
+  if (const unsigned hops = smtp::count_received(*message); hops > max_hops) {
+    log::Event("loop").add("queue_id", job.id).add("received", static_cast<long long>(hops));
+    const auto loops = Outcome::ours(Outcome::Kind::bounced, "5.4.6",
+                                     "554 5.4.6 Too many hops (" + std::to_string(hops) + " Received: fields), mail loops");
+    co_await done_(job, &*entry, std::vector<Outcome>(job.rcpts.size(), loops));
+    co_return false;
+  }
+  client::Transaction tx;
+  tx.reverse_path = entry->envelope.reverse_path;
+  for (auto i : job.rcpts) tx.recipients.push_back(config_.final_recipient(entry->recipients.at(i).address));
+  tx.message = std::move(*message);
+
+  const fs::path marker = inflight_dir(config_) / (job.id + "." + util::random_hex(4));
+  { std::ofstream(marker) << hop.name << "\n"; }
+  client::Delivery out;
+  auto err = co_await session.send(tx, out);
+  std::vector<Outcome> outcomes;
+  for (std::size_t i = 0; i < job.rcpts.size(); ++i) {
+    if (auto r = out.outcome(i)) {
+      outcomes.push_back(Outcome::from_reply(*r, hop.name));
+    } else if (err) {
+      outcomes.push_back(from_client_error(*err, hop.name));
+      if (outcomes.back().kind == Outcome::Kind::delivered) outcomes.back().kind = Outcome::Kind::deferred;
+    } else {
+      outcomes.push_back(Outcome::ours(Outcome::Kind::deferred, "4.4.2",
+                                       hop.name + ": transaction ended without a reply for this recipient"));
+    }
+  }
+  co_await done_(job, &*entry, std::move(outcomes));
+  std::error_code ec;
+  fs::remove(marker, ec);
+  co_return err.has_value();
+}
+
+}  // namespace postern::queue

@@ -1,0 +1,133 @@
+// The SMTP transport of the queue: delivers recipients to other hosts.
+//  * routes each recipient's domain (route.hpp): static route, smarthost
+//    (AUTH through the SASL client, over TLS as smarthost_tls says), else
+//    MX via dns::Resolver;
+//  * delivers with client::Session: opportunistic STARTTLS, PIPELINING
+//    when offered, several messages per connection to one destination, at
+//    most `per_destination` connections to one destination at a time;
+//  * a destination that cannot be reached is left alone until its backoff
+//    step has passed: at most one attempt per destination per step;
+//  * never delivers to one of our own listeners, and bounces a message
+//    past the hop limit (loop.hpp).
+// Each job's outcomes go to `Done`, which records them; only then does the
+// connection go on to the next job.
+//
+// Crash safety: an "in flight" marker (data_dir/queue/inflight/) spans the
+// window between the remote 250 and the recorded state; a kill -9 there
+// re-sends that message after restart (the unavoidable window), and the
+// scheduler counts the markers it finds at start as possible duplicates.
+//
+// Threads: everything runs on the scheduler's io_context thread.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ssl/context.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "queue/outcome.hpp"
+#include "queue/route.hpp"
+#include "queue/schedule.hpp"
+#include "store/spool.hpp"
+
+namespace postern::dns {
+class Resolver;
+}
+namespace postern::client {
+class Session;
+struct Options;
+}
+
+namespace postern::queue {
+
+struct SmtpOptions {
+  unsigned per_destination = 4;   // connections at once to one destination
+  unsigned max_connections = 64;  // outbound connections at once, in all
+  unsigned max_messages_per_connection = 100;
+  std::uint16_t mx_port = 25;     // see mx_port_from_environment()
+  std::chrono::seconds connect_timeout{30};
+  std::chrono::seconds command_timeout{300};
+  std::chrono::seconds data_timeout{600};
+  std::chrono::milliseconds dns_timeout{3000};
+};
+
+// Some recipients of one spooled message, all for one destination.
+struct Job {
+  std::string id;
+  std::vector<std::size_t> rcpts;  // indexes into the entry's recipients
+};
+
+class SmtpTransport {
+ public:
+  // Records a job's outcomes (one per rcpt, same order; none when the
+  // message was deleted meanwhile); `entry` is the entry as loaded for the
+  // attempt, or null. Resumes when recorded.
+  using Done = std::function<asio::awaitable<void>(const Job& job, const store::SpoolEntry* entry,
+                                                   std::vector<Outcome> outcomes)>;
+
+  SmtpTransport(asio::io_context& io, store::Spool& spool, Done done, SmtpOptions options);
+  ~SmtpTransport();
+  SmtpTransport(const SmtpTransport&) = delete;
+  SmtpTransport& operator=(const SmtpTransport&) = delete;
+
+  // Throws std::invalid_argument for a bad dns_servers entry.
+  void start(const config::Config& config, const Schedule& schedule);
+  // SIGHUP: routes, smarthost and schedule (dns_servers only on restart).
+  void reload(const config::Config& config, const Schedule& schedule);
+  // Queues recipients (index, address) of message `id`, one job per
+  // destination, and starts connections as limits allow. Returns the
+  // number of jobs queued; each ends with one call of `Done`.
+  std::size_t enqueue(const std::string& id, const std::vector<std::pair<std::size_t, std::string>>& rcpts);
+  // `postern queue retry`: every destination may be tried now.
+  void lift_backoffs();
+  // Lookups in progress end now; no new connection starts.
+  void stop();
+
+  std::uint64_t connections() const { return connections_made_; }
+
+ private:
+  struct Destination {
+    Route route;
+    std::deque<Job> jobs;
+    unsigned active = 0;
+    unsigned failures = 0;  // consecutive failures to reach it
+    Clock::time_point not_before{};
+  };
+  struct Hop {
+    std::string name;     // MX host or route host (Remote-MTA, SNI)
+    std::string address;  // what to connect to
+    std::uint16_t port = 25;
+  };
+
+  void dispatch();
+  asio::awaitable<void> work_destination(std::string key);
+  asio::awaitable<std::vector<Hop>> hops_for(const Route& route, std::optional<Outcome>& failure);
+  void drop_own_listeners(const Route& route, std::vector<Hop>& hops, std::optional<Outcome>& failure);
+  client::Options session_options(const Hop& hop, const Route& route);
+  asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop);
+  asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job);
+
+  asio::io_context& io_;
+  store::Spool& spool_;
+  Done done_;
+  SmtpOptions options_;
+  config::Config config_;
+  Schedule schedule_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::map<std::string, Destination> dests_;
+  unsigned active_ = 0;
+  std::atomic<std::uint64_t> connections_made_{0};
+  bool stopping_ = false;
+};
+
+}  // namespace postern::queue
