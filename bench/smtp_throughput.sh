@@ -12,8 +12,8 @@
 #
 # Rows, each run on both servers in turn: 20 sessions with a new connection
 # per message (banner, HELO, one transaction, QUIT, repeated); 20, 1 and 200
-# persistent sessions (smtp-source -d, transactions back to back); 1 KiB and
-# 64 KiB messages over 20 persistent sessions.
+# persistent sessions (smtp-source -d, transactions back to back); 1 KiB,
+# 64 KiB and 4 MiB messages over 20 persistent sessions.
 # "accepted" is messages / time until smtp-source got its last 250;
 # "delivered" is messages / time until the last one is in the Maildir.
 # First, the disk's own bounds (lib/disk_bounds.py) on the same scratch
@@ -91,6 +91,7 @@ rows=(
   "200 persistent sessions|200|$size|$messages|-d"
   "20 persistent sessions, 1 KiB|$sessions|1024|$messages|-d"
   "20 persistent sessions, 64 KiB|$sessions|65536|$((messages / 5))|-d"
+  "20 persistent sessions, 4 MiB|$sessions|4194304|$((messages / 50))|-d"
 )
 for row in "${rows[@]}"; do
   IFS='|' read -r label n_sessions n_size count flag <<< "$row"

@@ -3,12 +3,17 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/system_timer.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <array>
 #include <deque>
 #include <optional>
 #include <random>
@@ -329,8 +334,29 @@ struct Scheduler::Impl {
     }
   }
 
+  // queue/retry/ is watched with inotify: a request is seen at once. Where
+  // inotify is not available, the directory is looked at every
+  // control_interval instead (it is almost always empty).
+  std::optional<asio::posix::stream_descriptor> inotify;
+  std::array<char, 4096> inotify_buffer{};
+
   void watch_control() {
     take_retry_requests();
+    if (!inotify) {
+      const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+      if (fd >= 0 && ::inotify_add_watch(fd, retry_dir(*config).c_str(), IN_CLOSE_WRITE | IN_MOVED_TO) >= 0) {
+        inotify.emplace(io, fd);
+        take_retry_requests();  // one may have come before the watch
+      } else if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+    if (inotify) {
+      inotify->async_read_some(asio::buffer(inotify_buffer), [this](asio::error_code ec, std::size_t) {
+        if (!ec && !stopping) watch_control();
+      });
+      return;
+    }
     control_timer.expires_after(options.control_interval);
     control_timer.async_wait([this](asio::error_code ec) {
       if (!ec && !stopping) watch_control();
@@ -414,6 +440,7 @@ void Scheduler::stop() {
     impl->stopping = true;
     impl->due_timer.cancel();
     impl->control_timer.cancel();
+    if (impl->inotify) impl->inotify->close();
     impl->smtp.stop();
   });
   i.work.reset();

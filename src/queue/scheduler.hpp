@@ -15,9 +15,10 @@
 //    bounce, then the spool state with the next attempt (schedule.hpp).
 //
 // `postern queue retry [ID]` drops a file into data_dir/queue/retry/
-// (control.hpp); the scheduler looks there once a second (a directory that
-// is almost always empty: no cost that grows with the queue), makes the
-// named deferred recipients (or all) due now and lifts destination backoffs.
+// (control.hpp); the scheduler watches that directory (inotify; without
+// it, a look once a second at a directory that is almost always empty),
+// makes the named deferred recipients (or all) due now and lifts
+// destination backoffs.
 //
 // Threads: submit(), reload(), stats() and stop() are safe from any thread.
 #pragma once
@@ -39,7 +40,7 @@ struct SchedulerOptions {
   SmtpOptions smtp;
   unsigned local_threads = 2;       // threads for mailbox writes, spool states and DSNs
   unsigned local_in_flight = 16;    // local attempts queued to those threads at once
-  std::chrono::milliseconds control_interval{1000};  // how often queue/retry/ is looked at
+  std::chrono::milliseconds control_interval{1000};  // how often queue/retry/ is looked at without inotify
 };
 
 struct QueueStats {

@@ -1,6 +1,7 @@
 #include "queue/smtp_transport.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fstream>
@@ -69,6 +70,15 @@ std::size_t SmtpTransport::enqueue(const std::string& id, const std::vector<std:
 void SmtpTransport::dispatch() {
   const auto now = Clock::now();
   for (auto& [key, d] : dests_) {
+    if (!d.jobs.empty() && d.active == 0 && now < d.not_before && d.last_failure && !stopping_) {
+      // Unreachable a moment ago: defer without trying until its step has passed.
+      Outcome o = *d.last_failure;
+      o.reason = "delivery temporarily suspended: " + o.summary();
+      o.reply.reset();
+      ++d.active;
+      asio::co_spawn(io_, defer_all(d, std::move(o)), asio::detached);
+      continue;
+    }
     while (!d.jobs.empty() && d.active < options_.per_destination && active_ < options_.max_connections &&
            now >= d.not_before && !stopping_) {
       // One connection per queued job at most: don't open 4 for 1 message.
@@ -229,15 +239,14 @@ asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
       ++d.failures;
       d.not_before = Clock::now() + client::RetrySchedule::backoff(schedule_.retry, d.failures);
     }
-    std::deque<Job> jobs;
-    jobs.swap(d.jobs);
-    for (auto& job : jobs) co_await done_(job, nullptr, std::vector<Outcome>(job.rcpts.size(), *failure));
-    --d.active;
-    --active_;
+    d.last_failure = *failure;
+    --active_;  // the connection slot is free; `active` covers the deferring
+    co_await defer_all(d, *failure);
     co_return;
   }
   d.failures = 0;
   d.not_before = {};
+  d.last_failure.reset();
   unsigned sent = 0;
   while (!d.jobs.empty() && !stopping_ && sent < options_.max_messages_per_connection) {
     Job job = std::move(d.jobs.front());
@@ -249,6 +258,17 @@ asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
   --d.active;
   --active_;
   if (!d.jobs.empty() && !stopping_) dispatch();
+}
+
+// Every job queued for `d` gets `outcome`, including those that arrive
+// meanwhile; then `d` is free again (the caller counted it active).
+asio::awaitable<void> SmtpTransport::defer_all(Destination& d, Outcome outcome) {
+  while (!d.jobs.empty()) {
+    std::deque<Job> jobs;
+    jobs.swap(d.jobs);
+    for (auto& job : jobs) co_await done_(job, nullptr, std::vector<Outcome>(job.rcpts.size(), outcome));
+  }
+  --d.active;
 }
 
 // One message over an open session; true when the connection is unusable.

@@ -6,7 +6,9 @@
 //    when offered, several messages per connection to one destination, at
 //    most `per_destination` connections to one destination at a time;
 //  * a destination that cannot be reached is left alone until its backoff
-//    step has passed: at most one attempt per destination per step;
+//    step has passed: at most one attempt per destination per step; mail
+//    for it meanwhile is deferred at once with that reason ("delivery
+//    temporarily suspended", as Postfix says);
 //  * never delivers to one of our own listeners, and bounces a message
 //    past the hop limit (loop.hpp).
 // Each job's outcomes go to `Done`, which records them; only then does the
@@ -30,6 +32,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,7 +53,7 @@ struct Options;
 namespace postern::queue {
 
 struct SmtpOptions {
-  unsigned per_destination = 4;   // connections at once to one destination
+  unsigned per_destination = 20;  // connections at once to one destination (Postfix: 20)
   unsigned max_connections = 64;  // outbound connections at once, in all
   unsigned max_messages_per_connection = 100;
   std::uint16_t mx_port = 25;     // see mx_port_from_environment()
@@ -101,6 +104,7 @@ class SmtpTransport {
     unsigned active = 0;
     unsigned failures = 0;  // consecutive failures to reach it
     Clock::time_point not_before{};
+    std::optional<Outcome> last_failure;  // why it could not be reached
   };
   struct Hop {
     std::string name;     // MX host or route host (Remote-MTA, SNI)
@@ -110,6 +114,7 @@ class SmtpTransport {
 
   void dispatch();
   asio::awaitable<void> work_destination(std::string key);
+  asio::awaitable<void> defer_all(Destination& d, Outcome outcome);
   asio::awaitable<std::vector<Hop>> hops_for(const Route& route, std::optional<Outcome>& failure);
   void drop_own_listeners(const Route& route, std::vector<Hop>& hops, std::optional<Outcome>& failure);
   client::Options session_options(const Hop& hop, const Route& route);
