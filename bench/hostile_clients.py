@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -143,36 +142,22 @@ def measure(name, port):
             "accepted_p50": statistics.median(accepted) * 1000, "accepted_p99": q(accepted, 0.99)}
 
 
-def postfix_start(work, port):
-    lib = os.environ["BENCH_LIB"]
-    script = (f'source "{lib}/common.sh"; source "{lib}/postfix.sh"; '
-              f'postfix_private_start "{work}" {port} "smtpd_hard_error_limit = 10" '
-              f'"default_process_limit = {IDLE + TRICKLERS + FLOODERS + GUESSERS + 50}"')
-    subprocess.run(["bash", "-c", script], check=True)
-
-
-def postfix_stop(work):
-    lib = os.environ["BENCH_LIB"]
-    subprocess.run(["bash", "-c", f'source "{lib}/postfix.sh"; postfix_private_stop "{work}"'], check=False)
-
-
 def main():
     # Interrupted or not, what was started is stopped (the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     postern = benchlib.Postern("hostile", '[limits]\nmax_connections_per_ip = 5000\nmax_errors = 10\n'
                                           'command_timeout = "5m"\n[auth]\nrequire_tls = false\n')
     postern.start()
-    pf_dir = benchlib.workdir("hostile-postfix")
-    os.chmod(pf_dir, 0o755)  # Postfix's daemons run as postfix and must reach their queue
     # One smtpd process per connection: it needs as many as the load opens.
-    pf_port = benchlib.free_port()
+    pf = benchlib.Postfix("hostile-postfix", ["smtpd_hard_error_limit = 10",
+                                              f"default_process_limit = {IDLE + TRICKLERS + FLOODERS + GUESSERS + 50}"])
     try:
         postern.cli("user", "add", "bench@bench.example", "--password-stdin", input="bench-password\n")
-        postfix_start(pf_dir, pf_port)
-        rows = [measure("postfix", pf_port), measure("postern", postern.port)]
+        pf.start()
+        rows = [measure("postfix", pf.port), measure("postern", postern.port)]
     finally:
         postern.stop()
-        postfix_stop(pf_dir)
+        pf.stop()
     print(f"Hostile clients: {IDLE} idle, {TRICKLERS} trickling, {FLOODERS} flooding; "
           f"{PROBES} probe messages, one connection each")
     print(f"{'server':10} {'banner p50 ms':>14} {'banner p99 ms':>14} {'250 p50 ms':>11} {'250 p99 ms':>11}")
