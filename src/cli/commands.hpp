@@ -16,5 +16,6 @@ void add_greylist(CLI::App& app, int& result);
 void add_queue(CLI::App& app, int& result);
 void add_explain(CLI::App& app, int& result);
 void add_check_config(CLI::App& app, int& result);
+void add_testbed(CLI::App& app, int& result);
 
 }  // namespace postern::cli

@@ -17,6 +17,7 @@ int run(int argc, char** argv) {
   add_queue(app, result);
   add_explain(app, result);
   add_check_config(app, result);
+  add_testbed(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -96,6 +96,28 @@ struct Relay {
   std::vector<std::string> dns_servers;
 };
 
+// SPEC §10, read by `postern testbed` only: its users, and rules that
+// answer a chosen command with a chosen reply.
+struct TestbedRule {
+  std::string command;         // EHLO, MAIL, RCPT, DATA, DOT (after the final dot) or AUTH
+  std::string from, to, user;  // globs (fnmatch, case-insensitive); "" matches anything
+  std::string reply;           // "450 4.7.1 text"; for shutdown a 421 (default "421 4.3.2 Service shutting down")
+  unsigned times = 0;          // the first N times per client IP + sender + recipient, then pass; 0 = always
+  Duration delay{0};           // waited before the reply (or the close)
+  std::string action = "reply";  // reply | drop | shutdown
+};
+
+struct Testbed {
+  std::map<std::string, std::string> users;  // address -> password; empty: any credentials pass
+  std::vector<TestbedRule> rules;
+};
+
+// What is wrong with a rule, or "" when it is well-formed (fills in the
+// shutdown default reply).
+std::string check_testbed_rule(TestbedRule& rule);
+// The [[rule]] tables of a TOML file (`postern testbed --rules FILE`). Throws Error.
+std::vector<TestbedRule> load_testbed_rules(const std::filesystem::path& file);
+
 struct Config {
   std::string hostname;  // default: the machine's host name
   std::filesystem::path data_dir;  // absolute
@@ -112,6 +134,7 @@ struct Config {
   Limits limits;
   Queue queue;
   Relay relay;
+  Testbed testbed;
   LogFormat log_format = LogFormat::text;
 
   std::string source = "(embedded defaults)";  // the file it came from
@@ -172,7 +195,7 @@ struct Endpoint {
   std::uint16_t port = 0;
 };
 // A listener address: an IP literal and a port, "0.0.0.0:25" or "[::]:25".
-Endpoint parse_listen_address(std::string_view text);
+Endpoint parse_listen_address(std::string_view text, bool any_port = false);
 // "host", "host:port", "[v6]" or "[v6]:port"; host is a domain name or an IP
 // literal (only an IP literal when ip_only); a missing port is default_port.
 Endpoint parse_endpoint(std::string_view text, std::uint16_t default_port, bool ip_only = false);

@@ -57,6 +57,13 @@ class Loader {
  public:
   Loader(std::string file, Config& config) : file_(std::move(file)), c_(config) {}
 
+  // A file of [[rule]] tables (postern testbed --rules).
+  std::vector<TestbedRule> rules_file(const toml::table& root) {
+    std::vector<TestbedRule> out;
+    walk(root, "", {{"rule", [&](auto& n) { out = rules(n, "rule"); }}});
+    return out;
+  }
+
   void load(const toml::table& root) {
     c_.postmaster.clear();  // derived in finish() unless the file names one
     walk(root, "", {
@@ -128,6 +135,16 @@ class Loader {
              {"delay_warning", [&](auto& v) { c_.queue.delay_warning = duration(v, 0); }},
          }); }},
         {"relay", [&](auto& n) { relay(table(n)); }},
+        {"testbed", [&](auto& n) { walk(table(n), "testbed", {
+             {"users", [&](auto& v) {
+                c_.testbed.users.clear();
+                for (auto&& [k, pw] : table(v)) {
+                  if (!pw.is_string()) fail(std::string("expected a password string for ") + q(k.str()) + ", got " + type_name(pw));
+                  c_.testbed.users[std::string(k.str())] = pw.as_string()->get();
+                }
+              }},
+             {"rule", [&](auto& v) { c_.testbed.rules = rules(v, "testbed.rule"); }},
+         }); }},
         {"log", [&](auto& n) { walk(table(n), "log", {
              {"format", [&](auto& v) {
                 auto f = string(v);
@@ -464,6 +481,33 @@ class Loader {
     });
   }
 
+  std::vector<TestbedRule> rules(const toml::node& n, const std::string& name) {
+    if (!n.is_array() || !n.as_array()->is_array_of_tables()) wrong_type(n, "an array of tables ([[rule]])");
+    std::vector<TestbedRule> out;
+    std::size_t i = 0;
+    for (auto& el : *n.as_array()) {
+      ++i;
+      const std::string prefix = name + "[" + std::to_string(i) + "]";
+      TestbedRule r;
+      walk(*el.as_table(), prefix, {
+          {"command", [&](auto& v) {
+             r.command = string(v);
+             for (auto& ch : r.command) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+           }},
+          {"from", [&](auto& v) { r.from = string(v); }},
+          {"to", [&](auto& v) { r.to = string(v); }},
+          {"user", [&](auto& v) { r.user = string(v); }},
+          {"reply", [&](auto& v) { r.reply = string(v); }},
+          {"times", [&](auto& v) { r.times = integer(v, 0); }},
+          {"delay", [&](auto& v) { r.delay = duration(v, 0); }},
+          {"action", [&](auto& v) { r.action = string(v); }},
+      });
+      if (auto why = check_testbed_rule(r); !why.empty()) fail(line_of(el), prefix, why);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   void walk_routes(const toml::table& t) {
     for (auto&& [k, v] : t) {
       std::string domain = util::to_lower(k.str());
@@ -492,6 +536,36 @@ std::string read_file(const fs::path& file) {
 }
 
 }  // namespace
+
+std::string check_testbed_rule(TestbedRule& r) {
+  static const std::set<std::string> commands{"EHLO", "MAIL", "RCPT", "DATA", "DOT", "AUTH"};
+  if (!commands.count(r.command)) return "command " + q(r.command) + ": expected EHLO, MAIL, RCPT, DATA, DOT or AUTH";
+  if (r.action != "reply" && r.action != "drop" && r.action != "shutdown")
+    return "action " + q(r.action) + ": expected \"reply\", \"drop\" or \"shutdown\"";
+  if (r.action == "shutdown" && r.reply.empty()) r.reply = "421 4.3.2 Service shutting down";
+  if (r.action == "drop") return "";
+  const auto& t = r.reply;
+  const bool code = t.size() >= 3 && t[0] >= '2' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' && t[2] >= '0' &&
+                    t[2] <= '9' && (t.size() == 3 || t[3] == ' ');
+  if (!code) return "reply " + q(t) + ": expected a reply such as \"450 4.7.1 Try again later\"";
+  for (unsigned char c : t)
+    if (c < 0x20 || c == 0x7f) return "reply " + q(t) + ": control characters are not allowed";
+  if (r.action == "shutdown" && t.rfind("421", 0) != 0) return "a shutdown replies 421, not " + t.substr(0, 3);
+  return "";
+}
+
+std::vector<TestbedRule> load_testbed_rules(const fs::path& file) {
+  const std::string name = file.string();
+  toml::table root;
+  try {
+    root = toml::parse(read_file(file), name);
+  } catch (const toml::parse_error& e) {
+    throw Error(name, e.source().begin.line, "", std::string("TOML syntax: ") + std::string(e.description()));
+  }
+  Config scratch = defaults();
+  Loader loader(name, scratch);
+  return loader.rules_file(root);
+}
 
 Config load(const std::optional<fs::path>& file, const std::optional<fs::path>& data_dir_override) {
   std::optional<fs::path> path = file;

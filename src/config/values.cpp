@@ -40,14 +40,15 @@ bool is_ipv6(std::string_view s) {
   return s.size() < 46 && ::inet_pton(AF_INET6, std::string(s).c_str(), &a) == 1;
 }
 
-std::uint16_t parse_port(std::string_view text, std::string_view whole) {
+std::uint16_t parse_port(std::string_view text, std::string_view whole, bool zero_ok = false) {
   if (text.empty()) throw invalid_argument(q(whole) + ": missing port after ':'");
   std::uint32_t port = 0;
   for (char c : text)
     if (!is_digit(c)) throw invalid_argument(q(whole) + ": port " + q(text) + " is not a number");
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
-  if (ec != std::errc{} || port == 0 || port > 65535)
-    throw invalid_argument(q(whole) + ": port " + std::string(text) + " is out of range (1-65535)");
+  if (ec != std::errc{} || (port == 0 && !zero_ok) || port > 65535)
+    throw invalid_argument(q(whole) + ": port " + std::string(text) + " is out of range (" + (zero_ok ? "0" : "1") +
+                           "-65535)");
   return static_cast<std::uint16_t>(port);
 }
 
@@ -163,7 +164,7 @@ bool is_domain(std::string_view text) {
   return label > 0 && prev != '-';
 }
 
-Endpoint parse_listen_address(std::string_view text) {
+Endpoint parse_listen_address(std::string_view text, bool any_port) {
   auto hp = split_host_port(text);
   if (!hp.has_port && hp.bracketed && text.front() != '[')
     throw invalid_argument(q(text) + ": write an IPv6 address in brackets, with a port, as \"[::]:25\"");
@@ -171,7 +172,7 @@ Endpoint parse_listen_address(std::string_view text) {
   if (!hp.bracketed && !is_ipv4(hp.host))
     throw invalid_argument(q(text) + ": " + q(hp.host) +
                            " is not an IP address; listen on \"0.0.0.0:PORT\", \"[::]:PORT\" or a local address");
-  return Endpoint{util::to_lower(hp.host), parse_port(hp.port, text)};
+  return Endpoint{util::to_lower(hp.host), parse_port(hp.port, text, any_port)};
 }
 
 Endpoint parse_endpoint(std::string_view text, std::uint16_t default_port, bool ip_only) {

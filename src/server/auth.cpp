@@ -279,6 +279,25 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
     sasl::wipe(bytes);
   }
 
+  // A front end may decide AUTH itself (hooks.hpp; the testbed's users).
+  if (auto* admission = session.server().admission()) {
+    if (auto v = admission->decide(Stage::auth, info, nullptr, stepper.authcid())) {
+      switch (v->action) {
+        case Verdict::Action::accept:
+          session.set_authenticated(step.status == sasl::ServerStepper::Status::done ? stepper.identity()
+                                                                                   : stepper.authcid());
+          co_return authenticated();
+        case Verdict::Action::drop:
+        case Verdict::Action::shutdown:
+          session.close_after_reply();
+          [[fallthrough]];
+        case Verdict::Action::reply:
+          if (v->reply.code == 235) session.set_authenticated(stepper.authcid());
+          co_return v->reply;
+      }
+    }
+  }
+
   switch (step.status) {
     case sasl::ServerStepper::Status::done:
       session.set_authenticated(stepper.identity());

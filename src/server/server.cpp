@@ -190,6 +190,16 @@ void Server::bind() {
   }
 }
 
+std::vector<std::uint16_t> Server::bound_ports() const {
+  std::vector<std::uint16_t> ports;
+  for (const auto& b : listeners_) {
+    asio::error_code ec;
+    auto endpoint = b->acceptor.local_endpoint(ec);
+    ports.push_back(ec ? 0 : endpoint.port());
+  }
+  return ports;
+}
+
 int Server::run(const std::function<void(Server&)>& start_services) {
   if (start_services) start_services(*this);
 

@@ -34,6 +34,7 @@
 
 #include "config/config.hpp"
 #include "server/connection_limits.hpp"
+#include "server/hooks.hpp"
 
 namespace postern::store {
 class Spool;
@@ -71,6 +72,15 @@ class Server {
   int run(const std::function<void(Server&)>& start_services = {});
   // Asks for the SIGTERM behaviour from any thread.
   void stop();
+
+  // Optional front-end hooks (hooks.hpp); set before bind(). Null: none.
+  void set_admission(std::shared_ptr<Admission> admission) { admission_ = std::move(admission); }
+  void set_observer(std::shared_ptr<SessionObserver> observer) { observer_ = std::move(observer); }
+  Admission* admission() const { return admission_.get(); }
+  SessionObserver* observer() const { return observer_.get(); }
+  // The ports the listeners are bound to, in [[listener]] order (after bind();
+  // port 0 in the config is the one the system chose).
+  std::vector<std::uint16_t> bound_ports() const;
 
   // ---- For sessions ----
   std::shared_ptr<const config::Config> config() const;
@@ -124,6 +134,8 @@ class Server {
   std::unique_ptr<Checks> checks_;
   std::unique_ptr<Intake> intake_;
   std::vector<std::shared_ptr<const void>> kept_;
+  std::shared_ptr<Admission> admission_;
+  std::shared_ptr<SessionObserver> observer_;
   ConnectionLimits limits_;
 
   std::mutex sessions_mutex_;

@@ -134,15 +134,53 @@ asio::awaitable<bool> Session::fill() {
 }
 
 asio::awaitable<bool> Session::send(const smtp::Reply& r) {
-  out_ += r.wire();
+  queue_out(r);
   co_return co_await flush();
+}
+
+void Session::queue_out(const smtp::Reply& r) {
+  if (auto* o = server_.observer()) o->server_reply(info_, r);
+  out_ += r.wire();
+}
+
+asio::awaitable<std::optional<Verdict>> Session::decide(Stage stage, std::string_view argument) {
+  auto* admission = server_.admission();
+  if (!admission) co_return std::nullopt;
+  auto verdict = admission->decide(stage, info_, transaction_ ? &*transaction_ : nullptr, argument);
+  if (verdict && verdict->delay.count() > 0) {
+    co_await flush();  // what was answered before the delay is not held back by it
+    asio::steady_timer t(executor());
+    t.expires_after(verdict->delay);
+    co_await t.async_wait(use_tuple);
+  }
+  co_return verdict;
+}
+
+Session::Next Session::act(const Verdict& v) {
+  switch (v.action) {
+    case Verdict::Action::drop:
+      log::Event("dropped").add("session", info_.id).add("client", info_.peer_address);
+      out_.clear();
+      return Next::close;
+    case Verdict::Action::shutdown:
+      reply(v.reply);
+      return Next::close;
+    case Verdict::Action::reply:
+    case Verdict::Action::accept:
+      reply(v.reply);
+      break;
+  }
+  return Next::go_on;
 }
 
 asio::awaitable<Session::Line> Session::read_line(std::size_t max_octets) {
   reader_.set_limit(max_octets);
   for (;;) {
     auto r = reader_.next();
-    if (r.status == smtp::LineReader::Status::line) co_return Line{Line::Status::line, std::string(r.line)};
+    if (r.status == smtp::LineReader::Status::line) {
+      if (auto* o = server_.observer()) o->client_line(info_, r.line);
+      co_return Line{Line::Status::line, std::string(r.line)};
+    }
     if (r.status == smtp::LineReader::Status::too_long) co_return Line{Line::Status::too_long, {}};
     // Input ran dry: now the held (pipelined) replies go out (RFC 2920 §3.2).
     if (!co_await flush()) co_return Line{Line::Status::closed, {}};
@@ -172,7 +210,7 @@ void Session::reply(smtp::Reply r, std::string_view event) {
         .add("client", info_.peer_address)
         .add("reply", r.summary());
   }
-  out_ += r.wire();
+  queue_out(r);
 }
 
 void Session::reset_transaction() {
@@ -195,6 +233,7 @@ asio::awaitable<void> Session::dialogue() {
       .add("port", info_.peer_port)
       .add("listener", listener_.address)
       .add("role", listener_.role == config::Role::mx ? "mx" : "submission");
+  if (auto* o = server_.observer()) o->opened(info_);
 
   bool ok = true;
   if (listener_.tls == config::TlsMode::implicit) {
@@ -222,7 +261,7 @@ asio::awaitable<void> Session::dialogue() {
     }
   }
   if (ok) {
-    out_ += smtp::Reply{220, "", config_->hostname + " ESMTP Postern"}.wire();
+    queue_out(smtp::Reply{220, "", config_->hostname + " ESMTP Postern"});
     for (;;) {
       if (stop_requested_ && !transaction_) {
         co_await send(smtp::replies::shutting_down());
@@ -270,11 +309,35 @@ asio::awaitable<void> Session::dialogue() {
   stream_.close();
   // The connection slot is free once the socket is: before the log says so.
   ticket_.reset();
+  if (auto* o = server_.observer()) o->closed(info_);
   log::Event("disconnect").add("session", info_.id).add("client", info_.peer_address).add("messages", messages_);
 }
 
 asio::awaitable<Session::Next> Session::handle(smtp::Command& cmd) {
   using smtp::Verb;
+  // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
+  std::optional<Verdict> verdict;
+  std::string address;
+  switch (cmd.verb) {
+    case Verb::ehlo:
+    case Verb::helo:
+      verdict = co_await decide(Stage::ehlo, cmd.argument);
+      break;
+    case Verb::mail:
+      address = cmd.path.mailbox.str();
+      verdict = co_await decide(Stage::mail, address);
+      break;
+    case Verb::rcpt:
+      address = cmd.path.postmaster ? std::string("postmaster") : cmd.path.mailbox.str();
+      if (transaction_) verdict = co_await decide(Stage::rcpt, address);
+      break;
+    default:
+      break;
+  }
+  const bool checked = verdict && verdict->action == Verdict::Action::accept;
+  if (verdict && !checked && !(cmd.verb == Verb::rcpt && verdict->action == Verdict::Action::reply &&
+                               verdict->reply.positive()))
+    co_return act(*verdict);
   switch (cmd.verb) {
     case Verb::ehlo:
       reply(ehlo(cmd));
@@ -283,10 +346,10 @@ asio::awaitable<Session::Next> Session::handle(smtp::Command& cmd) {
       reply(helo(cmd));
       break;
     case Verb::mail:
-      reply(mail(cmd));
+      reply(mail(cmd, checked));
       break;
     case Verb::rcpt:
-      reply(rcpt(cmd), {});  // rcpt() logs with to=
+      reply(rcpt(cmd, verdict.has_value()), {});  // rcpt() logs with to=
       break;
     case Verb::data:
       co_return co_await data();
@@ -356,12 +419,13 @@ smtp::Reply Session::helo(const smtp::Command& cmd) {
   return smtp::Reply{250, "", config_->hostname};
 }
 
-smtp::Reply Session::mail(smtp::Command& cmd) {
+smtp::Reply Session::mail(smtp::Command& cmd, bool checked) {
   if (info_.helo.empty()) return smtp::replies::bad_sequence("Send EHLO or HELO first");
   if (transaction_) return smtp::replies::bad_sequence("Nested MAIL command");
   // RFC 1870 §6: refuse at MAIL when the declared size is already too big.
   if (cmd.mail.size && *cmd.mail.size > config_->limits.max_message_size) return smtp::replies::message_too_big();
-  if (auto r = server_.checks().on_mail(info_, cmd.path, cmd.mail)) return *r;
+  if (!checked)
+    if (auto r = server_.checks().on_mail(info_, cmd.path, cmd.mail)) return *r;
   transaction_.emplace();
   transaction_->reverse_path = std::move(cmd.path);
   transaction_->parameters = std::move(cmd.mail);
@@ -370,14 +434,14 @@ smtp::Reply Session::mail(smtp::Command& cmd) {
   return smtp::replies::sender_ok();
 }
 
-smtp::Reply Session::rcpt(smtp::Command& cmd) {
+smtp::Reply Session::rcpt(smtp::Command& cmd, bool checked) {
   if (!transaction_) return smtp::replies::bad_sequence("Need MAIL before RCPT");
   if (body_) return smtp::replies::bad_sequence("RCPT not allowed during BDAT");
   if (transaction_->recipients.size() >= config_->limits.max_recipients) return smtp::replies::too_many_recipients();
   // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8 on MAIL.
   if (cmd.path.mailbox.utf8() && !transaction_->parameters.smtputf8) return smtp::replies::utf8_needs_smtputf8();
   auto to = cmd.path.postmaster ? std::string("postmaster") : cmd.path.mailbox.str();
-  auto r = server_.checks().on_rcpt(info_, *transaction_, cmd.path);
+  auto r = checked ? std::nullopt : server_.checks().on_rcpt(info_, *transaction_, cmd.path);
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
       .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
   if (r) return *r;
@@ -456,7 +520,10 @@ asio::awaitable<Session::Next> Session::data() {
     reply(*r);
     co_return Next::go_on;
   }
-  out_ += smtp::replies::start_data().wire();
+  if (auto v = co_await decide(Stage::data, "")) {
+    if (v->action != Verdict::Action::accept) co_return act(*v);
+  }
+  queue_out(smtp::replies::start_data());
   if (!co_await flush()) co_return Next::close;
 
   auto sink = open_body();
@@ -470,6 +537,11 @@ asio::awaitable<Session::Next> Session::data() {
     reset_transaction();
     reply(smtp::replies::message_too_big(), "data");
   } else {
+    if (auto* o = server_.observer()) o->client_message(info_, sink->size());
+    if (auto v = co_await decide(Stage::dot, ""); v && v->action != Verdict::Action::accept) {
+      reset_transaction();
+      co_return act(*v);
+    }
     reply(co_await finish_message(*sink));
     reset_transaction();
   }
@@ -497,8 +569,16 @@ asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
     reset_transaction();
     reply(smtp::replies::message_too_big(), "data");
   } else if (cmd.last_chunk) {
-    if (body_->line_ends.bare(true)) reply(smtp::replies::bare_cr_lf(), "data");
-    else reply(co_await finish_message(*body_->sink));
+    if (body_->line_ends.bare(true)) {
+      reply(smtp::replies::bare_cr_lf(), "data");
+    } else {
+      if (auto* o = server_.observer()) o->client_message(info_, body_->sink->size());
+      if (auto v = co_await decide(Stage::dot, ""); v && v->action != Verdict::Action::accept) {
+        reset_transaction();
+        co_return act(*v);
+      }
+      reply(co_await finish_message(*body_->sink));
+    }
     reset_transaction();
   } else {
     reply(smtp::Reply{250, "2.0.0", std::to_string(cmd.chunk_size) + " octets received"});
@@ -547,7 +627,7 @@ asio::awaitable<Session::Next> Session::starttls() {
     reply(smtp::Reply{502, "5.5.1", "STARTTLS not offered"});
     co_return Next::go_on;
   }
-  out_ += smtp::replies::ready_for_tls().wire();
+  queue_out(smtp::replies::ready_for_tls());
   if (!co_await flush()) co_return Next::close;
   // RFC 3207 §4.2 / CVE-2011-0411: nothing sent before the handshake may be
   // executed after it. Postfix: "there must not be any pending plaintext".

@@ -29,6 +29,7 @@
 #include "smtp/data_decoder.hpp"
 #include "smtp/line_reader.hpp"
 #include "smtp/reply.hpp"
+#include "server/hooks.hpp"
 
 namespace postern::server {
 
@@ -85,8 +86,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<Next> handle(smtp::Command& command);
   smtp::Reply ehlo(const smtp::Command& command);
   smtp::Reply helo(const smtp::Command& command);
-  smtp::Reply mail(smtp::Command& command);
-  smtp::Reply rcpt(smtp::Command& command);
+  // `checked`: an Admission already accepted it; the usual checks are skipped.
+  smtp::Reply mail(smtp::Command& command, bool checked = false);
+  smtp::Reply rcpt(smtp::Command& command, bool checked = false);
+  // Asks the server's Admission (hooks.hpp), if any, and waits its delay.
+  asio::awaitable<std::optional<Verdict>> decide(Stage stage, std::string_view argument);
+  // Carries out a verdict other than `accept`: the reply, or the close.
+  Next act(const Verdict& verdict);
   using BodyCheck = smtp::BareLineEndScanner;
   asio::awaitable<Next> data();
   asio::awaitable<Next> bdat(const smtp::Command& command);
@@ -99,6 +105,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Queues a reply: counts 5xx toward max_errors, turns 421 into a close,
   // logs it under `event` (by default only 4xx/5xx, as "reject"; {} = never).
   void reply(smtp::Reply reply, std::string_view event = "reject");
+  // Every reply goes out through here (the observer sees it).
+  void queue_out(const smtp::Reply& reply);
   void reset_transaction();
 
   Server& server_;

@@ -1,0 +1,153 @@
+// `postern testbed` (SPEC §10): the deterministic SMTP test server. The
+// real server (every reply exact, AUTH with every mechanism, STARTTLS and
+// implicit TLS) with the testbed's scenarios deciding each command, every
+// session's transcript kept, every message kept and shown on a web page
+// and a JSON API; nothing is ever delivered or relayed.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "log/log.hpp"
+#include "server/intake.hpp"
+#include "server/server.hpp"
+#include "store/users.hpp"
+#include "testbed/http_api.hpp"
+#include "testbed/messages.hpp"
+#include "testbed/scenarios.hpp"
+#include "testbed/transcripts.hpp"
+
+namespace postern::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TestbedOptions {
+  std::string config_file, data_dir, rules_file, ports_file;
+  std::string smtp = "127.0.0.1:1025", smtps = "127.0.0.1:1465", http = "127.0.0.1:8025";
+};
+
+config::Listener listener(const std::string& text, config::TlsMode tls, const char* option) {
+  config::Listener l;
+  try {
+    auto ep = config::parse_listen_address(text, true);
+    l.host = ep.host;
+    l.port = ep.port;
+  } catch (const std::invalid_argument& e) {
+    throw config::Error("", 0, option, e.what());
+  }
+  l.address = text;
+  l.role = config::Role::mx;
+  l.tls = tls;
+  return l;
+}
+
+// Writes `text` to `path` whole or not at all.
+void write_atomically(const fs::path& path, const std::string& text) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+int run_testbed(const TestbedOptions& o) {
+  config::Config cfg = o.config_file.empty() ? config::defaults() : config::load(o.config_file, std::nullopt);
+  std::optional<fs::path> scratch;
+  if (!o.data_dir.empty()) {
+    cfg.data_dir = fs::absolute(o.data_dir).lexically_normal();
+  } else {
+    std::string tmpl = (fs::temp_directory_path() / "postern-testbed-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot make a data directory under " + tmpl);
+    scratch = tmpl;
+    cfg.data_dir = tmpl;
+  }
+  cfg.tls.cert = cfg.data_dir / "tls/cert.pem";
+  cfg.tls.key = cfg.data_dir / "tls/key.pem";
+  cfg.listeners = {listener(o.smtp, config::TlsMode::starttls, "--smtp"),
+                   listener(o.smtps, config::TlsMode::implicit, "--smtps")};
+  const auto http = listener(o.http, config::TlsMode::none, "--http");
+  cfg.greylist.enabled = false;  // the scenarios greylist, deterministically
+  cfg.auth.require_tls = false;  // AUTH offered without TLS too
+  cfg.auth.mechanisms = {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"};
+  cfg.limits.max_connections_per_ip = std::max(cfg.limits.max_connections_per_ip, 1000u);
+  auto rules = cfg.testbed.rules;
+  if (!o.rules_file.empty())
+    for (auto& r : config::load_testbed_rules(o.rules_file)) rules.push_back(std::move(r));
+
+  {
+    std::error_code ec;
+    fs::create_directories(cfg.data_dir, ec);
+    store::UserDb users(cfg.database_path());
+    for (const auto& [address, password] : cfg.testbed.users) {
+      if (users.get(address)) users.set_password(address, password, true);
+      else users.add(address, password, true);
+    }
+  }
+  auto scenarios = std::make_shared<testbed::Scenarios>(rules, cfg.testbed.users.empty());
+  auto transcripts = std::make_shared<testbed::Transcripts>();
+  server::Server server(cfg, [cfg] { return cfg; });
+  server.set_admission(scenarios);
+  server.set_observer(transcripts);
+  server.bind();
+  testbed::Messages messages(server.spool());
+  testbed::HttpApi api(messages, *transcripts, *scenarios);
+  const int http_port = api.bind(http.host, http.port);
+  const auto ports = server.bound_ports();
+  if (!o.ports_file.empty())
+    write_atomically(o.ports_file, "{\"smtp\": " + std::to_string(ports.at(0)) + ", \"smtps\": " +
+                                       std::to_string(ports.at(1)) + ", \"http\": " + std::to_string(http_port) + "}\n");
+  std::cout << "Postern testbed (data in " << cfg.data_dir.string() << (scratch ? ", removed at exit" : "") << ")\n"
+            << "  SMTP   " << cfg.listeners[0].host << ":" << ports.at(0) << "  (STARTTLS offered)\n"
+            << "  SMTPS  " << cfg.listeners[1].host << ":" << ports.at(1) << "  (implicit TLS)\n"
+            << "  web    http://" << http.host << ":" << http_port << "/  (JSON API under /api/)\n"
+            << "AUTH: " << (cfg.testbed.users.empty() ? "any user name and password (PLAIN, LOGIN)"
+                                                      : std::to_string(cfg.testbed.users.size()) + " configured user(s)")
+            << "; scenarios by address: greylist+N@, locked+K@, full@, unknown@, tempfail-data@ ... (SPEC §10)\n"
+            << std::endl;
+  const int rc = server.run([&](server::Server& s) {
+    s.intake().on_accepted([t = transcripts.get()](const std::string&) { t->touch(); });
+    api.start();
+    s.on_stop([&api] { api.stop(); });
+  });
+  api.stop();
+  if (scratch) {
+    std::error_code ec;
+    fs::remove_all(*scratch, ec);
+  }
+  return rc;
+}
+
+}  // namespace
+
+void add_testbed(CLI::App& app, int& result) {
+  auto* sub = app.add_subcommand("testbed", "Run the deterministic SMTP test server (scenarios, web page, JSON API)");
+  auto o = std::make_shared<TestbedOptions>();
+  sub->add_option("--config", o->config_file, "TOML file ([testbed] users and [[testbed.rule]]; [tls] and [limits] apply)");
+  sub->add_option("--data-dir", o->data_dir, "Keep messages here (default: a fresh temporary directory, removed at exit)");
+  sub->add_option("--smtp", o->smtp, "SMTP listener, STARTTLS offered (port 0: any free port)")->capture_default_str();
+  sub->add_option("--smtps", o->smtps, "Implicit-TLS listener")->capture_default_str();
+  sub->add_option("--http", o->http, "Web page and JSON API")->capture_default_str();
+  sub->add_option("--ports-file", o->ports_file, "Write {\"smtp\": N, \"smtps\": N, \"http\": N} here once listening");
+  sub->add_option("--rules", o->rules_file, "TOML file of [[rule]] tables");
+  sub->callback([&result, o] {
+    try {
+      result = run_testbed(*o);
+    } catch (const config::Error& e) {
+      result = report(e);
+    } catch (const server::StartError& e) {
+      std::cerr << "postern: " << e.what() << '\n';
+      result = e.exit_code;
+    } catch (const std::exception& e) {
+      std::cerr << "postern: testbed: " << e.what() << '\n';
+      result = Exit::software;
+    }
+  });
+}
+
+}  // namespace postern::cli

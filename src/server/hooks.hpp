@@ -1,0 +1,56 @@
+// What a front end other than the plain MTA may change in a session (the
+// testbed, SPEC §10): an Admission that decides a command before the usual
+// checks, and a SessionObserver that sees the dialogue line by line. Both
+// are optional and set before the server runs; `postern serve` sets
+// neither. Both are called on the session's I/O thread, concurrently from
+// every thread: they must be thread-safe and quick.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+#include "server/session_info.hpp"
+#include "smtp/reply.hpp"
+
+namespace postern::server {
+
+// Where in the dialogue a decision is asked for.
+enum class Stage { ehlo, mail, rcpt, data, dot, auth };
+
+struct Verdict {
+  enum class Action {
+    accept,    // go on as if every check had passed (RCPT: the recipient is taken)
+    reply,     // answer `reply` instead (a 2xx reply to RCPT also takes the recipient)
+    drop,      // close the connection without a reply
+    shutdown,  // answer `reply` (a 421), then close
+  };
+  Action action = Action::accept;
+  smtp::Reply reply;
+  std::chrono::milliseconds delay{0};  // waited before the reply (or the close)
+};
+
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  // nullopt: the usual checks decide. `argument`: the address for MAIL and
+  // RCPT, the EHLO name, the authentication identity for AUTH (asked after
+  // the SASL exchange, before its result is sent), "" otherwise.
+  // `transaction` is null outside a transaction.
+  virtual std::optional<Verdict> decide(Stage stage, const SessionInfo& session, const TransactionInfo* transaction,
+                                        std::string_view argument) = 0;
+};
+
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  virtual void opened(const SessionInfo&) {}
+  // A line from the client (a command, or an answer to a 334), as read.
+  virtual void client_line(const SessionInfo&, std::string_view) {}
+  // Message octets the client sent (DATA or BDAT), in total.
+  virtual void client_message(const SessionInfo&, std::uint64_t) {}
+  virtual void server_reply(const SessionInfo&, const smtp::Reply&) {}
+  virtual void closed(const SessionInfo&) {}
+};
+
+}  // namespace postern::server

@@ -1,0 +1,223 @@
+#include "testbed/http_api.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "util/strings.hpp"
+
+namespace postern::testbed {
+namespace {
+
+using nlohmann::json;
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
+}
+
+json summary(const MessageInfo& m, const Transcripts& t) {
+  return {{"id", m.id},
+          {"from", m.from},
+          {"to", m.to},
+          {"subject", m.parsed.subject},
+          {"size", m.size},
+          {"received", rfc3339(m.received)},
+          {"session", t.session_of(m.id)}};
+}
+
+json detail(const MessageInfo& m, const Transcripts& t) {
+  json j = summary(m, t);
+  json headers = json::array();
+  for (const auto& [name, value] : m.parsed.headers) headers.push_back({{"name", name}, {"value", value}});
+  j["headers"] = headers;
+  j["text"] = m.parsed.text;
+  j["html"] = m.parsed.html;
+  json attachments = json::array();
+  for (const auto& a : m.parsed.attachments)
+    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+  j["attachments"] = attachments;
+  return j;
+}
+
+json session_json(const SessionRecord& s, bool with_transcript) {
+  json j = {{"id", s.id},
+            {"client", s.client},
+            {"started", rfc3339(s.started)},
+            {"ended", s.open ? json(nullptr) : json(rfc3339(s.ended))},
+            {"open", s.open},
+            {"messages", s.messages},
+            {"lines", s.lines.size()}};
+  if (with_transcript) {
+    json lines = json::array();
+    for (const auto& l : s.lines) {
+      json line = {{"dir", std::string(1, l.dir)}, {"line", l.line}};
+      if (l.decoded) line["decoded"] = *l.decoded;
+      if (l.explain) line["explain"] = *l.explain;
+      lines.push_back(std::move(line));
+    }
+    j["transcript"] = lines;
+  }
+  return j;
+}
+
+json rule_json(const config::TestbedRule& r) {
+  return {{"command", r.command}, {"from", r.from},     {"to", r.to},
+          {"user", r.user},       {"reply", r.reply},   {"times", r.times},
+          {"delay", config::format_duration(r.delay)}, {"action", r.action}};
+}
+
+void send_json(httplib::Response& res, const json& j, int status = 200) {
+  res.status = status;
+  res.set_content(j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
+}
+
+void error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, {{"error", message}}, status);
+}
+
+bool has_recipient(const MessageInfo& m, std::string_view address) {
+  return std::any_of(m.to.begin(), m.to.end(), [&](const std::string& t) { return util::iequals(t, address); });
+}
+
+}  // namespace
+
+HttpApi::HttpApi(Messages& messages, Transcripts& transcripts, Scenarios& scenarios)
+    : messages_(messages), transcripts_(transcripts), scenarios_(scenarios), http_(std::make_unique<httplib::Server>()) {
+  routes();
+}
+
+HttpApi::~HttpApi() { stop(); }
+
+int HttpApi::bind(const std::string& host, int port) {
+  const int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
+  return bound;
+}
+
+void HttpApi::start() {
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+void HttpApi::stop() {
+  if (!thread_.joinable()) return;
+  http_->stop();
+  thread_.join();
+}
+
+void HttpApi::routes() {
+  auto& h = *http_;
+  h.set_payload_max_length(1 << 20);
+  h.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(page_html, "text/html; charset=utf-8"); });
+
+  h.Get("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& m : messages_.list()) out.push_back(summary(m, transcripts_));
+    send_json(res, out);
+  });
+  h.Delete("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
+    const auto n = messages_.list().size();
+    messages_.clear();
+    transcripts_.touch();
+    send_json(res, {{"deleted", n}});
+  });
+  h.Get(R"(/api/messages/([^/]+)/raw)", [this](const httplib::Request& req, httplib::Response& res) {
+    auto raw = messages_.raw(req.matches[1]);
+    if (!raw) return error(res, 404, "no message " + util::printable(req.matches[1].str(), 40));
+    res.set_content(*raw, "message/rfc822");
+  });
+  h.Get(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto m = messages_.get(req.matches[1]);
+    if (!m) return error(res, 404, "no message " + util::printable(req.matches[1].str(), 40));
+    send_json(res, detail(*m, transcripts_));
+  });
+
+  h.Get("/api/sessions", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& s : transcripts_.list()) out.push_back(session_json(s, false));
+    send_json(res, out);
+  });
+  h.Get(R"(/api/sessions/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto s = transcripts_.get(req.matches[1]);
+    if (!s) return error(res, 404, "no session " + util::printable(req.matches[1].str(), 40));
+    send_json(res, session_json(*s, true));
+  });
+
+  h.Get("/api/wait", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string to = req.get_param_value("to");
+    if (to.empty()) return error(res, 400, "give the recipient: /api/wait?to=ADDRESS&timeout=SECONDS");
+    double seconds = 30;
+    if (req.has_param("timeout")) {
+      const std::string t = req.get_param_value("timeout");
+      char* end = nullptr;
+      seconds = std::strtod(t.c_str(), &end);
+      if (t.empty() || *end != '\0' || !(seconds >= 0) || seconds > 600)
+        return error(res, 400, "timeout: expected seconds from 0 to 600, got " + util::printable(t, 20));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    auto seen = transcripts_.version();
+    for (;;) {
+      for (const auto& m : messages_.list())
+        if (has_recipient(m, to)) return send_json(res, summary(m, transcripts_));
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return error(res, 408, "no message to " + util::printable(to, 100) + " yet");
+      seen = transcripts_.wait_change(seen, std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
+                                                     std::chrono::milliseconds(1000)));
+    }
+  });
+
+  h.Get("/api/rules", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& r : scenarios_.rules()) out.push_back(rule_json(r));
+    send_json(res, out);
+  });
+  h.Post("/api/rules", [this](const httplib::Request& req, httplib::Response& res) {
+    std::vector<config::TestbedRule> added;
+    try {
+      added = rules_from_json(req.body);
+    } catch (const std::exception& e) {
+      return error(res, 400, e.what());
+    }
+    for (auto& r : added) scenarios_.add_rule(std::move(r));
+    json out = json::array();
+    for (const auto& r : scenarios_.rules()) out.push_back(rule_json(r));
+    send_json(res, out, 201);
+  });
+  h.Delete("/api/rules", [this](const httplib::Request&, httplib::Response& res) {
+    scenarios_.clear_rules();
+    send_json(res, json::array());
+  });
+
+  // Server-sent events for the page: "change" whenever a session or a message does.
+  h.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Cache-Control", "no-store");
+    auto seen = std::make_shared<std::uint64_t>(transcripts_.version());
+    res.set_chunked_content_provider("text/event-stream", [this, seen](std::size_t, httplib::DataSink& sink) {
+      const auto now = transcripts_.wait_change(*seen, std::chrono::seconds(15));
+      const std::string event = now != *seen ? "event: change\ndata: " + std::to_string(now) + "\n\n" : ": keepalive\n\n";
+      *seen = now;
+      return sink.write(event.data(), event.size());
+    });
+  });
+
+  h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    const auto sessions = transcripts_.list();
+    std::size_t open = 0;
+    for (const auto& s : sessions) open += s.open ? 1 : 0;
+    res.set_content(fmt::format("# HELP postern_testbed_messages Messages kept.\n# TYPE postern_testbed_messages gauge\n"
+                                "postern_testbed_messages {}\n"
+                                "# HELP postern_testbed_sessions Sessions in the transcript store.\n"
+                                "# TYPE postern_testbed_sessions gauge\npostern_testbed_sessions {}\n"
+                                "# HELP postern_testbed_sessions_open Sessions still connected.\n"
+                                "# TYPE postern_testbed_sessions_open gauge\npostern_testbed_sessions_open {}\n",
+                                messages_.list().size(), sessions.size(), open),
+                    "text/plain; version=0.0.4");
+  });
+
+  h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404 && res.body.empty()) error(res, 404, "no such resource: " + util::printable(req.path, 100));
+  });
+}
+
+}  // namespace postern::testbed

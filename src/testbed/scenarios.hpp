@@ -1,0 +1,65 @@
+// The testbed's decisions (SPEC §10): rules first (the first that matches
+// wins), then the address scenarios (`greylist+N@…`, `locked+K@…`, …), then
+// accept, for every domain. Counts are kept per client IP + sender +
+// recipient ("triplet"), in memory, so a test sees the same sequence every
+// time it runs against a fresh testbed.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "server/hooks.hpp"
+
+namespace postern::testbed {
+
+class Scenarios final : public server::Admission {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // `permissive_auth`: no users are configured, so any credentials pass
+  // (but for the `fail@…` and `tempfail@…` users).
+  Scenarios(std::vector<config::TestbedRule> rules, bool permissive_auth, std::function<Clock::time_point()> now = {});
+
+  std::optional<server::Verdict> decide(server::Stage stage, const server::SessionInfo& session,
+                                        const server::TransactionInfo* transaction,
+                                        std::string_view argument) override;
+
+  // The rules in force (configured first, then added over HTTP).
+  std::vector<config::TestbedRule> rules() const;
+  void add_rule(config::TestbedRule rule);
+  void clear_rules();
+
+ private:
+  std::optional<server::Verdict> by_rule(server::Stage stage, const server::SessionInfo& session,
+                                         const server::TransactionInfo* transaction, std::string_view argument);
+  std::optional<server::Verdict> by_address(server::Stage stage, const server::SessionInfo& session,
+                                            const server::TransactionInfo* transaction, std::string_view argument);
+  // How many times `key` was seen before, counting this one.
+  unsigned count(const std::string& key);
+
+  mutable std::mutex mutex_;
+  std::vector<config::TestbedRule> rules_;
+  bool permissive_auth_;
+  std::function<Clock::time_point()> now_;
+  std::map<std::string, unsigned> counts_;
+  std::map<std::string, Clock::time_point> first_seen_;
+};
+
+// "greylist+30@x" → ("greylist", 30); no "+N" → nullopt for the number.
+struct LocalScenario {
+  std::string name;
+  std::optional<long long> number;
+};
+LocalScenario local_scenario(std::string_view address);
+
+// Rules from JSON (POST /api/rules): one object or an array of them, with
+// the keys of [[testbed.rule]]. Throws std::invalid_argument saying what
+// is wrong.
+std::vector<config::TestbedRule> rules_from_json(std::string_view text);
+
+}  // namespace postern::testbed

@@ -1,0 +1,195 @@
+#include "testbed/transcripts.hpp"
+
+#include <algorithm>
+
+#include "explain/explain.hpp"
+#include "sasl/base64.hpp"
+#include "util/strings.hpp"
+
+namespace postern::testbed {
+namespace {
+
+constexpr std::string_view redacted = "<redacted>";
+
+std::string meaning(const smtp::Reply& r) {
+  try {
+    return explain::short_meaning(r.code, r.enhanced, r.text());
+  } catch (...) {
+    return {};
+  }
+}
+
+// A SASL payload for people: printable, NULs shown as \0.
+std::string show(std::string_view bytes) {
+  std::string out;
+  for (std::size_t start = 0;;) {
+    const auto nul = bytes.find('\0', start);
+    out += util::printable(bytes.substr(start, nul - start), 2000);
+    if (nul == std::string_view::npos) return out;
+    out += "\\0";
+    start = nul + 1;
+  }
+}
+
+// PLAIN's "authzid\0authcid\0password" with the password redacted.
+std::string redact_plain(std::string_view bytes) {
+  auto second = bytes.find('\0', bytes.find('\0') + 1);
+  if (bytes.find('\0') == std::string_view::npos || second == std::string_view::npos) return std::string(redacted);
+  return show(bytes.substr(0, second + 1)) + std::string(redacted);
+}
+
+}  // namespace
+
+SessionRecord* Transcripts::find(const std::string& id) {
+  for (auto it = sessions_.rbegin(); it != sessions_.rend(); ++it)
+    if (it->id == id) return &*it;
+  return nullptr;
+}
+
+void Transcripts::add(SessionRecord& r, TranscriptLine line) {
+  if (r.lines.size() < max_lines) r.lines.push_back(std::move(line));
+  else if (r.lines.size() == max_lines) r.lines.push_back({'s', "(transcript truncated)", {}, {}});
+  ++version_;
+  changed_.notify_all();
+}
+
+void Transcripts::opened(const server::SessionInfo& s) {
+  std::lock_guard lock(mutex_);
+  SessionRecord r;
+  r.id = s.id;
+  r.client = s.peer_address;
+  r.started = std::chrono::system_clock::now();
+  sessions_.push_back(std::move(r));
+  while (sessions_.size() > max_sessions) sessions_.pop_front();
+  ++version_;
+  changed_.notify_all();
+}
+
+void Transcripts::client_line(const server::SessionInfo& s, std::string_view line) {
+  std::lock_guard lock(mutex_);
+  auto* r = find(s.id);
+  if (!r) return;
+  TranscriptLine t{'c', util::printable(line, 2000), {}, {}};
+  if (r->in_sasl) {
+    // An answer to a 334: base64 of the mechanism's next message.
+    ++r->sasl_answers;
+    auto bytes = sasl::base64_decode(line);
+    if (line == "*") {
+      t.decoded = "(cancelled)";
+    } else if (!bytes) {
+      t.decoded = "(not base64)";
+    } else if (r->mechanism == "PLAIN") {
+      t.line = std::string(redacted);
+      t.decoded = redact_plain(*bytes);
+    } else if (r->mechanism == "LOGIN" && r->sasl_answers >= 2) {
+      t.line = std::string(redacted);
+      t.decoded = std::string(redacted);  // the password
+    } else {
+      t.decoded = show(*bytes);
+    }
+  } else if (util::istarts_with(line, "AUTH ")) {
+    auto rest = line.substr(5);
+    auto sp = rest.find(' ');
+    r->mechanism = util::to_lower(rest.substr(0, sp));
+    for (auto& c : r->mechanism) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    r->sasl_answers = 0;
+    if (sp != std::string_view::npos) {
+      auto initial = rest.substr(sp + 1);
+      auto bytes = initial == "=" ? std::optional<std::string>("") : sasl::base64_decode(initial);
+      const bool secret = r->mechanism == "PLAIN" || r->mechanism == "LOGIN";
+      t.line = "AUTH " + util::printable(rest.substr(0, sp), 40) + " " + (secret ? std::string(redacted) : util::printable(initial, 2000));
+      if (bytes) t.decoded = r->mechanism == "PLAIN" ? redact_plain(*bytes) : show(*bytes);
+      if (r->mechanism == "LOGIN") r->sasl_answers = 1;  // the initial response was the user name
+    }
+  }
+  add(*r, std::move(t));
+}
+
+void Transcripts::client_message(const server::SessionInfo& s, std::uint64_t octets) {
+  std::lock_guard lock(mutex_);
+  if (auto* r = find(s.id)) add(*r, {'c', "(message: " + std::to_string(octets) + " octets)", {}, {}});
+}
+
+void Transcripts::server_reply(const server::SessionInfo& s, const smtp::Reply& reply) {
+  std::lock_guard lock(mutex_);
+  auto* r = find(s.id);
+  if (!r) return;
+  const std::string code = std::to_string(reply.code);
+  const std::string prefix = reply.enhanced.empty() ? "" : reply.enhanced + " ";
+  const std::string explain = meaning(reply);
+  for (std::size_t i = 0; i < reply.lines.size(); ++i) {
+    const bool last = i + 1 == reply.lines.size();
+    TranscriptLine t{'s', util::printable(code + (last ? " " : "-") + prefix + reply.lines[i], 2000), {}, {}};
+    if (reply.code == 334) {
+      auto bytes = sasl::base64_decode(reply.lines[i]);
+      t.decoded = bytes ? show(*bytes) : std::string("(not base64)");
+    }
+    if (last && !explain.empty()) t.explain = explain;
+    add(*r, std::move(t));
+  }
+  r->in_sasl = reply.code == 334;
+  if (reply.code == 250 && reply.enhanced == "2.0.0") {
+    const std::string marker = "queued as ";
+    auto text = reply.text();
+    if (auto at = text.find(marker); at != std::string::npos) {
+      auto id = text.substr(at + marker.size());
+      r->messages.push_back(id);
+      message_session_[id] = r->id;
+    }
+  }
+}
+
+void Transcripts::closed(const server::SessionInfo& s) {
+  std::lock_guard lock(mutex_);
+  if (auto* r = find(s.id)) {
+    r->open = false;
+    r->ended = std::chrono::system_clock::now();
+    ++version_;
+    changed_.notify_all();
+  }
+}
+
+std::vector<SessionRecord> Transcripts::list() const {
+  std::lock_guard lock(mutex_);
+  return {sessions_.rbegin(), sessions_.rend()};
+}
+
+std::optional<SessionRecord> Transcripts::get(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& r : sessions_)
+    if (r.id == id) return r;
+  return std::nullopt;
+}
+
+std::string Transcripts::session_of(const std::string& queue_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = message_session_.find(queue_id);
+  return it == message_session_.end() ? std::string() : it->second;
+}
+
+void Transcripts::clear() {
+  std::lock_guard lock(mutex_);
+  sessions_.clear();
+  message_session_.clear();
+  ++version_;
+  changed_.notify_all();
+}
+
+std::uint64_t Transcripts::version() const {
+  std::lock_guard lock(mutex_);
+  return version_;
+}
+
+std::uint64_t Transcripts::wait_change(std::uint64_t seen, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  changed_.wait_for(lock, timeout, [&] { return version_ != seen; });
+  return version_;
+}
+
+void Transcripts::touch() {
+  std::lock_guard lock(mutex_);
+  ++version_;
+  changed_.notify_all();
+}
+
+}  // namespace postern::testbed
