@@ -10,7 +10,7 @@ build_pkgs=(build-essential cmake pkg-config libasio-dev libssl-dev libgsasl-dev
   openssl ca-certificates)
 test_pkgs=(libgtest-dev libgmock-dev python3 python3-aiosmtpd swaks curl msmtp gsasl
   redis-server dnsmasq-base sqlite3 clang libclang-rt-14-dev
-  libnet-ssleay-perl chromium)
+  libnet-ssleay-perl chromium nodejs npm)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
@@ -20,7 +20,24 @@ for p in "${want[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Test-only JavaScript clients (nodemailer), from the npm registry into tests/js.
+js_clients() {
+  [ "${1:-}" = "--test" ] || return 0
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+  [ -d "$dir/node_modules/nodemailer" ] && return 0
+  if ! command -v npm >/dev/null; then
+    echo "postern: npm not found; the nodemailer tests will be skipped" >&2
+    return 0
+  fi
+  echo "postern: installing test-only JavaScript clients (npm ci in tests/js)" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  js_clients "${1:-}"
+  exit 0
+fi
 
 line="apt-get install -y --no-install-recommends ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -33,3 +50,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends ${missing[*]} >/dev/null
+js_clients "${1:-}"

@@ -397,6 +397,37 @@ class ConfigRules(TestbedCase):
         self.assertEqual(r.cmd("EHLO client.example"), (554, ["554 5.7.1 Not today"]))
 
 
+JS = os.path.join(os.path.dirname(__file__), "..", "js")
+
+
+@unittest.skipUnless(os.path.isdir(os.path.join(JS, "node_modules", "nodemailer")),
+                     "nodemailer is installed into tests/js by make test (npm)")
+class Nodemailer(TestbedCase):
+    def send(self, **options):
+        out = subprocess.run(["node", os.path.join(JS, "send.js"), json.dumps(options)], capture_output=True,
+                             text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        return json.loads(out.stdout)
+
+    def test_auth_starttls_html_and_the_failures_it_must_handle(self):
+        ok = self.send(port=self.tb.ports["smtp"], starttls=True, user="app@example.com", **{"pass": "x"},
+                       **{"from": "app@example.com"}, to="node@example.org", subject="from node",
+                       html="<p>html from node</p>", attachments=[{"filename": "n.txt", "content": "attached"}])
+        self.assertTrue(ok["ok"], ok)
+        self.assertRegex(ok["response"], r"^250 2\.0\.0 OK queued as [0-9a-f]{16}$")
+        _, m = self.tb.get("/api/wait?to=node@example.org&timeout=10")
+        _, m = self.tb.get("/api/messages/" + m["id"])
+        self.assertEqual(m["subject"], "from node")
+        self.assertIn("html from node", m["html"])
+        self.assertEqual([a["filename"] for a in m["attachments"]], ["n.txt"])
+        failed = self.send(port=self.tb.ports["smtps"], secure=True, user="fail@example.com", **{"pass": "x"},
+                           **{"from": "app@example.com"}, to="node@example.org")
+        self.assertEqual((failed["responseCode"], failed["response"]), (535, "535 5.7.8 Authentication credentials invalid"))
+        greylisted = self.send(port=self.tb.ports["smtp"], **{"from": "app@example.com"}, to="greylist+60@example.org")
+        self.assertEqual(greylisted["responseCode"], 450)
+        self.assertIn("450 4.2.0 Greylisted, try again in", greylisted["response"])
+
+
 class Browser:
     """Headless Chromium driven over the DevTools protocol on a pipe
     (--remote-debugging-pipe: JSON messages, NUL-separated, on fds 3 and 4)."""
