@@ -1,5 +1,6 @@
 #include "cli/services.hpp"
 
+#include "http/metrics_endpoint.hpp"
 #include "log/log.hpp"
 #include "queue/route.hpp"
 #include "queue/scheduler.hpp"
@@ -9,6 +10,19 @@
 #include "store/users.hpp"
 
 namespace postern::cli {
+namespace {
+
+void describe(util::Metrics& m) {
+  m.describe("postern_connections_total", "counter", "Connections accepted, by listener.");
+  m.describe("postern_sessions_total", "counter", "Sessions ended, by how they ended (quit, closed, timeout, shutdown).");
+  m.describe("postern_smtp_replies_total", "counter", "Replies sent, by basic and enhanced code.");
+  m.describe("postern_auth_total", "counter", "AUTH exchanges, by mechanism and result.");
+  m.describe("postern_delivery_attempts_total", "counter",
+             "Delivery attempts per recipient, by transport (direct: before the 250) and status.");
+  m.describe("postern_delivery_seconds", "histogram", "Time from acceptance to delivery, by transport.");
+}
+
+}  // namespace
 
 void start_services(server::Server& server) {
   auto config = server.config();
@@ -21,16 +35,36 @@ void start_services(server::Server& server) {
 
   // Local mailboxes: delivery before the 250 for what fits (the intake
   // offers each message), and the transport the scheduler uses for the rest.
+  // [http] listen: GET /metrics, counted by the sessions, AUTH and delivery.
+  std::shared_ptr<util::Metrics> metrics;
+  if (!config->http.listen.empty()) {
+    metrics = std::make_shared<util::Metrics>();
+    describe(*metrics);
+    server.keep(metrics);
+    server.set_metrics(metrics.get());
+  }
+
   auto local = std::make_shared<store::LocalDelivery>(config, server.spool(), users.get());
   server.keep(local);
-  server.intake().deliver_directly([l = local.get()](const std::string& id, const store::Envelope& e,
-                                                       std::string_view m) { return l->deliver_now(id, e, m); });
+  server.intake().deliver_directly([l = local.get(), m = metrics.get()](const std::string& id, const store::Envelope& e,
+                                                                         std::string_view message) {
+    if (!l->deliver_now(id, e, message)) return false;
+    if (m) {
+      m->add("postern_delivery_attempts_total", {{"transport", "direct"}, {"status", "delivered"}},
+             static_cast<double>(e.recipients.size()));
+      m->observe("postern_delivery_seconds",
+                 std::chrono::duration<double>(std::chrono::system_clock::now() - e.received_at).count(),
+                 {{"transport", "direct"}});
+    }
+    return true;
+  });
   local->start();
 
   // One scheduler for every spooled message, local and remote recipients
   // alike. Its DSNs enter through the intake like any message.
   queue::SchedulerOptions options;
   options.smtp.mx_port = queue::mx_port_from_environment();
+  options.metrics = metrics.get();
   auto scheduler = std::make_shared<queue::Scheduler>(
       config, server.spool(), *local,
       [&intake = server.intake()](const store::Envelope& e, std::string_view m) {
@@ -52,6 +86,21 @@ void start_services(server::Server& server) {
     scheduler->start();
   } catch (const std::invalid_argument& e) {
     throw server::StartError(78, std::string("relay.dns_servers: ") + e.what());
+  }
+
+  if (metrics) {
+    metrics->gauge("postern_queue_messages", "Spooled messages the scheduler holds (deferred or due).",
+                   [s = scheduler.get()] { return static_cast<double>(s->stats().indexed); });
+    auto endpoint = std::make_shared<http::MetricsEndpoint>(*metrics);
+    const auto where = config::parse_listen_address(config->http.listen);
+    try {
+      endpoint->start(where.host, where.port);
+    } catch (const std::exception& e) {
+      throw server::StartError(71, std::string("http.listen: ") + e.what());
+    }
+    log::Event("http_listen").add("address", config->http.listen).add("serves", "/metrics");
+    server.keep(endpoint);
+    server.on_stop([e = endpoint.get()] { e->stop(); });
   }
 }
 

@@ -96,6 +96,11 @@ struct Relay {
   std::vector<std::string> dns_servers;
 };
 
+// SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
+struct Http {
+  std::string listen;  // "127.0.0.1:9025"; "" = off
+};
+
 // SPEC §10, read by `postern testbed` only: its users, and rules that
 // answer a chosen command with a chosen reply.
 struct TestbedRule {
@@ -134,6 +139,7 @@ struct Config {
   Limits limits;
   Queue queue;
   Relay relay;
+  Http http;
   Testbed testbed;
   LogFormat log_format = LogFormat::text;
 

@@ -123,6 +123,8 @@ std::string to_toml(const Config& c) {
   }
   o << (first ? "}" : " }") << "\n";
   o << "dns_servers = " << list(c.relay.dns_servers) << "\n";
+  o << "\n[http]\n";
+  o << "listen = " << str(c.http.listen) << "\n";
   o << "\n[log]\n";
   o << "format = " << str(c.log_format == LogFormat::json ? "json" : "text") << "\n";
   return o.str();

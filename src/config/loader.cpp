@@ -135,6 +135,17 @@ class Loader {
              {"delay_warning", [&](auto& v) { c_.queue.delay_warning = duration(v, 0); }},
          }); }},
         {"relay", [&](auto& n) { relay(table(n)); }},
+        {"http", [&](auto& n) { walk(table(n), "http", {
+             {"listen", [&](auto& v) {
+                c_.http.listen = string(v);
+                if (c_.http.listen.empty()) return;
+                try {
+                  parse_listen_address(c_.http.listen);
+                } catch (const std::invalid_argument& e) {
+                  fail(e.what());
+                }
+              }},
+         }); }},
         {"testbed", [&](auto& n) { walk(table(n), "testbed", {
              {"users", [&](auto& v) {
                 c_.testbed.users.clear();

@@ -132,6 +132,17 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
                              std::chrono::duration_cast<std::chrono::seconds>(st->next_attempt - now).count()));
     ev.emit();
     ++(o.kind == Outcome::Kind::delivered ? delivered_ : o.kind == Outcome::Kind::bounced ? bounced_ : deferred_);
+    if (metrics_) {
+      const std::string via = transport == Transport::local ? "local" : "smtp";
+      metrics_->add("postern_delivery_attempts_total",
+                    {{"transport", via},
+                     {"status", o.kind == Outcome::Kind::delivered  ? "delivered"
+                                : o.kind == Outcome::Kind::bounced ? "bounced"
+                                                                   : "deferred"}});
+      if (o.kind == Outcome::Kind::delivered)
+        metrics_->observe("postern_delivery_seconds", std::chrono::duration<double>(now - arrival).count(),
+                          {{"transport", via}});
+    }
   }
   if (states && std::all_of(states->begin(), states->end(), [](const auto& s) { return s.final(); })) {
     // All delivered: update() removed it. Bounces too: their DSN is stored.

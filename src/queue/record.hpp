@@ -22,6 +22,7 @@
 #include "queue/outcome.hpp"
 #include "queue/schedule.hpp"
 #include "store/spool.hpp"
+#include "util/metrics.hpp"
 
 namespace postern::queue {
 
@@ -34,7 +35,10 @@ class Recorder {
   // Throws on failure.
   using Inject = std::function<std::string(const store::Envelope&, std::string_view message)>;
 
-  Recorder(store::Spool& spool, Inject inject) : spool_(spool), inject_(std::move(inject)) {}
+  // `metrics` (may be null) counts attempts by transport and status, and
+  // the time from arrival to delivery.
+  Recorder(store::Spool& spool, Inject inject, util::Metrics* metrics = nullptr)
+      : spool_(spool), inject_(std::move(inject)), metrics_(metrics) {}
 
   // Records `outcomes[k]` for recipient `rcpts[k]` of `entry` (as loaded
   // before the attempt; only its states may have changed since). Returns
@@ -63,6 +67,7 @@ class Recorder {
 
   store::Spool& spool_;
   Inject inject_;
+  util::Metrics* metrics_;
   std::atomic<std::uint64_t> delivered_{0}, deferred_{0}, bounced_{0}, dsns_{0};
 };
 

@@ -41,7 +41,7 @@ struct Scheduler::Impl {
   Impl(std::shared_ptr<const config::Config> c, store::Spool& s, store::LocalDelivery& l, Inject inject,
        SchedulerOptions o)
       : config(std::move(c)), schedule(Schedule::from(config->queue)), spool(s), local(l),
-        recorder(s, std::move(inject)), options(o),
+        recorder(s, std::move(inject), o.metrics), options(o),
         smtp(io, s, [this](const Job& job, const store::SpoolEntry* entry, std::vector<Outcome> outcomes) {
           return record_smtp(job, entry, std::move(outcomes));
         }, o.smtp),

@@ -41,6 +41,7 @@ struct SchedulerOptions {
   unsigned local_threads = 2;       // threads for mailbox writes, spool states and DSNs
   unsigned local_in_flight = 16;    // local attempts queued to those threads at once
   std::chrono::milliseconds control_interval{1000};  // how often queue/retry/ is looked at without inotify
+  util::Metrics* metrics = nullptr;  // delivery attempts and times (GET /metrics); null: none
 };
 
 struct QueueStats {

@@ -298,6 +298,14 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
     }
   }
 
+  auto* metrics = session.server().metrics();
+  const auto count = [&](const char* result) {
+    if (metrics) metrics->add("postern_auth_total", {{"mechanism", std::string(sasl::mechanism_name(*mechanism))}, {"result", result}});
+  };
+  count(step.status == sasl::ServerStepper::Status::done        ? "success"
+        : step.status == sasl::ServerStepper::Status::temporary ? "temporary"
+                                                                : "failure");
+
   switch (step.status) {
     case sasl::ServerStepper::Status::done:
       session.set_authenticated(stepper.identity());

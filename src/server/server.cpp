@@ -256,6 +256,7 @@ void Server::stop() {
 }
 
 void Server::start_session(asio::ip::tcp::socket socket, const config::Listener& listener) {
+  if (metrics_) metrics_->add("postern_connections_total", {{"listener", listener.address}});
   asio::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   if (ec) return;  // already gone

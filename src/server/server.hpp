@@ -35,6 +35,7 @@
 #include "config/config.hpp"
 #include "server/connection_limits.hpp"
 #include "server/hooks.hpp"
+#include "util/metrics.hpp"
 
 namespace postern::store {
 class Spool;
@@ -77,6 +78,10 @@ class Server {
   void set_admission(std::shared_ptr<Admission> admission) { admission_ = std::move(admission); }
   void set_observer(std::shared_ptr<SessionObserver> observer) { observer_ = std::move(observer); }
   Admission* admission() const { return admission_.get(); }
+  // Where sessions count connections, replies and AUTH results (GET
+  // /metrics); null: nothing is counted. Set before connections arrive.
+  void set_metrics(util::Metrics* metrics) { metrics_ = metrics; }
+  util::Metrics* metrics() const { return metrics_; }
   SessionObserver* observer() const { return observer_.get(); }
   // The ports the listeners are bound to, in [[listener]] order (after bind();
   // port 0 in the config is the one the system chose).
@@ -136,6 +141,7 @@ class Server {
   std::vector<std::shared_ptr<const void>> kept_;
   std::shared_ptr<Admission> admission_;
   std::shared_ptr<SessionObserver> observer_;
+  util::Metrics* metrics_ = nullptr;
   ConnectionLimits limits_;
 
   std::mutex sessions_mutex_;

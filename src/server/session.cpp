@@ -140,6 +140,8 @@ asio::awaitable<bool> Session::send(const smtp::Reply& r) {
 
 void Session::queue_out(const smtp::Reply& r) {
   if (auto* o = server_.observer()) o->server_reply(info_, r);
+  if (auto* m = server_.metrics())
+    m->add("postern_smtp_replies_total", {{"code", std::to_string(r.code)}, {"enhanced", r.enhanced}});
   out_ += r.wire();
 }
 
@@ -310,6 +312,8 @@ asio::awaitable<void> Session::dialogue() {
   // The connection slot is free once the socket is: before the log says so.
   ticket_.reset();
   if (auto* o = server_.observer()) o->closed(info_);
+  if (auto* m = server_.metrics())
+    m->add("postern_sessions_total", {{"end", timed_out_ ? "timeout" : stop_requested_ ? "shutdown" : quit_ ? "quit" : "closed"}});
   log::Event("disconnect").add("session", info_.id).add("client", info_.peer_address).add("messages", messages_);
 }
 
@@ -363,6 +367,7 @@ asio::awaitable<Session::Next> Session::handle(smtp::Command& cmd) {
       reply(smtp::replies::noop_ok());
       break;
     case Verb::quit:
+      quit_ = true;
       reply(smtp::replies::bye());
       co_return Next::close;
     case Verb::vrfy:

@@ -127,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned errors_ = 0;
   unsigned messages_ = 0;
   bool closing_ = false;
+  bool quit_ = false;
 
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;

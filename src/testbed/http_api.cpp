@@ -145,7 +145,9 @@ void HttpApi::routes() {
   });
 
   h.Get("/api/wait", [this](const httplib::Request& req, httplib::Response& res) {
-    const std::string to = req.get_param_value("to");
+    std::string to = req.get_param_value("to");
+    // An unencoded "+" (greylist+2@…) arrives as a space; addresses have none.
+    std::replace(to.begin(), to.end(), ' ', '+');
     if (to.empty()) return error(res, 400, "give the recipient: /api/wait?to=ADDRESS&timeout=SECONDS");
     double seconds = 30;
     if (req.has_param("timeout")) {

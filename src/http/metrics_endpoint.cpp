@@ -1,0 +1,30 @@
+#include "http/metrics_endpoint.hpp"
+
+#include <httplib.h>
+
+namespace postern::http {
+
+MetricsEndpoint::MetricsEndpoint(const util::Metrics& metrics)
+    : metrics_(metrics), http_(std::make_unique<httplib::Server>()) {
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) res.set_content("only GET /metrics here\n", "text/plain");
+  });
+}
+
+MetricsEndpoint::~MetricsEndpoint() { stop(); }
+
+void MetricsEndpoint::start(const std::string& host, int port) {
+  if (!http_->bind_to_port(host, port)) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+void MetricsEndpoint::stop() {
+  if (!thread_.joinable()) return;
+  http_->stop();
+  thread_.join();
+}
+
+}  // namespace postern::http
