@@ -17,6 +17,7 @@ void describe(util::Metrics& m) {
   m.describe("postern_sessions_total", "counter", "Sessions ended, by how they ended (quit, closed, timeout, shutdown).");
   m.describe("postern_smtp_replies_total", "counter", "Replies sent, by basic and enhanced code.");
   m.describe("postern_auth_total", "counter", "AUTH exchanges, by mechanism and result.");
+  m.describe("postern_greylist_total", "counter", "Greylist decisions at RCPT (pass, allow, greylisted, error).");
   m.describe("postern_delivery_attempts_total", "counter",
              "Delivery attempts per recipient, by transport (direct: before the 250) and status.");
   m.describe("postern_delivery_seconds", "histogram", "Time from acceptance to delivery, by transport.");

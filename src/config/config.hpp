@@ -76,7 +76,7 @@ struct Queue {
   Duration retry_initial{std::chrono::minutes(5)};
   Duration retry_max{std::chrono::hours(1)};
   Duration lifetime{std::chrono::hours(24 * 5)};
-  Duration delay_warning{0};  // 0 = no delay warnings
+  Duration delay_warning{std::chrono::hours(4)};  // one "delayed" DSN after this; 0 = none
 };
 
 // How the queue protects the connection to the smarthost, where the

@@ -193,6 +193,9 @@ class Loader {
     if (c_.queue.retry_max < c_.queue.retry_initial)
       fail(line("queue.retry_max", "queue.retry_initial"), "queue.retry_max",
            "must not be shorter than queue.retry_initial (" + format_duration(c_.queue.retry_initial) + ")");
+    // The default warning time is dropped for a lifetime it would not fit
+    // in; one written in the file must fit.
+    if (!line("queue.delay_warning") && c_.queue.delay_warning >= c_.queue.lifetime) c_.queue.delay_warning = {};
     if (c_.queue.delay_warning.count() != 0 && c_.queue.delay_warning >= c_.queue.lifetime)
       fail(line("queue.delay_warning", "queue.lifetime"), "queue.delay_warning",
            "must be shorter than queue.lifetime (" + format_duration(c_.queue.lifetime) + "), or \"0s\" for none");

@@ -83,6 +83,31 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
     for (auto& o : outcomes)
       if (o.kind == Outcome::Kind::bounced) o.kind = Outcome::Kind::deferred;
   }
+  // [queue] delay_warning: one "delayed" DSN per recipient still deferred
+  // that long after arrival (RFC 3464 Action: delayed; Postfix's
+  // delay_warning_time).
+  std::vector<std::size_t> warned;
+  if (schedule.delay_warning.count() > 0 && now - arrival >= schedule.delay_warning) {
+    std::vector<DsnRecipient> delayed;
+    for (std::size_t k = 0; k < rcpts.size(); ++k) {
+      const auto& o = outcomes[k];
+      const auto& r = entry->recipients.at(rcpts[k]);
+      if (o.kind != Outcome::Kind::deferred || r.delay_warned) continue;
+      DsnRecipient d;
+      d.address = r.address;
+      d.action = DsnAction::delayed;
+      d.status = o.status.empty() || o.status[0] != '4' ? "4.0.0" : o.status;
+      d.remote_mta = o.reply ? o.remote_mta : "";
+      d.diagnostic = o.summary();
+      d.diagnostic_is_smtp = o.reply.has_value();
+      d.explanation = o.explanation;
+      d.last_attempt = now;
+      d.will_retry_until = arrival + schedule.lifetime;
+      delayed.push_back(std::move(d));
+      warned.push_back(rcpts[k]);
+    }
+    if (!delayed.empty() && !send_dsn(config, *entry, delayed)) warned.clear();  // tried again next time
+  }
   std::optional<std::vector<store::RecipientState>> states;
   try {
     states = spool_.update(id, [&](std::vector<store::RecipientState>& s) {
@@ -98,6 +123,7 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
           case Outcome::Kind::bounced: st.status = RecipientStatus::bounced; break;
           case Outcome::Kind::deferred:
             st.status = RecipientStatus::deferred;
+            if (std::find(warned.begin(), warned.end(), rcpts[k]) != warned.end()) st.delay_warned = true;
             st.next_attempt = transport == Transport::local
                                   ? schedule.next_local_attempt(st.attempts, arrival, now)
                                   : schedule.next_attempt(st.attempts, st.last_reply, arrival, now, uniform);

@@ -12,6 +12,8 @@ Checks::~Checks() = default;
 
 void Checks::reload(const config::Config& config) { policy_->reload(config); }
 
+void Checks::set_metrics(util::Metrics* metrics) { policy_->set_metrics(metrics); }
+
 bool Checks::needs_client_name() { return policy_->needs_client_name(); }
 
 namespace {

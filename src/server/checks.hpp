@@ -33,6 +33,7 @@
 #include "smtp/address.hpp"
 #include "smtp/command.hpp"
 #include "smtp/reply.hpp"
+#include "util/metrics.hpp"
 
 namespace postern::server {
 
@@ -61,6 +62,8 @@ class Checks {
 
   // SIGHUP: the config was reloaded (users, lists and limits may have changed).
   void reload(const config::Config& config);
+  // Greylist decisions are counted in `metrics` (null: not counted).
+  void set_metrics(util::Metrics* metrics);
 
  private:
   std::unique_ptr<UserChecks> users_;  // store: unknown 550 5.1.1, disabled 550 5.2.1

@@ -154,6 +154,13 @@ std::optional<smtp::Reply> PolicyChecks::on_rcpt(const RcptPolicyInput& in) {
     case policy::GreylistOutcome::Kind::failed: ev.add("result", "error"); break;
   }
   ev.add("detail", outcome.detail);
+  if (metrics_) {
+    const char* decision = outcome.kind == policy::GreylistOutcome::Kind::passed    ? "pass"
+                           : outcome.kind == policy::GreylistOutcome::Kind::allowed ? "allow"
+                           : outcome.kind == policy::GreylistOutcome::Kind::greylisted ? "greylisted"
+                                                                                       : "error";
+    metrics_->add("postern_greylist_total", {{"decision", decision}});
+  }
   return outcome.reply();
 }
 

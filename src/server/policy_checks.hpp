@@ -16,6 +16,8 @@
 // scan of the mailbox's size.
 #pragma once
 
+#include "util/metrics.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -62,6 +64,8 @@ class PolicyChecks {
                                         std::uint64_t size);
   // SIGHUP: new [greylist]/[policy] settings (the old store stays if this throws).
   void reload(const config::Config& config);
+  // Greylist decisions are counted here (GET /metrics); null: not counted.
+  void set_metrics(util::Metrics* metrics) { metrics_ = metrics; }
 
  private:
   struct State;
@@ -71,6 +75,7 @@ class PolicyChecks {
 
   std::mutex mu_;
   std::shared_ptr<State> state_;
+  util::Metrics* metrics_ = nullptr;
 };
 
 // Octets currently in a mailbox (Maildir new/ + cur/, or the mbox file); 0 if missing.

@@ -190,6 +190,11 @@ void Server::bind() {
   }
 }
 
+void Server::set_metrics(util::Metrics* metrics) {
+  metrics_ = metrics;
+  if (checks_) checks_->set_metrics(metrics);
+}
+
 std::vector<std::uint16_t> Server::bound_ports() const {
   std::vector<std::uint16_t> ports;
   for (const auto& b : listeners_) {

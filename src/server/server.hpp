@@ -80,7 +80,7 @@ class Server {
   Admission* admission() const { return admission_.get(); }
   // Where sessions count connections, replies and AUTH results (GET
   // /metrics); null: nothing is counted. Set before connections arrive.
-  void set_metrics(util::Metrics* metrics) { metrics_ = metrics; }
+  void set_metrics(util::Metrics* metrics);
   util::Metrics* metrics() const { return metrics_; }
   SessionObserver* observer() const { return observer_.get(); }
   // The ports the listeners are bound to, in [[listener]] order (after bind();

@@ -226,7 +226,8 @@ std::string encode_state_file(const std::vector<RecipientState>& states) {
     const auto& s = states[i];
     out += "rcpt " + std::to_string(i) + ' ' + std::string(to_string(s.status)) + ' ' + std::to_string(s.attempts) +
            ' ' + std::to_string(to_micros(s.last_attempt)) + ' ' + std::to_string(to_micros(s.next_attempt)) + ' ' +
-           std::to_string(s.address.size()) + ' ' + std::to_string(s.last_reply.size()) + '\n';
+           std::to_string(s.address.size()) + ' ' + std::to_string(s.last_reply.size()) + ' ' +
+           (s.delay_warned ? '1' : '0') + '\n';
     out += s.address;
     out += s.last_reply;
     out += '\n';
@@ -248,7 +249,8 @@ std::optional<std::vector<RecipientState>> decode_state_file(std::string_view by
       if (!parse_int(line.substr(4), offset) || offset != pos || nl + 1 != bytes.size()) return std::nullopt;
       return out;
     }
-    // rcpt <index> <status> <attempts> <last_us> <next_us> <addrlen> <replylen>
+    // rcpt <index> <status> <attempts> <last_us> <next_us> <addrlen> <replylen> [<delay_warned>]
+    // (files written before delay warnings have no last field)
     std::vector<std::string_view> f;
     for (std::size_t a = 0; a <= line.size();) {
       auto b = line.find(' ', a);
@@ -256,7 +258,8 @@ std::optional<std::vector<RecipientState>> decode_state_file(std::string_view by
       f.push_back(line.substr(a, b - a));
       a = b + 1;
     }
-    if (f.size() != 8 || f[0] != "rcpt") return std::nullopt;
+    if ((f.size() != 8 && f.size() != 9) || f[0] != "rcpt") return std::nullopt;
+    if (f.size() == 9 && f[8] != "0" && f[8] != "1") return std::nullopt;
     std::size_t index = 0, alen = 0, rlen = 0;
     std::int64_t last = 0, next = 0;
     RecipientState s;
@@ -269,6 +272,7 @@ std::optional<std::vector<RecipientState>> decode_state_file(std::string_view by
         bytes[start + alen + rlen] != '\n')
       return std::nullopt;
     s.status = *status;
+    s.delay_warned = f.size() == 9 && f[8] == "1";
     s.last_attempt = from_micros(last);
     s.next_attempt = from_micros(next);
     s.address = std::string(bytes.substr(start, alen));

@@ -63,6 +63,7 @@ struct RecipientState {
   std::string last_reply;  // e.g. "450 4.2.1 Mailbox temporarily unavailable"; "" if none
   std::chrono::system_clock::time_point last_attempt{};
   std::chrono::system_clock::time_point next_attempt{};  // meaningful when deferred
+  bool delay_warned = false;  // the sender got the one "delayed" DSN ([queue] delay_warning)
 
   bool final() const { return status == RecipientStatus::delivered || status == RecipientStatus::bounced; }
 };

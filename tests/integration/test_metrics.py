@@ -74,6 +74,24 @@ class Metrics(unittest.TestCase):
         self.assertEqual(status, "404")
 
 
+class Greylist(unittest.TestCase):
+    def test_greylist_decisions(self):
+        port = free_port()
+        srv = Server(listeners=("mx",), extra={"greylist": {"enabled": True},
+                                               "http": {"listen": "127.0.0.1:%d" % port}})
+        srv.start()
+        self.addCleanup(srv.cleanup)
+        srv.cli("user", "add", "--password-stdin", "bob@example.org", input="pw\n")
+        r = RawSMTP(*srv.mx)
+        r.reply()
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<x@remote.example>")
+        self.assertEqual(r.cmd("RCPT TO:<bob@example.org>")[0], 450)
+        r.close()
+        _, samples = scrape(port)
+        self.assertEqual(samples['postern_greylist_total{decision="greylisted"}'], 1)
+
+
 class BadListen(unittest.TestCase):
     def test_bad_address_is_a_config_error(self):
         srv = Server(listeners=("mx",), extra={"http": {"listen": "localhost:9025"}})

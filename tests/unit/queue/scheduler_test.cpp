@@ -160,6 +160,35 @@ TEST(Scheduler, DeferralPastTheLifetimeBounces447) {
   EXPECT_EQ(s.stats().bounced, 1u);
 }
 
+TEST(Scheduler, OneDelayWarningPerRecipientThenRetriesGoOn) {
+  Fixture f;
+  f.config.mailbox_format = config::MailboxFormat::mbox;
+  f.config.queue.delay_warning = std::chrono::seconds(1);
+  const auto mbox = f.config.mailbox_for("alice", "example.org");
+  fs::create_directories(mbox.parent_path());
+  store::write_durably(fs::path(mbox.string() + ".lock"), "1\n");
+  auto cfg = std::make_shared<const config::Config>(f.config);
+  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  Scheduler s(cfg, *f.spool, local, f.inject());
+  s.start();
+  const auto id = f.put({"alice@example.org"});
+  s.submit(id);
+  ASSERT_TRUE(eventually([&] { return f.dsn_count() == 1; }));
+  // Later attempts (1 s, 2 s, 4 s apart) send no second warning.
+  ASSERT_TRUE(eventually([&] {
+    auto e = f.spool->load(id);
+    return e && e->recipients[0].attempts >= 4;
+  }, std::chrono::seconds(20)));
+  EXPECT_EQ(f.dsn_count(), 1u);
+  EXPECT_TRUE(f.spool->load(id)->recipients[0].delay_warned) << "recorded, so a restart sends none either";
+  s.stop();
+  std::lock_guard lock(f.mutex);
+  const auto& dsn = f.dsns.front().second;
+  EXPECT_NE(dsn.find("Action: delayed"), std::string::npos);
+  EXPECT_NE(dsn.find("Will-Retry-Until:"), std::string::npos);
+  EXPECT_NE(dsn.find("450 4.2.1"), std::string::npos);
+}
+
 TEST(Scheduler, AFinishedEntryLeftByACrashIsRemovedAtStart) {
   Fixture f;
   const auto id = f.put({"ghost@example.org"});

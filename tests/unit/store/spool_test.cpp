@@ -350,5 +350,25 @@ TEST(StateFile, RoundTripAndRejects) {
   EXPECT_LT((*h)[0].next_attempt, std::chrono::system_clock::now());
 }
 
+// The delay-warning flag is the line's last field; files written before it
+// existed (no such field) read as "not warned".
+TEST(StateFile, DelayWarnedFlagAndOlderFiles) {
+  std::vector<RecipientState> s(1);
+  s[0].address = "a@b";
+  s[0].status = RecipientStatus::deferred;
+  s[0].delay_warned = true;
+  auto dec = decode_state_file(encode_state_file(s));
+  ASSERT_TRUE(dec);
+  EXPECT_TRUE((*dec)[0].delay_warned);
+  std::string older = "POSTERN-STATE 1\nrcpt 0 deferred 1 0 0 3 0\na@b\n";
+  older += "END " + std::to_string(older.size()) + "\n";
+  auto o = decode_state_file(older);
+  ASSERT_TRUE(o);
+  EXPECT_FALSE((*o)[0].delay_warned);
+  std::string bad = "POSTERN-STATE 1\nrcpt 0 deferred 1 0 0 3 0 7\na@b\n";
+  bad += "END " + std::to_string(bad.size()) + "\n";
+  EXPECT_FALSE(decode_state_file(bad));
+}
+
 }  // namespace
 }  // namespace postern::store
