@@ -1,4 +1,7 @@
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -6,6 +9,16 @@
 namespace postern::cli {
 
 int run(int argc, char** argv) {
+  // Installed as `sendmail` or `mailq` (links to postern), it acts as one.
+  const std::string name = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "";
+  if (name == "sendmail" || name == "mailq") {
+    std::vector<std::string> args{"postern", name == "mailq" ? "queue" : "sendmail"};
+    if (name == "mailq") args.push_back("list");
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    std::vector<char*> raw;
+    for (auto& s : args) raw.push_back(s.data());
+    return run(static_cast<int>(raw.size()), raw.data());
+  }
   CLI::App app{"Postern: an ESMTP server and client toolkit", "postern"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "postern 0.1.0");
@@ -18,6 +31,7 @@ int run(int argc, char** argv) {
   add_explain(app, result);
   add_check_config(app, result);
   add_testbed(app, result);
+  add_sendmail(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

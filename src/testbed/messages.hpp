@@ -1,7 +1,6 @@
 // The messages the testbed kept (SPEC §10 /api/messages): it accepts and
 // keeps every message in its spool and delivers none, so the spool is the
-// store. MIME is read with GMime (headers decoded, text and HTML parts,
-// attachments), never by hand.
+// store. MIME is read by mime/reader.hpp (GMime).
 #pragma once
 
 #include <chrono>
@@ -12,26 +11,14 @@
 #include <utility>
 #include <vector>
 
+#include "mime/reader.hpp"
 #include "store/spool.hpp"
 
 namespace postern::testbed {
 
-struct Attachment {
-  std::string filename;
-  std::string content_type;
-  std::uint64_t size = 0;  // decoded octets
-};
-
-struct ParsedMessage {
-  std::string subject;
-  std::vector<std::pair<std::string, std::string>> headers;  // decoded values, in order
-  std::string text;  // the first text/plain part that is not an attachment
-  std::string html;  // the first text/html part that is not an attachment
-  std::vector<Attachment> attachments;
-};
-
-// Never throws; a message GMime cannot read gives empty fields.
-ParsedMessage parse_message(std::string_view bytes);
+using mime::Attachment;
+using mime::ParsedMessage;
+using mime::parse_message;
 
 struct MessageInfo {
   std::string id;

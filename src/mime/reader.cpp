@@ -1,0 +1,136 @@
+#include "mime/reader.hpp"
+
+#include <gmime/gmime.h>
+
+#include <functional>
+#include <mutex>
+
+namespace postern::mime {
+namespace {
+
+void init_gmime() {
+  static std::once_flag once;
+  std::call_once(once, [] { g_mime_init(); });
+}
+
+template <typename T>
+struct Unref {
+  T* p;
+  ~Unref() {
+    if (p) g_object_unref(p);
+  }
+};
+
+std::string decoded_content(GMimePart* part) {
+  GMimeDataWrapper* content = g_mime_part_get_content(part);
+  if (!content) return {};
+  Unref<GMimeStream> mem{g_mime_stream_mem_new()};
+  g_mime_data_wrapper_write_to_stream(content, mem.p);
+  GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.p));
+  return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+// Text as people read it: LF line ends.
+std::string lf(const char* text) {
+  std::string out;
+  for (const char* p = text; *p; ++p)
+    if (!(p[0] == '\r' && p[1] == '\n')) out += *p;
+  return out;
+}
+
+void visit(GMimeObject*, GMimeObject* part, gpointer data) {
+  auto& out = *static_cast<ParsedMessage*>(data);
+  if (GMIME_IS_MESSAGE_PART(part) || GMIME_IS_MULTIPART(part) || !GMIME_IS_PART(part)) return;
+  GMimePart* p = GMIME_PART(part);
+  GMimeContentType* type = g_mime_object_get_content_type(part);
+  const bool attachment = g_mime_part_is_attachment(p);
+  if (!attachment && GMIME_IS_TEXT_PART(part) && g_mime_content_type_is_type(type, "text", "plain") && out.text.empty()) {
+    char* text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+    if (text) out.text = lf(text);
+    g_free(text);
+    return;
+  }
+  if (!attachment && GMIME_IS_TEXT_PART(part) && g_mime_content_type_is_type(type, "text", "html") && out.html.empty()) {
+    char* text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+    if (text) out.html = lf(text);
+    g_free(text);
+    return;
+  }
+  Attachment a;
+  if (const char* name = g_mime_part_get_filename(p)) a.filename = name;
+  char* mime = g_mime_content_type_get_mime_type(type);
+  if (mime) a.content_type = mime;
+  g_free(mime);
+  a.size = decoded_content(p).size();
+  out.attachments.push_back(std::move(a));
+}
+
+}  // namespace
+
+ParsedMessage parse_message(std::string_view bytes) {
+  init_gmime();
+  ParsedMessage out;
+  Unref<GMimeStream> stream{g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size())};
+  Unref<GMimeParser> parser{g_mime_parser_new_with_stream(stream.p)};
+  Unref<GMimeMessage> message{g_mime_parser_construct_message(parser.p, nullptr)};
+  if (!message.p) return out;
+  if (const char* s = g_mime_message_get_subject(message.p)) out.subject = s;
+  GMimeHeaderList* headers = g_mime_object_get_header_list(GMIME_OBJECT(message.p));
+  const int n = g_mime_header_list_get_count(headers);
+  for (int i = 0; i < n; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
+    const char* name = g_mime_header_get_name(h);
+    const char* value = g_mime_header_get_value(h);
+    out.headers.emplace_back(name ? name : "", value ? value : "");
+  }
+  g_mime_message_foreach(message.p, visit, &out);
+  return out;
+}
+
+std::vector<std::string> header_recipients(std::string_view bytes) {
+  init_gmime();
+  std::vector<std::string> out;
+  Unref<GMimeStream> stream{g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size())};
+  Unref<GMimeParser> parser{g_mime_parser_new_with_stream(stream.p)};
+  Unref<GMimeMessage> message{g_mime_parser_construct_message(parser.p, nullptr)};
+  if (!message.p) return out;
+  std::function<void(InternetAddressList*)> walk = [&](InternetAddressList* list) {
+    if (!list) return;
+    for (int i = 0; i < internet_address_list_length(list); ++i) {
+      InternetAddress* a = internet_address_list_get_address(list, i);
+      if (INTERNET_ADDRESS_IS_GROUP(a)) walk(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
+      else if (INTERNET_ADDRESS_IS_MAILBOX(a))
+        if (const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)); addr && *addr)
+          out.emplace_back(addr);
+    }
+  };
+  for (auto type : {GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC, GMIME_ADDRESS_TYPE_BCC})
+    walk(g_mime_message_get_addresses(message.p, type));
+  return out;
+}
+
+std::string without_bcc(std::string_view bytes) {
+  std::string out;
+  bool in_header = true, dropping = false;
+  for (std::size_t pos = 0; pos < bytes.size();) {
+    auto nl = bytes.find('\n', pos);
+    const auto end = nl == std::string_view::npos ? bytes.size() : nl + 1;
+    std::string_view line = bytes.substr(pos, end - pos);
+    pos = end;
+    if (in_header) {
+      if (line == "\n" || line == "\r\n") {
+        in_header = false;
+      } else if (line[0] == ' ' || line[0] == '\t') {
+        if (dropping) continue;  // a folded continuation of Bcc
+      } else {
+        dropping = line.size() >= 4 && (line[0] == 'B' || line[0] == 'b') && (line[1] == 'C' || line[1] == 'c') &&
+                   (line[2] == 'C' || line[2] == 'c') && line[3] == ':';
+        if (dropping) continue;
+      }
+    }
+    out.append(line);
+  }
+  return out;
+}
+
+}  // namespace postern::mime
