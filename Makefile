@@ -5,7 +5,14 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 TEST_BUILD ?= build-test
 
-.PHONY: all deps test-deps build run test fuzz bench clean
+.PHONY: all deps test-deps build run test fuzz bench install clean
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 
 all: build
 
@@ -34,6 +41,22 @@ fuzz: test-deps
 
 bench: build
 	bench/run
+
+# The binary, the sendmail and mailq links, the systemd unit and (when
+# there is none yet) an example configuration. Builds first if needed.
+install:
+	@test -x $(BUILD)/postern || $(MAKE) build
+	install -D -m 0755 $(BUILD)/postern $(DESTDIR)$(BINDIR)/postern
+	install -d $(DESTDIR)$(SBINDIR)
+	ln -sf $(BINDIR)/postern $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf $(BINDIR)/postern $(DESTDIR)$(BINDIR)/mailq
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' packaging/postern.service.in \
+	  > $(DESTDIR)$(UNITDIR)/postern.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/postern.service
+	install -D -m 0644 packaging/postern.toml $(DESTDIR)$(PREFIX)/share/doc/postern/postern.toml.example
+	@if [ ! -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.toml ]; then \
+	  install -D -m 0640 packaging/postern.toml $(DESTDIR)$(SYSCONFDIR)/postern/postern.toml; fi
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-fuzz

@@ -1,5 +1,8 @@
 #include "server/server.hpp"
 
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/post.hpp>
@@ -248,6 +251,9 @@ int Server::run(const std::function<void(Server&)>& start_services) {
   };
   signals_.async_wait(on_signal);
 
+  // systemd Type=notify (a no-op without $NOTIFY_SOCKET): every port listens.
+  ::sd_notify(0, "READY=1\nSTATUS=Accepting mail");
+
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->run(); });
   contexts_.front()->run();
@@ -308,6 +314,7 @@ void Server::begin_shutdown() {
   std::lock_guard lock(sessions_mutex_);
   if (stopping_) return;
   stopping_ = true;
+  ::sd_notify(0, "STOPPING=1");
   log::Event("shutdown").add("sessions", static_cast<long long>(sessions_.size()));
   for (auto& b : listeners_) {
     asio::error_code ec;
@@ -381,6 +388,15 @@ std::string needs_restart(const config::Config& was, const config::Config& now) 
 }  // namespace
 
 void Server::reload() {
+  // systemd's Type=notify reload protocol: RELOADING=1 with the time, READY=1 when done.
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  ::sd_notify(0, ("RELOADING=1\nMONOTONIC_USEC=" +
+                  std::to_string(static_cast<long long>(now.tv_sec) * 1000000 + now.tv_nsec / 1000))
+                     .c_str());
+  struct Ready {
+    ~Ready() { ::sd_notify(0, "READY=1"); }
+  } ready;
   try {
     auto fresh = std::make_shared<const config::Config>(reload_config_());
     std::shared_ptr<asio::ssl::context> tls;
