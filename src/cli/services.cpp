@@ -90,8 +90,17 @@ void start_services(server::Server& server) {
   }
 
   if (metrics) {
-    metrics->gauge("postern_queue_messages", "Spooled messages the scheduler holds (deferred or due).",
+    metrics->gauge("postern_queue_messages", "Spooled messages the scheduler holds.",
                    [s = scheduler.get()] { return static_cast<double>(s->stats().indexed); });
+    for (const char* state : {"due", "deferred", "active"}) {
+      metrics->gauge(std::string("postern_queue_") + state + "_messages",
+                     std::string("Spooled messages ") +
+                         (state == std::string("due") ? "due now" : state == std::string("deferred") ? "waiting for their next attempt" : "being attempted") + ".",
+                     [s = scheduler.get(), state] {
+                       const auto c = s->counts();
+                       return static_cast<double>(state == std::string("due") ? c.due : state == std::string("deferred") ? c.deferred : c.active);
+                     });
+    }
     auto endpoint = std::make_shared<http::MetricsEndpoint>(*metrics);
     const auto where = config::parse_listen_address(config->http.listen);
     try {

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <deque>
+#include <future>
 #include <optional>
 #include <random>
 #include <set>
@@ -451,6 +452,23 @@ void Scheduler::stop() {
   i.io.stop();
   i.thread.join();
   i.pool.join();
+}
+
+Scheduler::Counts Scheduler::counts() const {
+  auto promise = std::make_shared<std::promise<Counts>>();
+  auto future = promise->get_future();
+  asio::post(impl_->io, [impl = impl_.get(), promise] {
+    Counts c;
+    const auto now = Clock::now();
+    for (const auto& [id, item] : impl->items) {
+      if (item.jobs > 0) ++c.active;
+      else if (!item.scheduled || item.due <= now) ++c.due;
+      else ++c.deferred;
+    }
+    promise->set_value(c);
+  });
+  if (future.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return {};
+  return future.get();
 }
 
 QueueStats Scheduler::stats() const {

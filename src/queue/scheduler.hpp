@@ -79,6 +79,14 @@ class Scheduler {
 
   QueueStats stats() const;
 
+  // The index by state, counted on the scheduler's thread: due now,
+  // deferred (due later), attempts in progress. Zeros if it does not
+  // answer within a second (stopped, or very busy).
+  struct Counts {
+    std::size_t due = 0, deferred = 0, active = 0;
+  };
+  Counts counts() const;
+
   struct Impl;
 
  private:

@@ -3,6 +3,7 @@ Prometheus text format, checked with curl and a parser against a known
 sequence of sessions: one message delivered, one bad command, one failed
 and one successful AUTH."""
 import base64
+import os
 import re
 import subprocess
 import unittest
@@ -68,6 +69,8 @@ class Metrics(unittest.TestCase):
         self.assertEqual(samples['postern_delivery_seconds_count{transport="direct"}'], 1)
         self.assertEqual(samples['postern_delivery_seconds_bucket{transport="direct",le="+Inf"}'], 1)
         self.assertEqual(samples["postern_queue_messages"], 0)
+        for state in ("due", "deferred", "active"):
+            self.assertEqual(after["postern_queue_%s_messages" % state], 0)
         status = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                  "http://127.0.0.1:%d/other" % self.http_port], capture_output=True, text=True,
                                 timeout=30).stdout
@@ -90,6 +93,32 @@ class Greylist(unittest.TestCase):
         r.close()
         _, samples = scrape(port)
         self.assertEqual(samples['postern_greylist_total{decision="greylisted"}'], 1)
+
+
+class QueueStates(unittest.TestCase):
+    def test_a_deferred_message_is_counted_as_deferred(self):
+        port = free_port()
+        srv = Server(listeners=("mx",), extra={"mailbox_format": "mbox", "http": {"listen": "127.0.0.1:%d" % port}})
+        srv.start()
+        self.addCleanup(srv.cleanup)
+        srv.cli("user", "add", "--password-stdin", "bob@example.org", input="pw\n")
+        mbox = srv.maildir("bob@example.org")
+        os.makedirs(os.path.dirname(mbox), exist_ok=True)
+        r = RawSMTP(*srv.mx)
+        self.addCleanup(r.close)
+        r.reply()
+        r.cmd("EHLO client.example")
+        r.cmd("MAIL FROM:<x@remote.example>")
+        self.assertEqual(r.cmd("RCPT TO:<bob@example.org>")[0], 250)
+        with open(mbox + ".lock", "w") as f:  # another program takes its dotlock now: delivery must wait
+            f.write("1\n")
+        self.assertEqual(r.cmd("DATA")[0], 354)
+        self.assertEqual(r.cmd("Subject: m\r\n\r\nhi\r\n.")[0], 250)
+        got = wait_for(lambda: scrape(port)[1].get("postern_queue_deferred_messages") == 1, timeout=20)
+        self.assertTrue(got)
+        _, samples = scrape(port)
+        self.assertEqual(samples["postern_queue_messages"], 1)
+        self.assertGreaterEqual(samples['postern_delivery_attempts_total{transport="local",status="deferred"}'], 1)
 
 
 class BadListen(unittest.TestCase):
