@@ -58,6 +58,14 @@ struct Fixture {
       return std::string("dsn") + std::to_string(dsns.size());
     };
   }
+  // mbox delivery, and someone else holds alice's dotlock.
+  std::filesystem::path lock_alices_mbox() {
+    config.mailbox_format = config::MailboxFormat::mbox;
+    const auto mbox = config.mailbox_for("alice", "example.org");
+    fs::create_directories(mbox.parent_path());
+    store::write_durably(fs::path(mbox.string() + ".lock"), "1\n");
+    return mbox;
+  }
   std::size_t dsn_count() {
     std::lock_guard lock(mutex);
     return dsns.size();
@@ -94,10 +102,7 @@ TEST(Scheduler, DeliversWhatIsSubmittedAndWhatWasSpooledBefore) {
 
 TEST(Scheduler, LockedMboxIsRetriedAndDeliveredOnceAfterRelease) {
   Fixture f;
-  f.config.mailbox_format = config::MailboxFormat::mbox;
-  const auto mbox = f.config.mailbox_for("alice", "example.org");
-  fs::create_directories(mbox.parent_path());
-  store::write_durably(fs::path(mbox.string() + ".lock"), "1\n");  // someone else's dotlock
+  const auto mbox = f.lock_alices_mbox();
   auto cfg = std::make_shared<const config::Config>(f.config);
   store::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
@@ -141,11 +146,8 @@ TEST(Scheduler, UnknownUserBouncesWithOneDsnAndTheEntryGoes) {
 
 TEST(Scheduler, DeferralPastTheLifetimeBounces447) {
   Fixture f;
-  f.config.mailbox_format = config::MailboxFormat::mbox;
   f.config.queue.lifetime = std::chrono::seconds(1);
-  const auto mbox = f.config.mailbox_for("alice", "example.org");
-  fs::create_directories(mbox.parent_path());
-  store::write_durably(fs::path(mbox.string() + ".lock"), "1\n");  // never released
+  f.lock_alices_mbox();
   auto cfg = std::make_shared<const config::Config>(f.config);
   store::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
@@ -162,11 +164,8 @@ TEST(Scheduler, DeferralPastTheLifetimeBounces447) {
 
 TEST(Scheduler, OneDelayWarningPerRecipientThenRetriesGoOn) {
   Fixture f;
-  f.config.mailbox_format = config::MailboxFormat::mbox;
   f.config.queue.delay_warning = std::chrono::seconds(1);
-  const auto mbox = f.config.mailbox_for("alice", "example.org");
-  fs::create_directories(mbox.parent_path());
-  store::write_durably(fs::path(mbox.string() + ".lock"), "1\n");
+  f.lock_alices_mbox();
   auto cfg = std::make_shared<const config::Config>(f.config);
   store::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
