@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "server/session_info.hpp"
@@ -28,6 +29,7 @@ struct Verdict {
   Action action = Action::accept;
   smtp::Reply reply;
   std::chrono::milliseconds delay{0};  // waited before the reply (or the close)
+  std::string cause;                   // what decided it, for the transcript ("scenario locked+K", "rule 2")
 };
 
 class Admission {
@@ -49,7 +51,8 @@ class SessionObserver {
   virtual void client_line(const SessionInfo&, std::string_view) {}
   // Message octets the client sent (DATA or BDAT), in total.
   virtual void client_message(const SessionInfo&, std::uint64_t) {}
-  virtual void server_reply(const SessionInfo&, const smtp::Reply&) {}
+  // `cause`: the Verdict's cause when an Admission chose this reply, else "".
+  virtual void server_reply(const SessionInfo&, const smtp::Reply&, std::string_view /*cause*/) {}
   virtual void closed(const SessionInfo&) {}
 };
 

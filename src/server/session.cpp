@@ -139,7 +139,7 @@ asio::awaitable<bool> Session::send(const smtp::Reply& r) {
 }
 
 void Session::queue_out(const smtp::Reply& r) {
-  if (auto* o = server_.observer()) o->server_reply(info_, r);
+  if (auto* o = server_.observer()) o->server_reply(info_, r, std::exchange(cause_, {}));
   if (auto* m = server_.metrics())
     m->add("postern_smtp_replies_total", {{"code", std::to_string(r.code)}, {"enhanced", r.enhanced}});
   out_ += r.wire();
@@ -159,9 +159,12 @@ asio::awaitable<std::optional<Verdict>> Session::decide(Stage stage, std::string
 }
 
 Session::Next Session::act(const Verdict& v) {
+  cause_ = v.cause;
   switch (v.action) {
     case Verdict::Action::drop:
       log::Event("dropped").add("session", info_.id).add("client", info_.peer_address);
+      if (auto* o = server_.observer()) o->server_reply(info_, smtp::Reply(0, "", "(connection closed, no reply)"), v.cause);
+      cause_.clear();
       out_.clear();
       return Next::close;
     case Verdict::Action::shutdown:

@@ -128,6 +128,7 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned messages_ = 0;
   bool closing_ = false;
   bool quit_ = false;
+  std::string cause_;  // of the next reply, when an Admission chose it (hooks.hpp)
 
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point deadline_;

@@ -55,6 +55,7 @@ json session_json(const SessionRecord& s, bool with_transcript) {
       json line = {{"dir", std::string(1, l.dir)}, {"line", l.line}};
       if (l.decoded) line["decoded"] = *l.decoded;
       if (l.explain) line["explain"] = *l.explain;
+      if (l.scenario) line["scenario"] = *l.scenario;
       lines.push_back(std::move(line));
     }
     j["transcript"] = lines;

@@ -25,6 +25,7 @@ const char* const page_html = R"HTML(<!doctype html>
   tr.c td.line { color: #0645ad; }
   td.decoded { color: #7a3e00; }
   td.explain { color: #2b6e2b; font-family: system-ui, sans-serif; }
+  td.scenario { color: #8a2b8a; font-family: system-ui, sans-serif; }
   pre { white-space: pre-wrap; background: #f7f7f7; padding: .5rem; }
   iframe { width: 100%; height: 20rem; border: 1px solid #ccc; }
 </style>
@@ -104,7 +105,8 @@ async function showSession(id) {
   const rows = s.transcript.map((l) => el("tr", {"class": l.dir},
     el("td", {"class": "dir"}, l.dir === "c" ? "C:" : "S:"), el("td", {"class": "line"}, l.line),
     el("td", {"class": "decoded"}, l.decoded != null ? "\u21b3 " + l.decoded : ""),
-    el("td", {"class": "explain"}, l.explain || "")));
+    el("td", {"class": "explain"}, l.explain || ""),
+    el("td", {"class": "scenario"}, l.scenario ? "\u2190 " + l.scenario : "")));
   $("view").replaceChildren(el("h2", {}, "Session " + s.id + " from " + s.client),
                             el("table", {"id": "transcript"}, ...rows));
 }

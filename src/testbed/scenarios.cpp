@@ -144,7 +144,22 @@ std::optional<Verdict> Scenarios::decide(Stage stage, const server::SessionInfo&
                                          const server::TransactionInfo* transaction, std::string_view argument) {
   std::lock_guard lock(mutex_);
   if (auto v = by_rule(stage, session, transaction, argument)) return v;
-  return by_address(stage, session, transaction, argument);
+  auto v = by_address(stage, session, transaction, argument);
+  if (v && (v->action != Verdict::Action::accept || v->delay.count() > 0)) {
+    // Which address asked for it: the one at hand, or the transaction's that has a scenario.
+    std::string address(argument);
+    if ((stage == Stage::data || stage == Stage::dot || v->delay.count() > 0) && transaction) {
+      for (const auto& t : transaction->recipients) {
+        const auto n = local_scenario(t).name;
+        if (n == "reject-data" || n == "tempfail-data" || n == "slow") {
+          address = t;
+          if (n != "slow" || stage != Stage::dot) break;
+        }
+      }
+    }
+    v->cause = "scenario " + util::to_lower(address.substr(0, address.rfind('@')));
+  }
+  return v;
 }
 
 std::optional<Verdict> Scenarios::by_rule(Stage stage, const server::SessionInfo& session,
@@ -166,6 +181,9 @@ std::optional<Verdict> Scenarios::by_rule(Stage stage, const server::SessionInfo
       if (count(key) > r.times) continue;  // passes from now on
     }
     Verdict v;
+    v.cause = "rule " + std::to_string(i + 1) + ": " + r.command + (r.from.empty() ? "" : " from " + r.from) +
+              (r.to.empty() ? "" : " to " + r.to) + (r.user.empty() ? "" : " user " + r.user) +
+              (r.times ? ", first " + std::to_string(r.times) + " times" : "");
     v.delay = std::chrono::duration_cast<std::chrono::milliseconds>(r.delay);
     if (r.action == "drop") {
       v.action = Verdict::Action::drop;

@@ -48,7 +48,7 @@ SessionRecord* Transcripts::find(const std::string& id) {
 
 void Transcripts::add(SessionRecord& r, TranscriptLine line) {
   if (r.lines.size() < max_lines) r.lines.push_back(std::move(line));
-  else if (r.lines.size() == max_lines) r.lines.push_back({'s', "(transcript truncated)", {}, {}});
+  else if (r.lines.size() == max_lines) r.lines.push_back({'s', "(transcript truncated)", {}, {}, {}});
   ++version_;
   changed_.notify_all();
 }
@@ -69,7 +69,7 @@ void Transcripts::client_line(const server::SessionInfo& s, std::string_view lin
   std::lock_guard lock(mutex_);
   auto* r = find(s.id);
   if (!r) return;
-  TranscriptLine t{'c', util::printable(line, 2000), {}, {}};
+  TranscriptLine t{'c', util::printable(line, 2000), {}, {}, {}};
   if (r->in_sasl) {
     // An answer to a 334: base64 of the mechanism's next message.
     ++r->sasl_answers;
@@ -107,24 +107,29 @@ void Transcripts::client_line(const server::SessionInfo& s, std::string_view lin
 
 void Transcripts::client_message(const server::SessionInfo& s, std::uint64_t octets) {
   std::lock_guard lock(mutex_);
-  if (auto* r = find(s.id)) add(*r, {'c', "(message: " + std::to_string(octets) + " octets)", {}, {}});
+  if (auto* r = find(s.id)) add(*r, {'c', "(message: " + std::to_string(octets) + " octets)", {}, {}, {}});
 }
 
-void Transcripts::server_reply(const server::SessionInfo& s, const smtp::Reply& reply) {
+void Transcripts::server_reply(const server::SessionInfo& s, const smtp::Reply& reply, std::string_view cause) {
   std::lock_guard lock(mutex_);
   auto* r = find(s.id);
   if (!r) return;
+  if (reply.code == 0) {  // no reply at all: the connection was dropped
+    add(*r, {'s', reply.text(), {}, {}, cause.empty() ? std::nullopt : std::optional<std::string>(cause)});
+    return;
+  }
   const std::string code = std::to_string(reply.code);
   const std::string prefix = reply.enhanced.empty() ? "" : reply.enhanced + " ";
   const std::string explain = meaning(reply);
   for (std::size_t i = 0; i < reply.lines.size(); ++i) {
     const bool last = i + 1 == reply.lines.size();
-    TranscriptLine t{'s', util::printable(code + (last ? " " : "-") + prefix + reply.lines[i], 2000), {}, {}};
+    TranscriptLine t{'s', util::printable(code + (last ? " " : "-") + prefix + reply.lines[i], 2000), {}, {}, {}};
     if (reply.code == 334) {
       auto bytes = sasl::base64_decode(reply.lines[i]);
       t.decoded = bytes ? show(*bytes) : std::string("(not base64)");
     }
     if (last && !explain.empty()) t.explain = explain;
+    if (last && !cause.empty()) t.scenario = std::string(cause);
     add(*r, std::move(t));
   }
   r->in_sasl = reply.code == 334;

@@ -25,6 +25,7 @@ struct TranscriptLine {
   std::string line;                    // as sent, without CRLF (secrets replaced by "<redacted>")
   std::optional<std::string> decoded;  // base64 SASL payload, decoded (printable, redacted)
   std::optional<std::string> explain;  // the reply's meaning
+  std::optional<std::string> scenario;  // the scenario or rule that chose this reply
 };
 
 struct SessionRecord {
@@ -47,7 +48,7 @@ class Transcripts final : public server::SessionObserver {
   void opened(const server::SessionInfo& s) override;
   void client_line(const server::SessionInfo& s, std::string_view line) override;
   void client_message(const server::SessionInfo& s, std::uint64_t octets) override;
-  void server_reply(const server::SessionInfo& s, const smtp::Reply& r) override;
+  void server_reply(const server::SessionInfo& s, const smtp::Reply& r, std::string_view cause) override;
   void closed(const server::SessionInfo& s) override;
 
   std::vector<SessionRecord> list() const;  // newest first

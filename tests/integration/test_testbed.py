@@ -162,6 +162,22 @@ class AddressScenarios(TestbedCase):
         self.assertEqual(always[0], 450)
         self.assertEqual(r2.cmd("RCPT TO:<locked@example.org>")[0], 450)
 
+    def test_the_transcript_names_the_scenario_and_the_rule(self):
+        self.tb.request("POST", "/api/rules", {"command": "MAIL", "from": "*@rules.test", "reply": "450 4.7.1 Later",
+                                              "times": 1})
+        r = self.tb.raw()
+        self.addCleanup(r.close)
+        self.assertEqual(r.cmd("MAIL FROM:<a@rules.test>")[0], 450)
+        self.assertEqual(r.cmd("MAIL FROM:<a@rules.test>")[0], 250)
+        self.assertEqual(r.cmd("RCPT TO:<locked@example.org>")[0], 450)
+        r.cmd("QUIT")
+        session = self.tb.get("/api/sessions")[1][0]["id"]
+        lines = self.tb.get("/api/sessions/" + session)[1]["transcript"]
+        chosen = {l["line"]: l.get("scenario") for l in lines if l["dir"] == "s"}
+        self.assertEqual(chosen["450 4.7.1 Later"], "rule 1: MAIL from *@rules.test, first 1 times")
+        self.assertEqual(chosen["450 4.2.1 Mailbox temporarily unavailable, try again later"], "scenario locked")
+        self.assertIsNone(chosen["250 2.1.0 Sender OK"])
+
     def test_fixed_replies(self):
         for rcpt, want in [("full@example.org", "452 4.2.2 Mailbox full"),
                            ("disabled@example.org", "550 5.2.1 Mailbox disabled"),
