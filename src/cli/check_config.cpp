@@ -2,13 +2,17 @@
 // subcommands would load (--config, ./postern.toml or the embedded
 // defaults; --data-dir), prints the effective configuration as TOML on
 // stdout and exits 0; a bad configuration is reported on stderr as
-// "postern: FILE:LINE: KEY: MESSAGE" with exit 78.
+// "postern: FILE:LINE: KEY: MESSAGE" with exit 78, as is every malformed
+// line of the aliases file ("postern: FILE:LINE: MESSAGE").
 #include <pwd.h>
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "store/aliases.hpp"
 
 namespace postern::cli {
 namespace {
@@ -34,6 +38,18 @@ void add_check_config(CLI::App& app, int& result) {
       // `serve` when it drops privileges.
       if (!c.user.empty() && ::getpwnam(c.user.c_str()) == nullptr)
         throw config::Error(c.source, 0, "user", "no such user \"" + c.user + "\" on this system");
+      // The aliases file: every malformed line, as FILE:LINE: MESSAGE.
+      if (!c.aliases_file.empty()) {
+        std::ifstream in(c.aliases_file, std::ios::binary);
+        std::ostringstream text;
+        if (in) text << in.rdbuf();
+        const auto errors = store::parse_aliases(text.str()).errors;
+        for (const auto& e : errors) std::cerr << "postern: " << c.aliases_file.string() << ":" << e.line << ": " << e.message << "\n";
+        if (!errors.empty()) {
+          result = Exit::config_error;
+          return;
+        }
+      }
     } catch (const config::Error& e) {
       result = report(e);
       return;

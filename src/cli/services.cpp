@@ -59,6 +59,10 @@ void start_services(server::Server& server) {
     }
     return true;
   });
+  // What an alias expands to enters again through the intake, like a DSN.
+  local->set_inject([&intake = server.intake()](const store::Envelope& e, std::string_view m) {
+    return intake.accept(e, m, intake.new_id());
+  });
   local->start();
 
   // One scheduler for every spooled message, local and remote recipients

@@ -54,6 +54,7 @@ Config defaults() {
   };
   c.tls.cert = c.data_dir / "tls/cert.pem";
   c.tls.key = c.data_dir / "tls/key.pem";
+  c.aliases_file = c.data_dir / "aliases";
   return c;
 }
 

@@ -94,6 +94,7 @@ struct Relay {
   std::filesystem::path smarthost_password_file;
   std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"
   std::vector<std::string> dns_servers;
+  bool mta_sts = true;  // RFC 8461 for MX delivery: enforce-mode policies are obeyed
 };
 
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
@@ -129,6 +130,7 @@ struct Config {
   std::vector<std::string> local_domains{"localhost"};  // lower case
   std::string mailbox_path = "mail/{domain}/{localpart}";
   MailboxFormat mailbox_format = MailboxFormat::maildir;
+  std::filesystem::path aliases_file;  // absolute; the file may be absent; empty = no aliases (SPEC §11)
   std::string postmaster;  // resolved: never empty after load()/defaults()
   std::string user;        // drop privileges to this user when started as root; empty: stay
   std::vector<Listener> listeners;
@@ -157,6 +159,7 @@ struct Config {
   std::filesystem::path mailbox_for(std::string_view localpart, std::string_view domain) const;
   std::filesystem::path database_path() const { return data_dir / "postern.db"; }
   std::filesystem::path spool_dir() const { return data_dir / "spool"; }
+  std::filesystem::path dkim_dir() const { return data_dir / "dkim"; }
 };
 
 struct Error : std::runtime_error {

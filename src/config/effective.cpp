@@ -61,6 +61,7 @@ std::string to_toml(const Config& c) {
   o << "local_domains = " << list(c.local_domains) << "\n";
   o << "mailbox_path = " << str(c.mailbox_path) << "\n";
   o << "mailbox_format = " << str(c.mailbox_format == MailboxFormat::maildir ? "maildir" : "mbox") << "\n";
+  o << "aliases_file = " << path(c.aliases_file) << "\n";
   o << "postmaster = " << str(c.postmaster) << "\n";
   o << "user = " << str(c.user) << "\n";
   for (auto& l : c.listeners) {
@@ -123,6 +124,7 @@ std::string to_toml(const Config& c) {
   }
   o << (first ? "}" : " }") << "\n";
   o << "dns_servers = " << list(c.relay.dns_servers) << "\n";
+  o << "mta_sts = " << boolean(c.relay.mta_sts) << "\n";
   o << "\n[http]\n";
   o << "listen = " << str(c.http.listen) << "\n";
   o << "\n[log]\n";

@@ -92,6 +92,7 @@ class Loader {
            for (auto& part : fs::path(c_.mailbox_path))
              if (part == "..") fail("must not contain \"..\"");
          }},
+        {"aliases_file", [&](auto& n) { aliases_file_ = string(n); }},
         {"mailbox_format", [&](auto& n) {
            auto v = string(n);
            if (v == "maildir") c_.mailbox_format = MailboxFormat::maildir;
@@ -178,6 +179,8 @@ class Loader {
     c_.tls.key = in_data(key_file_, "tls/key.pem");
     if (password_file_ && !password_file_->empty()) c_.relay.smarthost_password_file = in_data(password_file_, "");
     if (smarthost_ca_ && !smarthost_ca_->empty()) c_.relay.smarthost_ca = in_data(smarthost_ca_, "");
+    if (aliases_file_ && aliases_file_->empty()) c_.aliases_file.clear();
+    else c_.aliases_file = in_data(aliases_file_, "aliases");
 
     if (c_.postmaster.empty())
       c_.postmaster = "postmaster@" + (c_.local_domains.empty() ? c_.hostname : c_.local_domains.front());
@@ -219,7 +222,7 @@ class Loader {
   std::string key_;      // dotted key being read
   std::size_t line_ = 0;  // its line
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
-  std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_;
+  std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_, aliases_file_;
 
   [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
     throw Error(file_, line, key, message);
@@ -479,6 +482,7 @@ class Loader {
            else fail(q(v) + ": expected \"verify\", \"encrypt\" or \"none\"");
          }},
         {"smarthost_ca", [&](auto& n) { smarthost_ca_ = string(n); }},
+        {"mta_sts", [&](auto& n) { c_.relay.mta_sts = boolean(n); }},
         {"smarthost_user", [&](auto& n) { c_.relay.smarthost_user = string(n); }},
         {"smarthost_password_file", [&](auto& n) { password_file_ = string(n); }},
         {"routes", [&](auto& n) {
@@ -590,6 +594,7 @@ Config load(const std::optional<fs::path>& file, const std::optional<fs::path>& 
       c.data_dir = fs::absolute(*data_dir_override).lexically_normal();
       c.tls.cert = c.data_dir / "tls/cert.pem";
       c.tls.key = c.data_dir / "tls/key.pem";
+      c.aliases_file = c.data_dir / "aliases";
     }
     return c;
   }

@@ -1,7 +1,9 @@
 // The user half of the RCPT checks (SPEC §5), called from checks.cpp after
 // the relay rule: a recipient in a local domain must be a user of the
 // database (`550 5.1.1 No such user`) whose mailbox is not disabled
-// (`550 5.2.1 Mailbox disabled`). postmaster@<any local domain> and the
+// (`550 5.2.1 Mailbox disabled`), unless the aliases file or SRS says where
+// it goes (store/forwarding.hpp: accepted; a loop is `554 5.4.6`, a forged
+// SRS address `550 5.1.1`). postmaster@<any local domain> and the
 // bare <postmaster> are always accepted (RFC 5321 §4.5.1). Locks and
 // quotas are policy_checks' (450 4.2.1, 452 4.2.2).
 //
@@ -19,6 +21,7 @@
 
 namespace postern::store {
 class UserDb;
+class Forwarding;
 }
 
 namespace postern::server {
@@ -34,6 +37,7 @@ class UserChecks {
 
  private:
   std::unique_ptr<store::UserDb> users_;
+  std::unique_ptr<store::Forwarding> forwarding_;
 };
 
 }  // namespace postern::server

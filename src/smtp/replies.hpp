@@ -50,6 +50,12 @@ inline Reply local_error() { return {451, "4.3.0", "Local error in processing, t
 inline Reply insufficient_storage() { return {452, "4.3.1", "Insufficient system storage"}; }
 // RFC 5321 §6.3: more Received: fields than hops a message may take (a loop).
 inline Reply too_many_hops() { return {554, "5.4.6", "Too many hops, mail loops"}; }
+inline Reply no_such_user() { return {550, "5.1.1", "No such user"}; }
+inline Reply mailbox_disabled() { return {550, "5.2.1", "Mailbox disabled"}; }
+// SPEC §11: an alias whose expansion comes back to itself (or never ends).
+inline Reply alias_loop() { return {554, "5.4.6", "Alias loop detected"}; }
+// A bounce address of ours (SRS, store/srs.hpp) that we did not make, or made too long ago.
+inline Reply bad_srs_address() { return {550, "5.1.1", "Invalid or expired SRS address"}; }
 
 inline Reply timeout() { return {421, "4.4.2", "Timeout, closing connection"}; }
 inline Reply too_many_errors() { return {421, "4.7.0", "Too many errors, closing connection"}; }

@@ -18,6 +18,10 @@ struct Envelope {
   std::string auth_param;               // MAIL FROM AUTH= value (RFC 4954 §5), "" if absent
   std::string body_type;                // "7BIT" | "8BITMIME" | "BINARYMIME" | ""
   bool smtputf8 = false;                // RFC 6531
+  // Set on the copies local delivery makes when it expands aliases: every
+  // local recipient is a mailbox, never looked up as an alias again (this
+  // is what ends "alice: alice, bob@elsewhere").
+  bool aliases_expanded = false;
   std::chrono::system_clock::time_point received_at{};
 };
 

@@ -23,7 +23,7 @@ std::string return_path_header(std::string_view reverse_path, std::string_view m
 }  // namespace
 
 LocalDelivery::LocalDelivery(std::shared_ptr<const config::Config> config, Spool& spool, UserDb* users)
-    : config_(std::move(config)), spool_(spool), users_(users), direct_(spool.dir() / "journal") {}
+    : config_(std::move(config)), spool_(spool), users_(users), forwarding_(users), direct_(spool.dir() / "journal") {}
 
 LocalDelivery::~LocalDelivery() { stop(); }
 
@@ -39,10 +39,29 @@ void LocalDelivery::reload(std::shared_ptr<const config::Config> config) {
 
 bool LocalDelivery::is_local(std::string_view address) const { return config()->delivers_locally(address); }
 
-std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config& config, std::string_view address) const {
+std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config& config, std::string_view address,
+                                                            bool expand_aliases) const {
   if (!config.delivers_locally(address)) return std::nullopt;
-  const std::string addr = config.final_recipient(address);
   Target t;
+  if (expand_aliases && !config.aliases_file.empty()) {
+    try {
+      auto expansion = forwarding_.expand(config, address);
+      switch (expansion.kind) {
+        case Expansion::Kind::expanded: t.expansion = std::move(expansion); return t;
+        case Expansion::Kind::loop:
+          log::Event("alias_loop").add("to", std::string(address)).add("detail", expansion.detail);
+          t.bounce = "554 5.4.6 Alias loop detected";
+          return t;
+        case Expansion::Kind::invalid: t.bounce = "550 5.1.1 Invalid or expired SRS address"; return t;
+        case Expansion::Kind::none: break;
+      }
+    } catch (const std::exception& e) {
+      log::Event("alias_lookup_failed").add("to", std::string(address)).add("error", e.what());
+      t.defer = "451 4.3.0 User database unavailable";
+      return t;
+    }
+  }
+  const std::string addr = config.final_recipient(address);
   auto canonical = canonical_address(addr);
   if (!canonical) {
     t.bounce = "550 5.1.3 Bad recipient address syntax";
@@ -69,8 +88,8 @@ std::vector<DirectDelivery::Target> LocalDelivery::direct_targets(const config::
   if (!maildir && !elsewhere) return targets;
   std::map<std::filesystem::path, bool> seen;  // one copy per mailbox, however many RCPTs name it
   for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
-    auto target = resolve(cfg, envelope.recipients[i]);
-    if (!maildir || !target || target->bounce || target->defer) {
+    auto target = resolve(cfg, envelope.recipients[i], !envelope.aliases_expanded);
+    if (!maildir || !target || target->bounce || target->defer || target->expansion) {
       if (!elsewhere) return {};
       elsewhere->push_back(i);
       continue;
@@ -131,12 +150,16 @@ std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entr
   std::optional<std::string> body;
   std::vector<Result> results;
   std::map<std::filesystem::path, Result> by_mailbox;  // one copy per mailbox, however many RCPTs name it
+  std::vector<std::pair<std::size_t, Expansion>> aliases;
   for (auto i : recipients) {
     const auto& address = entry.recipients.at(i).address;
     Result o{i, RecipientStatus::deferred, {}};
-    auto target = resolve(cfg, address);
+    auto target = resolve(cfg, address, !entry.envelope.aliases_expanded);
     if (!target) o.reply = "451 4.3.0 Not a local recipient any more";  // the scheduler asked just before a reload
-    else if (target->bounce) o = {i, RecipientStatus::bounced, *target->bounce};
+    else if (target->expansion) {
+      aliases.emplace_back(i, std::move(*target->expansion));
+      continue;
+    } else if (target->bounce) o = {i, RecipientStatus::bounced, *target->bounce};
     else if (target->defer) o.reply = *target->defer;
     else if (auto it = by_mailbox.find(target->mailbox); it != by_mailbox.end()) o = {i, it->second.status, it->second.reply};
     else {
@@ -163,7 +186,51 @@ std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entr
     }
     results.push_back(std::move(o));
   }
+  if (!aliases.empty()) {
+    const Result r = forward(cfg, entry, aliases, body);
+    if (r.reply.empty()) return {};  // the message is gone from the spool
+    for (auto& [i, expansion] : aliases) results.push_back({i, r.status, r.reply});
+  }
   return results;
+}
+
+LocalDelivery::Result LocalDelivery::forward(const config::Config& cfg, const SpoolEntry& entry,
+                                             const std::vector<std::pair<std::size_t, Expansion>>& aliases,
+                                             std::optional<std::string>& body) {
+  if (!inject_) return {0, RecipientStatus::deferred, "451 4.3.0 Alias expansion unavailable"};
+  // One copy to the mailboxes, one per sender to what is forwarded elsewhere.
+  Envelope local = entry.envelope;
+  local.recipients.clear();
+  local.aliases_expanded = true;
+  std::map<std::string, std::vector<std::string>> remote;  // sender -> recipients
+  for (const auto& [i, expansion] : aliases) {
+    for (const auto& m : expansion.mailboxes)
+      if (std::find(local.recipients.begin(), local.recipients.end(), m) == local.recipients.end())
+        local.recipients.push_back(m);
+    if (expansion.forwards.empty()) continue;
+    auto& group = remote[forwarding_.forward_sender(cfg, entry.envelope.reverse_path, entry.recipients.at(i).address)];
+    for (const auto& f : expansion.forwards)
+      if (std::find(group.begin(), group.end(), f) == group.end()) group.push_back(f);
+  }
+  if (!body) {
+    body = spool_.message(entry.id);
+    if (!body) return {};
+  }
+  std::string ids;
+  try {
+    if (!local.recipients.empty()) ids += inject_(local, *body);
+    for (auto& [sender, rcpts] : remote) {
+      Envelope e = entry.envelope;
+      e.reverse_path = sender;
+      e.recipients = rcpts;
+      e.aliases_expanded = true;
+      ids += (ids.empty() ? "" : " ") + inject_(e, *body);
+    }
+  } catch (const std::exception& e) {
+    log::Event("alias_forward_error").add("queue_id", entry.id).add("error", e.what());
+    return {0, RecipientStatus::deferred, "451 4.3.0 Alias expansion failed, will retry"};
+  }
+  return {0, RecipientStatus::delivered, "250 2.1.5 Expanded by alias (queued as " + ids + ")"};
 }
 
 void LocalDelivery::start() {

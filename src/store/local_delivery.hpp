@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +30,7 @@
 
 #include "config/config.hpp"
 #include "store/direct_delivery.hpp"
+#include "store/forwarding.hpp"
 #include "store/spool.hpp"
 #include "store/users.hpp"
 
@@ -61,6 +63,11 @@ class LocalDelivery {
   // not such a message, or a mailbox or the journal failed: spool it.
   bool deliver_now(const std::string& id, const Envelope& envelope, std::string_view message);
 
+  // Where alias expansions go (the intake's accept); without it, an alias
+  // recipient is deferred. Set before start().
+  using Inject = std::function<std::string(const Envelope& envelope, std::string_view message)>;
+  void set_inject(Inject inject) { inject_ = std::move(inject); }
+
   // True when `address` is handled here (Config::delivers_locally).
   bool is_local(std::string_view address) const;
 
@@ -80,8 +87,12 @@ class LocalDelivery {
     std::filesystem::path mailbox;
     std::optional<std::string> bounce;  // permanent failure reply
     std::optional<std::string> defer;   // temporary failure reply
+    std::optional<Expansion> expansion;  // an alias: deliver by re-injection
   };
-  std::optional<Target> resolve(const config::Config& config, std::string_view address) const;
+  std::optional<Target> resolve(const config::Config& config, std::string_view address, bool expand_aliases) const;
+  // Re-injects what the alias recipients of `entry` expand to; the reply for all of them.
+  Result forward(const config::Config& config, const SpoolEntry& entry, const std::vector<std::pair<std::size_t, Expansion>>& aliases,
+                 std::optional<std::string>& body);
   // Where each recipient of `envelope` goes if all of them are deliverable
   // Maildirs now (one target per mailbox); with `elsewhere`, the deliverable
   // ones, and the others' indexes go there.
@@ -93,6 +104,8 @@ class LocalDelivery {
   std::shared_ptr<const config::Config> config_;
   Spool& spool_;
   UserDb* users_;
+  mutable Forwarding forwarding_;
+  Inject inject_;
   DirectDelivery direct_;
   std::atomic<bool> stats_logged_{false};
 };
