@@ -16,6 +16,7 @@ enum Exit : int {
   data_error = 65,
   unavailable = 69,  // permanent failure (5xx)
   software = 70,
+  cant_create = 73,
   temp_fail = 75,    // temporary failure (4xx), refused or dropped connection
   protocol = 76,
   no_perm = 77,      // authentication failure

@@ -32,6 +32,7 @@ int run(int argc, char** argv) {
   add_check_config(app, result);
   add_testbed(app, result);
   add_sendmail(app, result);
+  add_dkim(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

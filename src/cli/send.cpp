@@ -164,8 +164,11 @@ void print_transcript(const client::TranscriptLine& l) {
 void print_reply_failure(const std::string& who, const smtp::Reply& r) {
   // The reply text is the next hop's: made printable before the terminal sees it.
   std::cerr << "postern send: " << util::printable(who, 600) << util::printable(r.summary(), 2048) << "\n";
-  std::cerr << "postern send:   means: "
-            << explain::short_meaning(r.code, r.enhanced, r.text(), explain::default_lang()) << "\n";
+  const auto lang = explain::default_lang();
+  const auto a = explain::advice(r.code, r.enhanced, r.text(), lang);
+  std::cerr << "postern send:   means: " << a.meaning << "\n";
+  if (!a.when.empty()) std::cerr << "postern send:   " << explain::label("when", lang) << ": " << a.when << "\n";
+  if (!a.fix.empty()) std::cerr << "postern send:   " << explain::label("fix", lang) << ": " << a.fix << "\n";
 }
 
 // Sends to `rcpts` once: connect, TLS, AUTH, one transaction, QUIT.

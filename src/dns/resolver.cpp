@@ -343,6 +343,35 @@ asio::awaitable<Resolver::MxAnswer> Resolver::query_mx(std::string domain) {
   co_return out;
 }
 
+asio::awaitable<Resolver::TxtAnswer> Resolver::query_txt(std::string name) {
+  auto impl = impl_;
+  auto p = impl->start(name, ns_t_txt);
+  co_await wait(p);
+  TxtAnswer out;
+  if (p->status == ARES_ENOTFOUND || p->status == ARES_ENODATA) co_return out;
+  if (p->status != ARES_SUCCESS) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": TXT lookup: " + describe_status(p->status);
+    co_return out;
+  }
+  ares_txt_ext* txt = nullptr;
+  const int rc = ares_parse_txt_reply_ext(reinterpret_cast<const unsigned char*>(p->answer.data()),
+                                          static_cast<int>(p->answer.size()), &txt);
+  if (rc == ARES_ENODATA) co_return out;
+  if (rc != ARES_SUCCESS) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": TXT lookup: malformed answer";
+    co_return out;
+  }
+  for (auto* t = txt; t; t = t->next) {
+    std::string part(reinterpret_cast<const char*>(t->txt), t->length);
+    if (t->record_start || out.records.empty()) out.records.push_back(std::move(part));
+    else out.records.back() += part;
+  }
+  ares_free_data(txt);
+  co_return out;
+}
+
 asio::awaitable<std::optional<std::string>> Resolver::confirmed_name(asio::ip::address address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());

@@ -87,6 +87,15 @@ class Resolver {
   };
   asio::awaitable<MxAnswer> query_mx(std::string domain);
 
+  // TXT records of `name`, each record's strings joined (RFC 7208 §3.3
+  // and RFC 8461 §3.1 read them so). NXDOMAIN or no TXT: ok, no records.
+  struct TxtAnswer {
+    Outcome outcome = Outcome::ok;
+    std::string error;
+    std::vector<std::string> records;
+  };
+  asio::awaitable<TxtAnswer> query_txt(std::string name);
+
   struct Impl;
 
  private:

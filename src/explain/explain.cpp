@@ -418,6 +418,20 @@ std::string short_meaning(int code, std::string_view enhanced, std::string_view 
   return out;
 }
 
+Advice advice(int code, std::string_view enhanced, std::string_view text, Lang lang) {
+  Advice a;
+  a.meaning = short_meaning(code, enhanced, text, lang);
+  const Explanation e = explain_reply(code, enhanced, text, lang);
+  const Entry* main = e.enhanced && !e.enhanced->generic ? &*e.enhanced
+                      : e.basic                          ? &*e.basic
+                      : e.enhanced                       ? &*e.enhanced
+                                                         : nullptr;
+  if (main == nullptr) return a;
+  a.when = main->when;
+  a.fix = !e.hints.empty() && !e.hints.front().advice.empty() ? e.hints.front().advice : main->fix_sender;
+  return a;
+}
+
 Comparison compare(const std::vector<Explanation>& items, Lang lang) {
   Comparison c;
   c.items = items;

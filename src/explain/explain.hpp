@@ -109,6 +109,18 @@ std::optional<Explanation> explain_input(std::string_view input, Lang lang = Lan
 // Never empty; works for any code, registered or not.
 std::string short_meaning(int code, std::string_view enhanced = {}, std::string_view text = {}, Lang lang = Lang::en);
 
+// What a sender is told beside a failed reply (`postern send`, DSNs):
+// short_meaning(), and the knowledge base's "When you see it" and "How to
+// fix it" for the most specific registered code (the enhanced code unless
+// it is only its subject's fallback), a recognised text's advice first.
+// code 0 explains the enhanced code alone (our own reasons: "4.4.1").
+struct Advice {
+  std::string meaning;
+  std::string when;  // may be empty for an unknown code
+  std::string fix;   // may be empty for an unknown code
+};
+Advice advice(int code, std::string_view enhanced = {}, std::string_view text = {}, Lang lang = Lang::en);
+
 // Side-by-side comparison of two or more replies (SPEC §7, `explain 334 450`).
 struct Comparison {
   std::vector<Explanation> items;  // in argument order

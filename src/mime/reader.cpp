@@ -87,7 +87,9 @@ ParsedMessage parse_message(std::string_view bytes) {
   return out;
 }
 
-std::vector<std::string> header_recipients(std::string_view bytes) {
+namespace {
+
+std::vector<std::string> addresses(std::string_view bytes, std::initializer_list<GMimeAddressType> types) {
   init_gmime();
   std::vector<std::string> out;
   Unref<GMimeStream> stream{g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size())};
@@ -104,10 +106,17 @@ std::vector<std::string> header_recipients(std::string_view bytes) {
           out.emplace_back(addr);
     }
   };
-  for (auto type : {GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC, GMIME_ADDRESS_TYPE_BCC})
-    walk(g_mime_message_get_addresses(message.p, type));
+  for (auto type : types) walk(g_mime_message_get_addresses(message.p, type));
   return out;
 }
+
+}  // namespace
+
+std::vector<std::string> header_recipients(std::string_view bytes) {
+  return addresses(bytes, {GMIME_ADDRESS_TYPE_TO, GMIME_ADDRESS_TYPE_CC, GMIME_ADDRESS_TYPE_BCC});
+}
+
+std::vector<std::string> from_addresses(std::string_view bytes) { return addresses(bytes, {GMIME_ADDRESS_TYPE_FROM}); }
 
 std::string without_bcc(std::string_view bytes) {
   std::string out;

@@ -31,6 +31,9 @@ ParsedMessage parse_message(std::string_view bytes);
 // The addresses (addr-spec, groups expanded) of every To, Cc and Bcc field.
 std::vector<std::string> header_recipients(std::string_view bytes);
 
+// The addresses of the From: field (RFC 5322 allows several).
+std::vector<std::string> from_addresses(std::string_view bytes);
+
 // The message without its Bcc fields (folded continuation lines included).
 std::string without_bcc(std::string_view bytes);
 

@@ -1,5 +1,6 @@
 #include "queue/dsn.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 #include "util/ids.hpp"
@@ -38,6 +39,29 @@ std::string folded(std::string_view name, std::string_view value) {
       out += "\r\n ";
       word.remove_prefix(1);
       col = 1;
+    }
+    out += word;
+    col += word.size();
+    i = end;
+  }
+  return out + "\r\n";
+}
+
+// "    Label: text" for people, wrapped at 76 columns under the text.
+std::string wrapped(std::string_view label, std::string_view text) {
+  std::string out = "    " + std::string(label) + ":";
+  std::size_t col = out.size();
+  for (std::size_t i = 0; i < text.size();) {
+    while (i < text.size() && text[i] == ' ') ++i;
+    const std::size_t end = std::min(text.find(' ', i), text.size());
+    if (end == i) break;
+    const std::string_view word = text.substr(i, end - i);
+    if (col + 1 + word.size() > 76 && col > 6) {
+      out += "\r\n      ";
+      col = 6;
+    } else {
+      out += ' ';
+      ++col;
     }
     out += word;
     col += word.size();
@@ -113,7 +137,9 @@ std::string build_dsn(const DsnReport& r) {
       m += "host " + field(rcpt.remote_mta) + " said: " + field(rcpt.diagnostic) + "\r\n";
     else
       m += field(rcpt.diagnostic) + "\r\n";
-    if (!rcpt.explanation.empty()) m += "    Meaning: " + field(rcpt.explanation) + "\r\n";
+    if (!rcpt.explanation.empty()) m += wrapped("Meaning", field(rcpt.explanation));
+    if (!rcpt.when.empty()) m += wrapped("When you see it", field(rcpt.when, 2000));
+    if (!rcpt.fix.empty()) m += wrapped("How to fix it", field(rcpt.fix, 2000));
     if (rcpt.action == DsnAction::delayed && rcpt.will_retry_until.time_since_epoch().count() != 0)
       m += "    Will keep trying until: " + util::rfc5322_date(rcpt.will_retry_until) + "\r\n";
     m += "\r\n";

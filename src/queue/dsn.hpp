@@ -26,6 +26,8 @@ struct DsnRecipient {
   std::string diagnostic;   // the reply "550 5.1.1 No such user", or our own reason when no server answered
   bool diagnostic_is_smtp = true;  // Diagnostic-Code type: smtp (a server's reply) or X-Postern (ours)
   std::string explanation;  // short meaning of the reply, for people; may be empty
+  std::string when;         // the knowledge base's "When you see it"; may be empty
+  std::string fix;          // its "How to fix it" for the sender; may be empty
   std::chrono::system_clock::time_point last_attempt{};  // zero: never attempted
   std::chrono::system_clock::time_point will_retry_until{};  // delayed only
 };

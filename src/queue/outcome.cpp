@@ -4,30 +4,17 @@
 
 #include "queue/dsn.hpp"
 
-#if __has_include("explain/explain.hpp")
-#include "explain/explain.hpp"
-#define POSTERN_HAVE_EXPLAIN 1
-#endif
-
 namespace postern::queue {
-namespace {
-
-// A short meaning of the reply for people, when the knowledge base is built in.
-std::string explain_reply(const smtp::Reply& r) {
-#ifdef POSTERN_HAVE_EXPLAIN
-  try {
-    return explain::short_meaning(r.code, r.enhanced, r.text());
-  } catch (...) {
-  }
-#else
-  (void)r;
-#endif
-  return {};
-}
-
-}  // namespace
 
 std::string Outcome::summary() const { return reply ? reply->summary() : reason; }
+
+explain::Advice Outcome::advice() const {
+  try {
+    return reply ? explain::advice(reply->code, reply->enhanced, reply->text()) : explain::advice(0, status, reason);
+  } catch (const std::exception&) {
+    return {};  // the report goes out without it
+  }
+}
 
 Outcome Outcome::from_reply(const smtp::Reply& r, const std::string& remote) {
   Outcome o;
@@ -35,7 +22,6 @@ Outcome Outcome::from_reply(const smtp::Reply& r, const std::string& remote) {
   o.reply = r;
   o.status = status_for(r.code, r.enhanced);
   o.remote_mta = remote;
-  o.explanation = explain_reply(r);
   return o;
 }
 

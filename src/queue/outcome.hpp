@@ -8,6 +8,7 @@
 #include <string>
 
 #include "client/session.hpp"
+#include "explain/explain.hpp"
 #include "smtp/reply.hpp"
 #include "store/local_delivery.hpp"
 
@@ -20,10 +21,11 @@ struct Outcome {
   std::string reason;                // our own words when nobody answered
   std::string status;                // enhanced code for the DSN: "5.1.1", "4.4.1"
   std::string remote_mta;            // host name of the server that answered; "" for none or local
-  std::string explanation;           // short meaning of the reply for people (DSN text); may be empty
 
   // One line: "450 4.2.0 Greylisted ..." or the reason.
   std::string summary() const;
+  // For people (DSNs): what the reply, or our status alone, means and what to do.
+  explain::Advice advice() const;
 
   static Outcome from_reply(const smtp::Reply& reply, const std::string& remote);
   // A failure of ours (DNS, connect, TLS) with its status.

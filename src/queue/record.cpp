@@ -9,6 +9,17 @@ namespace postern::queue {
 
 using store::RecipientStatus;
 
+namespace {
+
+void explain_to(DsnRecipient& d, const Outcome& o) {
+  auto a = o.advice();
+  d.explanation = std::move(a.meaning);
+  d.when = std::move(a.when);
+  d.fix = std::move(a.fix);
+}
+
+}  // namespace
+
 bool Recorder::send_dsn(const config::Config& config, const store::SpoolEntry& entry,
                         const std::vector<DsnRecipient>& recipients) {
   if (!is_bounceable(entry.envelope.reverse_path)) {
@@ -74,7 +85,7 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
     d.remote_mta = o.reply ? o.remote_mta : "";
     d.diagnostic = o.summary();
     d.diagnostic_is_smtp = o.reply.has_value();
-    d.explanation = o.explanation;
+    explain_to(d, o);
     d.last_attempt = now;
     bounces.push_back(std::move(d));
   }
@@ -100,7 +111,7 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
       d.remote_mta = o.reply ? o.remote_mta : "";
       d.diagnostic = o.summary();
       d.diagnostic_is_smtp = o.reply.has_value();
-      d.explanation = o.explanation;
+      explain_to(d, o);
       d.last_attempt = now;
       d.will_retry_until = arrival + schedule.lifetime;
       delayed.push_back(std::move(d));

@@ -9,8 +9,11 @@
 #include "client/auth.hpp"
 #include "client/retry.hpp"
 #include "client/session.hpp"
+#include "dkim/signer.hpp"
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
+#include "mta_sts/fetch.hpp"
+#include "mta_sts/policies.hpp"
 #include "queue/control.hpp"
 #include "queue/loop.hpp"
 #include "smtp/data_decoder.hpp"
@@ -29,6 +32,8 @@ void SmtpTransport::start(const config::Config& config, const Schedule& schedule
   config_ = config;
   schedule_ = schedule;
   resolver_ = std::make_unique<dns::Resolver>(io_.get_executor(), config.relay.dns_servers, options_.dns_timeout);
+  sts_ = std::make_unique<mta_sts::Policies>(*resolver_, config.database_path(),
+                                             mta_sts::https_port_from_environment());
   tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   tls_->set_verify_mode(asio::ssl::verify_none);
 }
@@ -141,7 +146,33 @@ void SmtpTransport::drop_own_listeners(const Route& route, std::vector<Hop>& hop
   log::Event("loop").add("destination", route.key).add("error", failure->reason);
 }
 
-client::Options SmtpTransport::session_options(const Hop& hop, const Route& route) {
+// RFC 8461 §4: an enforce policy leaves only the MX hosts it names (none
+// left: deferred, never sent elsewhere); a testing policy only logs.
+void SmtpTransport::apply_sts(const Route& route, const mta_sts::Policy& policy, std::vector<Hop>& hops,
+                              std::optional<Outcome>& failure) {
+  std::string allowed;
+  for (const auto& m : policy.mx) allowed += (allowed.empty() ? "" : ", ") + m;
+  const auto before = hops.size();
+  std::vector<Hop> kept;
+  for (auto& h : hops) {
+    if (mta_sts::mx_allowed(policy, h.name)) {
+      kept.push_back(std::move(h));
+      continue;
+    }
+    log::Event(policy.mode == mta_sts::Mode::enforce ? "mta_sts_refused" : "mta_sts_testing")
+        .add("destination", route.key)
+        .add("relay", h.name)
+        .add("error", "MX host not in the policy (mx: " + allowed + ")");
+    if (policy.mode != mta_sts::Mode::enforce) kept.push_back(std::move(h));
+  }
+  hops = std::move(kept);
+  if (before > 0 && hops.empty())
+    failure = Outcome::ours(Outcome::Kind::deferred, "4.7.5",
+                            "MTA-STS policy of " + route.host + " (enforce) allows none of its MX hosts (mx: " +
+                                allowed + "); not delivered elsewhere");
+}
+
+client::Options SmtpTransport::session_options(const Hop& hop, const Route& route, bool sts_enforced) {
   client::Options o;
   o.host = hop.address;
   o.port = std::to_string(hop.port);
@@ -160,6 +191,12 @@ client::Options SmtpTransport::session_options(const Hop& hop, const Route& rout
     o.verify_certificate = mode == config::SmarthostTls::verify;
     o.ca_file = config_.relay.smarthost_ca.string();
     return o;  // its own context, with the trust anchors it needs
+  }
+  if (sts_enforced) {
+    // RFC 8461 §4.2: STARTTLS, TLS 1.2 or later, a certificate valid for the MX name.
+    o.tls = client::TlsMode::starttls;
+    o.verify_certificate = true;
+    return o;  // its own context, with the system's trust anchors
   }
   o.tls = client::TlsMode::automatic;  // MX and routes: opportunistic STARTTLS (RFC 3207 §4; RFC 7435)
   o.verify_certificate = false;
@@ -198,13 +235,22 @@ asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
   std::vector<Hop> hops;
   if (!stopping_) hops = co_await hops_for(route, failure);
   if (!failure) drop_own_listeners(route, hops, failure);
+  bool sts_enforced = false;
+  if (!failure && !stopping_ && route.kind == Route::Kind::mx && config_.relay.mta_sts && !route.host.empty() &&
+      route.host.front() != '[') {
+    auto policy = co_await sts_->lookup(route.host);
+    if (policy && policy->mode != mta_sts::Mode::none) {
+      apply_sts(route, *policy, hops, failure);
+      sts_enforced = policy->mode == mta_sts::Mode::enforce;
+    }
+  }
   std::unique_ptr<client::Session> session;
   Hop used;
   if (!failure) {
     std::optional<Outcome> last;
     for (const auto& hop : hops) {
       if (stopping_) break;
-      const auto o = session_options(hop, route);
+      const auto o = session_options(hop, route, sts_enforced);
       auto s = std::make_unique<client::Session>(io_.get_executor(), o);
       auto err = co_await s->open();
       ++connections_made_;
@@ -225,6 +271,11 @@ asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
       log::Event("connect_failed").add("destination", key).add("relay", relay)
           .add("error", err->reply ? err->reply->summary() : err->message);
       last = from_client_error(*err, hop.name);
+      using K = client::Error::Kind;
+      if (sts_enforced && (err->kind == K::no_tls || err->kind == K::certificate || err->kind == K::tls))
+        last = Outcome::ours(Outcome::Kind::deferred, "4.7.5",
+                             "MTA-STS policy of " + route.host + " (enforce): " + hop.name + ": " +
+                                 (err->reply ? err->reply->summary() + " (" + err->message + ")" : err->message));
       // RFC 5321 §5.1: try the next address or MX host.
     }
     if (!session) {
@@ -271,6 +322,28 @@ asio::awaitable<void> SmtpTransport::defer_all(Destination& d, Outcome outcome) 
   --d.active;
 }
 
+// RFC 6376: mail our users submitted leaves signed by each key of its
+// From: domain. A key that cannot be used is logged and the message goes
+// unsigned (as OpenDKIM's On-SignatureError=accept does): a broken key
+// must not hold up all of a domain's mail.
+std::string SmtpTransport::sign(const store::Envelope& envelope, const std::string& id, std::string message) {
+  if (envelope.auth_identity.empty()) return message;
+  const std::string domain = dkim::from_domain(message);
+  if (domain.empty()) return message;
+  std::vector<std::string> problems;
+  const auto keys = dkim::keys_for(config_.dkim_dir(), domain, &problems);
+  for (const auto& p : problems) log::Event("dkim_error").add("queue_id", id).add("error", p);
+  if (keys.empty()) return message;
+  try {
+    std::string signed_message = dkim::sign(message, keys);
+    log::Event("dkim_signed").add("queue_id", id).add("domain", domain).add("keys", static_cast<long long>(keys.size()));
+    return signed_message + message;
+  } catch (const dkim::SignError& e) {
+    log::Event("dkim_error").add("queue_id", id).add("domain", domain).add("error", e.what());
+    return message;
+  }
+}
+
 // One message over an open session; true when the connection is unusable.
 asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const Hop& hop, const Job& job) {
   std::optional<store::SpoolEntry> entry;
@@ -297,7 +370,7 @@ asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const
   client::Transaction tx;
   tx.reverse_path = entry->envelope.reverse_path;
   for (auto i : job.rcpts) tx.recipients.push_back(config_.final_recipient(entry->recipients.at(i).address));
-  tx.message = std::move(*message);
+  tx.message = sign(entry->envelope, job.id, std::move(*message));
 
   const fs::path marker = inflight_dir(config_) / (job.id + "." + util::random_hex(4));
   { std::ofstream(marker) << hop.name << "\n"; }

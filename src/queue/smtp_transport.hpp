@@ -10,7 +10,12 @@
 //    for it meanwhile is deferred at once with that reason ("delivery
 //    temporarily suspended", as Postfix says);
 //  * never delivers to one of our own listeners, and bounces a message
-//    past the hop limit (loop.hpp).
+//    past the hop limit (loop.hpp);
+//  * obeys MTA-STS (RFC 8461, mta_sts/) for MX deliveries: under an
+//    enforce policy only the MX hosts it names, over STARTTLS with a
+//    certificate verified for that name, or the mail is deferred (4.7.5);
+//  * signs mail from authenticated users (and `postern sendmail`) with
+//    every DKIM key of its From: domain (dkim/), at each attempt.
 // Each job's outcomes go to `Done`, which records them; only then does the
 // connection go on to the next job.
 //
@@ -44,6 +49,10 @@
 
 namespace postern::dns {
 class Resolver;
+}
+namespace postern::mta_sts {
+class Policies;
+struct Policy;
 }
 namespace postern::client {
 class Session;
@@ -117,9 +126,12 @@ class SmtpTransport {
   asio::awaitable<void> defer_all(Destination& d, Outcome outcome);
   asio::awaitable<std::vector<Hop>> hops_for(const Route& route, std::optional<Outcome>& failure);
   void drop_own_listeners(const Route& route, std::vector<Hop>& hops, std::optional<Outcome>& failure);
-  client::Options session_options(const Hop& hop, const Route& route);
+  client::Options session_options(const Hop& hop, const Route& route, bool sts_enforced);
+  void apply_sts(const Route& route, const mta_sts::Policy& policy, std::vector<Hop>& hops,
+                 std::optional<Outcome>& failure);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop);
   asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job);
+  std::string sign(const store::Envelope& envelope, const std::string& id, std::string message);
 
   asio::io_context& io_;
   store::Spool& spool_;
@@ -128,6 +140,7 @@ class SmtpTransport {
   config::Config config_;
   Schedule schedule_;
   std::unique_ptr<dns::Resolver> resolver_;
+  std::unique_ptr<mta_sts::Policies> sts_;  // uses resolver_: declared after it
   std::shared_ptr<asio::ssl::context> tls_;
   std::map<std::string, Destination> dests_;
   unsigned active_ = 0;

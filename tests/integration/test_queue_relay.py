@@ -4,6 +4,7 @@ retries 4xx with backoff, bounces 5xx and expired mail with an RFC 3464 DSN
 into the local sender's Maildir, obeys `postern queue retry`, and loses
 nothing when killed with SIGKILL in the middle of a delivery."""
 import email
+import json
 import email.policy
 import os
 import re
@@ -100,6 +101,14 @@ class QueueRelayTest(unittest.TestCase):
                                          "smtp; 550 5.1.1 No such user here")
         self.assertEqual(per_rcpt["Remote-MTA"], f"dns; {hop.host}")
         self.assertEqual(len(hop.attempts), 1, "a 5xx is never retried")
+        # For people: the knowledge base's meaning, when and fix, as `postern explain` has them.
+        kb = json.loads(harness.run("explain", "550 5.1.1 No such user here", "--json").stdout)["explanation"]
+        unfolded = " ".join(human.split())
+        self.assertIn("Meaning: permanent failure", unfolded)
+        self.assertIn("When you see it: " + kb["enhanced"]["when"], unfolded)
+        fix = kb["recognised"][0]["advice"] if kb["recognised"] else kb["enhanced"]["fix"]["sender"]
+        self.assertIn("How to fix it: " + fix, unfolded)
+        self.assertTrue(all(len(line) <= 78 for line in human.splitlines()), human)
         self.assertTrue(wait_for(lambda: "Queue is empty" in queue_list(server), timeout=10))
         # The DSN came with the null reverse-path.
         raw = server.delivered(SENDER)[0]
@@ -111,7 +120,9 @@ class QueueRelayTest(unittest.TestCase):
         add_user(server, SENDER)
         submit(server, SENDER, ["busy@remote.test"])
         msg = self.dsn(server, timeout=25)
-        self.check_dsn(msg, "busy@remote.test", "failed", "4.4.7", "450 4.2.1 Mailbox busy")
+        _, human = self.check_dsn(msg, "busy@remote.test", "failed", "4.4.7", "450 4.2.1 Mailbox busy")
+        self.assertIn("When you see it:", human)  # our own 4.4.7 (no reply of the hop's) is explained too
+        self.assertIn("How to fix it:", human)
         self.assertGreaterEqual(len(hop.attempts), 2, "retried before giving up")
         self.assertLessEqual(len(hop.attempts), 6, "backoff, not hammering")
 

@@ -2,11 +2,13 @@
 full messages, per-recipient results, 5xx, 450-then-250 with --retry-for,
 connection refused. TLS and AUTH are in test_send_tls.py."""
 import email
+import json
 import email.policy
 import os
 import time
 import unittest
 
+import harness
 from send_support import AioServer, send, tempdir
 
 
@@ -88,6 +90,23 @@ class Refusals(Base):
         self.assertIn("nobody@example.org: 550 5.1.1 No such user", r.stderr)
         self.assertRegex(r.stderr, r"means: .*permanent", "every failure comes with its explanation")
         self.assertEqual(s.handler.messages, [])
+        # ... and the knowledge base's "When you see it" (of 5.1.1) and "How to fix it" (of the
+        # recognised text "No such user", which is more specific than the code's advice).
+        kb = json.loads(harness.run("explain", "550 5.1.1 No such user", "--json").stdout)["explanation"]
+        self.assertIn("postern send:   When you see it: " + kb["enhanced"]["when"], r.stderr)
+        self.assertIn("postern send:   How to fix it: " + kb["recognised"][0]["advice"], r.stderr)
+
+    def test_failure_advice_in_turkish_and_for_greylisting(self):
+        s = self.server()
+        s.handler.rcpt_replies["bob@example.org"] = ["450 4.2.0 Greylisted, try again in 300 seconds"]
+        r = send("--server", s.address, "--tls", "none", "--from", "alice@example.net", "--to", "bob@example.org",
+                 env={"LC_ALL": "tr_TR.UTF-8"})
+        self.assertEqual(r.returncode, 75, r.stderr)
+        kb = json.loads(harness.run("explain", "450 4.2.0 Greylisted, try again in 300 seconds",
+                                                 "--json", "--lang", "tr").stdout)["explanation"]
+        self.assertIn("postern send:   Gördüğünüzde: " + kb["enhanced"]["when"], r.stderr)
+        # A recognised text's advice (greylisting: wait, then send again) comes before the code's.
+        self.assertIn("postern send:   Nasıl Düzeltilir: " + kb["recognised"][0]["advice"], r.stderr)
 
     def test_mixed_recipients(self):
         s = self.server()

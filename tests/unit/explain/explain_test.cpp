@@ -278,3 +278,22 @@ TEST(Loader, ReportsProblems) {
 
 }  // namespace
 }  // namespace postern::explain
+
+TEST(Advice, GivesWhenAndFixOfTheMostSpecificCode) {
+  using namespace postern::explain;
+  const auto a = advice(550, "5.1.1", "No such user");
+  EXPECT_EQ(a.meaning, short_meaning(550, "5.1.1", "No such user"));
+  EXPECT_EQ(a.when, lookup("5.1.1")->when);
+  const auto plain = advice(550, "5.1.1", "");
+  EXPECT_EQ(plain.fix, lookup("5.1.1")->fix_sender);
+  // Our own reasons carry only an enhanced code.
+  const auto ours = advice(0, "4.4.1", "no answer from host");
+  EXPECT_EQ(ours.when, lookup("4.4.1")->when);
+  EXPECT_FALSE(ours.fix.empty());
+  // An unregistered basic code falls back to its class; nothing unknown is ever empty-meaning.
+  EXPECT_FALSE(advice(599).meaning.empty());
+  EXPECT_EQ(advice(0, "garbage").when, "");
+  // A recognised text's advice is the more specific one.
+  const auto grey = advice(450, "4.2.0", "Greylisted, try again in 300 seconds");
+  EXPECT_NE(grey.fix.find("300 seconds"), std::string::npos) << grey.fix;
+}

@@ -1,0 +1,185 @@
+"""MTA-STS for outbound mail (RFC 8461) on loopback: dnsmasq serves the MX,
+address and `_mta-sts` TXT records, a local HTTPS server (Python's
+http.server with ssl) serves the policies under certificates the server
+trusts through SSL_CERT_FILE, and aiosmtpd next hops on distinct loopback
+addresses stand in for the MX hosts. An enforce policy delivers only over
+verified TLS to an MX it names, else defers with 4.7.5 and says why; a
+testing policy only logs; a failed fetch means no policy; a cached policy
+is used without fetching again; `mta_sts = false` turns it all off."""
+import http.server
+import os
+import sqlite3
+import ssl
+import tempfile
+import threading
+import unittest
+
+import harness
+from queue_peers import Dnsmasq, NextHop, add_user, queue_list, shared_port, submit, wait_for
+from send_support import make_cert
+
+SENDER = "alice@example.org"
+POLICIES = {
+    "sts.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n",
+    "badmx.test": "version: STSv1\nmode: enforce\nmx: mail.badmx.test\nmx: *.other.badmx.test\nmax_age: 86400\n",
+    "badcert.test": "version: STSv1\nmode: enforce\nmx: *.badcert.test\nmax_age: 86400\n",
+    "testing.test": "version: STSv1\nmode: testing\nmx: other.testing.test\nmax_age: 86400\n",
+}
+
+
+class PolicyServer:
+    """HTTPS on 127.0.0.1: /.well-known/mta-sts.txt by Host, text/plain;
+    `fetches` counts the requests per domain."""
+
+    def __init__(self, cert, key):
+        self.fetches = {}
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                domain = self.headers.get("Host", "").split(":")[0].removeprefix("mta-sts.")
+                with outer.lock:
+                    outer.fetches[domain] = outer.fetches.get(domain, 0) + 1
+                body = POLICIES.get(domain)
+                if self.path != "/.well-known/mta-sts.txt" or body is None:
+                    self.send_error(404)
+                    return
+                data = body.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class MtaStsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="postern-sts-")
+        names = [f"mta-sts.{d}" for d in (*POLICIES, "nopolicy.test")]
+        web = make_cert(cls.tmp, "mta-sts", ",".join("DNS:" + n for n in names))
+        mx = make_cert(cls.tmp, "mx.sts.test", "DNS:mx.sts.test")
+        untrusted = make_cert(cls.tmp, "mx.badcert.test", "DNS:mx.badcert.test")
+        cls.trust = os.path.join(cls.tmp, "trusted.pem")
+        with open(cls.trust, "w") as out:
+            for cert in (web[0], mx[0]):  # not mx.badcert.test's
+                out.write(open(cert).read())
+        cls.web = PolicyServer(*web).start()
+        cls.port = shared_port(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"])
+        records = []
+        for domain, address in (("sts.test", "127.0.0.2"), ("badmx.test", "127.0.0.3"),
+                                ("badcert.test", "127.0.0.4"), ("testing.test", "127.0.0.5"),
+                                ("nopolicy.test", "127.0.0.6")):
+            records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},{address}",
+                        f"--host-record=mta-sts.{domain},127.0.0.1", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
+        cls.dns = Dnsmasq(records).start()
+        cls.hops = {
+            "sts.test": NextHop(host="127.0.0.2", port=cls.port, starttls_cert=mx).start(),
+            "badmx.test": NextHop(host="127.0.0.3", port=cls.port).start(),
+            "badcert.test": NextHop(host="127.0.0.4", port=cls.port, starttls_cert=untrusted).start(),
+            "testing.test": NextHop(host="127.0.0.5", port=cls.port).start(),
+            "nopolicy.test": NextHop(host="127.0.0.6", port=cls.port).start(),
+        }
+
+    @classmethod
+    def tearDownClass(cls):
+        for hop in cls.hops.values():
+            hop.stop()
+        cls.dns.stop()
+        cls.web.stop()
+
+    def start_server(self, mta_sts=True):
+        server = harness.Server(
+            extra={"queue": {"retry_initial": "1s", "retry_max": "2s", "lifetime": "1h"},
+                   "relay": {"dns_servers": [self.dns.server], "mta_sts": mta_sts}},
+            env={"POSTERN_OUTGOING_SMTP_PORT": str(self.port), "POSTERN_MTA_STS_PORT": str(self.web.port),
+                 "SSL_CERT_FILE": self.trust})
+        server.start()
+        self.addCleanup(server.cleanup)
+        add_user(server, SENDER)
+        return server
+
+    def delivered(self, domain, subject):
+        hop = self.hops[domain]
+        found = lambda: [m for m in hop.messages if subject.encode() in m[2]]
+        wait_for(lambda: found(), timeout=30)
+        return found()
+
+    def deferred_with(self, server, text):
+        listing = wait_for(lambda: (lambda t: t if text in t else None)(queue_list(server)), timeout=30)
+        self.assertIsNotNone(listing, queue_list(server))
+        return listing
+
+    def test_enforce_delivers_over_verified_tls_and_caches_the_policy(self):
+        server = self.start_server()
+        before = self.web.fetches.get("sts.test", 0)
+        submit(server, SENDER, ["bob@sts.test"], subject="sts-first")
+        self.assertEqual(len(self.delivered("sts.test", "sts-first")), 1)
+        log = server.log_text()
+        self.assertRegex(log, r"event=mta_sts_policy domain=sts.test id=1 mode=enforce mx=mx.sts.test max_age=86400")
+        self.assertRegex(log, r'event=relay_connect destination=mx:sts.test relay=mx.sts.test\S* tls="TLSv1\.[23] .*verified=yes')
+        with sqlite3.connect(os.path.join(server.data_dir, "postern.db")) as db:
+            row = db.execute("SELECT id, mode, mx, max_age FROM mta_sts_policy WHERE domain = 'sts.test'").fetchone()
+        self.assertEqual(row, ("1", "enforce", "mx.sts.test\n", 86400))
+        # The record's id is unchanged: the second message uses the cached policy.
+        submit(server, SENDER, ["bob@sts.test"], subject="sts-second")
+        self.assertEqual(len(self.delivered("sts.test", "sts-second")), 1)
+        self.assertEqual(self.web.fetches.get("sts.test", 0) - before, 1, "fetched once, then cached")
+
+    def test_enforce_defers_when_no_mx_matches(self):
+        server = self.start_server()
+        submit(server, SENDER, ["carol@badmx.test"], subject="sts-badmx")
+        listing = self.deferred_with(server, "MTA-STS policy of badmx.test (enforce) allows none of its MX hosts")
+        self.assertIn("mail.badmx.test, *.other.badmx.test", listing)
+        self.assertRegex(server.log_text(), r"event=mta_sts_refused destination=mx:badmx.test relay=mx.badmx.test")
+        self.assertEqual([m for m in self.hops["badmx.test"].attempts], [], "never sent to an MX the policy does not name")
+
+    def test_enforce_defers_on_an_unverified_certificate(self):
+        server = self.start_server()
+        submit(server, SENDER, ["dave@badcert.test"], subject="sts-badcert")
+        listing = self.deferred_with(server, "MTA-STS policy of badcert.test (enforce): mx.badcert.test: ")
+        self.assertRegex(listing, r"certificate|verify")
+        self.assertEqual([m for m in self.hops["badcert.test"].messages if b"sts-badcert" in m[2]], [])
+
+    def test_testing_mode_delivers_and_logs(self):
+        server = self.start_server()
+        submit(server, SENDER, ["erin@testing.test"], subject="sts-testing")
+        self.assertEqual(len(self.delivered("testing.test", "sts-testing")), 1)
+        self.assertRegex(server.log_text(), r"event=mta_sts_testing destination=mx:testing.test relay=mx.testing.test")
+
+    def test_failed_fetch_means_no_policy(self):
+        server = self.start_server()
+        submit(server, SENDER, ["frank@nopolicy.test"], subject="sts-nopolicy")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-nopolicy")), 1)
+        self.assertRegex(server.log_text(),
+                         r"event=mta_sts_error domain=nopolicy.test error=\"?https://mta-sts.nopolicy.test:\d+"
+                         r"/.well-known/mta-sts.txt: HTTP 404")
+
+    def test_off_ignores_policies(self):
+        server = self.start_server(mta_sts=False)
+        submit(server, SENDER, ["grace@badmx.test"], subject="sts-off")
+        self.assertEqual(len(self.delivered("badmx.test", "sts-off")), 1)
+        self.assertNotIn("mta_sts", server.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
