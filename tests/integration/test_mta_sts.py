@@ -82,7 +82,8 @@ class MtaStsTest(unittest.TestCase):
         cls.trust = os.path.join(cls.tmp, "trusted.pem")
         with open(cls.trust, "w") as out:
             for cert in (web[0], mx[0]):  # not mx.badcert.test's
-                out.write(open(cert).read())
+                with open(cert) as f:
+                    out.write(f.read())
         cls.web = PolicyServer(*web).start()
         cls.port = shared_port(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"])
         records = []
