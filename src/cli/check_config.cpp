@@ -3,15 +3,18 @@
 // defaults; --data-dir), prints the effective configuration as TOML on
 // stdout and exits 0; a bad configuration is reported on stderr as
 // "postern: FILE:LINE: KEY: MESSAGE" with exit 78, as is every malformed
-// line of the aliases file ("postern: FILE:LINE: MESSAGE").
+// line of the aliases file ("postern: FILE:LINE: MESSAGE") and every DKIM
+// key file that is not a usable key ("postern: FILE: MESSAGE").
 #include <pwd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "dkim/key.hpp"
 #include "store/aliases.hpp"
 
 namespace postern::cli {
@@ -49,6 +52,26 @@ void add_check_config(CLI::App& app, int& result) {
           result = Exit::config_error;
           return;
         }
+      }
+      // DKIM keys: a key that cannot sign leaves its domain's mail unsigned.
+      bool bad_key = false;
+      std::error_code ec;
+      for (std::filesystem::directory_iterator it(c.dkim_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().extension() != ".key") continue;
+        std::ifstream in(it->path(), std::ios::binary);
+        std::ostringstream pem;
+        pem << in.rdbuf();
+        try {
+          if (!in) throw dkim::KeyError("cannot read it");
+          (void)dkim::algorithm_of(pem.str());
+        } catch (const dkim::KeyError& e) {
+          std::cerr << "postern: " << it->path().string() << ": " << e.what() << " (mail is not signed with it)\n";
+          bad_key = true;
+        }
+      }
+      if (bad_key) {
+        result = Exit::config_error;
+        return;
       }
     } catch (const config::Error& e) {
       result = report(e);

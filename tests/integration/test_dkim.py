@@ -74,7 +74,7 @@ class DkimTest(unittest.TestCase):
 
     def test_keygen_writes_private_key_and_prints_record(self):
         keys = sorted(os.listdir(os.path.join(self.server.data_dir, "dkim")))
-        self.assertEqual(keys, ["example.org.s1.key", "example.org.s2.key"])
+        self.assertEqual([k for k in keys if k.startswith("example.org.")], ["example.org.s1.key", "example.org.s2.key"])
         for k in keys:
             mode = os.stat(os.path.join(self.server.data_dir, "dkim", k)).st_mode
             self.assertEqual(stat.S_IMODE(mode), 0o600)
@@ -126,7 +126,18 @@ class DkimTest(unittest.TestCase):
         r = self.server.cli("dkim", "keygen", "example.org", "--algorithm", "dsa")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("dsa", r.stderr)
-        self.assertEqual(len(os.listdir(os.path.join(self.server.data_dir, "dkim"))), 2)
+        self.assertEqual(len([k for k in os.listdir(os.path.join(self.server.data_dir, "dkim"))
+                              if k.startswith("example.org.")]), 2)
+
+    def test_check_config_names_a_broken_key(self):
+        self.assertEqual(self.server.cli("check-config", "--quiet").returncode, 0)
+        broken = os.path.join(self.server.data_dir, "dkim", "example.net.bad.key")
+        with open(broken, "w") as f:
+            f.write("-----BEGIN PRIVATE KEY-----\ntruncated\n")
+        self.addCleanup(os.remove, broken)
+        r = self.server.cli("check-config", "--quiet")
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn(f"postern: {broken}: not a PEM private key (mail is not signed with it)", r.stderr)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 cron, scripts and Python's subprocess call /usr/sbin/sendmail: -t with
 To/Cc/Bcc (Bcc removed), -i, -f, -F, -v, -bp; queued durably without a
 network round trip and delivered by the running server, or by the next one
-that starts."""
+that starts; git send-email pointed at the link (--smtp-server=PATH)."""
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -62,6 +63,31 @@ class Sendmail(unittest.TestCase):
                                  env=dict(os.environ, POSTERN_CONFIG=self.server.config_path))
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertIn("Queue is empty.", out.stdout)
+
+    @unittest.skipUnless(shutil.which("git"), "git (and Debian's git-email) are installed by scripts/deps.sh --test")
+    def test_git_send_email_through_the_sendmail_link(self):
+        repo = tempfile.mkdtemp(prefix="postern-git-")
+        self.addCleanup(shutil.rmtree, repo, True)
+        env = dict(os.environ, POSTERN_CONFIG=self.server.config_path, GIT_AUTHOR_NAME="Alice",
+                   GIT_AUTHOR_EMAIL="alice@example.org", GIT_COMMITTER_NAME="Alice",
+                   GIT_COMMITTER_EMAIL="alice@example.org", HOME=repo)
+        git = lambda *a: subprocess.run(["git", "-C", repo, *a], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(git("init", "-q").returncode, 0)
+        with open(os.path.join(repo, "README"), "w") as f:
+            f.write("hello\n")
+        git("add", "README")
+        self.assertEqual(git("commit", "-q", "-m", "Add the README").returncode, 0)
+        out = git("send-email", "--smtp-server=" + os.path.join(self.bin, "sendmail"), "--to=bob@example.org",
+                  "--from=Alice <alice@example.org>", "--envelope-sender=alice@example.org", "--confirm=never",
+                  "--quiet", "--no-validate", "-1")
+        if "send-email' is not a git command" in out.stderr:
+            self.skipTest("git send-email is in Debian's git-email package")
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        msg = self.mail("bob@example.org")
+        self.assertIn("Subject: [PATCH] Add the README", msg)
+        self.assertIn("Return-Path: <alice@example.org>", msg)
+        self.assertIn("+hello", msg)
+        self.assertIn("Subject: [PATCH] Add the README", self.mail("alice@example.org"))  # the author's Cc
 
     def test_bad_input_is_refused_with_a_reason(self):
         cases = [(("-X",), "unknown option -X", 64), (("-f",), "needs a value", 64),
