@@ -12,6 +12,8 @@
 #include <iostream>
 #include <memory>
 
+#include <fmt/chrono.h>
+
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "dkim/key.hpp"
@@ -37,12 +39,8 @@ bool valid_domain(const std::string& d) {
 // Like chasquid's and opendkim-genkey's default: the date, here with the
 // algorithm so that an RSA and an Ed25519 key made the same day coexist.
 std::string default_selector(dkim::Algorithm a) {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char date[16];
-  std::strftime(date, sizeof date, "%Y%m%d", &tm);
-  return std::string(a == dkim::Algorithm::rsa ? "rsa-" : "ed25519-") + date;
+  const auto date = fmt::format("{:%Y%m%d}", fmt::gmtime(std::time(nullptr)));
+  return (a == dkim::Algorithm::rsa ? "rsa-" : "ed25519-") + date;
 }
 
 int keygen(const KeygenOptions& o) {

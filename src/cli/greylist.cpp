@@ -7,6 +7,8 @@
 #include <iostream>
 #include <memory>
 
+#include <fmt/chrono.h>
+
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "policy/allow.hpp"
@@ -16,14 +18,7 @@
 namespace postern::cli {
 namespace {
 
-std::string utc(policy::Millis t) {
-  std::time_t secs = static_cast<std::time_t>(t / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string utc(policy::Millis t) { return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(t / 1000))); }
 
 struct GreylistOptions {
   StateOptions state;

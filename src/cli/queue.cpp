@@ -8,6 +8,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <fmt/chrono.h>
+
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "queue/dsn.hpp"
@@ -27,14 +29,7 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-std::string when(Clock::time_point t) {
-  std::time_t tt = Clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return std::string(buf) + " UTC";
-}
+std::string when(Clock::time_point t) { return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(Clock::to_time_t(t))); }
 
 std::string relative(Clock::time_point t, Clock::time_point now) {
   auto s = std::chrono::duration_cast<std::chrono::seconds>(t - now).count();

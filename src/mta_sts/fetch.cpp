@@ -3,11 +3,11 @@
 #include <curl/curl.h>
 #include <openssl/x509.h>
 
-#include <charconv>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 
+#include "util/env.hpp"
 #include "util/strings.hpp"
 
 namespace postern::mta_sts {
@@ -40,15 +40,7 @@ struct ListFree {
 
 }  // namespace
 
-std::uint16_t https_port_from_environment() {
-  const char* v = std::getenv("POSTERN_MTA_STS_PORT");
-  if (!v || !*v) return 443;
-  unsigned value = 0;
-  std::string_view s(v);
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc{} || p != s.data() + s.size() || value == 0 || value > 65535) return 443;
-  return static_cast<std::uint16_t>(value);
-}
+std::uint16_t https_port_from_environment() { return util::port_from_environment("POSTERN_MTA_STS_PORT", 443); }
 
 FetchResult fetch_policy(const std::string& domain, const std::vector<std::string>& addresses, std::uint16_t port,
                          std::chrono::milliseconds timeout) {

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdlib>
 
+#include "util/env.hpp"
 #include "util/strings.hpp"
 
 namespace postern::queue {
@@ -45,15 +46,7 @@ std::string domain_of(std::string_view address) {
   return util::to_lower(address.substr(at + 1));
 }
 
-std::uint16_t mx_port_from_environment() {
-  const char* v = std::getenv("POSTERN_OUTGOING_SMTP_PORT");
-  if (!v || !*v) return 25;
-  unsigned value = 0;
-  std::string_view s(v);
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc{} || p != s.data() + s.size() || value == 0 || value > 65535) return 25;
-  return static_cast<std::uint16_t>(value);
-}
+std::uint16_t mx_port_from_environment() { return util::port_from_environment("POSTERN_OUTGOING_SMTP_PORT", 25); }
 
 Route route_for(const config::Relay& relay, std::string_view domain_in, std::uint16_t mx_port) {
   std::string domain = util::to_lower(domain_in);
