@@ -100,32 +100,76 @@ std::string zone_line(std::string_view domain, std::string_view selector, std::s
   return out.str();
 }
 
-std::vector<SigningKey> keys_for(const fs::path& dir, std::string_view domain, std::vector<std::string>* problems) {
-  std::vector<SigningKey> keys;
+namespace {
+
+// The files of `domain` in `dir`, with the selector each names.
+std::vector<std::pair<fs::path, std::string>> key_files(const fs::path& dir, std::string_view domain) {
+  std::vector<std::pair<fs::path, std::string>> out;
   std::error_code ec;
   const std::string prefix = std::string(domain) + ".";
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.size() <= prefix.size() + 4 || name.compare(name.size() - 4, 4, ".key") != 0) continue;
     // Domains compare without case (RFC 1035 §2.3.3); the file may be named either way.
-    if (!std::equal(prefix.begin(), prefix.end(), name.begin(),
-                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                                std::tolower(static_cast<unsigned char>(b)); }))
+    if (!std::equal(prefix.begin(), prefix.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
       continue;
-    const std::string selector = name.substr(prefix.size(), name.size() - prefix.size() - 4);
+    std::string selector = name.substr(prefix.size(), name.size() - prefix.size() - 4);
     if (!valid_selector(selector)) continue;  // example.org.uk.s.key is not example.org's
-    std::ifstream in(it->path(), std::ios::binary);
-    std::ostringstream pem;
-    pem << in.rdbuf();
+    out.emplace_back(it->path(), std::move(selector));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  return out;
+}
+
+SigningKey read_key(const fs::path& file, std::string_view domain, const std::string& selector) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream pem;
+  pem << in.rdbuf();
+  if (!in) throw KeyError("cannot read it");
+  auto parsed = read_private(pem.str());
+  const int type = EVP_PKEY_get_base_id(parsed.get());
+  if (type != EVP_PKEY_RSA && type != EVP_PKEY_ED25519) throw KeyError("neither an RSA nor an Ed25519 key");
+  SigningKey k{std::string(domain), selector, type == EVP_PKEY_RSA ? Algorithm::rsa : Algorithm::ed25519, pem.str(),
+               std::shared_ptr<evp_pkey_st>(parsed.release(), EVP_PKEY_free)};
+  return k;
+}
+
+}  // namespace
+
+std::vector<SigningKey> keys_for(const fs::path& dir, std::string_view domain, std::vector<std::string>* problems) {
+  std::vector<SigningKey> keys;
+  for (const auto& [file, selector] : key_files(dir, domain)) {
     try {
-      if (!in) throw KeyError("cannot read it");
-      SigningKey k{std::string(domain), selector, algorithm_of(pem.str()), pem.str()};
-      keys.push_back(std::move(k));
+      keys.push_back(read_key(file, domain, selector));
     } catch (const KeyError& e) {
-      if (problems) problems->push_back(it->path().string() + ": " + e.what());
+      if (problems) problems->push_back(file.string() + ": " + e.what());
     }
   }
-  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.selector < b.selector; });
+  return keys;
+}
+
+std::vector<SigningKey> KeyCache::keys_for(const fs::path& dir, std::string_view domain,
+                                           std::vector<std::string>* problems) {
+  std::vector<SigningKey> keys;
+  for (const auto& [file, selector] : key_files(dir, domain)) {
+    std::error_code ec;
+    const auto mtime = fs::last_write_time(file, ec);
+    const auto size = ec ? 0 : fs::file_size(file, ec);
+    auto it = files_.find(file);
+    if (it == files_.end() || ec || it->second.mtime != mtime || it->second.size != size) {
+      Entry e{mtime, size, std::nullopt, {}};
+      try {
+        e.key = read_key(file, domain, selector);
+      } catch (const KeyError& err) {
+        e.problem = file.string() + ": " + err.what();
+      }
+      it = files_.insert_or_assign(file, std::move(e)).first;
+    }
+    if (it->second.key) keys.push_back(*it->second.key);
+    else if (problems) problems->push_back(it->second.problem);
+  }
   return keys;
 }
 

@@ -5,10 +5,14 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY
 
 namespace postern::dkim {
 
@@ -19,6 +23,7 @@ struct SigningKey {
   std::string selector;
   Algorithm algorithm = Algorithm::rsa;
   std::string pem;  // the private key
+  std::shared_ptr<evp_pkey_st> pkey;  // `pem` parsed, when keys_for() read it (parsing costs more than signing)
 };
 
 class KeyError : public std::runtime_error {
@@ -50,5 +55,23 @@ std::string zone_line(std::string_view domain, std::string_view selector, std::s
 // not a readable private key is skipped and named in `problems`.
 std::vector<SigningKey> keys_for(const std::filesystem::path& dir, std::string_view domain,
                                  std::vector<std::string>* problems = nullptr);
+
+// keys_for() that parses a file only when it is new or has changed
+// (modification time, size), for the queue, which signs every message.
+// One thread at a time.
+class KeyCache {
+ public:
+  std::vector<SigningKey> keys_for(const std::filesystem::path& dir, std::string_view domain,
+                                   std::vector<std::string>* problems = nullptr);
+
+ private:
+  struct Entry {
+    std::filesystem::file_time_type mtime;
+    std::uintmax_t size = 0;
+    std::optional<SigningKey> key;
+    std::string problem;
+  };
+  std::map<std::filesystem::path, Entry> files_;
+};
 
 }  // namespace postern::dkim

@@ -46,18 +46,18 @@ std::string sha256(std::string_view data) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
-std::unique_ptr<EVP_PKEY, PkeyFree> load(const SigningKey& key) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(key.pem.data(), static_cast<int>(key.pem.size())),
-                                                &BIO_free);
-  std::unique_ptr<EVP_PKEY, PkeyFree> pkey(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
-                                               : nullptr);
+std::shared_ptr<EVP_PKEY> load(const SigningKey& key) {
+  std::shared_ptr<EVP_PKEY> pkey = key.pkey;
+  if (!pkey) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(key.pem.data(), static_cast<int>(key.pem.size())),
+                                                  &BIO_free);
+    if (EVP_PKEY* p = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr)
+      pkey.reset(p, EVP_PKEY_free);
+  }
   const int want = key.algorithm == Algorithm::ed25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA;
   if (!pkey || EVP_PKEY_get_base_id(pkey.get()) != want)
     throw SignError("the key of " + key.selector + "._domainkey." + key.domain + " is not a usable " +

@@ -31,7 +31,9 @@ Cache* Policies::cache() {
 }
 
 asio::awaitable<std::optional<Policy>> Policies::lookup(std::string domain) {
-  auto txt = co_await resolver_.query_txt("_mta-sts." + domain);
+  // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
+  const std::string record_name = "_mta-sts." + domain, policy_host = "mta-sts." + domain;
+  auto txt = co_await resolver_.query_txt(record_name);
   std::string problem = txt.error;
   const auto id = txt.outcome == dns::Outcome::ok ? record_id(txt.records, &problem) : std::nullopt;
 
@@ -50,7 +52,7 @@ asio::awaitable<std::optional<Policy>> Policies::lookup(std::string domain) {
   if (usable && cached->policy.id == *id) co_return cached->policy;
 
   FetchResult fetched;
-  auto host = co_await resolver_.resolve_host("mta-sts." + domain);
+  auto host = co_await resolver_.resolve_host(policy_host);
   if (host.outcome != dns::Outcome::ok) {
     fetched.error = host.error;
   } else {
@@ -58,7 +60,8 @@ asio::awaitable<std::optional<Policy>> Policies::lookup(std::string domain) {
     for (const auto& a : host.addresses) addresses.push_back(a.to_string());
     // libcurl blocks: the fetch runs on its own thread; this coroutine resumes here after it.
     auto fetch = [&]() -> asio::awaitable<FetchResult> { co_return fetch_policy(domain, addresses, port_, fetch_timeout_); };
-    fetched = co_await asio::co_spawn(fetcher_, fetch, asio::use_awaitable);
+    FetchResult got = co_await asio::co_spawn(fetcher_, fetch, asio::use_awaitable);
+    fetched = std::move(got);
   }
   if (fetched.ok) {
     std::string why;
@@ -79,7 +82,7 @@ asio::awaitable<std::optional<Policy>> Policies::lookup(std::string domain) {
           .add("max_age", static_cast<long long>(policy->max_age.count()));
       co_return policy;
     }
-    fetched.error = "mta-sts." + domain + ": not a valid policy: " + why;
+    fetched.error = policy_host + ": not a valid policy: " + why;
   }
   log::Event("mta_sts_error")
       .add("domain", domain)

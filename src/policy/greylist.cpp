@@ -1,5 +1,7 @@
 #include "policy/greylist.hpp"
 
+#include "smtp/replies.hpp"
+
 #include <stdexcept>
 
 #include "log/log.hpp"
@@ -19,7 +21,7 @@ Millis ms(config::Duration d) { return std::chrono::duration_cast<std::chrono::m
 
 }  // namespace
 
-smtp::Reply local_problem_reply() { return smtp::Reply(451, "4.3.0", "Temporary local problem, try again later"); }
+smtp::Reply local_problem_reply() { return smtp::replies::local_error(); }
 
 std::optional<smtp::Reply> GreylistOutcome::reply() const {
   switch (kind) {
@@ -27,7 +29,7 @@ std::optional<smtp::Reply> GreylistOutcome::reply() const {
     case Kind::allowed:
       return std::nullopt;
     case Kind::greylisted:
-      return smtp::Reply(450, "4.2.0", "Greylisted, try again in " + std::to_string(wait_seconds) + " seconds");
+      return smtp::replies::greylisted(wait_seconds);
     case Kind::failed:
       return local_problem_reply();
   }
@@ -185,7 +187,7 @@ std::optional<smtp::Reply> RateLimit::check(std::string_view client_ip, std::str
   try {
     if (store_->rate_hit(client, max_, window_, clock_->now())) return std::nullopt;
     if (detail) *detail = "over " + std::to_string(max_) + " per " + std::to_string(window_ / 1000) + "s";
-    return smtp::Reply(450, "4.7.1", "Too many messages, try again later");
+    return smtp::replies::rate_limited();
   } catch (const StoreError& e) {
     if (detail) *detail = e.what();
     return local_problem_reply();

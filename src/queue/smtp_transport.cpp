@@ -326,22 +326,26 @@ asio::awaitable<void> SmtpTransport::defer_all(Destination& d, Outcome outcome) 
 // From: domain. A key that cannot be used is logged and the message goes
 // unsigned (as OpenDKIM's On-SignatureError=accept does): a broken key
 // must not hold up all of a domain's mail.
-std::string SmtpTransport::sign(const store::Envelope& envelope, const std::string& id, std::string message) {
-  if (envelope.auth_identity.empty()) return message;
+asio::awaitable<std::string> SmtpTransport::sign(const store::Envelope& envelope, const std::string& id,
+                                                  std::string message) {
+  if (envelope.auth_identity.empty()) co_return message;
   const std::string domain = dkim::from_domain(message);
-  if (domain.empty()) return message;
+  if (domain.empty()) co_return message;
   std::vector<std::string> problems;
-  const auto keys = dkim::keys_for(config_.dkim_dir(), domain, &problems);
+  const auto keys = dkim_keys_.keys_for(config_.dkim_dir(), domain, &problems);
   for (const auto& p : problems) log::Event("dkim_error").add("queue_id", id).add("error", p);
-  if (keys.empty()) return message;
+  if (keys.empty()) co_return message;
+  std::string fields;
   try {
-    std::string signed_message = dkim::sign(message, keys);
-    log::Event("dkim_signed").add("queue_id", id).add("domain", domain).add("keys", static_cast<long long>(keys.size()));
-    return signed_message + message;
+    auto job = [&]() -> asio::awaitable<std::string> { co_return dkim::sign(message, keys); };
+    std::string made = co_await asio::co_spawn(signers_, job, asio::use_awaitable);
+    fields = std::move(made);
   } catch (const dkim::SignError& e) {
     log::Event("dkim_error").add("queue_id", id).add("domain", domain).add("error", e.what());
-    return message;
+    co_return message;
   }
+  log::Event("dkim_signed").add("queue_id", id).add("domain", domain).add("keys", static_cast<long long>(keys.size()));
+  co_return fields + message;
 }
 
 // One message over an open session; true when the connection is unusable.
@@ -370,7 +374,10 @@ asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const
   client::Transaction tx;
   tx.reverse_path = entry->envelope.reverse_path;
   for (auto i : job.rcpts) tx.recipients.push_back(config_.final_recipient(entry->recipients.at(i).address));
-  tx.message = sign(entry->envelope, job.id, std::move(*message));
+  // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
+  std::string unsigned_message = std::move(*message);
+  std::string outgoing = co_await sign(entry->envelope, job.id, std::move(unsigned_message));
+  tx.message = std::move(outgoing);
 
   const fs::path marker = inflight_dir(config_) / (job.id + "." + util::random_hex(4));
   { std::ofstream(marker) << hop.name << "\n"; }

@@ -30,6 +30,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ssl/context.hpp>
+#include <asio/thread_pool.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -42,6 +43,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "dkim/key.hpp"
 #include "queue/outcome.hpp"
 #include "queue/route.hpp"
 #include "queue/schedule.hpp"
@@ -131,7 +133,7 @@ class SmtpTransport {
                  std::optional<Outcome>& failure);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop);
   asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job);
-  std::string sign(const store::Envelope& envelope, const std::string& id, std::string message);
+  asio::awaitable<std::string> sign(const store::Envelope& envelope, const std::string& id, std::string message);
 
   asio::io_context& io_;
   store::Spool& spool_;
@@ -141,6 +143,8 @@ class SmtpTransport {
   Schedule schedule_;
   std::unique_ptr<dns::Resolver> resolver_;
   std::unique_ptr<mta_sts::Policies> sts_;  // uses resolver_: declared after it
+  dkim::KeyCache dkim_keys_;                 // read on the io thread
+  asio::thread_pool signers_{2};             // RSA signing costs a millisecond: off the io thread
   std::shared_ptr<asio::ssl::context> tls_;
   std::map<std::string, Destination> dests_;
   unsigned active_ = 0;

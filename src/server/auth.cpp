@@ -41,20 +41,9 @@ namespace {
 using sasl::Mechanism;
 using smtp::Reply;
 
-// SPEC §5.
-Reply authenticated() { return {235, "2.7.0", "Authentication successful"}; }
-Reply bad_credentials() { return {535, "5.7.8", "Authentication credentials invalid"}; }
-Reply cancelled() { return {501, "5.7.0", "Authentication cancelled"}; }
-Reply cannot_decode() { return {501, "5.5.2", "Cannot decode response"}; }
-Reply unknown_mechanism() { return {504, "5.5.4", "Unrecognized authentication type"}; }
-Reply encryption_required() { return {538, "5.7.11", "Encryption required for requested authentication mechanism"}; }
-Reply already_authenticated() { return {503, "5.5.1", "Already authenticated"}; }
-Reply in_transaction() { return {503, "5.5.1", "AUTH not permitted during a mail transaction"}; }
-Reply ehlo_first() { return {503, "5.5.1", "Send EHLO first"}; }
-Reply syntax() { return {501, "5.5.4", "Syntax: AUTH mechanism [initial-response]"}; }
-Reply temporary_failure() { return {454, "4.7.0", "Temporary authentication failure"}; }
-Reply too_many_failures() { return {421, "4.7.0", "Too many authentication failures, closing connection"}; }
-Reply challenge(std::string_view bytes) { return {334, "", sasl::base64_encode(bytes)}; }
+// Every reply comes from the catalogue (smtp/replies.hpp).
+using namespace smtp::replies;
+Reply challenge(std::string_view bytes) { return auth_challenge(sasl::base64_encode(bytes)); }
 
 // RFC 4422 §4 and chasquid's auth.go: a failure is answered no sooner than
 // this after the client's last response (plus up to kJitter), so a quick
@@ -218,12 +207,12 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
 
   // RFC 4954 §4: one successful AUTH per session, none inside a transaction.
   if (info.authenticated()) co_return already_authenticated();
-  if (session.in_transaction()) co_return in_transaction();
+  if (session.in_transaction()) co_return auth_in_transaction();
   if (!info.esmtp) co_return ehlo_first();
 
   auto parsed = sasl::parse_auth_command(command.argument);
   auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);
-  if (cmd == nullptr) co_return syntax();
+  if (cmd == nullptr) co_return auth_syntax();
   auto mechanism = sasl::parse_mechanism(cmd->mechanism);
   if (!mechanism || !configured(config, *mechanism)) co_return unknown_mechanism();
   if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return encryption_required();
@@ -232,14 +221,14 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
   const std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
   if (state.lockout().locked(client, AuthLockout::Clock::now())) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
-    co_return temporary_failure();
+    co_return auth_temporary_failure();
   }
 
   // The initial response, decoded before any work (RFC 4954 §4: "=" is empty).
   std::optional<std::string> initial;
   if (cmd->initial_response) {
     auto r = sasl::decode_initial_response(*cmd->initial_response);
-    if (std::holds_alternative<sasl::Cancelled>(r)) co_return cancelled();
+    if (std::holds_alternative<sasl::Cancelled>(r)) co_return auth_cancelled();
     if (std::holds_alternative<sasl::BadBase64>(r)) co_return cannot_decode();
     initial = std::move(std::get<std::string>(r));
   }
@@ -251,7 +240,7 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
     users = &state.users(config);
   } catch (const std::exception& e) {
     log::Event("auth_unavailable").add("session", info.id).add("client", info.peer_address).add("error", e.what());
-    co_return temporary_failure();
+    co_return auth_temporary_failure();
   }
   for (auto m : usable_mechanisms(config, info.tls))
     if (sasl::is_plus(m)) options.plus_offered = true;
@@ -265,13 +254,13 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
   if (initial) sasl::wipe(*initial);
 
   while (step.status == sasl::ServerStepper::Status::more) {
-    if (!co_await session.send(challenge(step.challenge))) co_return cancelled();  // connection gone
+    if (!co_await session.send(challenge(step.challenge))) co_return auth_cancelled();  // connection gone
     auto line = co_await session.read_line(smtp::max_auth_octets);
-    if (line.status == Session::Line::Status::closed) co_return cancelled();
+    if (line.status == Session::Line::Status::closed) co_return auth_cancelled();
     if (line.status == Session::Line::Status::too_long) co_return smtp::replies::auth_line_too_long();
     auto response = sasl::decode_response(line.text);
     sasl::wipe(line.text);
-    if (std::holds_alternative<sasl::Cancelled>(response)) co_return cancelled();
+    if (std::holds_alternative<sasl::Cancelled>(response)) co_return auth_cancelled();
     if (std::holds_alternative<sasl::BadBase64>(response)) co_return cannot_decode();
     std::string bytes = std::move(std::get<std::string>(response));
     last_response = std::chrono::steady_clock::now();
@@ -312,7 +301,7 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
       co_return authenticated();
     case sasl::ServerStepper::Status::temporary:
       log_failure(session, *mechanism, stepper, "temporary");
-      co_return temporary_failure();
+      co_return auth_temporary_failure();
     case sasl::ServerStepper::Status::more:
     case sasl::ServerStepper::Status::failed:
       break;
@@ -334,7 +323,7 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
   }
   if (last) {
     session.close_after_reply();
-    co_return too_many_failures();
+    co_return too_many_auth_failures();
   }
   co_return bad_credentials();
 }

@@ -9,13 +9,14 @@
 #include "policy/greylist.hpp"
 #include "store/maildir.hpp"
 #include "store/mbox.hpp"
+#include "smtp/replies.hpp"
 #include "store/users.hpp"
 
 namespace postern::server {
 namespace {
 
-smtp::Reply mailbox_unavailable() { return smtp::Reply(450, "4.2.1", "Mailbox temporarily unavailable, try again later"); }
-smtp::Reply mailbox_full() { return smtp::Reply(452, "4.2.2", "Mailbox full"); }
+using smtp::replies::mailbox_full;
+using smtp::replies::mailbox_unavailable;
 
 // SPEC §5: 450 4.2.1 only for an mbox held by *another* process. Our own
 // local delivery writes its PID into the dotlock; while it appends, RCPTs

@@ -266,7 +266,7 @@ asio::awaitable<void> Session::dialogue() {
     }
   }
   if (ok) {
-    queue_out(smtp::Reply{220, "", config_->hostname + " ESMTP Postern"});
+    queue_out(smtp::replies::greeting(config_->hostname));
     for (;;) {
       if (stop_requested_ && !transaction_) {
         co_await send(smtp::replies::shutting_down());
@@ -460,7 +460,7 @@ smtp::Reply Session::rcpt(smtp::Command& cmd, bool checked) {
 std::optional<smtp::Reply> Session::check_data_allowed() {
   if (!transaction_) return smtp::replies::bad_sequence("Need MAIL command");
   // RFC 2920 §3.1: DATA after no accepted recipient gets 554.
-  if (transaction_->recipients.empty()) return smtp::Reply{554, "5.5.1", "No valid recipients"};
+  if (transaction_->recipients.empty()) return smtp::replies::no_valid_recipients();
   return std::nullopt;
 }
 
@@ -589,7 +589,7 @@ asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
     }
     reset_transaction();
   } else {
-    reply(smtp::Reply{250, "2.0.0", std::to_string(cmd.chunk_size) + " octets received"});
+    reply(smtp::replies::chunk_received(cmd.chunk_size));
   }
   co_return Next::go_on;
 }
@@ -623,7 +623,7 @@ asio::awaitable<smtp::Reply> Session::finish_message(MessageSink& sink) {
       .add("from", "<" + envelope.reverse_path + ">")
       .add("nrcpt", static_cast<long long>(envelope.recipients.size()))
       .add("size", static_cast<long long>(sink.size()));
-  co_return smtp::Reply{250, "2.0.0", "OK queued as " + queue_id};
+  co_return smtp::replies::queued(queue_id);
 }
 
 asio::awaitable<Session::Next> Session::starttls() {
@@ -632,7 +632,7 @@ asio::awaitable<Session::Next> Session::starttls() {
     co_return Next::go_on;
   }
   if (listener_.tls != config::TlsMode::starttls) {
-    reply(smtp::Reply{502, "5.5.1", "STARTTLS not offered"});
+    reply(smtp::replies::starttls_not_offered());
     co_return Next::go_on;
   }
   queue_out(smtp::replies::ready_for_tls());

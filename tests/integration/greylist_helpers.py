@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port, wait_for, wait_for_port
+from harness import free_port, wait_for_port
 
 
 class RedisServer:
@@ -76,10 +76,6 @@ def send(addr, sender, recipients, body=b"Subject: hi\r\n\r\nhello\r\n"):
             return replies, None
         code, msg = s.data(body)
         return replies, (code, msg.decode())
-
-
-def wait_until(predicate, timeout=10.0, step=0.05):
-    return bool(wait_for(predicate, timeout, step))
 
 
 USERS = ("bob@example.org", "carol@example.org", "abuse@example.org", "anyone@example.net")

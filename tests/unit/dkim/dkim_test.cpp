@@ -135,3 +135,25 @@ TEST(DkimCanon, SplitFindsFoldedFieldsAndTheBody) {
   EXPECT_TRUE(split("A: 1\r\n").body.empty());
   EXPECT_EQ(split("A: 1\nnot a field\n").body, "not a field\n");
 }
+
+TEST(DkimKey, TheCacheParsesAgainOnlyWhenAFileChanges) {
+  TempDir dir;
+  dir.write("example.org.a.key", generate(Algorithm::rsa));
+  KeyCache cache;
+  const auto first = cache.keys_for(dir.path, "example.org");
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(first[0].pkey);
+  const auto again = cache.keys_for(dir.path, "example.org");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].pkey, first[0].pkey) << "unchanged: the parsed key is reused";
+  dir.write("example.org.a.key", generate(Algorithm::ed25519));  // replaced (another size)
+  const auto changed = cache.keys_for(dir.path, "example.org");
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].algorithm, Algorithm::ed25519);
+  dir.write("example.org.a.key", "garbage");
+  std::vector<std::string> problems;
+  EXPECT_TRUE(cache.keys_for(dir.path, "example.org", &problems).empty());
+  EXPECT_EQ(problems.size(), 1u);
+  fs::remove(dir.path / "example.org.a.key");
+  EXPECT_TRUE(cache.keys_for(dir.path, "example.org").empty());
+}

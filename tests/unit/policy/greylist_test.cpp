@@ -153,7 +153,7 @@ TEST_F(GreylistTest, StoreFailureIs451) {
   Greylist g(cfg_, failing, clock_);
   auto o = g.check("192.0.2.10", "a@b.example", "bob@example.org");
   EXPECT_EQ(o.kind, GreylistOutcome::Kind::failed);
-  EXPECT_EQ(o.reply()->summary(), "451 4.3.0 Temporary local problem, try again later");
+  EXPECT_EQ(o.reply()->summary(), "451 4.3.0 Local error in processing, try again later");
   config::Policy p;
   p.max_messages_per_ip = 1;
   RateLimit r(p, failing, clock_);
