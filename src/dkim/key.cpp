@@ -1,5 +1,7 @@
 #include "dkim/key.hpp"
 
+#include "sasl/base64.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -30,13 +32,6 @@ Pkey read_private(std::string_view pem) {
   Pkey key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!key) throw KeyError("not a PEM private key");
   return key;
-}
-
-std::string base64(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
 }
 
 bool lower_label_char(char c) {
@@ -82,12 +77,12 @@ std::string txt_record(std::string_view pem) {
     std::size_t len = sizeof raw;
     if (EVP_PKEY_get_raw_public_key(key.get(), raw, &len) != 1 || len != sizeof raw)
       throw KeyError("cannot read the Ed25519 public key");
-    return "v=DKIM1; k=ed25519; p=" + base64(raw, len);
+    return "v=DKIM1; k=ed25519; p=" + sasl::base64_encode(std::string_view(reinterpret_cast<const char*>(raw), len));
   }
   unsigned char* der = nullptr;
   const int len = i2d_PUBKEY(key.get(), &der);
   if (len <= 0) throw KeyError("cannot encode the RSA public key");
-  std::string p = base64(der, static_cast<std::size_t>(len));
+  std::string p = sasl::base64_encode(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len)));
   OPENSSL_free(der);
   return "v=DKIM1; k=rsa; p=" + p;
 }

@@ -12,6 +12,7 @@
 
 #include "dkim/canon.hpp"
 #include "mime/reader.hpp"
+#include "sasl/base64.hpp"
 
 namespace postern::dkim {
 
@@ -28,14 +29,6 @@ const char* const signed_fields[] = {
 std::string lower(std::string_view s) {
   std::string out(s);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
-
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()), static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
   return out;
 }
 
@@ -135,7 +128,7 @@ std::string fold_list(const std::vector<std::string>& names) {
 std::string sign(std::string_view message, const std::vector<SigningKey>& keys) {
   const SplitMessage m = split(message);
   if (keys.empty()) return {};
-  const std::string body_hash = base64(sha256(relaxed_body(m.body)));
+  const std::string body_hash = sasl::base64_encode(sha256(relaxed_body(m.body)));
   const auto names = names_to_sign(m);
   const std::string fields = hashed_fields(m, names);
   const std::string now = std::to_string(static_cast<long long>(std::time(nullptr)));
@@ -148,7 +141,7 @@ std::string sign(std::string_view message, const std::vector<SigningKey>& keys) 
                              ";\r\n\t" + fold_list(names) + "\r\n\tbh=" + body_hash + ";\r\n\tb=";
     std::string canonical = relaxed_header(head);
     canonical.resize(canonical.size() - 2);  // the field itself enters without its CRLF
-    const std::string b = base64(signature(key, fields + canonical));
+    const std::string b = sasl::base64_encode(signature(key, fields + canonical));
     out += head;
     for (std::size_t pos = 0; pos < b.size(); pos += 72) out += (pos ? "\r\n\t " : "") + b.substr(pos, 72);
     out += "\r\n";

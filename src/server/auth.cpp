@@ -2,10 +2,6 @@
 
 #include "smtp/replies.hpp"
 
-#include <fcntl.h>
-#include <openssl/rand.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -15,9 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 
@@ -29,10 +23,10 @@
 #include "sasl/server.hpp"
 #include "sasl/tls_binding.hpp"
 #include "server/auth_lockout.hpp"
+#include "server/auth_state.hpp"
 #include "server/connection_limits.hpp"
 #include "server/server.hpp"
 #include "server/session.hpp"
-#include "store/users.hpp"
 #include "util/strings.hpp"
 
 namespace postern::server {
@@ -50,102 +44,6 @@ Reply challenge(std::string_view bytes) { return auth_challenge(sasl::base64_enc
 // "unknown user" and a slow yescrypt check look the same from outside.
 constexpr auto kFailurePad = std::chrono::milliseconds(500);
 constexpr auto kJitter = std::chrono::milliseconds(250);
-
-// Process-wide AUTH state: see auth.hpp.
-class AuthState {
- public:
-  static AuthState& instance() {
-    static AuthState state;
-    return state;
-  }
-
-  // The user database of this data dir (opened on first use).
-  sasl::CredentialStore& users(const config::Config& config) {
-    std::lock_guard lock(mutex_);
-    auto path = config.database_path();
-    if (!users_ || users_path_ != path) {
-      try {
-        users_ = std::make_unique<store::UserDb>(path);
-        users_path_ = path;
-      } catch (const std::exception& e) {
-        throw sasl::StoreUnavailable(e.what());
-      }
-    }
-    return *users_;
-  }
-
-  // The server secret (data_dir/auth.secret), created on first use.
-  std::string secret(const config::Config& config) {
-    std::lock_guard lock(mutex_);
-    auto path = config.data_dir / "auth.secret";
-    if (secret_.empty() || secret_path_ != path) {
-      secret_ = load_or_create_secret(path);
-      secret_path_ = path;
-    }
-    return secret_;
-  }
-
-  AuthLockout& lockout() { return lockout_; }
-
-  // Failures of this session so far, after counting one more.
-  unsigned count_failure(Session& session) {
-    std::lock_guard lock(mutex_);
-    // Forget sessions that have ended (their weak_ptr expired).
-    if (failures_.size() > 64) {
-      for (auto it = failures_.begin(); it != failures_.end();)
-        it = it->second.session.expired() ? failures_.erase(it) : std::next(it);
-    }
-    auto& entry = failures_[&session];
-    if (entry.session.expired() || entry.session.lock().get() != &session) entry = {session.weak_from_this(), 0};
-    return ++entry.count;
-  }
-
- private:
-  static std::string load_or_create_secret(const std::filesystem::path& path) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd >= 0) {
-        std::string s(64, '\0');
-        ssize_t n = ::read(fd, s.data(), s.size());
-        ::close(fd);
-        if (n >= 16) {
-          s.resize(static_cast<std::size_t>(n));
-          return s;
-        }
-        throw sasl::StoreUnavailable("auth secret " + path.string() + " is too short");
-      }
-      if (errno != ENOENT) throw sasl::StoreUnavailable("cannot read " + path.string() + ": " + std::strerror(errno));
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd < 0) {
-        if (errno == EEXIST) continue;  // another process made it first: read theirs
-        throw sasl::StoreUnavailable("cannot create " + path.string() + ": " + std::strerror(errno));
-      }
-      std::string s(32, '\0');
-      RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(s.size()));
-      bool ok = ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
-      ::close(fd);
-      if (!ok) {
-        ::unlink(path.c_str());
-        throw sasl::StoreUnavailable("cannot write " + path.string());
-      }
-      return s;
-    }
-    throw sasl::StoreUnavailable("cannot create " + path.string());
-  }
-
-  struct SessionFailures {
-    std::weak_ptr<Session> session;
-    unsigned count = 0;
-  };
-
-  std::mutex mutex_;
-  std::unique_ptr<store::UserDb> users_;
-  std::filesystem::path users_path_;
-  std::string secret_;
-  std::filesystem::path secret_path_;
-  AuthLockout lockout_;
-  std::map<const Session*, SessionFailures> failures_;
-};
 
 std::vector<Mechanism> usable_mechanisms(const config::Config& config, bool tls) {
   std::vector<Mechanism> out;
@@ -217,7 +115,7 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
   if (!mechanism || !configured(config, *mechanism)) co_return unknown_mechanism();
   if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return encryption_required();
 
-  AuthState& state = AuthState::instance();
+  AuthState& state = session.server().auth_state();
   const std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
   if (state.lockout().locked(client, AuthLockout::Clock::now())) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);

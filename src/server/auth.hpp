@@ -14,10 +14,8 @@
 // The SASL steps (store lookups, yescrypt) run on the server's blocking
 // pool, never on the I/O thread. AUTH payloads are never logged.
 //
-// State kept here, per process: the per-IP lockout (auth_lockout.hpp),
-// per-session failure counts, the user database handle and the server
-// secret behind the fake SCRAM salts of unknown users (data_dir/auth.secret,
-// 32 random bytes, created on first use, mode 0600).
+// The state it keeps between commands (lockout, failure counts, the user
+// database, the server secret) is the Server's AuthState (auth_state.hpp).
 #pragma once
 
 #include <string>

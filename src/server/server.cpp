@@ -1,5 +1,7 @@
 #include "server/server.hpp"
 
+#include "server/auth_state.hpp"
+
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -95,6 +97,7 @@ Server::Server(config::Config config, std::function<config::Config()> reload)
       signals_(*contexts_.front()),
       shutdown_timer_(*contexts_.front()),
       limits_(config_->limits.max_connections, config_->limits.max_connections_per_ip) {
+  auth_state_ = std::make_unique<AuthState>();
   for (auto& c : contexts_) work_.emplace_back(c->get_executor());
 }
 

@@ -46,6 +46,8 @@ class Resolver;
 
 namespace postern::server {
 
+class AuthState;
+
 class Checks;
 class Intake;
 class Session;
@@ -91,6 +93,7 @@ class Server {
   std::shared_ptr<const config::Config> config() const;
   std::shared_ptr<asio::ssl::context> tls_context() const;
   Checks& checks() { return *checks_; }
+  AuthState& auth_state() { return *auth_state_; }
   Intake& intake() { return *intake_; }
   store::Spool& spool() { return *spool_; }
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
@@ -143,6 +146,7 @@ class Server {
   std::shared_ptr<SessionObserver> observer_;
   util::Metrics* metrics_ = nullptr;
   ConnectionLimits limits_;
+  std::unique_ptr<AuthState> auth_state_;
 
   std::mutex sessions_mutex_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
