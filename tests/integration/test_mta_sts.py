@@ -4,7 +4,8 @@ http.server with ssl) serves the policies under certificates the server
 trusts through SSL_CERT_FILE, and aiosmtpd next hops on distinct loopback
 addresses stand in for the MX hosts. An enforce policy delivers only over
 verified TLS to an MX it names, else defers with 4.7.5 and says why; a
-testing policy only logs; a failed fetch means no policy; a cached policy
+testing policy only logs; a failed fetch (404, a redirect, text/html, over
+64 KiB, not a policy) means no policy; a cached policy
 is used without fetching again; `mta_sts = false` turns it all off."""
 import http.server
 import os
@@ -27,6 +28,15 @@ POLICIES = {
 }
 
 
+# What a broken policy host serves instead (RFC 8461 §3.3 says each is no policy).
+BROKEN = {
+    "redirect.test": (302, "text/plain", ""),                                 # redirects are not followed
+    "html.test": (200, "text/html", POLICIES["sts.test"]),                    # not text/plain
+    "big.test": (200, "text/plain", POLICIES["sts.test"] + "x" * 70000),      # over 64 KiB
+    "garbled.test": (200, "text/plain", "version: STSv1\nmode: enforce\n"),  # no mx, no max_age
+}
+
+
 class PolicyServer:
     """HTTPS on 127.0.0.1: /.well-known/mta-sts.txt by Host, text/plain;
     `fetches` counts the requests per domain."""
@@ -41,13 +51,15 @@ class PolicyServer:
                 domain = self.headers.get("Host", "").split(":")[0].removeprefix("mta-sts.")
                 with outer.lock:
                     outer.fetches[domain] = outer.fetches.get(domain, 0) + 1
-                body = POLICIES.get(domain)
+                status, ctype, body = BROKEN.get(domain, (200, "text/plain", POLICIES.get(domain)))
                 if self.path != "/.well-known/mta-sts.txt" or body is None:
                     self.send_error(404)
                     return
                 data = body.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
+                self.send_response(status)
+                if status == 302:
+                    self.send_header("Location", "https://mta-sts.sts.test/.well-known/mta-sts.txt")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -75,7 +87,7 @@ class MtaStsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="postern-sts-")
-        names = [f"mta-sts.{d}" for d in (*POLICIES, "nopolicy.test")]
+        names = [f"mta-sts.{d}" for d in (*POLICIES, *BROKEN, "nopolicy.test")]
         web = make_cert(cls.tmp, "mta-sts", ",".join("DNS:" + n for n in names))
         mx = make_cert(cls.tmp, "mx.sts.test", "DNS:mx.sts.test")
         untrusted = make_cert(cls.tmp, "mx.badcert.test", "DNS:mx.badcert.test")
@@ -89,7 +101,7 @@ class MtaStsTest(unittest.TestCase):
         records = []
         for domain, address in (("sts.test", "127.0.0.2"), ("badmx.test", "127.0.0.3"),
                                 ("badcert.test", "127.0.0.4"), ("testing.test", "127.0.0.5"),
-                                ("nopolicy.test", "127.0.0.6")):
+                                ("nopolicy.test", "127.0.0.6"), *((d, "127.0.0.6") for d in BROKEN)):
             records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},{address}",
                         f"--host-record=mta-sts.{domain},127.0.0.1", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
         cls.dns = Dnsmasq(records).start()
@@ -174,6 +186,19 @@ class MtaStsTest(unittest.TestCase):
         self.assertRegex(server.log_text(),
                          r"event=mta_sts_error domain=nopolicy.test error=\"?https://mta-sts.nopolicy.test:\d+"
                          r"/.well-known/mta-sts.txt: HTTP 404")
+
+    def test_a_broken_policy_host_means_no_policy(self):
+        server = self.start_server()
+        for domain in BROKEN:
+            submit(server, SENDER, [f"henry@{domain}"], subject=f"sts-broken-{domain}")
+        for domain in BROKEN:
+            self.assertEqual(len(self.delivered("nopolicy.test", f"sts-broken-{domain}")), 1, domain)
+        log = server.log_text()
+        for domain, why in (("redirect.test", r"HTTP 302 \(only 200 is a policy; redirects are not followed\)"),
+                            ("html.test", r'Content-Type \\"text/html\\", not text/plain'),
+                            ("big.test", r"policy larger than 64 KiB"),
+                            ("garbled.test", r"not a valid policy: no max_age")):
+            self.assertRegex(log, rf"event=mta_sts_error domain={domain} error=.*{why}.* using=\"no policy\"")
 
     def test_off_ignores_policies(self):
         server = self.start_server(mta_sts=False)
