@@ -103,10 +103,8 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
   const config::Config& config = session.config();
   const SessionInfo& info = session.info();
 
-  // RFC 4954 §4: one successful AUTH per session, none inside a transaction.
-  if (info.authenticated()) co_return already_authenticated();
-  if (session.in_transaction()) co_return auth_in_transaction();
-  if (!info.esmtp) co_return ehlo_first();
+  // RFC 4954 §4: one successful AUTH per session, none inside a transaction, after EHLO.
+  if (auto r = smtp::sequence_refusal(smtp::Verb::auth, session.dialogue_state())) co_return *r;
 
   auto parsed = sasl::parse_auth_command(command.argument);
   auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);

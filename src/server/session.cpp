@@ -302,7 +302,11 @@ asio::awaitable<void> Session::dialogue() {
               .add("line", auth_line ? std::string("AUTH (arguments not logged)") : util::printable(line.text, 60));
           reply(*r);
         } else {
-          next = co_await handle(std::get<smtp::Command>(parsed));
+          auto& command = std::get<smtp::Command>(parsed);
+          next = co_await handle(command);
+          // RFC 2920 §3.1: the client waits for this reply; a client that
+          // pipelined past it still gets it now.
+          if (next == Next::go_on && smtp::rule(command.verb).ends_group && !co_await flush()) next = Next::close;
         }
       }
       if (next == Next::close || closing_) {
@@ -427,9 +431,21 @@ smtp::Reply Session::helo(const smtp::Command& cmd) {
   return smtp::Reply{250, "", config_->hostname};
 }
 
+smtp::DialogueState Session::dialogue_state() const {
+  smtp::DialogueState s;
+  s.greeted = !info_.helo.empty();
+  s.esmtp = info_.esmtp;
+  s.tls = stream_.tls();
+  s.starttls_offered = listener_.tls == config::TlsMode::starttls;
+  s.authenticated = info_.authenticated();
+  s.in_transaction = transaction_.has_value();
+  s.has_recipients = transaction_ && !transaction_->recipients.empty();
+  s.in_bdat = body_ != nullptr;
+  return s;
+}
+
 smtp::Reply Session::mail(smtp::Command& cmd, bool checked) {
-  if (info_.helo.empty()) return smtp::replies::bad_sequence("Send EHLO or HELO first");
-  if (transaction_) return smtp::replies::bad_sequence("Nested MAIL command");
+  if (auto r = smtp::sequence_refusal(smtp::Verb::mail, dialogue_state())) return *r;
   // RFC 1870 §6: refuse at MAIL when the declared size is already too big.
   if (cmd.mail.size && *cmd.mail.size > config_->limits.max_message_size) return smtp::replies::message_too_big();
   if (!checked)
@@ -443,8 +459,7 @@ smtp::Reply Session::mail(smtp::Command& cmd, bool checked) {
 }
 
 smtp::Reply Session::rcpt(smtp::Command& cmd, bool checked) {
-  if (!transaction_) return smtp::replies::bad_sequence("Need MAIL before RCPT");
-  if (body_) return smtp::replies::bad_sequence("RCPT not allowed during BDAT");
+  if (auto r = smtp::sequence_refusal(smtp::Verb::rcpt, dialogue_state())) return *r;
   if (transaction_->recipients.size() >= config_->limits.max_recipients) return smtp::replies::too_many_recipients();
   // RFC 6531 §3.4: a UTF-8 address needs SMTPUTF8 on MAIL.
   if (cmd.path.mailbox.utf8() && !transaction_->parameters.smtputf8) return smtp::replies::utf8_needs_smtputf8();
@@ -455,13 +470,6 @@ smtp::Reply Session::rcpt(smtp::Command& cmd, bool checked) {
   if (r) return *r;
   transaction_->recipients.push_back(std::move(to));
   return smtp::replies::recipient_ok();
-}
-
-std::optional<smtp::Reply> Session::check_data_allowed() {
-  if (!transaction_) return smtp::replies::bad_sequence("Need MAIL command");
-  // RFC 2920 §3.1: DATA after no accepted recipient gets 554.
-  if (transaction_->recipients.empty()) return smtp::replies::no_valid_recipients();
-  return std::nullopt;
 }
 
 std::unique_ptr<MessageSink> Session::open_body() {
@@ -520,11 +528,7 @@ asio::awaitable<bool> Session::read_body(Decoder& decoder, MessageSink* sink, Bo
 }
 
 asio::awaitable<Session::Next> Session::data() {
-  if (body_) {
-    reply(smtp::replies::bad_sequence("DATA not allowed after BDAT"));
-    co_return Next::go_on;
-  }
-  if (auto r = check_data_allowed()) {
+  if (auto r = smtp::sequence_refusal(smtp::Verb::data, dialogue_state())) {
     reply(*r);
     co_return Next::go_on;
   }
@@ -559,11 +563,8 @@ asio::awaitable<Session::Next> Session::data() {
 asio::awaitable<Session::Next> Session::bdat(const smtp::Command& cmd) {
   // RFC 3030 §3: the chunk is read in full whatever the verdict, so the
   // dialogue stays in step.
-  std::optional<smtp::Reply> refusal;
-  if (!body_) {
-    refusal = check_data_allowed();
-    if (!refusal) body_ = std::make_unique<Body>(Body{open_body(), {}});
-  }
+  std::optional<smtp::Reply> refusal = smtp::sequence_refusal(smtp::Verb::bdat, dialogue_state());
+  if (!refusal && !body_) body_ = std::make_unique<Body>(Body{open_body(), {}});
   std::string out;
   const std::uint64_t max = config_->limits.max_message_size;
   const std::uint64_t room = refusal ? 0 : max - std::min<std::uint64_t>(max, body_->sink->size());
@@ -627,12 +628,8 @@ asio::awaitable<smtp::Reply> Session::finish_message(MessageSink& sink) {
 }
 
 asio::awaitable<Session::Next> Session::starttls() {
-  if (stream_.tls()) {
-    reply(smtp::replies::already_tls());
-    co_return Next::go_on;
-  }
-  if (listener_.tls != config::TlsMode::starttls) {
-    reply(smtp::replies::starttls_not_offered());
+  if (auto r = smtp::sequence_refusal(smtp::Verb::starttls, dialogue_state())) {
+    reply(*r);
     co_return Next::go_on;
   }
   queue_out(smtp::replies::ready_for_tls());

@@ -28,6 +28,7 @@
 #include "smtp/command.hpp"
 #include "smtp/data_decoder.hpp"
 #include "smtp/line_reader.hpp"
+#include "smtp/sequence.hpp"
 #include "smtp/reply.hpp"
 #include "server/hooks.hpp"
 
@@ -66,6 +67,8 @@ class Session : public std::enable_shared_from_this<Session> {
   const config::Config& config() const { return *config_; }
   Server& server() { return server_; }
   bool in_transaction() const { return transaction_.has_value(); }
+  // What the command table (smtp/sequence.hpp) judges a command by.
+  smtp::DialogueState dialogue_state() const;
   // The TLS connection (channel binding for SCRAM-PLUS); nullptr without TLS.
   SSL* tls_handle() { return stream_.tls_handle(); }
   // Marks the session authenticated as `identity` (after 235).
@@ -101,7 +104,6 @@ class Session : public std::enable_shared_from_this<Session> {
   template <typename Decoder>
   asio::awaitable<bool> read_body(Decoder& decoder, MessageSink* sink, BodyCheck* check);
   asio::awaitable<smtp::Reply> finish_message(MessageSink& sink);
-  std::optional<smtp::Reply> check_data_allowed();
   // Queues a reply: counts 5xx toward max_errors, turns 421 into a close,
   // logs it under `event` (by default only 4xx/5xx, as "reject"; {} = never).
   void reply(smtp::Reply reply, std::string_view event = "reject");
