@@ -1,8 +1,5 @@
 #include "server/auth.hpp"
 
-#include "smtp/replies.hpp"
-
-
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/steady_timer.hpp>
@@ -27,6 +24,7 @@
 #include "server/connection_limits.hpp"
 #include "server/server.hpp"
 #include "server/session.hpp"
+#include "smtp/replies.hpp"
 #include "util/strings.hpp"
 
 namespace postern::server {
@@ -37,7 +35,6 @@ using smtp::Reply;
 
 // Every reply comes from the catalogue (smtp/replies.hpp).
 using namespace smtp::replies;
-Reply challenge(std::string_view bytes) { return auth_challenge(sasl::base64_encode(bytes)); }
 
 // RFC 4422 §4 and chasquid's auth.go: a failure is answered no sooner than
 // this after the client's last response (plus up to kJitter), so a quick
@@ -99,33 +96,33 @@ std::vector<std::string> auth_mechanisms_for(const Session& session) {
   return names;
 }
 
-asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& command) {
+asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::string_view argument,
+                                                        std::unique_ptr<AuthExchange>& exchange) {
   const config::Config& config = session.config();
   const SessionInfo& info = session.info();
+  exchange.reset();
+  const auto final = [](Reply r) { return Step{std::nullopt, std::move(r), {}, false}; };
 
-  // RFC 4954 §4: one successful AUTH per session, none inside a transaction, after EHLO.
-  if (auto r = smtp::sequence_refusal(smtp::Verb::auth, session.dialogue_state())) co_return *r;
-
-  auto parsed = sasl::parse_auth_command(command.argument);
+  auto parsed = sasl::parse_auth_command(argument);
   auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);
-  if (cmd == nullptr) co_return auth_syntax();
+  if (cmd == nullptr) co_return final(auth_syntax());
   auto mechanism = sasl::parse_mechanism(cmd->mechanism);
-  if (!mechanism || !configured(config, *mechanism)) co_return unknown_mechanism();
-  if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return encryption_required();
+  if (!mechanism || !configured(config, *mechanism)) co_return final(unknown_mechanism());
+  if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return final(encryption_required());
 
   AuthState& state = session.server().auth_state();
-  const std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
+  std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
   if (state.lockout().locked(client, AuthLockout::Clock::now())) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
-    co_return auth_temporary_failure();
+    co_return final(auth_temporary_failure());
   }
 
   // The initial response, decoded before any work (RFC 4954 §4: "=" is empty).
   std::optional<std::string> initial;
   if (cmd->initial_response) {
     auto r = sasl::decode_initial_response(*cmd->initial_response);
-    if (std::holds_alternative<sasl::Cancelled>(r)) co_return auth_cancelled();
-    if (std::holds_alternative<sasl::BadBase64>(r)) co_return cannot_decode();
+    if (std::holds_alternative<sasl::Cancelled>(r)) co_return final(auth_cancelled());
+    if (std::holds_alternative<sasl::BadBase64>(r)) co_return final(cannot_decode());
     initial = std::move(std::get<std::string>(r));
   }
 
@@ -136,92 +133,88 @@ asio::awaitable<Reply> handle_auth(Session& session, const smtp::Command& comman
     users = &state.users(config);
   } catch (const std::exception& e) {
     log::Event("auth_unavailable").add("session", info.id).add("client", info.peer_address).add("error", e.what());
-    co_return auth_temporary_failure();
+    co_return final(auth_temporary_failure());
   }
   for (auto m : usable_mechanisms(config, info.tls))
     if (sasl::is_plus(m)) options.plus_offered = true;
   if (info.tls) options.channel_binding = sasl::channel_bindings(session.tls_handle(), true);
 
-  sasl::ServerStepper stepper(*users, std::move(options));
-  auto last_response = std::chrono::steady_clock::now();
+  exchange = std::make_unique<AuthExchange>(*mechanism, std::make_unique<sasl::ServerStepper>(*users, std::move(options)),
+                                            std::move(client));
+  auto& stepper = *exchange->stepper_;
   auto step = co_await off_thread(session, [&] {
     return stepper.begin(*mechanism, initial ? std::optional<std::string_view>(*initial) : std::nullopt);
   });
   if (initial) sasl::wipe(*initial);
+  co_return co_await exchange->after(session, step);
+}
 
-  while (step.status == sasl::ServerStepper::Status::more) {
-    if (!co_await session.send(challenge(step.challenge))) co_return auth_cancelled();  // connection gone
-    auto line = co_await session.read_line(smtp::max_auth_octets);
-    if (line.status == Session::Line::Status::closed) co_return auth_cancelled();
-    if (line.status == Session::Line::Status::too_long) co_return smtp::replies::auth_line_too_long();
-    auto response = sasl::decode_response(line.text);
-    sasl::wipe(line.text);
-    if (std::holds_alternative<sasl::Cancelled>(response)) co_return auth_cancelled();
-    if (std::holds_alternative<sasl::BadBase64>(response)) co_return cannot_decode();
-    std::string bytes = std::move(std::get<std::string>(response));
-    last_response = std::chrono::steady_clock::now();
-    step = co_await off_thread(session, [&] { return stepper.step(bytes); });
-    sasl::wipe(bytes);
-  }
+asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std::string bytes) {
+  last_response_ = std::chrono::steady_clock::now();
+  auto& stepper = *stepper_;
+  auto step = co_await off_thread(session, [&] { return stepper.step(bytes); });
+  sasl::wipe(bytes);
+  co_return co_await after(session, step);
+}
+
+asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::ServerStepper::Step step) {
+  const config::Config& config = session.config();
+  const SessionInfo& info = session.info();
+  auto& stepper = *stepper_;
+  if (step.status == sasl::ServerStepper::Status::more) co_return Step{std::move(step.challenge), {}, {}, false};
 
   // A front end may decide AUTH itself (hooks.hpp; the testbed's users).
   if (auto* admission = session.server().admission()) {
     if (auto v = admission->decide(Stage::auth, info, nullptr, stepper.authcid())) {
       switch (v->action) {
         case Verdict::Action::accept:
-          session.set_authenticated(step.status == sasl::ServerStepper::Status::done ? stepper.identity()
-                                                                                   : stepper.authcid());
-          co_return authenticated();
+          co_return Step{std::nullopt, authenticated(),
+                         step.status == sasl::ServerStepper::Status::done ? stepper.identity() : stepper.authcid(), false};
         case Verdict::Action::drop:
         case Verdict::Action::shutdown:
-          session.close_after_reply();
-          [[fallthrough]];
+          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? stepper.authcid() : std::string(), true};
         case Verdict::Action::reply:
-          if (v->reply.code == 235) session.set_authenticated(stepper.authcid());
-          co_return v->reply;
+          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? stepper.authcid() : std::string(), false};
       }
     }
   }
 
   auto* metrics = session.server().metrics();
-  const auto count = [&](const char* result) {
-    if (metrics) metrics->add("postern_auth_total", {{"mechanism", std::string(sasl::mechanism_name(*mechanism))}, {"result", result}});
-  };
-  count(step.status == sasl::ServerStepper::Status::done        ? "success"
-        : step.status == sasl::ServerStepper::Status::temporary ? "temporary"
-                                                                : "failure");
+  if (metrics)
+    metrics->add("postern_auth_total",
+                 {{"mechanism", std::string(sasl::mechanism_name(mechanism_))},
+                  {"result", step.status == sasl::ServerStepper::Status::done        ? "success"
+                             : step.status == sasl::ServerStepper::Status::temporary ? "temporary"
+                                                                                     : "failure"}});
 
   switch (step.status) {
     case sasl::ServerStepper::Status::done:
-      session.set_authenticated(stepper.identity());
-      co_return authenticated();
+      co_return Step{std::nullopt, authenticated(), stepper.identity(), false};
     case sasl::ServerStepper::Status::temporary:
-      log_failure(session, *mechanism, stepper, "temporary");
-      co_return auth_temporary_failure();
+      log_failure(session, mechanism_, stepper, "temporary");
+      co_return Step{std::nullopt, auth_temporary_failure(), {}, false};
     case sasl::ServerStepper::Status::more:
     case sasl::ServerStepper::Status::failed:
       break;
   }
 
+  AuthState& state = session.server().auth_state();
   const unsigned failures = state.count_failure(session);
   const bool locked_now =
-      state.lockout().record_failure(client, AuthLockout::Clock::now(), lockout_limits(config));
+      state.lockout().record_failure(client_, AuthLockout::Clock::now(), lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
-  log_failure(session, *mechanism, stepper, last ? "disconnect" : "rejected");
+  log_failure(session, mechanism_, stepper, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);
 
   // Padded, jittered failure time.
-  auto until = last_response + kFailurePad + jitter();
+  auto until = last_response_ + kFailurePad + jitter();
   if (until > std::chrono::steady_clock::now()) {
     asio::steady_timer timer(session.executor());
     timer.expires_at(until);
     co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  if (last) {
-    session.close_after_reply();
-    co_return too_many_auth_failures();
-  }
-  co_return bad_credentials();
+  if (last) co_return Step{std::nullopt, too_many_auth_failures(), {}, true};
+  co_return Step{std::nullopt, bad_credentials(), {}, false};
 }
 
 }  // namespace postern::server

@@ -1,29 +1,36 @@
-// AUTH inside the server (RFC 4954, SPEC §4 [auth], §5).
+// AUTH inside the server (RFC 4954, SPEC §4 [auth], §5): the policy half
+// of the exchange. The dialogue (smtp/dialogue.hpp) owns the protocol: the
+// sequence rules, the 334 lines, the 12288-octet line limit, "*" and
+// strict base64. This side owns what needs the server: which mechanisms
+// are offered, the lockout, the credentials and the SASL steps.
 //
 // auth_mechanisms_for() gives the mechanisms the EHLO reply advertises on
 // "250-AUTH ..." for this connection (empty: no AUTH line): the configured
 // ones, none before TLS when require_tls, -PLUS only over TLS.
 //
-// handle_auth() runs the whole exchange for one AUTH command: 334
-// challenges in base64 ("334 " alone for an empty one) written with
-// Session::send(), each answer read with Session::read_line() (at most
-// 12288 octets), then the final reply, which the session writes: 235,
-// 535 (after a padded, jittered delay), 501 (cancel, bad base64), 500
-// (line too long), 504, 538, 503, 454 (lockout, store unavailable) or 421
-// after the max_failures_per_session-th failure (Session::close_after_reply).
-// The SASL steps (store lookups, yescrypt) run on the server's blocking
-// pool, never on the I/O thread. AUTH payloads are never logged.
+// AuthExchange::start() takes the AUTH command's argument and
+// respond() each decoded answer; each returns the next challenge or the
+// final reply: 235, 535 (after a padded, jittered delay), 501, 504, 538,
+// 454 (lockout, store unavailable), or 421 after the
+// max_failures_per_session-th failure (with `close`). The SASL steps
+// (store lookups, yescrypt) run on the server's blocking pool, never on
+// the I/O thread. AUTH payloads are never logged.
 //
-// The state it keeps between commands (lockout, failure counts, the user
+// The state kept between commands (lockout, failure counts, the user
 // database, the server secret) is the Server's AuthState (auth_state.hpp).
 #pragma once
 
+#include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <asio/awaitable.hpp>
 
-#include "smtp/command.hpp"
+#include "sasl/mechanism.hpp"
+#include "sasl/server.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::server {
@@ -32,6 +39,30 @@ class Session;
 
 std::vector<std::string> auth_mechanisms_for(const Session& session);
 
-asio::awaitable<smtp::Reply> handle_auth(Session& session, const smtp::Command& command);
+class AuthExchange {
+ public:
+  struct Step {
+    std::optional<std::string> challenge;  // set: send it in a 334 and wait for the answer
+    smtp::Reply reply;                     // otherwise: the final reply
+    std::string identity;                  // with a 235: who the client is
+    bool close = false;                    // close after the reply
+  };
+
+  // `exchange` holds the SASL state while challenges go back and forth.
+  static asio::awaitable<Step> start(Session& session, std::string_view argument,
+                                     std::unique_ptr<AuthExchange>& exchange);
+  asio::awaitable<Step> respond(Session& session, std::string bytes);
+
+  AuthExchange(sasl::Mechanism mechanism, std::unique_ptr<sasl::ServerStepper> stepper, std::string client)
+      : mechanism_(mechanism), stepper_(std::move(stepper)), client_(std::move(client)) {}
+
+ private:
+  asio::awaitable<Step> after(Session& session, sasl::ServerStepper::Step step);
+
+  sasl::Mechanism mechanism_;
+  std::unique_ptr<sasl::ServerStepper> stepper_;
+  std::string client_;  // the lockout key
+  std::chrono::steady_clock::time_point last_response_ = std::chrono::steady_clock::now();
+};
 
 }  // namespace postern::server
