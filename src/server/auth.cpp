@@ -19,8 +19,8 @@
 #include "sasl/secrets.hpp"
 #include "sasl/server.hpp"
 #include "sasl/tls_binding.hpp"
-#include "server/auth_lockout.hpp"
-#include "server/auth_state.hpp"
+#include "admission/auth_lockout.hpp"
+#include "admission/auth_state.hpp"
 #include "server/connection_limits.hpp"
 #include "server/server.hpp"
 #include "server/session.hpp"
@@ -60,7 +60,7 @@ bool configured(const config::Config& config, Mechanism m) {
   return false;
 }
 
-AuthLockout::Limits lockout_limits(const config::Config& config) {
+admission::AuthLockout::Limits lockout_limits(const config::Config& config) {
   return {config.auth.lockout_failures, config.auth.lockout_window, config.auth.lockout_duration};
 }
 
@@ -99,7 +99,7 @@ std::vector<std::string> auth_mechanisms_for(const Session& session) {
 asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::string_view argument,
                                                         std::unique_ptr<AuthExchange>& exchange) {
   const config::Config& config = session.config();
-  const SessionInfo& info = session.info();
+  const admission::SessionInfo& info = session.info();
   exchange.reset();
   const auto final = [](Reply r) { return Step{std::nullopt, std::move(r), {}, false}; };
 
@@ -110,9 +110,9 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   if (!mechanism || !configured(config, *mechanism)) co_return final(unknown_mechanism());
   if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return final(encryption_required());
 
-  AuthState& state = session.server().auth_state();
+  admission::AuthState& state = session.server().auth_state();
   std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
-  if (state.lockout().locked(client, AuthLockout::Clock::now())) {
+  if (state.lockout().locked(client, admission::AuthLockout::Clock::now())) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
     co_return final(auth_temporary_failure());
   }
@@ -127,10 +127,10 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   }
 
   sasl::ServerOptions options;
-  sasl::CredentialStore* users = nullptr;
+  std::shared_ptr<sasl::CredentialStore> users;
   try {
     options.secret = state.secret(config);
-    users = &state.users(config);
+    users = state.users(config);
   } catch (const std::exception& e) {
     log::Event("auth_unavailable").add("session", info.id).add("client", info.peer_address).add("error", e.what());
     co_return final(auth_temporary_failure());
@@ -139,8 +139,8 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
     if (sasl::is_plus(m)) options.plus_offered = true;
   if (info.tls) options.channel_binding = sasl::channel_bindings(session.tls_handle(), true);
 
-  exchange = std::make_unique<AuthExchange>(*mechanism, std::make_unique<sasl::ServerStepper>(*users, std::move(options)),
-                                            std::move(client));
+  auto stepper_for = std::make_unique<sasl::ServerStepper>(*users, std::move(options));
+  exchange = std::make_unique<AuthExchange>(*mechanism, std::move(users), std::move(stepper_for), std::move(client));
   auto& stepper = *exchange->stepper_;
   auto step = co_await off_thread(session, [&] {
     return stepper.begin(*mechanism, initial ? std::optional<std::string_view>(*initial) : std::nullopt);
@@ -159,7 +159,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std:
 
 asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::ServerStepper::Step step) {
   const config::Config& config = session.config();
-  const SessionInfo& info = session.info();
+  const admission::SessionInfo& info = session.info();
   auto& stepper = *stepper_;
   if (step.status == sasl::ServerStepper::Status::more) co_return Step{std::move(step.challenge), {}, {}, false};
 
@@ -198,10 +198,10 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::
       break;
   }
 
-  AuthState& state = session.server().auth_state();
-  const unsigned failures = state.count_failure(session);
+  admission::AuthState& state = session.server().auth_state();
+  const unsigned failures = session.count_auth_failure();
   const bool locked_now =
-      state.lockout().record_failure(client_, AuthLockout::Clock::now(), lockout_limits(config));
+      state.lockout().record_failure(client_, admission::AuthLockout::Clock::now(), lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
   log_failure(session, mechanism_, stepper, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);

@@ -17,7 +17,7 @@
 // the I/O thread. AUTH payloads are never logged.
 //
 // The state kept between commands (lockout, failure counts, the user
-// database, the server secret) is the Server's AuthState (auth_state.hpp).
+// database, the server secret) is the Server's admission::AuthState (auth_state.hpp).
 #pragma once
 
 #include <chrono>
@@ -53,13 +53,15 @@ class AuthExchange {
                                      std::unique_ptr<AuthExchange>& exchange);
   asio::awaitable<Step> respond(Session& session, std::string bytes);
 
-  AuthExchange(sasl::Mechanism mechanism, std::unique_ptr<sasl::ServerStepper> stepper, std::string client)
-      : mechanism_(mechanism), stepper_(std::move(stepper)), client_(std::move(client)) {}
+  AuthExchange(sasl::Mechanism mechanism, std::shared_ptr<sasl::CredentialStore> users,
+               std::unique_ptr<sasl::ServerStepper> stepper, std::string client)
+      : mechanism_(mechanism), users_(std::move(users)), stepper_(std::move(stepper)), client_(std::move(client)) {}
 
  private:
   asio::awaitable<Step> after(Session& session, sasl::ServerStepper::Step step);
 
   sasl::Mechanism mechanism_;
+  std::shared_ptr<sasl::CredentialStore> users_;  // what the stepper reads from, kept open
   std::unique_ptr<sasl::ServerStepper> stepper_;
   std::string client_;  // the lockout key
   std::chrono::steady_clock::time_point last_response_ = std::chrono::steady_clock::now();

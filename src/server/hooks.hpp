@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/session_info.hpp"
+#include "admission/session_info.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::server {
@@ -39,21 +39,21 @@ class Admission {
   // RCPT, the EHLO name, the authentication identity for AUTH (asked after
   // the SASL exchange, before its result is sent), "" otherwise.
   // `transaction` is null outside a transaction.
-  virtual std::optional<Verdict> decide(Stage stage, const SessionInfo& session, const TransactionInfo* transaction,
+  virtual std::optional<Verdict> decide(Stage stage, const admission::SessionInfo& session, const admission::TransactionInfo* transaction,
                                         std::string_view argument) = 0;
 };
 
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
-  virtual void opened(const SessionInfo&) {}
+  virtual void opened(const admission::SessionInfo&) {}
   // A line from the client (a command, or an answer to a 334), as read.
-  virtual void client_line(const SessionInfo&, std::string_view) {}
+  virtual void client_line(const admission::SessionInfo&, std::string_view) {}
   // Message octets the client sent (DATA or BDAT), in total.
-  virtual void client_message(const SessionInfo&, std::uint64_t) {}
+  virtual void client_message(const admission::SessionInfo&, std::uint64_t) {}
   // `cause`: the Verdict's cause when an Admission chose this reply, else "".
-  virtual void server_reply(const SessionInfo&, const smtp::Reply&, std::string_view /*cause*/) {}
-  virtual void closed(const SessionInfo&) {}
+  virtual void server_reply(const admission::SessionInfo&, const smtp::Reply&, std::string_view /*cause*/) {}
+  virtual void closed(const admission::SessionInfo&) {}
 };
 
 }  // namespace postern::server

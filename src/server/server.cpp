@@ -1,6 +1,6 @@
 #include "server/server.hpp"
 
-#include "server/auth_state.hpp"
+#include "admission/auth_state.hpp"
 
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -19,7 +19,7 @@
 
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
-#include "server/checks.hpp"
+#include "admission/checks.hpp"
 #include "server/intake.hpp"
 #include "server/privileges.hpp"
 #include "server/session.hpp"
@@ -97,7 +97,7 @@ Server::Server(config::Config config, std::function<config::Config()> reload)
       signals_(*contexts_.front()),
       shutdown_timer_(*contexts_.front()),
       limits_(config_->limits.max_connections, config_->limits.max_connections_per_ip) {
-  auth_state_ = std::make_unique<AuthState>();
+  auth_state_ = std::make_unique<admission::AuthState>(users_);
   for (auto& c : contexts_) work_.emplace_back(c->get_executor());
 }
 
@@ -178,7 +178,7 @@ void Server::bind() {
     spool_ = std::make_unique<store::Spool>(cfg.spool_dir());
     const auto removed = spool_->recover();
     if (removed) log::Event("spool_recovered").add("removed", static_cast<long long>(removed));
-    checks_ = std::make_unique<Checks>(cfg);
+    checks_ = std::make_unique<admission::Checks>(cfg, users_);
     intake_ = make_intake(*spool_);
   } catch (const std::exception& e) {
     throw StartError(73, e.what());

@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "admission/users.hpp"
 #include "config/config.hpp"
 #include "server/connection_limits.hpp"
 #include "server/hooks.hpp"
@@ -44,11 +45,13 @@ namespace postern::dns {
 class Resolver;
 }
 
+namespace postern::admission {
+class AuthState;
+class Checks;
+}
+
 namespace postern::server {
 
-class AuthState;
-
-class Checks;
 class Intake;
 class Session;
 
@@ -92,8 +95,8 @@ class Server {
   // ---- For sessions ----
   std::shared_ptr<const config::Config> config() const;
   std::shared_ptr<asio::ssl::context> tls_context() const;
-  Checks& checks() { return *checks_; }
-  AuthState& auth_state() { return *auth_state_; }
+  admission::Checks& checks() { return *checks_; }
+  admission::AuthState& auth_state() { return *auth_state_; }
   Intake& intake() { return *intake_; }
   store::Spool& spool() { return *spool_; }
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
@@ -139,14 +142,15 @@ class Server {
   asio::steady_timer shutdown_timer_;
 
   std::unique_ptr<store::Spool> spool_;
-  std::unique_ptr<Checks> checks_;
+  admission::Users users_;  // the one user store of checks and AUTH
+  std::unique_ptr<admission::Checks> checks_;
   std::unique_ptr<Intake> intake_;
   std::vector<std::shared_ptr<const void>> kept_;
   std::shared_ptr<Admission> admission_;
   std::shared_ptr<SessionObserver> observer_;
   util::Metrics* metrics_ = nullptr;
   ConnectionLimits limits_;
-  std::unique_ptr<AuthState> auth_state_;
+  std::unique_ptr<admission::AuthState> auth_state_;
 
   std::mutex sessions_mutex_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;

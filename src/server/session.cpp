@@ -9,7 +9,7 @@
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
 #include "sasl/secrets.hpp"
-#include "server/checks.hpp"
+#include "admission/checks.hpp"
 #include "server/intake.hpp"
 #include "server/message_sink.hpp"
 #include "server/received.hpp"

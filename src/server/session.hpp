@@ -24,7 +24,7 @@
 #include "config/config.hpp"
 #include "server/auth.hpp"
 #include "server/connection_limits.hpp"
-#include "server/session_info.hpp"
+#include "admission/session_info.hpp"
 #include "server/stream.hpp"
 #include "smtp/dialogue.hpp"
 #include "smtp/reply.hpp"
@@ -52,11 +52,13 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::any_io_executor executor() { return stream_.socket().get_executor(); }
 
   // ---- For AUTH (server/auth.cpp) ----
-  const SessionInfo& info() const { return info_; }
+  const admission::SessionInfo& info() const { return info_; }
   const config::Config& config() const { return *config_; }
   Server& server() { return server_; }
   // The TLS connection (channel binding for SCRAM-PLUS); nullptr without TLS.
   SSL* tls_handle() { return stream_.tls_handle(); }
+  // AUTH failures in this session so far, after counting one more.
+  unsigned count_auth_failure() { return ++auth_failures_; }
 
  private:
   enum class Next { go_on, close };
@@ -93,13 +95,14 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<const config::Config> config_;
   config::Listener listener_;
   Stream stream_;
-  SessionInfo info_;
+  admission::SessionInfo info_;
   smtp::ServerDialogue dialogue_;
   std::unique_ptr<MessageSink> sink_;      // the message coming in
   std::unique_ptr<AuthExchange> auth_;     // the SASL exchange under way
   std::optional<ConnectionLimits::Ticket> ticket_;
   std::string out_;  // replies not yet written
   unsigned messages_ = 0;
+  unsigned auth_failures_ = 0;
   std::optional<smtp::ServerDialogue::Phase> armed_for_;  // the phase the deadline was set for
 
   asio::steady_timer timer_;

@@ -140,8 +140,8 @@ void Scenarios::clear_rules() {
 
 unsigned Scenarios::count(const std::string& key) { return ++counts_[key]; }
 
-std::optional<Verdict> Scenarios::decide(Stage stage, const server::SessionInfo& session,
-                                         const server::TransactionInfo* transaction, std::string_view argument) {
+std::optional<Verdict> Scenarios::decide(Stage stage, const admission::SessionInfo& session,
+                                         const admission::TransactionInfo* transaction, std::string_view argument) {
   std::lock_guard lock(mutex_);
   if (auto v = by_rule(stage, session, transaction, argument)) return v;
   auto v = by_address(stage, session, transaction, argument);
@@ -162,8 +162,8 @@ std::optional<Verdict> Scenarios::decide(Stage stage, const server::SessionInfo&
   return v;
 }
 
-std::optional<Verdict> Scenarios::by_rule(Stage stage, const server::SessionInfo& session,
-                                          const server::TransactionInfo* transaction, std::string_view argument) {
+std::optional<Verdict> Scenarios::by_rule(Stage stage, const admission::SessionInfo& session,
+                                          const admission::TransactionInfo* transaction, std::string_view argument) {
   const std::string from = transaction ? transaction->reverse_path.str() : stage == Stage::mail ? std::string(argument) : "";
   std::vector<std::string> tos;
   if (stage == Stage::rcpt) tos.emplace_back(argument);
@@ -196,8 +196,8 @@ std::optional<Verdict> Scenarios::by_rule(Stage stage, const server::SessionInfo
   return std::nullopt;
 }
 
-std::optional<Verdict> Scenarios::by_address(Stage stage, const server::SessionInfo& session,
-                                             const server::TransactionInfo* transaction, std::string_view argument) {
+std::optional<Verdict> Scenarios::by_address(Stage stage, const admission::SessionInfo& session,
+                                             const admission::TransactionInfo* transaction, std::string_view argument) {
   const std::string from = transaction ? util::to_lower(transaction->reverse_path.str()) : "";
   // slow+S: every later reply of the transaction comes S seconds late.
   std::chrono::milliseconds slow{0};

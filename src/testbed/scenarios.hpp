@@ -25,8 +25,8 @@ class Scenarios final : public server::Admission {
   // (but for the `fail@…` and `tempfail@…` users).
   Scenarios(std::vector<config::TestbedRule> rules, bool permissive_auth, std::function<Clock::time_point()> now = {});
 
-  std::optional<server::Verdict> decide(server::Stage stage, const server::SessionInfo& session,
-                                        const server::TransactionInfo* transaction,
+  std::optional<server::Verdict> decide(server::Stage stage, const admission::SessionInfo& session,
+                                        const admission::TransactionInfo* transaction,
                                         std::string_view argument) override;
 
   // The rules in force (configured first, then added over HTTP).
@@ -35,10 +35,10 @@ class Scenarios final : public server::Admission {
   void clear_rules();
 
  private:
-  std::optional<server::Verdict> by_rule(server::Stage stage, const server::SessionInfo& session,
-                                         const server::TransactionInfo* transaction, std::string_view argument);
-  std::optional<server::Verdict> by_address(server::Stage stage, const server::SessionInfo& session,
-                                            const server::TransactionInfo* transaction, std::string_view argument);
+  std::optional<server::Verdict> by_rule(server::Stage stage, const admission::SessionInfo& session,
+                                         const admission::TransactionInfo* transaction, std::string_view argument);
+  std::optional<server::Verdict> by_address(server::Stage stage, const admission::SessionInfo& session,
+                                            const admission::TransactionInfo* transaction, std::string_view argument);
   // How many times `key` was seen before, counting this one.
   unsigned count(const std::string& key);
 

@@ -53,7 +53,7 @@ void Transcripts::add(SessionRecord& r, TranscriptLine line) {
   changed_.notify_all();
 }
 
-void Transcripts::opened(const server::SessionInfo& s) {
+void Transcripts::opened(const admission::SessionInfo& s) {
   std::lock_guard lock(mutex_);
   SessionRecord r;
   r.id = s.id;
@@ -65,7 +65,7 @@ void Transcripts::opened(const server::SessionInfo& s) {
   changed_.notify_all();
 }
 
-void Transcripts::client_line(const server::SessionInfo& s, std::string_view line) {
+void Transcripts::client_line(const admission::SessionInfo& s, std::string_view line) {
   std::lock_guard lock(mutex_);
   auto* r = find(s.id);
   if (!r) return;
@@ -105,12 +105,12 @@ void Transcripts::client_line(const server::SessionInfo& s, std::string_view lin
   add(*r, std::move(t));
 }
 
-void Transcripts::client_message(const server::SessionInfo& s, std::uint64_t octets) {
+void Transcripts::client_message(const admission::SessionInfo& s, std::uint64_t octets) {
   std::lock_guard lock(mutex_);
   if (auto* r = find(s.id)) add(*r, {'c', "(message: " + std::to_string(octets) + " octets)", {}, {}, {}});
 }
 
-void Transcripts::server_reply(const server::SessionInfo& s, const smtp::Reply& reply, std::string_view cause) {
+void Transcripts::server_reply(const admission::SessionInfo& s, const smtp::Reply& reply, std::string_view cause) {
   std::lock_guard lock(mutex_);
   auto* r = find(s.id);
   if (!r) return;
@@ -144,7 +144,7 @@ void Transcripts::server_reply(const server::SessionInfo& s, const smtp::Reply& 
   }
 }
 
-void Transcripts::closed(const server::SessionInfo& s) {
+void Transcripts::closed(const admission::SessionInfo& s) {
   std::lock_guard lock(mutex_);
   if (auto* r = find(s.id)) {
     r->open = false;

@@ -45,11 +45,11 @@ class Transcripts final : public server::SessionObserver {
   static constexpr std::size_t max_sessions = 1000;
   static constexpr std::size_t max_lines = 5000;
 
-  void opened(const server::SessionInfo& s) override;
-  void client_line(const server::SessionInfo& s, std::string_view line) override;
-  void client_message(const server::SessionInfo& s, std::uint64_t octets) override;
-  void server_reply(const server::SessionInfo& s, const smtp::Reply& r, std::string_view cause) override;
-  void closed(const server::SessionInfo& s) override;
+  void opened(const admission::SessionInfo& s) override;
+  void client_line(const admission::SessionInfo& s, std::string_view line) override;
+  void client_message(const admission::SessionInfo& s, std::uint64_t octets) override;
+  void server_reply(const admission::SessionInfo& s, const smtp::Reply& r, std::string_view cause) override;
+  void closed(const admission::SessionInfo& s) override;
 
   std::vector<SessionRecord> list() const;  // newest first
   std::optional<SessionRecord> get(const std::string& id) const;

@@ -13,8 +13,8 @@ using server::Verdict;
 struct Fixture {
   Scenarios::Clock::time_point now{};
   Scenarios s{{}, true, [this] { return now; }};
-  server::SessionInfo session;
-  server::TransactionInfo tx;
+  admission::SessionInfo session;
+  admission::TransactionInfo tx;
   Fixture() {
     session.id = "s1";
     session.peer_address = "192.0.2.1";

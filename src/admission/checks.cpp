@@ -1,13 +1,14 @@
-#include "server/checks.hpp"
+#include "admission/checks.hpp"
 
-#include "server/user_checks.hpp"
-#include "server/policy_checks.hpp"
+#include "admission/user_checks.hpp"
+#include "admission/users.hpp"
+#include "admission/policy_checks.hpp"
 #include "smtp/replies.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 
-Checks::Checks(const config::Config& config)
-    : users_(std::make_unique<UserChecks>(config)), policy_(std::make_unique<PolicyChecks>(config)) {}
+Checks::Checks(const config::Config& config, Users& users)
+    : users_(std::make_unique<UserChecks>(users.open(config))), policy_(std::make_unique<PolicyChecks>(config, users)) {}
 Checks::~Checks() = default;
 
 void Checks::reload(const config::Config& config) { policy_->reload(config); }
@@ -73,4 +74,4 @@ std::optional<smtp::Reply> Checks::on_message(const SessionInfo& session, const 
   return policy_->on_message(session.id, transaction.recipients, size);
 }
 
-}  // namespace postern::server
+}  // namespace postern::admission

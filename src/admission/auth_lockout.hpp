@@ -16,7 +16,7 @@
 #include <string>
 #include <unordered_map>
 
-namespace postern::server {
+namespace postern::admission {
 
 class AuthLockout {
  public:
@@ -45,4 +45,4 @@ class AuthLockout {
   std::size_t prune_at_ = 1024;
 };
 
-}  // namespace postern::server
+}  // namespace postern::admission

@@ -14,7 +14,7 @@
 #include "smtp/command.hpp"
 #include "smtp/dialogue.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 
 struct SessionInfo : smtp::SessionState {
   std::string id;                    // log session=
@@ -32,4 +32,4 @@ struct SessionInfo : smtp::SessionState {
 // The open transaction, as RCPT checks see it.
 using TransactionInfo = smtp::Transaction;
 
-}  // namespace postern::server
+}  // namespace postern::admission

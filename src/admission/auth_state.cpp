@@ -1,4 +1,6 @@
-#include "server/auth_state.hpp"
+#include "admission/auth_state.hpp"
+
+#include "admission/users.hpp"
 
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -7,10 +9,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "server/session.hpp"
 #include "store/users.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 
 namespace {
 
@@ -48,21 +49,15 @@ std::string load_or_create_secret(const std::filesystem::path& path) {
 
 }  // namespace
 
-AuthState::AuthState() = default;
+AuthState::AuthState(Users& users) : users_(users) {}
 AuthState::~AuthState() = default;
 
-sasl::CredentialStore& AuthState::users(const config::Config& config) {
-  std::lock_guard lock(mutex_);
-  auto path = config.database_path();
-  if (!users_ || users_path_ != path) {
-    try {
-      users_ = std::make_unique<store::UserDb>(path);
-      users_path_ = path;
-    } catch (const std::exception& e) {
-      throw sasl::StoreUnavailable(e.what());
-    }
+std::shared_ptr<sasl::CredentialStore> AuthState::users(const config::Config& config) {
+  try {
+    return users_.open(config);
+  } catch (const std::exception& e) {
+    throw sasl::StoreUnavailable(e.what());
   }
-  return *users_;
 }
 
 std::string AuthState::secret(const config::Config& config) {
@@ -75,16 +70,4 @@ std::string AuthState::secret(const config::Config& config) {
   return secret_;
 }
 
-unsigned AuthState::count_failure(Session& session) {
-  std::lock_guard lock(mutex_);
-  // Forget sessions that have ended (their weak_ptr expired).
-  if (failures_.size() > 64) {
-    for (auto it = failures_.begin(); it != failures_.end();)
-      it = it->second.session.expired() ? failures_.erase(it) : std::next(it);
-  }
-  auto& entry = failures_[&session];
-  if (entry.session.expired() || entry.session.lock().get() != &session) entry = {session.weak_from_this(), 0};
-  return ++entry.count;
-}
-
-}  // namespace postern::server
+}  // namespace postern::admission

@@ -1,6 +1,6 @@
-#include "server/auth_lockout.hpp"
+#include "admission/auth_lockout.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 
 bool AuthLockout::locked(const std::string& address, Clock::time_point now) {
   std::lock_guard lock(mutex_);
@@ -42,4 +42,4 @@ void AuthLockout::prune(Clock::time_point now, const Limits& limits) {
   prune_at_ = std::max<std::size_t>(1024, entries_.size() * 2);
 }
 
-}  // namespace postern::server
+}  // namespace postern::admission

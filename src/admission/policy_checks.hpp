@@ -1,5 +1,5 @@
 // The policy half of the server's RCPT/MAIL checks (SPEC §5), called from
-// server/checks.cpp after the relay rule and the user checks:
+// admission/checks.cpp after the relay rule and the user checks:
 //   MAIL  rate limit per client IP            450 4.7.1
 //   RCPT  admin lock (`postern user lock`)    450 4.2.1 (reason only in the log)
 //         mbox held locked by another process 450 4.2.1
@@ -36,7 +36,9 @@ namespace postern::store {
 class UserDb;
 }
 
-namespace postern::server {
+namespace postern::admission {
+
+class Users;
 
 struct RcptPolicyInput {
   std::string_view session_id;
@@ -52,7 +54,7 @@ class PolicyChecks {
  public:
   // Opens the greylist/rate store and the user database; throws
   // policy::StoreError or std::exception when they cannot be opened.
-  explicit PolicyChecks(const config::Config& config);
+  PolicyChecks(const config::Config& config, Users& users);
   ~PolicyChecks();
 
   std::optional<smtp::Reply> on_mail(std::string_view session_id, std::string_view client);
@@ -68,6 +70,7 @@ class PolicyChecks {
   void set_metrics(util::Metrics* metrics) { metrics_ = metrics; }
 
  private:
+  Users& users_;
   struct State;
   std::shared_ptr<State> state();
   std::optional<smtp::Reply> mailbox_state(State& s, std::string_view session_id, std::string_view recipient,
@@ -81,4 +84,4 @@ class PolicyChecks {
 // Octets currently in a mailbox (Maildir new/ + cur/, or the mbox file); 0 if missing.
 std::uint64_t mailbox_usage(const config::Config& config, const std::filesystem::path& mailbox);
 
-}  // namespace postern::server
+}  // namespace postern::admission

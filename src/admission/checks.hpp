@@ -29,20 +29,22 @@
 #include <optional>
 
 #include "config/config.hpp"
-#include "server/session_info.hpp"
+#include "admission/session_info.hpp"
 #include "smtp/address.hpp"
 #include "smtp/command.hpp"
 #include "smtp/reply.hpp"
 #include "util/metrics.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 
 class UserChecks;
+class Users;
 class PolicyChecks;
 
 class Checks {
  public:
-  explicit Checks(const config::Config& config);
+  // `users`: the server's one user store (users.hpp), which must outlive the checks.
+  Checks(const config::Config& config, Users& users);
   ~Checks();
 
   std::optional<smtp::Reply> on_connect(const SessionInfo& session);
@@ -67,7 +69,7 @@ class Checks {
 
  private:
   std::unique_ptr<UserChecks> users_;  // store: unknown 550 5.1.1, disabled 550 5.2.1
-  std::unique_ptr<PolicyChecks> policy_;  // greylist, locks, quota, rate limit (server/policy_checks.hpp)
+  std::unique_ptr<PolicyChecks> policy_;  // greylist, locks, quota, rate limit (admission/policy_checks.hpp)
 };
 
 // The relay rule alone (exposed for tests): nullopt when `forward_path`
@@ -78,4 +80,4 @@ std::optional<smtp::Reply> relay_rule(const SessionInfo& session, const smtp::Pa
 // hides no routing trick (`%`, `!`, `@`: RFC 5321 §3.6.1 / §6.3).
 bool is_plain_local(const config::Config& config, const smtp::Mailbox& mailbox);
 
-}  // namespace postern::server
+}  // namespace postern::admission

@@ -24,20 +24,19 @@ class UserDb;
 class Forwarding;
 }
 
-namespace postern::server {
+namespace postern::admission {
 
 class UserChecks {
  public:
-  // Opens the user database of `config` (throws util::SqliteError if it cannot).
-  explicit UserChecks(const config::Config& config);
+  explicit UserChecks(std::shared_ptr<store::UserDb> users);
   ~UserChecks();
 
   // nullopt to accept. `config` is the session's snapshot (local_domains).
   std::optional<smtp::Reply> on_rcpt(const config::Config& config, const smtp::Path& forward_path);
 
  private:
-  std::unique_ptr<store::UserDb> users_;
+  std::shared_ptr<store::UserDb> users_;
   std::unique_ptr<store::Forwarding> forwarding_;
 };
 
-}  // namespace postern::server
+}  // namespace postern::admission

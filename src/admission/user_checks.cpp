@@ -1,4 +1,4 @@
-#include "server/user_checks.hpp"
+#include "admission/user_checks.hpp"
 
 #include "log/log.hpp"
 #include "smtp/replies.hpp"
@@ -6,10 +6,10 @@
 #include "store/users.hpp"
 #include "util/strings.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 
-UserChecks::UserChecks(const config::Config& config)
-    : users_(std::make_unique<store::UserDb>(config.database_path())),
+UserChecks::UserChecks(std::shared_ptr<store::UserDb> users)
+    : users_(std::move(users)),
       forwarding_(std::make_unique<store::Forwarding>(users_.get())) {}
 
 UserChecks::~UserChecks() = default;
@@ -45,4 +45,4 @@ std::optional<smtp::Reply> UserChecks::on_rcpt(const config::Config& config, con
   return std::nullopt;
 }
 
-}  // namespace postern::server
+}  // namespace postern::admission

@@ -1,4 +1,6 @@
-#include "server/policy_checks.hpp"
+#include "admission/policy_checks.hpp"
+
+#include "admission/users.hpp"
 
 #include <unistd.h>
 
@@ -12,7 +14,7 @@
 #include "smtp/replies.hpp"
 #include "store/users.hpp"
 
-namespace postern::server {
+namespace postern::admission {
 namespace {
 
 using smtp::replies::mailbox_full;
@@ -33,17 +35,17 @@ bool mbox_held_by_other(const std::filesystem::path& mbox) {
 struct PolicyChecks::State {
   config::Config config;
   std::unique_ptr<policy::Engine> engine;
-  std::unique_ptr<store::UserDb> users;
+  std::shared_ptr<store::UserDb> users;
 };
 
-PolicyChecks::PolicyChecks(const config::Config& config) { reload(config); }
+PolicyChecks::PolicyChecks(const config::Config& config, Users& users) : users_(users) { reload(config); }
 PolicyChecks::~PolicyChecks() = default;
 
 void PolicyChecks::reload(const config::Config& config) {
   auto s = std::make_shared<State>();
   s->config = config;
   s->engine = policy::Engine::open(config);
-  s->users = std::make_unique<store::UserDb>(config.database_path());
+  s->users = users_.open(config);
   if (s->engine->store) {
     log::Event("policy")
         .add("store", s->engine->store->describe())
@@ -177,4 +179,4 @@ std::optional<smtp::Reply> PolicyChecks::on_message(std::string_view session_id,
   return std::nullopt;
 }
 
-}  // namespace postern::server
+}  // namespace postern::admission

@@ -1,8 +1,8 @@
-#include "server/auth_lockout.hpp"
+#include "admission/auth_lockout.hpp"
 
 #include <gtest/gtest.h>
 
-namespace postern::server {
+namespace postern::admission {
 namespace {
 
 using namespace std::chrono_literals;
@@ -52,4 +52,4 @@ TEST(AuthLockout, MemoryIsBounded) {
 }
 
 }  // namespace
-}  // namespace postern::server
+}  // namespace postern::admission
