@@ -86,9 +86,7 @@ asio::awaitable<std::optional<Error>> authenticate(Session& session, const AuthR
                     "refusing to send credentials without TLS: the server did not offer STARTTLS (use --tls none to "
                     "allow clear text)",
                     std::nullopt};
-  sasl::ChannelBindings cb;
-  if (session.channel_binding_type() == "tls-exporter") cb.tls_exporter = session.channel_binding_data();
-  if (session.channel_binding_type() == "tls-unique") cb.tls_unique = session.channel_binding_data();
+  const sasl::ChannelBindings& cb = session.channel_bindings();
 
   std::optional<sasl::Mechanism> mech;
   if (!request.mechanism.empty()) {

@@ -1,5 +1,7 @@
 #include "client/session.hpp"
 
+#include "sasl/tls_binding.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -104,7 +106,7 @@ void Session::arm(std::chrono::seconds timeout) {
     w->fired = true;
     w->session->resolver_.cancel();
     asio::error_code ignored;
-    w->session->stream_->lowest_layer().close(ignored);
+    w->session->stream_.close();
   });
 }
 
@@ -120,12 +122,13 @@ Session::Session(asio::any_io_executor executor, Options options)
     : executor_(executor),
       options_(std::move(options)),
       resolver_(executor),
+      stream_(asio::ip::tcp::socket(executor)),
+      reader_(options_.max_reply_line_octets + 2),
       watch_(std::make_shared<Watch>(executor)) {
   watch_->session = this;
   if (options_.server_name.empty()) options_.server_name = options_.host;
   if (options_.helo_name.empty()) options_.helo_name = local_host_name();
   init_tls_context();
-  stream_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket>>(executor_, *tls_context_);
 }
 
 Session::~Session() {
@@ -170,13 +173,7 @@ std::string Session::peer() const {
   return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(peer_.port());
 }
 
-std::string Session::tls_description() const {
-  if (!tls_active_) return {};
-  SSL* ssl = stream_->native_handle();
-  std::string out = SSL_get_version(ssl);
-  if (const char* c = SSL_get_cipher_name(ssl)) out += std::string(" ") + c;
-  return out;
-}
+std::string Session::tls_description() const { return stream_.tls_description(); }
 
 Error Session::io_error(const asio::error_code& ec, std::string_view doing) const {
   if (watch_->fired)
@@ -221,7 +218,7 @@ asio::awaitable<std::optional<Error>> Session::connect() {
   Error last{Error::Kind::refused, "no address for " + options_.host, std::nullopt};
   for (const auto& entry : results) {
     auto ep = entry.endpoint();
-    auto& sock = stream_->next_layer();
+    auto& sock = stream_.socket();
     asio::error_code ignored;
     sock.close(ignored);
     arm(options_.connect_timeout);
@@ -248,7 +245,7 @@ asio::awaitable<std::optional<Error>> Session::connect() {
 
 asio::awaitable<std::optional<Error>> Session::handshake() {
   load_trust();
-  SSL* ssl = stream_->native_handle();
+  SSL* ssl = stream_.begin_tls(tls_context_);
   const std::string& name = options_.server_name;
   if (!is_ip_literal(name)) SSL_set_tlsext_host_name(ssl, name.c_str());  // SNI, RFC 6066 §3: names only
   if (options_.verify_certificate) {
@@ -261,7 +258,7 @@ asio::awaitable<std::optional<Error>> Session::handshake() {
       X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size());
   }
   arm(options_.command_timeout);
-  auto [ec] = co_await stream_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+  auto ec = co_await stream_.handshake(asio::ssl::stream_base::client);
   bool fired = disarm();
   if (fired) co_return Error{Error::Kind::timeout, "timed out in the TLS handshake", std::nullopt};
   if (ec) {
@@ -274,25 +271,8 @@ asio::awaitable<std::optional<Error>> Session::handshake() {
       co_return Error{Error::Kind::dropped, "the server closed the connection during the TLS handshake", std::nullopt};
     co_return Error{Error::Kind::tls, "TLS handshake failed: " + ec.message(), std::nullopt};
   }
-  tls_active_ = true;
   // Channel binding for SCRAM-*-PLUS: RFC 9266 on TLS 1.3, RFC 5929 before.
-  if (SSL_version(ssl) >= TLS1_3_VERSION) {
-    static constexpr char label[] = "EXPORTER-Channel-Binding";
-    unsigned char out[32];
-    if (SSL_export_keying_material(ssl, out, sizeof out, label, sizeof label - 1, nullptr, 0, 0) == 1) {
-      cb_type_ = "tls-exporter";
-      cb_data_.assign(reinterpret_cast<char*>(out), sizeof out);
-    }
-  } else {
-    // tls-unique is the first Finished message of the handshake: ours on a
-    // full handshake, the server's on a resumed one.
-    unsigned char out[EVP_MAX_MD_SIZE];
-    std::size_t n = SSL_session_reused(ssl) ? SSL_get_peer_finished(ssl, out, sizeof out) : SSL_get_finished(ssl, out, sizeof out);
-    if (n > 0) {
-      cb_type_ = "tls-unique";
-      cb_data_.assign(reinterpret_cast<char*>(out), n);
-    }
-  }
+  bindings_ = sasl::channel_bindings(ssl, false);
   std::string verified = options_.verify_certificate ? "certificate verified for " + name : "certificate not checked (--insecure)";
   emit(Dir::info, "TLS established: " + tls_description() + ", " + verified);
   co_return std::nullopt;
@@ -327,7 +307,7 @@ asio::awaitable<std::optional<Error>> Session::starttls() {
   }
   // Anything the server sent after its 220 would be read as if it came
   // through TLS: a response injection (the client side of CVE-2011-0411).
-  if (!rbuf_.empty())
+  if (reader_.has_buffered())
     co_return Error{Error::Kind::protocol, "the server sent data after its 220 reply to STARTTLS", std::nullopt};
   if (auto e = co_await handshake()) co_return e;
   // RFC 3207 §4.2: forget everything learnt before TLS and say EHLO again.
@@ -336,14 +316,7 @@ asio::awaitable<std::optional<Error>> Session::starttls() {
 
 asio::awaitable<std::optional<Error>> Session::write(std::string_view wire) {
   arm(options_.command_timeout);
-  asio::error_code ec;
-  if (tls_active_) {
-    auto [e, n] = co_await asio::async_write(*stream_, asio::buffer(wire.data(), wire.size()), use_tuple);
-    ec = e;
-  } else {
-    auto [e, n] = co_await asio::async_write(stream_->next_layer(), asio::buffer(wire.data(), wire.size()), use_tuple);
-    ec = e;
-  }
+  auto ec = co_await stream_.write(asio::buffer(wire.data(), wire.size()));
   disarm();
   if (ec || watch_->fired) co_return io_error(ec, "sending");
   co_return std::nullopt;
@@ -357,34 +330,22 @@ asio::awaitable<std::optional<Error>> Session::command(std::string_view line, st
 }
 
 asio::awaitable<std::optional<Error>> Session::read_line(std::string& line, std::chrono::seconds timeout) {
-  while (true) {
-    auto lf = rbuf_.find('\n');
-    if (lf != std::string::npos) {
-      std::size_t len = lf;
-      if (len > 0 && rbuf_[len - 1] == '\r') --len;
-      line.assign(rbuf_, 0, len);
-      rbuf_.erase(0, lf + 1);
-      if (line.size() > options_.max_reply_line_octets) break;
+  for (;;) {
+    auto r = reader_.next();
+    if (r.status == smtp::LineReader::Status::line) {
+      line.assign(r.line);
       co_return std::nullopt;
     }
-    if (rbuf_.size() > options_.max_reply_line_octets) break;
-    char chunk[4096];
+    if (r.status == smtp::LineReader::Status::too_long) break;
     arm(timeout);
-    asio::error_code ec;
-    std::size_t n = 0;
-    if (tls_active_) {
-      auto [e, k] = co_await stream_->async_read_some(asio::buffer(chunk), use_tuple);
-      ec = e, n = k;
-    } else {
-      auto [e, k] = co_await stream_->next_layer().async_read_some(asio::buffer(chunk), use_tuple);
-      ec = e, n = k;
-    }
+    auto room = reader_.prepare(4096);
+    auto [ec, n] = co_await stream_.read_some(asio::buffer(room.data(), room.size()));
+    reader_.commit(n);
     disarm();
     if (ec || watch_->fired) {
-      if (!rbuf_.empty()) emit(Dir::server, util::printable(rbuf_, 200), "(incomplete line)");
+      if (reader_.has_buffered()) emit(Dir::server, util::printable(reader_.buffered(), 200), "(incomplete line)");
       co_return io_error(ec, "waiting for a reply");
     }
-    rbuf_.append(chunk, n);
   }
   co_return Error{Error::Kind::protocol,
                   "reply line longer than " + std::to_string(options_.max_reply_line_octets) + " octets", std::nullopt};
@@ -528,7 +489,7 @@ asio::awaitable<std::optional<Error>> Session::send(const Transaction& t, Delive
 }
 
 asio::awaitable<std::optional<Error>> Session::authenticate(SaslMechanism& m, bool allow_cleartext) {
-  if (!tls_active_ && !allow_cleartext)
+  if (!stream_.tls() && !allow_cleartext)
     co_return Error{Error::Kind::cleartext,
                     "refusing to send credentials over a connection without TLS (the server did not offer STARTTLS)",
                     std::nullopt};
@@ -583,7 +544,7 @@ asio::awaitable<std::optional<Error>> Session::authenticate(SaslMechanism& m, bo
 }
 
 asio::awaitable<void> Session::quit() {
-  if (stream_->lowest_layer().is_open()) {
+  if (stream_.socket().is_open()) {
     if (!(co_await command("QUIT"))) {
       smtp::Reply r;
       co_await read_reply(r, std::chrono::seconds(10));
@@ -593,9 +554,7 @@ asio::awaitable<void> Session::quit() {
 }
 
 void Session::close() {
-  asio::error_code ignored;
-  stream_->lowest_layer().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  stream_->lowest_layer().close(ignored);
+  stream_.close();
 }
 
 }  // namespace postern::client

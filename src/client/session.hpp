@@ -21,6 +21,9 @@
 #include <vector>
 
 #include "client/capabilities.hpp"
+#include "net/stream.hpp"
+#include "sasl/mechanism.hpp"
+#include "smtp/line_reader.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::client {
@@ -147,11 +150,10 @@ class Session {
 
   const Capabilities& capabilities() const { return caps_; }
   const smtp::Reply& greeting() const { return greeting_; }
-  bool tls_active() const { return tls_active_; }
+  bool tls_active() const { return stream_.tls(); }
   std::string tls_description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384", or empty
-  // RFC 9266 tls-exporter (TLS 1.3) or RFC 5929 tls-unique (TLS 1.2).
-  const std::string& channel_binding_type() const { return cb_type_; }
-  const std::string& channel_binding_data() const { return cb_data_; }
+  // RFC 9266 tls-exporter (TLS 1.3) or RFC 5929 tls-unique (TLS 1.2), for SCRAM-*-PLUS.
+  const sasl::ChannelBindings& channel_bindings() const { return bindings_; }
   std::string peer() const;  // "127.0.0.1:25" once connected
 
  private:
@@ -182,17 +184,16 @@ class Session {
   Options options_;
   std::shared_ptr<asio::ssl::context> tls_context_;
   asio::ip::tcp::resolver resolver_;
-  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket>> stream_;
+  net::Stream stream_;
+  smtp::LineReader reader_;  // reply lines, at most max_reply_line_octets
   std::shared_ptr<Watch> watch_;
-  std::string rbuf_;
-  bool tls_active_ = false;
   bool own_context_ = false;
   bool trust_loaded_ = false;
   bool authenticated_ = false;
   bool open_ = false;
   Capabilities caps_;
   smtp::Reply greeting_;
-  std::string cb_type_, cb_data_;
+  sasl::ChannelBindings bindings_;
   asio::ip::tcp::endpoint peer_;
 };
 

@@ -25,7 +25,7 @@
 #include "server/auth.hpp"
 #include "server/connection_limits.hpp"
 #include "admission/session_info.hpp"
-#include "server/stream.hpp"
+#include "net/stream.hpp"
 #include "smtp/dialogue.hpp"
 #include "smtp/reply.hpp"
 #include "server/hooks.hpp"
@@ -94,7 +94,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server& server_;
   std::shared_ptr<const config::Config> config_;
   config::Listener listener_;
-  Stream stream_;
+  net::Stream stream_;
   admission::SessionInfo info_;
   smtp::ServerDialogue dialogue_;
   std::unique_ptr<MessageSink> sink_;      // the message coming in

@@ -1,10 +1,10 @@
-#include "server/stream.hpp"
+#include "net/stream.hpp"
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-namespace postern::server {
+namespace postern::net {
 
 namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
@@ -30,17 +30,28 @@ asio::awaitable<asio::error_code> Stream::write(asio::const_buffer buffer) {
   co_return ec;
 }
 
-asio::awaitable<asio::error_code> Stream::handshake(std::shared_ptr<asio::ssl::context> context) {
+SSL* Stream::begin_tls(std::shared_ptr<asio::ssl::context> context) {
   context_ = std::move(context);
   tls_.emplace(std::move(socket_), *context_);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_tuple);
+  return tls_->native_handle();
+}
+
+asio::awaitable<asio::error_code> Stream::handshake(asio::ssl::stream_base::handshake_type role) {
+  auto [ec] = co_await tls_->async_handshake(role, use_tuple);
   co_return ec;
 }
 
-std::string Stream::tls_description() {
+asio::awaitable<asio::error_code> Stream::handshake(std::shared_ptr<asio::ssl::context> context) {
+  begin_tls(std::move(context));
+  co_return co_await handshake(asio::ssl::stream_base::server);
+}
+
+std::string Stream::tls_description() const {
   if (!tls_) return {};
-  SSL* ssl = tls_->native_handle();
-  return std::string(SSL_get_version(ssl)) + " " + SSL_get_cipher_name(ssl);
+  SSL* ssl = const_cast<asio::ssl::stream<asio::ip::tcp::socket>&>(*tls_).native_handle();
+  std::string out = SSL_get_version(ssl);
+  if (const char* cipher = SSL_get_cipher_name(ssl)) out += std::string(" ") + cipher;
+  return out;
 }
 
 void Stream::cancel() {
@@ -54,4 +65,4 @@ void Stream::close() {
   socket().close(ec);
 }
 
-}  // namespace postern::server
+}  // namespace postern::net

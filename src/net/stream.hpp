@@ -1,8 +1,9 @@
-// A client connection that starts as plain TCP and may become TLS
-// (STARTTLS, RFC 3207) or is TLS from the start (implicit, RFC 8314).
-// Reads and writes go through whichever layer is active; cancel() and
-// close() act on the socket underneath (timeouts, shutdown).
-// Not thread-safe: used by one session on one I/O thread.
+// One SMTP connection, either side: plain TCP that may become TLS
+// (STARTTLS, RFC 3207) or TLS from the start (implicit, RFC 8314). Reads
+// and writes go through whichever layer is active; cancel() and close()
+// act on the socket underneath (timeouts, shutdown). The server's session
+// and the client's session both use it. Not thread-safe: used by one
+// session on one I/O thread.
 #pragma once
 
 #include <memory>
@@ -13,7 +14,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl.hpp>
 
-namespace postern::server {
+namespace postern::net {
 
 class Stream {
  public:
@@ -25,13 +26,17 @@ class Stream {
   // an idle connection holds no read buffer. Under TLS it returns at once
   // (OpenSSL may already hold decrypted bytes).
   asio::awaitable<asio::error_code> wait_readable();
-  // Moves the socket under TLS and runs the server handshake.
+  // Moves the socket under TLS; returns the connection so a client can set
+  // SNI and the name to verify before it hand-shakes.
+  SSL* begin_tls(std::shared_ptr<asio::ssl::context> context);
+  asio::awaitable<asio::error_code> handshake(asio::ssl::stream_base::handshake_type role);
+  // Both at once, as a server does.
   asio::awaitable<asio::error_code> handshake(std::shared_ptr<asio::ssl::context> context);
 
   bool tls() const { return tls_.has_value(); }
   SSL* tls_handle() { return tls_ ? tls_->native_handle() : nullptr; }
   // "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS.
-  std::string tls_description();
+  std::string tls_description() const;
 
   asio::ip::tcp::socket& socket() { return tls_ ? tls_->next_layer() : socket_; }
   void cancel();
@@ -43,4 +48,4 @@ class Stream {
   std::optional<asio::ssl::stream<asio::ip::tcp::socket>> tls_;
 };
 
-}  // namespace postern::server
+}  // namespace postern::net
