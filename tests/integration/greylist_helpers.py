@@ -6,8 +6,9 @@ import shutil
 import signal
 import smtplib
 import subprocess
-import tempfile
 import time
+
+from support.scratch import scratch_dir
 
 from harness import free_port, wait_for_port
 
@@ -15,7 +16,7 @@ from harness import free_port, wait_for_port
 class RedisServer:
     def __init__(self):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="postern-redis-")
+        self.dir = scratch_dir("postern-redis-")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir, "--loglevel", "warning"],
@@ -87,7 +88,7 @@ class UserTemplate:
 
     def __init__(self, users=USERS):
         from harness import run
-        self.dir = tempfile.mkdtemp(prefix="postern-users-")
+        self.dir = scratch_dir("postern-users-")
         from concurrent.futures import ThreadPoolExecutor
         # Separate processes on one database: SQLite's busy timeout orders them.
         with ThreadPoolExecutor(4) as pool:
@@ -98,14 +99,13 @@ class UserTemplate:
                 raise RuntimeError(f"user add {u}: {out.returncode} {out.stderr}")
 
     def data_dir(self, testcase):
-        d = tempfile.mkdtemp(prefix="postern-it-")
-        testcase.addCleanup(shutil.rmtree, d, True)
+        d = scratch_dir("postern-it-", testcase)
         shutil.copy(os.path.join(self.dir, "postern.db"), os.path.join(d, "postern.db"))
         return d
 
     def data_dir_for_class(self):
         """A copy removed by cleanup() (for servers shared by a test class)."""
-        d = tempfile.mkdtemp(prefix="postern-it-", dir=self.dir)
+        d = scratch_dir("postern-it-", parent=self.dir)
         shutil.copy(os.path.join(self.dir, "postern.db"), os.path.join(d, "postern.db"))
         return d
 

@@ -10,9 +10,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
+
+from support.scratch import scratch_dir
 
 POSTERN = os.environ.get("POSTERN_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build-test", "postern")
@@ -100,7 +101,7 @@ class Server:
     def __init__(self, data_dir=None, listeners=("mx", "submission"), extra=None, tls_mx="starttls",
                  env=None):
         self.owns_dir = data_dir is None
-        self.data_dir = data_dir or tempfile.mkdtemp(prefix="postern-it-")
+        self.data_dir = data_dir or scratch_dir("postern-it-")
         self.config_path = os.path.join(self.data_dir, "postern.toml")
         self.ports = {}
         config = {

@@ -14,11 +14,10 @@ import threading
 import time
 import unittest
 
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP
 
 import harness
 from harness import wait_for  # noqa: F401 (re-exported for the queue tests)
+from support.peers import SmtpPeer
 
 
 class NextHop:
@@ -38,7 +37,6 @@ class NextHop:
         self.delay = delay
         self.messages = []      # (mail_from, [rcpts], bytes) accepted
         self.attempts = []      # (mail_from, rcpt, reply code) per RCPT
-        self.connections = 0
         self.seen = set()
         self.lock = threading.Lock()
         self.logins = []        # (user, ok) per AUTH
@@ -74,18 +72,6 @@ class NextHop:
                     await asyncio.sleep(hop.delay)
                 return "250 2.0.0 Queued"
 
-        class CountingSMTP(SMTP):
-            def connection_made(self, transport):
-                with hop.lock:
-                    hop.connections += 1
-                super().connection_made(transport)
-
-        class CountingController(Controller):
-            def factory(self):
-                kw = dict(self.SMTP_kwargs)
-                kw.update(hostname="next-hop.test", decode_data=False)
-                return CountingSMTP(self.handler, **kw)
-
         kwargs = {}
         if auth is not None:
             from aiosmtpd.smtp import AuthResult
@@ -100,42 +86,34 @@ class NextHop:
                 return AuthResult(success=ok, handled=False)
 
             kwargs = dict(authenticator=authenticator, auth_require_tls=False, auth_required=True)
-        if starttls_cert is not None:
-            # STARTTLS offered with this (cert, key); a man in the middle uses one the client does not trust.
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(*starttls_cert)
-            kwargs["tls_context"] = ctx
-        self.controller = CountingController(Handler(), hostname=host, port=self.port, ready_timeout=10, **kwargs)
+        # STARTTLS offered with starttls_cert; a man in the middle uses one the client does not trust.
+        self.peer = SmtpPeer(Handler(), host=host, port=self.port, tls="starttls" if starttls_cert else None,
+                             cert=starttls_cert, name="next-hop.test", **kwargs)
+
+    @property
+    def connections(self):
+        return self.peer.connections
 
     def start(self):
-        self.controller.start()
+        self.peer.start()
         return self
 
     def stop(self):
-        try:
-            self.controller.stop()
-        except Exception:
-            pass
+        self.peer.stop()
 
     def wait_messages(self, count=1, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
-            time.sleep(0.05)
-        with self.lock:
-            return list(self.messages)
+        return self._wait(self.messages, count, timeout)
 
     def wait_attempts(self, count=1, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        return self._wait(self.attempts, count, timeout)
+
+    def _wait(self, records, count, timeout):
+        def enough():
             with self.lock:
-                if len(self.attempts) >= count:
-                    return list(self.attempts)
-            time.sleep(0.05)
+                return len(records) >= count
+        harness.wait_for(enough, timeout)
         with self.lock:
-            return list(self.attempts)
+            return list(records)
 
 
 def shared_port(hosts):

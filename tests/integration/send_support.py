@@ -6,13 +6,13 @@ import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import harness
+from support.peers import SmtpPeer
+from support.scratch import scratch_dir
 
 
 def make_cert(directory, name="localhost", sans="DNS:localhost,IP:127.0.0.1"):
@@ -81,44 +81,15 @@ class Authenticator:
         return AuthResult(success=(login == self.user and password == self.password), handled=False)
 
 
-class AioServer:
-    """aiosmtpd on a free loopback port. tls: None, "starttls" or "implicit"."""
+class AioServer(SmtpPeer):
+    """aiosmtpd with a recording Handler (support/peers.py). tls: None, "starttls" or "implicit"."""
 
     def __init__(self, tls=None, cert=None, authenticator=None, auth_require_tls=True, smtputf8=False,
                  host="127.0.0.1", handler=None, tls12=False):
-        self.handler = handler or Handler()
-        self.host = host
-        self.port = harness.free_port(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
         kwargs = {"enable_SMTPUTF8": smtputf8, "auth_require_tls": auth_require_tls}
         if authenticator:
             kwargs["authenticator"] = authenticator
-        if tls:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(*cert)
-            if tls12:
-                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-            if tls == "starttls":
-                kwargs["tls_context"] = ctx
-            else:
-                kwargs["ssl_context"] = ctx
-        self.implicit = tls == "implicit"
-        self.controller = Controller(self.handler, hostname=host, port=self.port,
-                                     server_hostname="aio.example", **kwargs)
-
-    def start(self):
-        self.controller.start()
-        harness.wait_for_port(self.host, self.port)
-        return self
-
-    def stop(self):
-        try:
-            self.controller.stop()
-        except Exception:
-            pass
-
-    @property
-    def address(self):
-        return f"127.0.0.1:{self.port}"
+        super().__init__(handler or Handler(), host=host, tls=tls, cert=cert, tls12=tls12, **kwargs)
 
 
 class RawServer:
@@ -185,9 +156,7 @@ def send(*args, input=None, env=None, timeout=60):
 
 
 def tempdir(test):
-    d = tempfile.TemporaryDirectory(prefix="postern-send-")
-    test.addCleanup(d.cleanup)
-    return d.name
+    return scratch_dir("postern-send-", test)
 
 
 class ScramHandler(Handler):
