@@ -4,6 +4,7 @@
 
 #include "sasl/auth_line.hpp"
 #include "sasl/base64.hpp"
+#include "sasl/secrets.hpp"
 #include "smtp/replies.hpp"
 #include "util/strings.hpp"
 
@@ -93,7 +94,10 @@ Event ServerDialogue::next() {
     if (held_) {
       std::string line = std::move(*held_);
       held_.reset();
-      if (auto e = on_line(line)) return std::move(*e);
+      const bool secret = phase_ == Phase::auth;  // an answer to a 334 may carry a password
+      auto e = on_line(line);
+      if (secret) sasl::wipe(line);
+      if (e) return std::move(*e);
       continue;
     }
     reader_.set_limit(phase_ == Phase::auth ? max_auth_octets : max_any_line_octets);
