@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "client/capabilities.hpp"
+#include "smtp/capabilities.hpp"
 #include "client/message.hpp"
 #include "client/retry.hpp"
 
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     start = nl + 1;
   }
   smtp::Reply reply(250, "", lines);
-  auto caps = client::parse_capabilities(reply);
+  auto caps = smtp::parse_capabilities(reply);
   for (auto& m : caps.auth)
     if (m.empty()) std::abort();
 

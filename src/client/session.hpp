@@ -1,9 +1,11 @@
 // One SMTP client connection (RFC 5321 §3, §4): connect with timeouts over
-// IPv4 or IPv6, read the greeting, EHLO (HELO when EHLO is refused),
-// STARTTLS (RFC 3207) or implicit TLS with certificate and host name
-// checks, AUTH (RFC 4954) driven by a SASL mechanism object, then any number
-// of mail transactions (MAIL, RCPT, DATA; pipelined per RFC 2920 when
-// offered) and QUIT. Used by `postern send` and by outbound delivery.
+// IPv4 or IPv6, TLS (implicit, or STARTTLS per RFC 3207) with certificate
+// and host name checks, AUTH (RFC 4954) driven by a SASL mechanism object,
+// then any number of mail transactions and QUIT. Used by `postern send` and
+// by outbound delivery. The protocol is smtp::ClientDialogue
+// (smtp/client_dialogue.hpp); this is the I/O around it: the connection
+// (net::Stream), one deadline per wait (net::Deadline), the TLS handshake,
+// the mechanism's steps and the transcript.
 //
 // Errors are values: every call returns an Error when the connection can
 // no longer be used as expected; a refused MAIL, RCPT or DATA is not an
@@ -20,13 +22,17 @@
 #include <string>
 #include <vector>
 
-#include "client/capabilities.hpp"
+#include "net/deadline.hpp"
 #include "net/stream.hpp"
 #include "sasl/mechanism.hpp"
-#include "smtp/line_reader.hpp"
+#include "smtp/capabilities.hpp"
+#include "smtp/client_dialogue.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::client {
+
+using smtp::Capabilities;
+using smtp::Delivery;
 
 enum class TlsMode {
   none,      // never TLS
@@ -113,18 +119,6 @@ struct Transaction {
   std::string message;                  // RFC 5322 message; LF or CRLF line ends
 };
 
-struct Delivery {
-  std::optional<smtp::Reply> mail;                  // reply to MAIL FROM
-  std::vector<std::optional<smtp::Reply>> rcpt;     // reply to each RCPT TO (absent when not sent)
-  std::optional<smtp::Reply> data;                  // reply to DATA when refused, else to the final dot
-
-  // The reply that decides recipient i: its RCPT refusal, a MAIL refusal,
-  // else the DATA outcome. nullopt when the transaction never got that far.
-  std::optional<smtp::Reply> outcome(std::size_t i) const;
-  bool delivered(std::size_t i) const;
-  bool all_delivered() const;
-};
-
 class Session {
  public:
   Session(asio::any_io_executor executor, Options options);
@@ -148,8 +142,8 @@ class Session {
   asio::awaitable<void> quit();
   void close();
 
-  const Capabilities& capabilities() const { return caps_; }
-  const smtp::Reply& greeting() const { return greeting_; }
+  const Capabilities& capabilities() const { return dialogue_.capabilities(); }
+  const smtp::Reply& greeting() const { return dialogue_.greeting(); }
   bool tls_active() const { return stream_.tls(); }
   std::string tls_description() const;  // "TLSv1.3 TLS_AES_256_GCM_SHA384", or empty
   // RFC 9266 tls-exporter (TLS 1.3) or RFC 5929 tls-unique (TLS 1.2), for SCRAM-*-PLUS.
@@ -157,25 +151,13 @@ class Session {
   std::string peer() const;  // "127.0.0.1:25" once connected
 
  private:
-  struct Watch;
-  struct IoResult {
-    asio::error_code ec;
-    std::size_t n = 0;
-  };
-
   asio::awaitable<std::optional<Error>> connect();
   asio::awaitable<std::optional<Error>> handshake();
-  asio::awaitable<std::optional<Error>> ehlo();
-  asio::awaitable<std::optional<Error>> starttls();
+  // Runs the dialogue's operation to its end; `mechanism` answers challenges.
+  asio::awaitable<std::optional<Error>> drive(SaslMechanism* mechanism = nullptr);
   asio::awaitable<std::optional<Error>> write(std::string_view wire);
-  asio::awaitable<std::optional<Error>> command(std::string_view line, std::string shown = {});
-  asio::awaitable<std::optional<Error>> read_reply(smtp::Reply& out, std::chrono::seconds timeout);
-  asio::awaitable<std::optional<Error>> read_line(std::string& line, std::chrono::seconds timeout);
-  asio::awaitable<std::optional<Error>> transaction_failed(Delivery& out);
-  std::optional<Error> expect(const smtp::Reply& r, int cls, std::string_view what);
+  asio::awaitable<std::optional<Error>> read(std::chrono::seconds timeout);
   Error io_error(const asio::error_code& ec, std::string_view doing) const;
-  void arm(std::chrono::seconds timeout);
-  bool disarm();
   void emit(TranscriptLine::Direction d, std::string text, std::string note = {});
   void init_tls_context();
   void load_trust();
@@ -185,14 +167,10 @@ class Session {
   std::shared_ptr<asio::ssl::context> tls_context_;
   asio::ip::tcp::resolver resolver_;
   net::Stream stream_;
-  smtp::LineReader reader_;  // reply lines, at most max_reply_line_octets
-  std::shared_ptr<Watch> watch_;
+  net::Deadline deadline_;
+  smtp::ClientDialogue dialogue_;
   bool own_context_ = false;
   bool trust_loaded_ = false;
-  bool authenticated_ = false;
-  bool open_ = false;
-  Capabilities caps_;
-  smtp::Reply greeting_;
   sasl::ChannelBindings bindings_;
   asio::ip::tcp::endpoint peer_;
 };

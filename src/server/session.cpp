@@ -2,7 +2,6 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
 
@@ -68,7 +67,7 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<c
       listener_(listener),
       stream_(std::move(socket)),
       dialogue_(dialogue_settings(*config_, listener, server.observer() != nullptr), info_),
-      timer_(stream_.socket().get_executor()) {
+      deadline_(stream_.socket().get_executor(), [this] { expired(); }) {
   info_.id = util::random_hex(6);
   asio::error_code ec;
   auto remote = stream_.socket().remote_endpoint(ec);
@@ -79,14 +78,13 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<c
   info_.local_address = listener.address;
   info_.role = listener.role;
   info_.config = config_.get();
-  deadline_ = std::chrono::steady_clock::now() + config_->limits.command_timeout;
+  deadline_.arm(config_->limits.command_timeout);
 }
 
 Session::~Session() = default;
 
 asio::awaitable<void> Session::run() {
-  using namespace asio::experimental::awaitable_operators;
-  co_await (dialogue() && watchdog());
+  co_await dialogue();
 }
 
 void Session::request_stop(bool force) {
@@ -97,27 +95,16 @@ void Session::request_stop(bool force) {
   if (force_stop_ || (waiting_for_command_ && !dialogue_.in_transaction())) stream_.cancel();
 }
 
-void Session::arm(std::chrono::steady_clock::duration timeout) {
-  deadline_ = std::chrono::steady_clock::now() + timeout;
-  if (deadline_ < timer_.expiry()) timer_.cancel();  // the watchdog re-reads deadline_
-}
+void Session::arm(std::chrono::steady_clock::duration timeout) { deadline_.arm(timeout); }
 
-asio::awaitable<void> Session::watchdog() {
-  while (!finished_) {
-    timer_.expires_at(deadline_);
-    co_await timer_.async_wait(use_tuple);
-    if (finished_) break;
-    if (std::chrono::steady_clock::now() < deadline_) continue;
-    if (!timed_out_) {
-      // Interrupt the pending read or write; the dialogue sends 421 4.4.2.
-      timed_out_ = true;
-      deadline_ = std::chrono::steady_clock::now() + goodbye_grace;
-      stream_.cancel();
-    } else {
-      // The client does not even take the 421.
-      stream_.close();
-      deadline_ = std::chrono::steady_clock::time_point::max();
-    }
+void Session::expired() {
+  if (!timed_out_) {
+    // Interrupt the pending read or write; the dialogue sends 421 4.4.2.
+    timed_out_ = true;
+    deadline_.arm(goodbye_grace);
+    stream_.cancel();
+  } else {
+    stream_.close();  // the client does not even take the 421
   }
 }
 
@@ -200,10 +187,7 @@ Session::Next Session::enforce(const Verdict& v) {
 asio::awaitable<void> Session::dialogue() {
   struct Finish {
     Session* s;
-    ~Finish() {
-      s->finished_ = true;
-      s->timer_.cancel();
-    }
+    ~Finish() { s->deadline_.disarm(); }
   } finish{this};
 
   log::Event("connect")

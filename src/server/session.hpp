@@ -9,13 +9,12 @@
 // and written before the next read from the socket, or at once when the
 // dialogue says the client waits for them.
 // Timeouts: a deadline per command (command_timeout) and per DATA read
-// (data_timeout), enforced by a watchdog coroutine joined with the
-// dialogue; on expiry the client gets 421 4.4.2 and is closed.
+// (data_timeout), one net::Deadline; on expiry the pending read is
+// cancelled, the client gets 421 4.4.2 and is closed.
 #pragma once
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -25,6 +24,7 @@
 #include "server/auth.hpp"
 #include "server/connection_limits.hpp"
 #include "admission/session_info.hpp"
+#include "net/deadline.hpp"
 #include "net/stream.hpp"
 #include "smtp/dialogue.hpp"
 #include "smtp/reply.hpp"
@@ -64,7 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Next { go_on, close };
 
   asio::awaitable<void> dialogue();
-  asio::awaitable<void> watchdog();
+  void expired();  // the deadline passed
   asio::awaitable<bool> flush();
   asio::awaitable<bool> fill();  // one read from the socket into the dialogue
   void arm(std::chrono::steady_clock::duration timeout);
@@ -105,9 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned auth_failures_ = 0;
   std::optional<smtp::ServerDialogue::Phase> armed_for_;  // the phase the deadline was set for
 
-  asio::steady_timer timer_;
-  std::chrono::steady_clock::time_point deadline_;
-  bool finished_ = false;
+  net::Deadline deadline_;
   bool timed_out_ = false;
   bool stop_requested_ = false;
   bool force_stop_ = false;

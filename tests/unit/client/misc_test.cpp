@@ -2,7 +2,7 @@
 // transparency, address and message checks, message composition, base64.
 #include <gtest/gtest.h>
 
-#include "client/capabilities.hpp"
+#include "smtp/capabilities.hpp"
 #include "client/message.hpp"
 #include "client/retry.hpp"
 #include "client/session.hpp"
@@ -10,6 +10,7 @@
 
 using namespace postern::client;
 using postern::smtp::Reply;
+using postern::smtp::parse_capabilities;
 
 TEST(RetryHint, Table) {
   const std::vector<std::pair<std::string, std::optional<long long>>> cases = {

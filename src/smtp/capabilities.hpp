@@ -10,7 +10,7 @@
 
 #include "smtp/reply.hpp"
 
-namespace postern::client {
+namespace postern::smtp {
 
 struct Capabilities {
   bool esmtp = false;             // EHLO answered 250 (false after a HELO fallback)
@@ -33,4 +33,4 @@ struct Capabilities {
 // "AUTH=LOGIN PLAIN" (the pre-standard form) counts as AUTH.
 Capabilities parse_capabilities(const smtp::Reply& ehlo_reply);
 
-}  // namespace postern::client
+}  // namespace postern::smtp

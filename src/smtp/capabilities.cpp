@@ -1,4 +1,4 @@
-#include "client/capabilities.hpp"
+#include "smtp/capabilities.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 
 #include "util/strings.hpp"
 
-namespace postern::client {
+namespace postern::smtp {
 
 namespace {
 
@@ -84,4 +84,4 @@ Capabilities parse_capabilities(const smtp::Reply& reply) {
   return caps;
 }
 
-}  // namespace postern::client
+}  // namespace postern::smtp
