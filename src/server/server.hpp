@@ -3,7 +3,7 @@
 // Threads: one io_context per core, each run by one thread. A session
 // lives on one context for its whole life (the acceptor hands each new
 // socket to the next context in turn), so a session's dialogue and its
-// watchdog never run concurrently and need no strand or lock; the only
+// deadline never run concurrently and need no strand or lock; the only
 // shared state is the connection count and the session registry (mutexes)
 // and the config/TLS snapshots (shared_ptr, swapped under a mutex on
 // SIGHUP). Disk work that blocks (the spool's fsync) goes to a separate
