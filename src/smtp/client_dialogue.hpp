@@ -69,6 +69,8 @@ struct ClientFailure {
 
 // A SASL answer (raw octets) and how the transcript shows it.
 struct SaslAnswer {
+  SaslAnswer(std::string octets = {}, bool secret = false, std::string hint = {})
+      : octets(std::move(octets)), secret(secret), hint(std::move(hint)) {}
   std::string octets;
   bool secret = false;  // never shown
   std::string hint;     // shown instead of a secret, e.g. "c=biws,r=...,p=<redacted>"
