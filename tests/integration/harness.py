@@ -13,6 +13,7 @@ import subprocess
 import time
 import unittest
 
+from support.processes import stop_process
 from support.scratch import scratch_dir
 
 POSTERN = os.environ.get("POSTERN_BIN") or os.path.join(
@@ -176,14 +177,7 @@ class Server:
     def stop(self, sig=signal.SIGTERM, timeout=40):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        rc = self.proc.returncode
+        rc = stop_process(self.proc, timeout=timeout, sig=sig)
         self.proc = None
         self.log.close()
         return rc

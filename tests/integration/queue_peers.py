@@ -4,11 +4,8 @@ servers (Debian's python3-aiosmtpd) and a DNS server (dnsmasq) on loopback.
 Each peer is started by the test and stopped in cleanup (dnsmasq by PID).
 """
 import asyncio
-import os
-import signal
 import smtplib
 import socket
-import ssl
 import subprocess
 import threading
 import time
@@ -18,6 +15,8 @@ import unittest
 import harness
 from harness import wait_for  # noqa: F401 (re-exported for the queue tests)
 from support.peers import SmtpPeer
+from support.processes import stop_process
+from support.tls import tls_context
 
 
 class NextHop:
@@ -167,13 +166,7 @@ class Dnsmasq:
         return f"127.0.0.1:{self.port}"
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=5)
         self.proc = None
 
 
@@ -186,10 +179,7 @@ def submit(server, sender, recipients, subject="queue test", body="Hello from th
     host, port = server.submission
     with smtplib.SMTP(host, port, timeout=20) as s:
         s.ehlo("client.test")
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        s.starttls(context=ctx)
+        s.starttls(context=tls_context())
         s.ehlo("client.test")
         if not s.has_extn("auth"):
             # Relaying needs an authenticated user (no open relay); without

@@ -4,7 +4,6 @@ raw-socket servers that misbehave on purpose. Certificates come from
 `openssl req`. Loopback only; every server is stopped in cleanup."""
 import os
 import socket
-import ssl
 import subprocess
 import threading
 
@@ -12,6 +11,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import harness
 from support.peers import SmtpPeer
+from support.sasl import ScramKeys
 from support.scratch import scratch_dir
 
 
@@ -178,12 +178,7 @@ class ScramHandler(Handler):
 
     async def _scram(self, server, args, plus):
         import base64
-        import hashlib
-        import hmac
         from aiosmtpd.smtp import MISSING
-
-        def h(key, msg):
-            return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
         if len(args) < 2:
             return AuthResult(success=False, handled=False)
@@ -204,21 +199,16 @@ class ScramHandler(Handler):
             ssl_object = server.transport.get_extra_info("ssl_object")
             cbdata = ssl_object.get_channel_binding("tls-unique") or b""
         expected_c = base64.b64encode(gs2.encode() + cbdata).decode()
-        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(), salt, iters)
-        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
-        stored_key = hashlib.sha256(client_key).digest()
+        keys = ScramKeys("sha256", self.password, salt, iters)
         auth_message = bare + "," + server_first + "," + without_proof
-        signature = h(stored_key, auth_message)
-        want = bytes(a ^ b for a, b in zip(client_key, signature))
         ok = (attrs.get("n") == self.user and fattrs.get("r") == snonce and fattrs.get("c") == expected_c
-              and base64.b64decode(proof) == want)
+              and base64.b64decode(proof) == keys.client_proof(auth_message))
         self.scram_seen.append(("SCRAM-SHA-256-PLUS" if plus else "SCRAM-SHA-256", gs2, ok))
         if not ok:
             return AuthResult(success=False, handled=False)
         if self.mode == "no_signature":
             return AuthResult(success=True)
-        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
-        v = h(server_key, auth_message)
+        v = keys.server_signature(auth_message)
         if self.mode == "bad_signature":
             v = bytes(b ^ 0x5A for b in v)
         final = await server.challenge_auth("v=" + base64.b64encode(v).decode())

@@ -12,7 +12,8 @@ import tempfile
 import time
 import unittest
 
-from auth_helpers import PASSWORD, tls_context
+from support.auth import PASSWORD
+from support.tls import tls_context
 from harness import Server
 
 ALICE = "alice@example.org"  # has a CRAM-MD5 secret

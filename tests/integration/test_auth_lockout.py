@@ -9,7 +9,8 @@ import signal
 import time
 import unittest
 
-from auth_helpers import PASSWORD, AuthSMTP, b64
+from support.auth import PASSWORD, AuthSMTP
+from support.sasl import b64
 from harness import Server
 
 USER = "alice@example.org"

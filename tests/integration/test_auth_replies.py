@@ -7,7 +7,8 @@ import os
 import time
 import unittest
 
-from auth_helpers import PASSWORD, AuthSMTP, Scram, b64, unb64
+from support.auth import PASSWORD, AuthSMTP
+from support.sasl import Scram, b64, unb64
 from harness import Server
 
 USER = "alice@example.org"

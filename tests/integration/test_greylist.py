@@ -9,7 +9,8 @@ import time
 import unittest
 
 from harness import Server, RawSMTP
-from greylist_helpers import UserTemplate, greylist_config, rcpt, send
+from support.policy import greylist_config, rcpt, send
+from support.users import UserTemplate
 
 GREY = re.compile(r"^4\.2\.0 Greylisted, try again in (\d+) seconds$")
 

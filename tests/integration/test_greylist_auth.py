@@ -7,7 +7,8 @@ import ssl
 import unittest
 
 from harness import Server
-from greylist_helpers import UserTemplate, greylist_config, rcpt
+from support.policy import greylist_config, rcpt
+from support.users import UserTemplate
 
 
 class AuthenticatedSkipsGreylistTest(unittest.TestCase):

@@ -8,7 +8,9 @@ import time
 import unittest
 
 from harness import Server
-from greylist_helpers import RedisServer, UserTemplate, greylist_config, rcpt, send
+from support.policy import greylist_config, rcpt, send
+from support.redis import RedisServer
+from support.users import UserTemplate
 
 
 class RedisGreylistTest(unittest.TestCase):

@@ -12,7 +12,7 @@ import tempfile
 import unittest
 
 import harness
-from auth_helpers import tls_context
+from support.tls import tls_context
 from harness import RawSMTP, Server, wait_for
 from queue_peers import Dnsmasq, NextHop, add_user, submit
 

@@ -10,7 +10,8 @@ import smtplib
 import unittest
 
 from harness import Server
-from greylist_helpers import UserTemplate, rcpt, send
+from support.policy import rcpt, send
+from support.users import UserTemplate
 
 LOCKED = (450, "4.2.1 Mailbox temporarily unavailable, try again later")
 FULL = (452, "4.2.2 Mailbox full")

@@ -9,13 +9,7 @@ import subprocess
 import unittest
 
 from harness import RawSMTP, Server, ServerTest, free_port, wait_for_port
-
-
-def insecure():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+from support.tls import tls_context
 
 
 class TlsTest(ServerTest):
@@ -41,7 +35,7 @@ class TlsTest(ServerTest):
 
     def test_tls_1_1_refused(self):
         host, port = self.server.ports["smtps"]
-        ctx = insecure()
+        ctx = tls_context()
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         try:
@@ -55,7 +49,7 @@ class TlsTest(ServerTest):
     def test_smtplib_starttls_delivers_esmtps(self):
         with smtplib.SMTP(*self.server.mx, timeout=10) as c:
             c.ehlo("tls.example.net")
-            c.starttls(context=insecure())
+            c.starttls(context=tls_context())
             c.ehlo("tls.example.net")
             c.sendmail("a@example.net", ["postmaster@example.org"], b"Subject: tls\r\n\r\nsecret\r\n")
         msg = self.server.delivered("postmaster@example.org")[0]
@@ -64,7 +58,7 @@ class TlsTest(ServerTest):
 
     def test_implicit_tls(self):
         host, port = self.server.ports["smtps"]
-        with smtplib.SMTP_SSL(host, port, timeout=10, context=insecure()) as c:
+        with smtplib.SMTP_SSL(host, port, timeout=10, context=tls_context()) as c:
             code, text = c.ehlo("implicit.example.net")
             self.assertEqual(code, 250)
             self.assertNotIn(b"STARTTLS", text)
@@ -77,7 +71,7 @@ class TlsTest(ServerTest):
         # Commands pipelined behind STARTTLS in the same packet (CVE-2011-0411).
         s.send("STARTTLS\r\nMAIL FROM:<injected@example.net>\r\nRCPT TO:<postmaster@example.org>\r\n")
         self.assertEqual(s.reply(), (220, ["220 2.0.0 Ready to start TLS"]))
-        tls = insecure().wrap_socket(s.sock, server_hostname="mx.example.org")
+        tls = tls_context().wrap_socket(s.sock, server_hostname="mx.example.org")
         s.sock = tls
         s.buf = b""
         # Had MAIL been executed, a new MAIL would be "nested" and RCPT would work.
@@ -93,7 +87,7 @@ class TlsTest(ServerTest):
         s.cmd("EHLO c.example.net")
         s.cmd("MAIL FROM:<a@example.net>")
         self.assertEqual(s.cmd("STARTTLS")[0], 220)
-        s.sock = insecure().wrap_socket(s.sock)
+        s.sock = tls_context().wrap_socket(s.sock)
         self.assertEqual(s.cmd("MAIL FROM:<a@example.net>"), (503, ["503 5.5.1 Send EHLO or HELO first"]))
         self.assertEqual(s.cmd("STARTTLS")[0], 503)
 

@@ -9,9 +9,7 @@ import email.message
 import json
 import os
 import shutil
-import signal
 import smtplib
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -21,6 +19,8 @@ import urllib.error
 import urllib.request
 
 from harness import POSTERN, RawSMTP, wait_for
+from support.processes import stop_process
+from support.tls import tls_context
 
 
 class Testbed:
@@ -85,15 +85,9 @@ class Testbed:
         return r
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rc = stop_process(self.proc, timeout=30)
         self.out.close()
-        return self.proc.returncode
+        return rc
 
     def cleanup(self):
         self.stop()
@@ -130,9 +124,7 @@ class Lifecycle(TestbedCase):
         self.assertEqual([(m["subject"], m["to"]) for m in messages], [("kept", ["someone@far-away.example"])])
 
     def test_implicit_tls_and_starttls(self):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+        ctx = tls_context()
         with smtplib.SMTP_SSL("127.0.0.1", self.tb.ports["smtps"], context=ctx, timeout=30) as s:
             s.sendmail("a@example.com", ["tls@example.net"], "Subject: over tls\r\n\r\nx\r\n")
         with self.tb.smtp() as s:
