@@ -9,9 +9,8 @@
 #include "log/log.hpp"
 #include "sasl/secrets.hpp"
 #include "admission/checks.hpp"
-#include "server/intake.hpp"
+#include "server/incoming.hpp"
 #include "server/message_sink.hpp"
-#include "server/received.hpp"
 #include "server/server.hpp"
 #include "smtp/replies.hpp"
 #include "util/ids.hpp"
@@ -23,8 +22,6 @@ namespace {
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 // One read from the socket: small, so 10,000 idle sessions stay cheap.
 constexpr std::size_t read_chunk_octets = 4096;
-// RFC 5321 §6.3: more Received: fields than this and the message is looping.
-constexpr unsigned max_received_fields = 50;
 // After a timeout or shutdown notice, how long the client gets to take our 421.
 constexpr auto goodbye_grace = std::chrono::seconds(10);
 
@@ -283,7 +280,7 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
     case Kind::auth_response:
       co_return co_await auth_response(std::move(e.text));
     case Kind::body_begin:
-      sink_ = open_body();
+      sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description());
       break;
     case Kind::body:
       co_await sink_->add(std::move(e.text));
@@ -383,7 +380,8 @@ asio::awaitable<Session::Next> Session::message_end() {
     sink_.reset();
     co_return enforce(*verdict);
   }
-  auto reply = co_await finish_message(*sink_);
+  auto reply = co_await store_message(server_, info_, *dialogue_.transaction(), *sink_);
+  if (reply.code == 250) ++messages_;
   sink_.reset();
   dialogue_.message_done(std::move(reply));
   co_return Next::go_on;
@@ -433,67 +431,6 @@ Session::Next Session::auth_step(AuthExchange::Step step) {
   dialogue_.auth_done(std::move(step.reply), std::move(step.identity));
   if (step.close) dialogue_.close();
   return Next::go_on;
-}
-
-std::unique_ptr<MessageSink> Session::open_body() {
-  const auto& tx = *dialogue_.transaction();
-  store::Envelope envelope;
-  envelope.reverse_path = tx.reverse_path.str();
-  envelope.recipients = tx.recipients;
-  envelope.client_address = info_.peer_address;
-  envelope.client_helo = info_.helo;
-  envelope.auth_identity = info_.auth_identity;
-  if (tx.parameters.auth) envelope.auth_param = *tx.parameters.auth;
-  envelope.body_type = tx.parameters.body == smtp::BodyType::eight_bit_mime ? "8BITMIME"
-                       : tx.parameters.body == smtp::BodyType::seven_bit   ? "7BIT"
-                                                                           : "";
-  envelope.smtputf8 = tx.parameters.smtputf8;
-  envelope.received_at = std::chrono::system_clock::now();
-
-  ReceivedInfo received;
-  received.helo = info_.helo;
-  received.peer_address = info_.peer_address;
-  received.hostname = config_->hostname;
-  received.esmtp = info_.esmtp;
-  received.tls = info_.tls;
-  received.authenticated = info_.authenticated();
-  received.id = server_.intake().new_id();
-  received.tls_details = stream_.tls_description();
-  if (tx.recipients.size() == 1) received.for_recipient = tx.recipients.front();
-  received.when = envelope.received_at;
-  return std::make_unique<MessageSink>(server_, std::move(envelope), received.id, received_header(received));
-}
-
-asio::awaitable<smtp::Reply> Session::finish_message(MessageSink& sink) {
-  const auto& tx = *dialogue_.transaction();
-  if (auto r = server_.checks().on_message(info_, tx, sink.size())) co_return *r;
-  // RFC 5321 §6.3: a message that has passed this many hops is looping.
-  if (sink.received_count() > max_received_fields) {
-    log::Event("loop").add("session", info_.id).add("client", info_.peer_address)
-        .add("received", static_cast<long long>(sink.received_count()));
-    co_return smtp::replies::too_many_hops();
-  }
-  ++messages_;
-  std::string queue_id;
-  try {
-    // Disk I/O (fsync) runs on the blocking pool; this I/O thread serves
-    // other sessions meanwhile. The 250 waits for it (SPEC §5).
-    queue_id = co_await sink.commit();
-  } catch (const std::exception& e) {
-    log::Event("spool_failed").add("session", info_.id).add("client", info_.peer_address).add("error", e.what());
-    const auto* io = dynamic_cast<const store::IoError*>(&e);
-    const bool full = io && (io->code().value() == ENOSPC || io->code().value() == EDQUOT || io->code().value() == EFBIG);
-    co_return full ? smtp::replies::insufficient_storage() : smtp::replies::local_error();
-  }
-  const auto& envelope = sink.envelope();
-  log::Event("accepted")
-      .add("session", info_.id)
-      .add("queue_id", queue_id)
-      .add("client", info_.peer_address)
-      .add("from", "<" + envelope.reverse_path + ">")
-      .add("nrcpt", static_cast<long long>(envelope.recipients.size()))
-      .add("size", static_cast<long long>(sink.size()));
-  co_return smtp::replies::queued(queue_id);
 }
 
 }  // namespace postern::server

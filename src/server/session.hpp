@@ -85,8 +85,6 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<std::optional<Verdict>> decide(Stage stage, std::string_view argument);
   // Carries out a verdict other than `accept`: the reply, or the close.
   Next enforce(const Verdict& verdict);
-  std::unique_ptr<MessageSink> open_body();
-  asio::awaitable<smtp::Reply> finish_message(MessageSink& sink);
   // The replies the dialogue queued: logged, observed, counted, buffered for writing.
   void drain();
   void queue_out(const smtp::Reply& reply, std::string_view cause);
@@ -101,7 +99,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<AuthExchange> auth_;     // the SASL exchange under way
   std::optional<ConnectionLimits::Ticket> ticket_;
   std::string out_;  // replies not yet written
-  unsigned messages_ = 0;
+  unsigned messages_ = 0;  // accepted (250) in this session
   unsigned auth_failures_ = 0;
   std::optional<smtp::ServerDialogue::Phase> armed_for_;  // the phase the deadline was set for
 
