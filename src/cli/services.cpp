@@ -29,7 +29,7 @@ void start_services(server::Server& server) {
   auto config = server.config();
   server.keep(config);
 
-  auto users = std::make_shared<store::UserDb>(config->database_path());
+  auto users = server.users().open(*config);  // the handle the server's checks and AUTH use
   if (config->delivers_locally(config->postmaster) && users->ensure(config->postmaster))
     log::Event("postmaster_created").add("address", config->postmaster);
   server.keep(users);

@@ -98,6 +98,8 @@ class Server {
   admission::Checks& checks() { return *checks_; }
   admission::AuthState& auth_state() { return *auth_state_; }
   Intake& intake() { return *intake_; }
+  // The one user-database handle of the process (admission, AUTH, local delivery).
+  admission::Users& users() { return users_; }
   store::Spool& spool() { return *spool_; }
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
   // The c-ares resolver of the I/O context `executor` belongs to ([relay]
