@@ -10,7 +10,6 @@
 #include <asio/experimental/as_tuple.hpp>
 
 #include "client/message.hpp"
-#include "sasl/base64.hpp"
 #include "util/strings.hpp"
 
 namespace postern::client {

@@ -93,7 +93,7 @@ struct Error {
 
 // One mechanism's client side, supplied by the caller (the SASL layer's
 // stepper behind a small adapter). Challenges and responses are raw octets;
-// the session does the base64 (RFC 4954 §4).
+// the dialogue does the base64 (RFC 4954 §4).
 class SaslMechanism {
  public:
   struct Step {

@@ -75,7 +75,6 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<c
   info_.local_address = listener.address;
   info_.role = listener.role;
   info_.config = config_.get();
-  deadline_.arm(config_->limits.command_timeout);
 }
 
 Session::~Session() = default;
@@ -186,6 +185,7 @@ asio::awaitable<void> Session::dialogue() {
     Session* s;
     ~Finish() { s->deadline_.disarm(); }
   } finish{this};
+  deadline_.arm(config_->limits.command_timeout);  // on the session's own thread, as every later arm
 
   log::Event("connect")
       .add("session", info_.id)

@@ -11,6 +11,10 @@ using Kind = ClientEvent::Kind;
 using Failure = ClientFailure::Kind;
 
 namespace {
+
+// Output buffers larger than this are given back once written.
+constexpr std::size_t keep_octets = 64 * 1024;
+
 ClientEvent event(Kind kind) {
   ClientEvent e;
   e.kind = kind;
@@ -133,6 +137,7 @@ ClientEvent ClientDialogue::next() {
   if (!out_.empty()) {
     writing_.swap(out_);
     out_.clear();
+    if (out_.capacity() > keep_octets) std::string().swap(out_);  // a body's buffer is not kept
     ClientEvent e = event(Kind::write);
     e.wire = writing_;
     e.shown.swap(shown_);
@@ -271,7 +276,11 @@ void ClientDialogue::on_reply(Awaiting answered, const Reply& r) {
       }
       shown_.push_back("(message: " + std::to_string(message_.message_octets) + " octets)");
       shown_.push_back(".");
-      out_.append(message_.data);
+      if (out_.empty())
+        out_.swap(message_.data);  // the body goes out as it is, not copied
+      else
+        out_.append(message_.data);
+      message_.data = std::string();
       return expect(Awaiting::dot);
 
     case Awaiting::dot:
@@ -306,6 +315,7 @@ void ClientDialogue::next_rcpt() {
 }
 
 void ClientDialogue::after_transaction() {
+  message_.data = std::string();  // it will not be sent
   // The server still holds a transaction (or may); start clean for the next one.
   command("RSET");
   expect(Awaiting::rset);

@@ -108,7 +108,9 @@ class ClientDialogue {
 
   explicit ClientDialogue(Limits limits);
 
-  // ---- Operations; each runs until next() says done or failed ----
+  // ---- Operations ----
+  // Each runs until next() says done or failed; starting one abandons an
+  // operation still under way (the host gave up on it: its I/O failed).
   // Greeting, EHLO (HELO when refused), STARTTLS as `tls` asks, EHLO again.
   void open(std::string helo_name, TlsWant tls);
   // AUTH `mechanism`, with an initial response for client-first mechanisms.
