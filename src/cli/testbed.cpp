@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -14,6 +13,7 @@
 #include "log/log.hpp"
 #include "server/intake.hpp"
 #include "server/server.hpp"
+#include "store/durable_file.hpp"
 #include "store/users.hpp"
 #include "testbed/http_api.hpp"
 #include "testbed/messages.hpp"
@@ -43,17 +43,6 @@ config::Listener listener(const std::string& text, config::TlsMode tls, const ch
   l.role = config::Role::mx;
   l.tls = tls;
   return l;
-}
-
-// Writes `text` to `path` whole or not at all.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
 }
 
 int run_testbed(const TestbedOptions& o) {
@@ -90,28 +79,39 @@ int run_testbed(const TestbedOptions& o) {
     }
   }
   auto scenarios = std::make_shared<testbed::Scenarios>(rules, cfg.testbed.users.empty());
-  auto transcripts = std::make_shared<testbed::Transcripts>();
+  auto transcripts = std::make_shared<testbed::Transcripts>(
+      testbed::TranscriptLimits::for_budget(static_cast<std::size_t>(cfg.testbed.max_transcript_size)));
   server::Server server(cfg, [cfg] { return cfg; });
   server.set_admission(scenarios);
   server.set_observer(transcripts);
   server.bind();
-  testbed::Messages messages(server.spool());
+  testbed::Messages messages(server.spool(), cfg.testbed.max_messages);
   testbed::HttpApi api(messages, *transcripts, *scenarios);
   const int http_port = api.bind(http.host, http.port);
+  log::Event("http_listen")
+      .add("address", (http.host.find(':') != std::string::npos ? "[" + http.host + "]" : http.host) + ":" +
+                          std::to_string(http_port))
+      .add("serves", "the page and /api/");
   const auto ports = server.bound_ports();
+  // Whole or not at all, through a fresh unpredictable temporary name
+  // (O_EXCL): nothing planted beside the file is written through.
   if (!o.ports_file.empty())
-    write_atomically(o.ports_file, "{\"smtp\": " + std::to_string(ports.at(0)) + ", \"smtps\": " +
-                                       std::to_string(ports.at(1)) + ", \"http\": " + std::to_string(http_port) + "}\n");
+    store::write_durably(o.ports_file, "{\"smtp\": " + std::to_string(ports.at(0)) + ", \"smtps\": " +
+                                       std::to_string(ports.at(1)) + ", \"http\": " + std::to_string(http_port) + "}\n", 0644);
   std::cout << "Postern testbed (data in " << cfg.data_dir.string() << (scratch ? ", removed at exit" : "") << ")\n"
             << "  SMTP   " << cfg.listeners[0].host << ":" << ports.at(0) << "  (STARTTLS offered)\n"
             << "  SMTPS  " << cfg.listeners[1].host << ":" << ports.at(1) << "  (implicit TLS)\n"
             << "  web    http://" << http.host << ":" << http_port << "/  (JSON API under /api/)\n"
             << "AUTH: " << (cfg.testbed.users.empty() ? "any user name and password (PLAIN, LOGIN)"
                                                       : std::to_string(cfg.testbed.users.size()) + " configured user(s)")
-            << "; scenarios by address: greylist+N@, locked+K@, full@, unknown@, tempfail-data@ ... (SPEC §10)\n"
+            << "; scenarios by address: greylist+N@, locked+K@, full@, unknown@, tempfail-data@ ...\n"
+            << "Every scenario and rule: postern testbed --help, docs/testbed.md\n"
             << std::endl;
   const int rc = server.run([&](server::Server& s) {
-    s.intake().on_accepted([t = transcripts.get()](const std::string&) { t->touch(); });
+    s.intake().on_accepted([&messages, t = transcripts.get()](const std::string& id) {
+      messages.added(id);
+      t->touch();
+    });
     api.start();
     s.on_stop([&api] { api.stop(); });
   });
@@ -125,8 +125,25 @@ int run_testbed(const TestbedOptions& o) {
 
 }  // namespace
 
+namespace {
+
+const char* const testbed_help = R"(Scenarios by recipient address (any domain):
+  greylist+N@...        RCPT 450 4.2.0 until N seconds (default 60) after the first try
+  locked@, locked+K@    RCPT 450 4.2.1, always / the first K times
+  full@, disabled@, unknown@   RCPT 452 4.2.2 / 550 5.2.1 / 550 5.1.1
+  tempfail-data@, tempfail-data+K@   451 4.3.0 after the final dot, always / the first K times
+  reject-data@          554 5.7.1 after the final dot
+  shutdown-after-rcpt@, drop-after-rcpt@   RCPT 421 and close / close with no reply
+  slow+S@               every later reply of the transaction S seconds late
+AUTH: any credentials pass unless [testbed] users are set; user fail@ gets 535, tempfail@ 454.
+Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way.
+The web page and JSON API are on --http. Everything, with the exact bytes: docs/testbed.md)";
+
+}  // namespace
+
 void add_testbed(CLI::App& app, int& result) {
   auto* sub = app.add_subcommand("testbed", "Run the deterministic SMTP test server (scenarios, web page, JSON API)");
+  sub->footer(testbed_help);
   auto o = std::make_shared<TestbedOptions>();
   sub->add_option("--config", o->config_file, "TOML file ([testbed] users and [[testbed.rule]]; [tls] and [limits] apply)");
   sub->add_option("--data-dir", o->data_dir, "Keep messages here (default: a fresh temporary directory, removed at exit)");

@@ -116,6 +116,8 @@ struct TestbedRule {
 struct Testbed {
   std::map<std::string, std::string> users;  // address -> password; empty: any credentials pass
   std::vector<TestbedRule> rules;
+  unsigned max_messages = 500;  // kept at most, the oldest dropped first; 0 = no limit
+  std::uint64_t max_transcript_size = 32 << 20;  // all transcripts together; the oldest go first
 };
 
 // What is wrong with a rule, or "" when it is well-formed (fills in the

@@ -156,6 +156,8 @@ class Loader {
                 }
               }},
              {"rule", [&](auto& v) { c_.testbed.rules = rules(v, "testbed.rule"); }},
+             {"max_messages", [&](auto& v) { c_.testbed.max_messages = integer(v, 0, 1'000'000); }},
+             {"max_transcript_size", [&](auto& v) { c_.testbed.max_transcript_size = size(v, 1 << 20); }},
          }); }},
         {"log", [&](auto& n) { walk(table(n), "log", {
              {"format", [&](auto& v) {
@@ -558,6 +560,8 @@ std::string read_file(const fs::path& file) {
 std::string check_testbed_rule(TestbedRule& r) {
   static const std::set<std::string> commands{"EHLO", "MAIL", "RCPT", "DATA", "DOT", "AUTH"};
   if (!commands.count(r.command)) return "command " + q(r.command) + ": expected EHLO, MAIL, RCPT, DATA, DOT or AUTH";
+  for (const auto& [key, glob] : {std::pair<const char*, const std::string&>{"from", r.from}, {"to", r.to}, {"user", r.user}})
+    if (glob.size() > 512) return std::string(key) + ": at most 512 characters, got " + std::to_string(glob.size());
   if (r.action != "reply" && r.action != "drop" && r.action != "shutdown")
     return "action " + q(r.action) + ": expected \"reply\", \"drop\" or \"shutdown\"";
   if (r.action == "shutdown" && r.reply.empty()) r.reply = "421 4.3.2 Service shutting down";
@@ -566,6 +570,8 @@ std::string check_testbed_rule(TestbedRule& r) {
   const bool code = t.size() >= 3 && t[0] >= '2' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' && t[2] >= '0' &&
                     t[2] <= '9' && (t.size() == 3 || t[3] == ' ');
   if (!code) return "reply " + q(t) + ": expected a reply such as \"450 4.7.1 Try again later\"";
+  // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its CRLF.
+  if (t.size() > 510) return "reply: at most 510 characters (one SMTP reply line), got " + std::to_string(t.size());
   for (unsigned char c : t)
     if (c < 0x20 || c == 0x7f) return "reply " + q(t) + ": control characters are not allowed";
   if (r.action == "shutdown" && t.rfind("421", 0) != 0) return "a shutdown replies 421, not " + t.substr(0, 3);

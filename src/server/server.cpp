@@ -233,8 +233,12 @@ int Server::run(const std::function<void(Server&)>& start_services) {
           }
         },
         log_exception("accept " + bound->listener.address));
+    // The address actually taken: with port 0 (the testbed) the system chose the port.
+    asio::error_code ec;
+    const auto local = bound->acceptor.local_endpoint(ec);
+    const std::string host = local.address().is_v6() ? "[" + local.address().to_string() + "]" : local.address().to_string();
     log::Event("listen")
-        .add("address", bound->listener.address)
+        .add("address", ec ? bound->listener.address : host + ":" + std::to_string(local.port()))
         .add("role", bound->listener.role == config::Role::mx ? "mx" : "submission")
         .add("tls", bound->listener.tls == config::TlsMode::none       ? "none"
                     : bound->listener.tls == config::TlsMode::starttls ? "starttls"

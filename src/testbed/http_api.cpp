@@ -17,11 +17,11 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(t)));
 }
 
-json summary(const MessageInfo& m, const Transcripts& t) {
+json summary(const MessageSummary& m, const Transcripts& t) {
   return {{"id", m.id},
           {"from", m.from},
           {"to", m.to},
-          {"subject", m.parsed.subject},
+          {"subject", m.subject},
           {"size", m.size},
           {"received", rfc3339(m.received)},
           {"session", t.session_of(m.id)}};
@@ -41,33 +41,40 @@ json detail(const MessageInfo& m, const Transcripts& t) {
   return j;
 }
 
-json session_json(const SessionRecord& s, bool with_transcript) {
-  json j = {{"id", s.id},
-            {"client", s.client},
-            {"started", rfc3339(s.started)},
-            {"ended", s.open ? json(nullptr) : json(rfc3339(s.ended))},
-            {"open", s.open},
-            {"messages", s.messages},
-            {"lines", s.lines.size()}};
-  if (with_transcript) {
-    json lines = json::array();
-    for (const auto& l : s.lines) {
-      json line = {{"dir", std::string(1, l.dir)}, {"line", l.line}};
-      if (l.decoded) line["decoded"] = *l.decoded;
-      if (l.explain) line["explain"] = *l.explain;
-      if (l.scenario) line["scenario"] = *l.scenario;
-      lines.push_back(std::move(line));
-    }
-    j["transcript"] = lines;
+json session_json(const SessionSummary& s) {
+  return {{"id", s.id},
+          {"client", s.client},
+          {"started", rfc3339(s.started)},
+          {"ended", s.open ? json(nullptr) : json(rfc3339(s.ended))},
+          {"open", s.open},
+          {"messages", s.messages},
+          {"lines", s.lines},
+          {"dropped", s.dropped}};
+}
+
+json session_json(const SessionRecord& s) {
+  json j = session_json(static_cast<const SessionSummary&>(s));
+  json lines = json::array();
+  for (const auto& l : s.transcript) {
+    json line = {{"dir", std::string(1, l.dir)}, {"line", l.line}};
+    if (l.decoded) line["decoded"] = *l.decoded;
+    if (l.explain) line["explain"] = *l.explain;
+    if (l.scenario) line["scenario"] = *l.scenario;
+    lines.push_back(std::move(line));
   }
+  j["transcript"] = lines;
   return j;
 }
 
-json rule_json(const config::TestbedRule& r) {
-  return {{"command", r.command}, {"from", r.from},     {"to", r.to},
-          {"user", r.user},       {"reply", r.reply},   {"times", r.times},
+// `number`: the rule's place, 1-based, as transcripts name it ("rule 3: ...").
+json rule_json(const config::TestbedRule& r, std::size_t number) {
+  return {{"number", number}, {"command", r.command}, {"from", r.from},     {"to", r.to},
+          {"user", r.user},   {"reply", r.reply},     {"times", r.times},
           {"delay", config::format_duration(r.delay)}, {"action", r.action}};
 }
+
+// A POST /api/rules body larger than this is refused (413) unread.
+constexpr std::size_t max_rules_body = 64 << 10;
 
 void send_json(httplib::Response& res, const json& j, int status = 200) {
   res.status = status;
@@ -78,7 +85,7 @@ void error(httplib::Response& res, int status, const std::string& message) {
   send_json(res, {{"error", message}}, status);
 }
 
-bool has_recipient(const MessageInfo& m, std::string_view address) {
+bool has_recipient(const MessageSummary& m, std::string_view address) {
   return std::any_of(m.to.begin(), m.to.end(), [&](const std::string& t) { return util::iequals(t, address); });
 }
 
@@ -118,8 +125,7 @@ void HttpApi::routes() {
     send_json(res, out);
   });
   h.Delete("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
-    const auto n = messages_.list().size();
-    messages_.clear();
+    const auto n = messages_.clear();
     transcripts_.touch();
     send_json(res, {{"deleted", n}});
   });
@@ -136,13 +142,13 @@ void HttpApi::routes() {
 
   h.Get("/api/sessions", [this](const httplib::Request&, httplib::Response& res) {
     json out = json::array();
-    for (const auto& s : transcripts_.list()) out.push_back(session_json(s, false));
+    for (const auto& s : transcripts_.list()) out.push_back(session_json(s));
     send_json(res, out);
   });
   h.Get(R"(/api/sessions/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     auto s = transcripts_.get(req.matches[1]);
     if (!s) return error(res, 404, "no session " + util::printable(req.matches[1].str(), 40));
-    send_json(res, session_json(*s, true));
+    send_json(res, session_json(*s));
   });
 
   h.Get("/api/wait", [this](const httplib::Request& req, httplib::Response& res) {
@@ -172,19 +178,29 @@ void HttpApi::routes() {
 
   h.Get("/api/rules", [this](const httplib::Request&, httplib::Response& res) {
     json out = json::array();
-    for (const auto& r : scenarios_.rules()) out.push_back(rule_json(r));
+    const auto rules = scenarios_.rules();
+    for (std::size_t i = 0; i < rules.size(); ++i) out.push_back(rule_json(rules[i], i + 1));
     send_json(res, out);
   });
+  // Answers with the rules it added, not every rule in force.
   h.Post("/api/rules", [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.size() > max_rules_body)
+      return error(res, 413, fmt::format("a rules body is at most {} octets, this one has {}", max_rules_body,
+                                         req.body.size()));
     std::vector<config::TestbedRule> added;
     try {
       added = rules_from_json(req.body);
-    } catch (const std::exception& e) {
+    } catch (const std::invalid_argument& e) {
       return error(res, 400, e.what());
     }
-    for (auto& r : added) scenarios_.add_rule(std::move(r));
+    std::size_t first = 0;
+    try {
+      first = scenarios_.add_rules(added);
+    } catch (const TooManyRules& e) {
+      return error(res, 409, e.what());
+    }
     json out = json::array();
-    for (const auto& r : scenarios_.rules()) out.push_back(rule_json(r));
+    for (std::size_t i = 0; i < added.size(); ++i) out.push_back(rule_json(added[i], first + i));
     send_json(res, out, 201);
   });
   h.Delete("/api/rules", [this](const httplib::Request&, httplib::Response& res) {
@@ -205,21 +221,19 @@ void HttpApi::routes() {
   });
 
   h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    const auto sessions = transcripts_.list();
-    std::size_t open = 0;
-    for (const auto& s : sessions) open += s.open ? 1 : 0;
     res.set_content(fmt::format("# HELP postern_testbed_messages Messages kept.\n# TYPE postern_testbed_messages gauge\n"
                                 "postern_testbed_messages {}\n"
                                 "# HELP postern_testbed_sessions Sessions in the transcript store.\n"
                                 "# TYPE postern_testbed_sessions gauge\npostern_testbed_sessions {}\n"
                                 "# HELP postern_testbed_sessions_open Sessions still connected.\n"
                                 "# TYPE postern_testbed_sessions_open gauge\npostern_testbed_sessions_open {}\n",
-                                messages_.list().size(), sessions.size(), open),
+                                messages_.size(), transcripts_.size(), transcripts_.open_sessions()),
                     "text/plain; version=0.0.4");
   });
 
   h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) error(res, 404, "no such resource: " + util::printable(req.path, 100));
+    if (res.status == 413 && res.body.empty()) error(res, 413, "the request body is too large");
   });
 }
 

@@ -93,14 +93,19 @@ std::vector<config::TestbedRule> rules_from_json(std::string_view text) {
   nlohmann::json body;
   try {
     body = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number no double holds (1e999).
     throw std::invalid_argument(std::string("not JSON: ") + e.what());
   }
   std::vector<config::TestbedRule> out;
-  if (body.is_array())
-    for (const auto& r : body) out.push_back(rule_from(r));
-  else
-    out.push_back(rule_from(body));
+  try {
+    if (body.is_array())
+      for (const auto& r : body) out.push_back(rule_from(r));
+    else
+      out.push_back(rule_from(body));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("not a rule: ") + e.what());
+  }
   return out;
 }
 
@@ -128,9 +133,14 @@ std::vector<config::TestbedRule> Scenarios::rules() const {
   return rules_;
 }
 
-void Scenarios::add_rule(config::TestbedRule rule) {
+std::size_t Scenarios::add_rules(const std::vector<config::TestbedRule>& rules) {
   std::lock_guard lock(mutex_);
-  rules_.push_back(std::move(rule));
+  if (rules.size() > max_rules - std::min(max_rules, rules_.size()))
+    throw TooManyRules("at most " + std::to_string(max_rules) + " rules: " + std::to_string(rules_.size()) +
+                       " in force, " + std::to_string(rules.size()) + " more refused; DELETE /api/rules first");
+  const std::size_t first = rules_.size() + 1;
+  rules_.insert(rules_.end(), rules.begin(), rules.end());
+  return first;
 }
 
 void Scenarios::clear_rules() {
@@ -138,7 +148,18 @@ void Scenarios::clear_rules() {
   rules_.clear();
 }
 
-unsigned Scenarios::count(const std::string& key) { return ++counts_[key]; }
+unsigned Scenarios::count(const std::string& key) {
+  forget_if_full();
+  return ++counts_[key];
+}
+
+// Every distinct client + sender + recipient adds an entry: past the cap
+// all counts start over, rather than memory growing with what clients send.
+void Scenarios::forget_if_full() {
+  if (counts_.size() + first_seen_.size() < max_triplets) return;
+  counts_.clear();
+  first_seen_.clear();
+}
 
 std::optional<Verdict> Scenarios::decide(Stage stage, const admission::SessionInfo& session,
                                          const admission::TransactionInfo* transaction, std::string_view argument) {
@@ -229,6 +250,7 @@ std::optional<Verdict> Scenarios::by_address(Stage stage, const admission::Sessi
       if (s.name == "greylist") {
         const auto wait = std::chrono::seconds(s.number.value_or(60));
         const auto now = now_();
+        forget_if_full();
         auto [it, fresh] = first_seen_.emplace(triplet, now);
         const auto passes = it->second + wait;
         if (now < passes) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -29,9 +30,19 @@ class Scenarios final : public server::Admission {
                                         const admission::TransactionInfo* transaction,
                                         std::string_view argument) override;
 
+  // At most this many rules are in force (configured ones included); an
+  // add over it is refused whole.
+  static constexpr std::size_t max_rules = 1000;
+  // Triplets counted at most (greylist, locked, tempfail-data, rule `times`);
+  // past it every count starts over.
+  static constexpr std::size_t max_triplets = 100000;
+
   // The rules in force (configured first, then added over HTTP).
   std::vector<config::TestbedRule> rules() const;
-  void add_rule(config::TestbedRule rule);
+  // Appends `rules` and returns the number (1-based, as transcripts name
+  // rules) of the first. Throws TooManyRules, adding none, when the total
+  // would pass max_rules.
+  std::size_t add_rules(const std::vector<config::TestbedRule>& rules);
   void clear_rules();
 
  private:
@@ -41,6 +52,7 @@ class Scenarios final : public server::Admission {
                                             const admission::TransactionInfo* transaction, std::string_view argument);
   // How many times `key` was seen before, counting this one.
   unsigned count(const std::string& key);
+  void forget_if_full();
 
   mutable std::mutex mutex_;
   std::vector<config::TestbedRule> rules_;
@@ -57,9 +69,14 @@ struct LocalScenario {
 };
 LocalScenario local_scenario(std::string_view address);
 
+struct TooManyRules : std::length_error {
+  using std::length_error::length_error;
+};
+
 // Rules from JSON (POST /api/rules): one object or an array of them, with
-// the keys of [[testbed.rule]]. Throws std::invalid_argument saying what
-// is wrong.
+// the keys of [[testbed.rule]]. Any input that is not such rules (bad
+// JSON, a number out of range, an unknown key, a malformed rule) throws
+// std::invalid_argument saying what is wrong, and nothing else.
 std::vector<config::TestbedRule> rules_from_json(std::string_view text);
 
 }  // namespace postern::testbed

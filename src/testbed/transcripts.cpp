@@ -38,6 +38,11 @@ std::string redact_plain(std::string_view bytes) {
   return show(bytes.substr(0, second + 1)) + std::string(redacted);
 }
 
+std::size_t cost(const TranscriptLine& t) {
+  auto opt = [](const std::optional<std::string>& s) { return s ? s->size() : 0; };
+  return sizeof(TranscriptLine) + t.line.size() + opt(t.decoded) + opt(t.explain) + opt(t.scenario);
+}
+
 }  // namespace
 
 SessionRecord* Transcripts::find(const std::string& id) {
@@ -46,11 +51,55 @@ SessionRecord* Transcripts::find(const std::string& id) {
   return nullptr;
 }
 
-void Transcripts::add(SessionRecord& r, TranscriptLine line) {
-  if (r.lines.size() < max_lines) r.lines.push_back(std::move(line));
-  else if (r.lines.size() == max_lines) r.lines.push_back({'s', "(transcript truncated)", {}, {}, {}});
+void Transcripts::changed() {
   ++version_;
   changed_.notify_all();
+}
+
+void Transcripts::add(SessionRecord& r, TranscriptLine line) {
+  ++r.lines;
+  if (r.truncated) return changed();
+  if (r.transcript.size() >= limits_.max_lines || r.bytes + cost(line) > limits_.max_session_bytes) {
+    line = {'s',
+            "(transcript truncated: at most " + std::to_string(limits_.max_lines) + " lines or " +
+                std::to_string(limits_.max_session_bytes >> 10) + " KiB per session)",
+            {}, {}, {}};
+    r.truncated = true;
+  }
+  const auto n = cost(line);
+  r.transcript.push_back(std::move(line));
+  r.bytes += n;
+  bytes_ += n;
+  if (bytes_ > limits_.max_bytes) drop_oldest_transcripts(r);
+  changed();
+}
+
+// Oldest first, every transcript but `keep`'s goes until the total fits.
+void Transcripts::drop_oldest_transcripts(const SessionRecord& keep) {
+  const TranscriptLine marker{'s',
+                              "(transcript dropped: the testbed keeps " + std::to_string(limits_.max_bytes >> 20) +
+                                  " MiB of transcripts in all, the newest)",
+                              {}, {}, {}};
+  for (auto& s : sessions_) {
+    if (bytes_ <= limits_.max_bytes) return;
+    if (&s == &keep || s.bytes <= cost(marker)) continue;
+    bytes_ -= s.bytes;
+    s.transcript.clear();
+    s.transcript.shrink_to_fit();
+    s.transcript.push_back(marker);
+    s.bytes = cost(marker);
+    bytes_ += s.bytes;
+    s.dropped = true;
+  }
+}
+
+void Transcripts::add_message(SessionRecord& r, const std::string& queue_id) {
+  r.messages.push_back(queue_id);
+  message_session_[queue_id] = r.id;
+  while (r.messages.size() > limits_.max_session_messages) {
+    message_session_.erase(r.messages.front());
+    r.messages.pop_front();
+  }
 }
 
 void Transcripts::opened(const admission::SessionInfo& s) {
@@ -60,9 +109,13 @@ void Transcripts::opened(const admission::SessionInfo& s) {
   r.client = s.peer_address;
   r.started = std::chrono::system_clock::now();
   sessions_.push_back(std::move(r));
-  while (sessions_.size() > max_sessions) sessions_.pop_front();
-  ++version_;
-  changed_.notify_all();
+  while (sessions_.size() > limits_.max_sessions) {
+    auto& old = sessions_.front();
+    bytes_ -= old.bytes;
+    for (const auto& id : old.messages) message_session_.erase(id);
+    sessions_.pop_front();
+  }
+  changed();
 }
 
 void Transcripts::client_line(const admission::SessionInfo& s, std::string_view line) {
@@ -137,9 +190,7 @@ void Transcripts::server_reply(const admission::SessionInfo& s, const smtp::Repl
     const std::string marker = "queued as ";
     auto text = reply.text();
     if (auto at = text.find(marker); at != std::string::npos) {
-      auto id = text.substr(at + marker.size());
-      r->messages.push_back(id);
-      message_session_[id] = r->id;
+      add_message(*r, text.substr(at + marker.size()));
     }
   }
 }
@@ -149,14 +200,31 @@ void Transcripts::closed(const admission::SessionInfo& s) {
   if (auto* r = find(s.id)) {
     r->open = false;
     r->ended = std::chrono::system_clock::now();
-    ++version_;
-    changed_.notify_all();
+    changed();
   }
 }
 
-std::vector<SessionRecord> Transcripts::list() const {
+std::vector<SessionSummary> Transcripts::list() const {
   std::lock_guard lock(mutex_);
-  return {sessions_.rbegin(), sessions_.rend()};
+  std::vector<SessionSummary> out;
+  out.reserve(sessions_.size());
+  for (auto it = sessions_.rbegin(); it != sessions_.rend(); ++it) out.push_back(static_cast<const SessionSummary&>(*it));
+  return out;
+}
+
+std::size_t Transcripts::size() const {
+  std::lock_guard lock(mutex_);
+  return sessions_.size();
+}
+
+std::size_t Transcripts::open_sessions() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<std::size_t>(std::count_if(sessions_.begin(), sessions_.end(), [](const auto& s) { return s.open; }));
+}
+
+std::size_t Transcripts::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
 }
 
 std::optional<SessionRecord> Transcripts::get(const std::string& id) const {
@@ -176,8 +244,8 @@ void Transcripts::clear() {
   std::lock_guard lock(mutex_);
   sessions_.clear();
   message_session_.clear();
-  ++version_;
-  changed_.notify_all();
+  bytes_ = 0;
+  changed();
 }
 
 std::uint64_t Transcripts::version() const {
@@ -193,8 +261,7 @@ std::uint64_t Transcripts::wait_change(std::uint64_t seen, std::chrono::millisec
 
 void Transcripts::touch() {
   std::lock_guard lock(mutex_);
-  ++version_;
-  changed_.notify_all();
+  changed();
 }
 
 }  // namespace postern::testbed

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <typeinfo>
+
 #include "testbed/messages.hpp"
 
 namespace postern::testbed {
@@ -85,7 +87,7 @@ TEST(Scenarios, FirstMatchingRuleWinsTimesThenPass) {
   Fixture f;
   auto rules = rules_from_json(R"([{"command":"rcpt","to":"*@vip.test","reply":"451 4.3.2 Later","times":1},
                                    {"command":"RCPT","to":"*@vip.test","reply":"550 5.7.1 Never"}])");
-  for (auto& r : rules) f.s.add_rule(r);
+  EXPECT_EQ(f.s.add_rules(rules), 1u);
   EXPECT_EQ(f.rcpt("a@VIP.test")->reply.summary(), "451 4.3.2 Later");
   EXPECT_EQ(f.rcpt("a@vip.test")->reply.summary(), "550 5.7.1 Never");
   EXPECT_EQ(f.rcpt("full@other.test")->reply.code, 452) << "address scenarios where no rule matches";
@@ -117,6 +119,51 @@ TEST(Scenarios, BadRulesAreRefusedWithTheReason) {
   }
   auto shutdown = rules_from_json(R"({"command":"MAIL","action":"shutdown"})");
   EXPECT_EQ(shutdown.at(0).reply, "421 4.3.2 Service shutting down") << "the default";
+}
+
+// A number no double holds made nlohmann's out_of_range escape the parser
+// (found by the testbed_inputs fuzz target): one error type, always.
+TEST(Scenarios, RulesParserThrowsOnlyInvalidArgument) {
+  for (const char* json : {R"([{"command":33333333333333333e333elay2222333332222)", R"({"command":"RCPT","times":1e999})",
+                           R"([{"command":"RCPT","reply":"450 4.0.0 x","times":-1e400}])", "[[[[[[[[[[[[[[]]]]]]]]]]]]]]",
+                           "\"\\ud800\"", "{\"command\":\"RCPT\",\"times\":18446744073709551616}"}) {
+    try {
+      rules_from_json(json);
+      ADD_FAILURE() << json << " was accepted";
+    } catch (const std::invalid_argument&) {
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << json << ": " << typeid(e).name() << ": " << e.what();
+    }
+  }
+}
+
+TEST(Scenarios, RuleFieldsAreBounded) {
+  const std::string reply = "450 4.7.1 " + std::string(501, 'x');
+  EXPECT_THROW(rules_from_json(R"({"command":"RCPT","reply":")" + reply + "\"}"), std::invalid_argument);
+  EXPECT_NO_THROW(rules_from_json(R"({"command":"RCPT","reply":")" + reply.substr(0, 510) + "\"}"));
+  EXPECT_THROW(rules_from_json(R"({"command":"RCPT","to":")" + std::string(513, '*') + R"(","reply":"450"})"),
+               std::invalid_argument);
+}
+
+TEST(Scenarios, RuleCountIsCappedAndAnAddIsAllOrNothing) {
+  Scenarios s({}, true);
+  const auto one = rules_from_json(R"({"command":"EHLO","reply":"250 ok"})");
+  std::vector<config::TestbedRule> many(Scenarios::max_rules - 1, one.at(0));
+  EXPECT_EQ(s.add_rules(many), 1u);
+  EXPECT_THROW(s.add_rules({one.at(0), one.at(0)}), TooManyRules);
+  EXPECT_EQ(s.rules().size(), Scenarios::max_rules - 1) << "none of a refused add";
+  EXPECT_EQ(s.add_rules(one), Scenarios::max_rules);
+  EXPECT_THROW(s.add_rules(one), TooManyRules);
+  s.clear_rules();
+  EXPECT_EQ(s.add_rules(one), 1u);
+}
+
+TEST(Scenarios, TripletMemoryIsBounded) {
+  Fixture f;
+  EXPECT_EQ(f.rcpt("locked+1@first.test")->reply.code, 450);
+  EXPECT_EQ(f.rcpt("locked+1@first.test")->action, Verdict::Action::accept);
+  for (std::size_t i = 0; i < Scenarios::max_triplets; ++i) f.rcpt("locked+1@d" + std::to_string(i) + ".test");
+  EXPECT_EQ(f.rcpt("locked+1@first.test")->reply.code, 450) << "past the cap every count starts over";
 }
 
 TEST(Scenarios, LocalScenarioParsing) {
