@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+import urllib.request
 
 from harness import POSTERN, wait_for
 from support.processes import stop_process
@@ -124,6 +125,17 @@ class MaxMessages(TestbedCase):
             self.assertIn("testbed.max_messages", out.stderr)
 
 
+def answers(ports_file):
+    """True once the testbed's HTTP side answers (it runs, not only listens)."""
+    try:
+        with open(ports_file) as f:
+            port = json.load(f)["http"]
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/rules" % port, timeout=5) as r:
+            return r.status == 200
+    except (OSError, ValueError):
+        return False
+
+
 class PortsFile(unittest.TestCase):
     def test_a_symlink_planted_at_the_temporary_name_is_not_written_through(self):
         d = tempfile.mkdtemp(prefix="postern-testbed-test-")
@@ -141,11 +153,38 @@ class PortsFile(unittest.TestCase):
         self.assertIsNone(proc.poll(), "the testbed runs")
         with open(ports) as f:
             self.assertEqual(set(json.load(f)), {"smtp", "smtps", "http"})
+        self.assertTrue(wait_for(lambda: answers(ports), timeout=20))
         with open(victim) as f:
             self.assertEqual(f.read(), "precious\n")
         self.assertTrue(os.path.islink(ports + ".tmp"), "left alone")
         self.assertFalse(os.path.islink(ports))
         self.assertEqual(stop_process(proc, timeout=30), 0)
+
+
+    def test_the_generated_tls_key_is_not_written_through_a_planted_symlink(self):
+        d = tempfile.mkdtemp(prefix="postern-testbed-test-")
+        self.addCleanup(shutil.rmtree, d, True)
+        victim = os.path.join(d, "victim")
+        with open(victim, "w") as f:
+            f.write("precious\n")
+        tls = os.path.join(d, "data", "tls")
+        os.makedirs(tls)
+        for name in ("key.pem.tmp", "cert.pem.tmp"):
+            os.symlink(victim, os.path.join(tls, name))
+        ports = os.path.join(d, "ports.json")
+        proc = subprocess.Popen([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+                                 "--http", "127.0.0.1:0", "--ports-file", ports, "--data-dir",
+                                 os.path.join(d, "data")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(stop_process, proc, 30)
+        self.assertTrue(wait_for(lambda: os.path.exists(ports) or proc.poll() is not None, timeout=20))
+        self.assertIsNone(proc.poll(), "the testbed runs")
+        self.assertTrue(wait_for(lambda: answers(ports), timeout=20))
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious\n")
+        with open(os.path.join(tls, "key.pem")) as f:
+            self.assertIn("PRIVATE KEY", f.read())
+        self.assertFalse(os.path.islink(os.path.join(tls, "key.pem")))
+        self.assertEqual(os.stat(os.path.join(tls, "key.pem")).st_mode & 0o777, 0o600)
 
 
 class StartupText(TestbedCase):
