@@ -120,6 +120,8 @@ window.addEventListener("hashchange", route);
 refresh().then(route);
 const events = new EventSource("/api/events");
 events.addEventListener("change", () => refresh());
+// The stream reports changes from when it connects: catch up on what came in between.
+events.addEventListener("open", () => refresh());
 </script>
 </body>
 </html>
