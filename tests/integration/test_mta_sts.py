@@ -6,13 +6,18 @@ addresses stand in for the MX hosts. An enforce policy delivers only over
 verified TLS to an MX it names, else defers with 4.7.5 and says why; a
 testing policy only logs; a failed fetch (404, a redirect, text/html, over
 64 KiB, not a policy) means no policy; a cached policy
-is used without fetching again; `mta_sts = false` turns it all off."""
+is used without fetching again; `mta_sts = false` turns it all off.
+Policy hosts that accept the connection and never answer (Blackhole, on
+127.0.0.7) delay only their own domains, by one fetch timeout, and a
+failed fetch is not tried again for some minutes (RFC 8461 §3.3)."""
 import http.server
 import os
+import socket
 import sqlite3
 import ssl
 import tempfile
 import threading
+import time
 import unittest
 
 import harness
@@ -36,12 +41,16 @@ BROKEN = {
     "garbled.test": (200, "text/plain", "version: STSv1\nmode: enforce\n"),  # no mx, no max_age
 }
 
+# Domains whose policy host takes the connection and never answers.
+BLACKHOLED = ["black1.test", "black2.test", "black3.test", "black4.test"]
+FETCH_TIMEOUT = 5  # seconds, Postern's policy fetch timeout
+
 
 class PolicyServer:
     """HTTPS on 127.0.0.1: /.well-known/mta-sts.txt by Host, text/plain;
     `fetches` counts the requests per domain."""
 
-    def __init__(self, cert, key):
+    def __init__(self, cert, key, port=0):
         self.fetches = {}
         self.lock = threading.Lock()
         outer = self
@@ -67,7 +76,7 @@ class PolicyServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cert, key)
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
@@ -83,6 +92,39 @@ class PolicyServer:
         self.httpd.server_close()
 
 
+class Blackhole:
+    """A policy host that hangs: accepts TCP connections on host:port and
+    holds them without a word; `accepted` counts them."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_server((host, port))
+        self.sock.settimeout(0.2)
+        self.accepted = 0
+        self.held = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.held.append(conn)
+            self.accepted += 1
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
 class MtaStsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -96,7 +138,9 @@ class MtaStsTest(unittest.TestCase):
             for cert in (web[0], mx[0]):  # not mx.badcert.test's
                 with open(cert) as f:
                     out.write(f.read())
-        cls.web = PolicyServer(*web).start()
+        policy_port = shared_port(["127.0.0.1", "127.0.0.7"])
+        cls.web = PolicyServer(*web, port=policy_port).start()
+        cls.blackhole = Blackhole("127.0.0.7", policy_port).start()
         cls.port = shared_port(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"])
         records = []
         for domain, address in (("sts.test", "127.0.0.2"), ("badmx.test", "127.0.0.3"),
@@ -104,6 +148,9 @@ class MtaStsTest(unittest.TestCase):
                                 ("nopolicy.test", "127.0.0.6"), *((d, "127.0.0.6") for d in BROKEN)):
             records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},{address}",
                         f"--host-record=mta-sts.{domain},127.0.0.1", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
+        for domain in BLACKHOLED:
+            records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},127.0.0.6",
+                        f"--host-record=mta-sts.{domain},127.0.0.7", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
         cls.dns = Dnsmasq(records).start()
         cls.hops = {
             "sts.test": NextHop(host="127.0.0.2", port=cls.port, starttls_cert=mx).start(),
@@ -119,6 +166,7 @@ class MtaStsTest(unittest.TestCase):
             hop.stop()
         cls.dns.stop()
         cls.web.stop()
+        cls.blackhole.stop()
 
     def start_server(self, mta_sts=True):
         server = harness.Server(
@@ -131,10 +179,10 @@ class MtaStsTest(unittest.TestCase):
         add_user(server, SENDER)
         return server
 
-    def delivered(self, domain, subject):
+    def delivered(self, domain, subject, timeout=30):
         hop = self.hops[domain]
         found = lambda: [m for m in hop.messages if subject.encode() in m[2]]
-        wait_for(lambda: found(), timeout=30)
+        wait_for(lambda: found(), timeout=timeout)
         return found()
 
     def deferred_with(self, server, text):
@@ -199,6 +247,43 @@ class MtaStsTest(unittest.TestCase):
                             ("big.test", r"policy larger than 64 KiB"),
                             ("garbled.test", r"not a valid policy: no max_age")):
             self.assertRegex(log, rf"event=mta_sts_error domain={domain} error=.*{why}.* using=\"no policy\"")
+
+    def test_policy_hosts_that_never_answer_delay_no_other_domain(self):
+        server = self.start_server()
+        before = self.blackhole.accepted
+        for domain in BLACKHOLED:
+            submit(server, SENDER, [f"ivan@{domain}"], subject=f"sts-tarpit-{domain}")
+        submitted = time.monotonic()
+        submit(server, SENDER, ["bob@sts.test"], subject="sts-unrelated")
+        # The four fetches hang at once, each until its own timeout ...
+        self.assertTrue(wait_for(lambda: self.blackhole.accepted - before >= 4, timeout=FETCH_TIMEOUT - 1),
+                        f"{self.blackhole.accepted - before} of 4 fetches started at once")
+        # ... and mail for an unrelated domain (its policy fetched too) waits for none of them.
+        self.assertEqual(len(self.delivered("sts.test", "sts-unrelated", timeout=2 * FETCH_TIMEOUT)), 1)
+        self.assertLess(time.monotonic() - submitted, 2 * FETCH_TIMEOUT)
+        # The hung domains go out without a policy once their fetch times out.
+        for domain in BLACKHOLED:
+            self.assertEqual(len(self.delivered("nopolicy.test", f"sts-tarpit-{domain}")), 1, domain)
+        self.assertRegex(server.log_text(), r"event=mta_sts_error domain=black1.test error=\"https://mta-sts.black1.test:"
+                                            r"\d+/.well-known/mta-sts.txt: [^\n]*timed out[^\n]*\" using=\"no policy\"")
+
+    def test_a_failed_fetch_is_shared_and_remembered(self):
+        server = self.start_server()
+        before = self.blackhole.accepted
+        # Two messages at once: one fetch for both.
+        submit(server, SENDER, ["judy@black1.test"], subject="sts-remembered-1")
+        submit(server, SENDER, ["judy@black1.test"], subject="sts-remembered-2")
+        for n in (1, 2):
+            self.assertEqual(len(self.delivered("nopolicy.test", f"sts-remembered-{n}")), 1)
+        self.assertEqual(self.blackhole.accepted - before, 1)
+        # Later ones within the hold are not fetched again and do not wait.
+        submitted = time.monotonic()
+        submit(server, SENDER, ["judy@black1.test"], subject="sts-remembered-3")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-remembered-3", timeout=FETCH_TIMEOUT)), 1)
+        self.assertLess(time.monotonic() - submitted, FETCH_TIMEOUT)
+        self.assertEqual(self.blackhole.accepted - before, 1, "a failed fetch is not tried again at once")
+        self.assertRegex(server.log_text(), r"event=mta_sts_error domain=black1.test error=\"https://mta-sts.black1.test:"
+                                            r"[^\n]*timed out[^\n]* \(remembered; tried again in \d+ s\)\" using=\"no policy\"")
 
     def test_off_ignores_policies(self):
         server = self.start_server(mta_sts=False)
