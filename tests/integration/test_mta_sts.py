@@ -285,6 +285,16 @@ class MtaStsTest(unittest.TestCase):
         self.assertRegex(server.log_text(), r"event=mta_sts_error domain=black1.test error=\"https://mta-sts.black1.test:"
                                             r"[^\n]*timed out[^\n]* \(remembered; tried again in \d+ s\)\" using=\"no policy\"")
 
+    def test_sigterm_does_not_wait_for_a_hung_policy_fetch(self):
+        server = self.start_server()
+        before = self.blackhole.accepted
+        submit(server, SENDER, ["kim@black2.test"], subject="sts-sigterm")
+        self.assertTrue(wait_for(lambda: self.blackhole.accepted > before, timeout=FETCH_TIMEOUT - 1))
+        stopping = time.monotonic()
+        self.assertEqual(server.stop(), 0)
+        self.assertLess(time.monotonic() - stopping, FETCH_TIMEOUT - 1, "waited for the fetch")
+        self.assertIn("kim@black2.test", queue_list(server), "the message stays queued")
+
     def test_off_ignores_policies(self):
         server = self.start_server(mta_sts=False)
         submit(server, SENDER, ["grace@badmx.test"], subject="sts-off")
