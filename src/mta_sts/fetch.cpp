@@ -51,6 +51,7 @@ struct Transfer {
   std::unique_ptr<CURL, EasyFree> easy;
   std::unique_ptr<curl_slist, ListFree> resolve;
   std::string url;
+  std::chrono::milliseconds timeout{};
   Body body;
   char detail[CURL_ERROR_SIZE] = "";
   FetchResult result;
@@ -61,6 +62,7 @@ struct Transfer {
 bool set_up(Transfer& t, const std::string& domain, const std::vector<std::string>& addresses, std::uint16_t port,
             std::chrono::milliseconds timeout) {
   const std::string host = "mta-sts." + domain;
+  t.timeout = timeout;
   t.url = "https://" + host + (port == 443 ? "" : ":" + std::to_string(port)) + "/.well-known/mta-sts.txt";
   t.easy.reset(curl_easy_init());
   if (!t.easy) return false;
@@ -91,6 +93,11 @@ FetchResult outcome(Transfer& t, CURLcode rc) {
   FetchResult r;
   if (t.body.too_big) {
     r.error = t.url + ": policy larger than 64 KiB";
+    return r;
+  }
+  if (rc == CURLE_OPERATION_TIMEDOUT) {  // curl words it by phase ("SSL connection timeout", …): one wording
+    const auto ms = t.timeout.count();
+    r.error = t.url + ": timed out after " + (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s");
     return r;
   }
   if (rc != CURLE_OK) {
