@@ -174,7 +174,8 @@ struct Fetcher::Impl {
         t->result = outcome(*t, rc);
         finish(std::move(t));
       }
-      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);  // curl shortens the wait to its own next timeout
+      // curl shortens the wait to its own next timeout; new work wakes it.
+      curl_multi_poll(multi, nullptr, 0, running.empty() ? 60'000 : 1000, nullptr);
     }
   }
 
@@ -195,16 +196,19 @@ struct Fetcher::Impl {
   std::mutex mutex;
   std::vector<std::shared_ptr<Transfer>> incoming;  // under `mutex`
   bool stopping = false;                            // under `mutex`
-  std::thread thread;
+  std::thread thread;                               // started by the first fetch, under `mutex`
 };
 
-Fetcher::Fetcher(asio::any_io_executor executor) : impl_(std::make_shared<Impl>(std::move(executor))) {
-  if (impl_->multi) impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
-}
+Fetcher::Fetcher(asio::any_io_executor executor) : impl_(std::make_shared<Impl>(std::move(executor))) {}
 
 Fetcher::~Fetcher() {
   stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  std::thread thread;
+  {
+    std::lock_guard lock(impl_->mutex);
+    thread.swap(impl_->thread);
+  }
+  if (thread.joinable()) thread.join();
 }
 
 void Fetcher::stop() {
@@ -225,6 +229,7 @@ asio::awaitable<FetchResult> Fetcher::fetch(std::string domain, std::vector<std:
     if (!impl->stopping) {
       impl->incoming.push_back(t);
       queued = true;
+      if (!impl->thread.joinable()) impl->thread = std::thread([raw = impl.get()] { raw->run(); });
     }
   }
   if (!queued) {
