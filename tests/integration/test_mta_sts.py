@@ -9,12 +9,14 @@ testing policy only logs; a failed fetch (404, a redirect, text/html, over
 is used without fetching again; `mta_sts = false` turns it all off.
 Policy hosts that accept the connection and never answer (Blackhole, on
 127.0.0.7) delay only their own domains, by one fetch timeout, and a
-failed fetch is not tried again for some minutes (RFC 8461 §3.3)."""
+failed fetch is not tried again for some minutes (RFC 8461 §3.3); nor is
+a `_mta-sts` TXT lookup that failed (ServfailDns, behind dnsmasq)."""
 import http.server
 import os
 import socket
 import sqlite3
 import ssl
+import struct
 import tempfile
 import threading
 import time
@@ -125,6 +127,44 @@ class Blackhole:
             conn.close()
 
 
+class ServfailDns:
+    """A DNS server on UDP that answers every query SERVFAIL; `queries`
+    counts them."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.done.is_set():
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            end = 12
+            while end < len(query) and query[end] != 0:  # the question's name, then type and class
+                end += 1 + query[end]
+            if len(query) < 12 or end + 5 > len(query):
+                continue
+            self.queries += 1
+            flags = 0x8000 | (query[2] & 0x01) << 8 | 0x0080 | 2  # QR, RD as asked, RA, SERVFAIL
+            self.sock.sendto(query[:2] + struct.pack(">HHHHH", flags, 1, 0, 0, 0) + query[12:end + 5], peer)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
 class MtaStsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -151,6 +191,9 @@ class MtaStsTest(unittest.TestCase):
         for domain in BLACKHOLED:
             records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},127.0.0.6",
                         f"--host-record=mta-sts.{domain},127.0.0.7", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
+        cls.servfail = ServfailDns().start()
+        records += ["--mx-host=dnsfail.test,mx.dnsfail.test,10", "--host-record=mx.dnsfail.test,127.0.0.6",
+                    f"--server=/_mta-sts.dnsfail.test/127.0.0.1#{cls.servfail.port}"]
         cls.dns = Dnsmasq(records).start()
         cls.hops = {
             "sts.test": NextHop(host="127.0.0.2", port=cls.port, starttls_cert=mx).start(),
@@ -167,6 +210,7 @@ class MtaStsTest(unittest.TestCase):
         cls.dns.stop()
         cls.web.stop()
         cls.blackhole.stop()
+        cls.servfail.stop()
 
     def start_server(self, mta_sts=True):
         server = harness.Server(
@@ -284,6 +328,20 @@ class MtaStsTest(unittest.TestCase):
         self.assertEqual(self.blackhole.accepted - before, 1, "a failed fetch is not tried again at once")
         self.assertRegex(server.log_text(), r"event=mta_sts_error domain=black1.test error=\"https://mta-sts.black1.test:"
                                             r"\d+/.well-known/mta-sts.txt: timed out after 5 s \(remembered; tried again in \d+ s\)\" using=\"no policy\"")
+
+    def test_a_failed_record_lookup_is_remembered(self):
+        server = self.start_server()
+        submit(server, SENDER, ["lee@dnsfail.test"], subject="sts-dnsfail-1")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-dnsfail-1")), 1)
+        asked = self.servfail.queries
+        self.assertGreater(asked, 0)
+        submit(server, SENDER, ["lee@dnsfail.test"], subject="sts-dnsfail-2")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-dnsfail-2")), 1)
+        self.assertEqual(self.servfail.queries, asked, "the failed TXT lookup is not made again at once")
+        log = server.log_text()
+        self.assertRegex(log, r'event=mta_sts_error domain=dnsfail.test error="_mta-sts.dnsfail.test: TXT lookup: [^"\n]*"\n')
+        self.assertRegex(log, r'event=mta_sts_error domain=dnsfail.test error="_mta-sts.dnsfail.test: TXT lookup: '
+                              r'[^"\n]* \(remembered; tried again in \d+ s\)"')
 
     def test_sigterm_does_not_wait_for_a_hung_policy_fetch(self):
         server = self.start_server()
