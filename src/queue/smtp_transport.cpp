@@ -32,7 +32,7 @@ void SmtpTransport::start(const config::Config& config, const Schedule& schedule
   config_ = config;
   schedule_ = schedule;
   resolver_ = std::make_unique<dns::Resolver>(io_.get_executor(), config.relay.dns_servers, options_.dns_timeout);
-  sts_ = std::make_unique<mta_sts::Policies>(*resolver_, config.database_path(),
+  sts_ = std::make_unique<mta_sts::Policies>(io_.get_executor(), *resolver_, config.database_path(),
                                              mta_sts::https_port_from_environment());
   tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   tls_->set_verify_mode(asio::ssl::verify_none);
@@ -48,6 +48,7 @@ void SmtpTransport::reload(const config::Config& config, const Schedule& schedul
 void SmtpTransport::stop() {
   stopping_ = true;
   if (resolver_) resolver_->cancel();  // lookups in progress end now (as temporary failures)
+  if (sts_) sts_->stop();            // and so do policy fetches
 }
 
 void SmtpTransport::lift_backoffs() {
