@@ -37,20 +37,22 @@ TEST(MtaStsFetcher, HungHostsTimeOutTogetherNotOneAfterAnother) {
   HungHost host(io);
   Fetcher fetcher(io.get_executor());
   std::vector<FetchResult> results;
+  std::size_t held_at_first_result = 0;
   const auto start = Clock::now();
   for (std::string domain : {"a.test", "b.test", "c.test", "d.test"})
     asio::co_spawn(io, [&, domain]() -> asio::awaitable<void> {
       std::vector<std::string> loopback{"127.0.0.1"};  // named: GCC 12 mishandles a braced list in co_await
-      results.push_back(co_await fetcher.fetch(domain, loopback, host.port(), 500ms));
+      auto result = co_await fetcher.fetch(domain, loopback, host.port(), 2s);
+      if (results.empty()) held_at_first_result = host.held.size();
+      results.push_back(std::move(result));
     }, asio::detached);
-  while (results.size() < 4 && Clock::now() - start < 10s) io.run_one_for(100ms);
-  const auto took = Clock::now() - start;
+  while (results.size() < 4 && Clock::now() - start < 30s) io.run_one_for(100ms);
   ASSERT_EQ(results.size(), 4u);
-  EXPECT_EQ(host.held.size(), 4u);
-  EXPECT_LT(took, 1500ms);  // one after another: 2 s
+  // One after another, the second host connection would come only after the first fetch ended.
+  EXPECT_EQ(held_at_first_result, 4u);
   for (const auto& r : results) {
     EXPECT_FALSE(r.ok);
-    EXPECT_NE(r.error.find("/.well-known/mta-sts.txt: timed out after 500 ms"), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("/.well-known/mta-sts.txt: timed out after 2 s"), std::string::npos) << r.error;
   }
 }
 
