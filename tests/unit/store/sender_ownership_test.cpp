@@ -22,7 +22,7 @@ struct SenderOwnershipTest : ::testing::Test {
     config.local_domains = {"x.org", "y.org"};
     config.postmaster = "pm@x.org";
     config.aliases_file = dir.path / "aliases";
-    std::ofstream(config.aliases_file) << "sales@x.org: alice\nteam@y.org: alice, bob@x.org\n";
+    std::ofstream(config.aliases_file) << "sales@x.org: alice\nteam@y.org: alice@x.org, bob@x.org\n";
     users = std::make_unique<UserDb>(dir.path / "postern.db");
     for (auto* u : {"alice@x.org", "bob@x.org", "pm@x.org"}) users->ensure(u);
     owner = std::make_unique<SenderOwnership>(*users);
