@@ -26,7 +26,8 @@ bool SenderOwnership::owns_address(const config::Config& config, std::string_vie
   const auto addr = canonical_address(address);
   if (!user || !addr) return false;
   if (*addr == *user || users_.has_sender(*user, *addr)) return true;
-  if (const auto target = config.final_recipient(*addr); target != *addr) return canonical_address(target) == user;
+  // postmaster@<local domain>: whoever owns the postmaster address (a user, or an alias of theirs).
+  if (const auto target = config.final_recipient(*addr); target != *addr) return owns_address(config, *user, target);
   return config.is_local_domain(domain_of(*addr)) && alias_reaches(config, *addr, *user);
 }
 

@@ -38,6 +38,11 @@ TEST_F(SenderOwnershipTest, LoginAliasesAndListedAddresses) {
   EXPECT_FALSE(owner->owns_address(config, "bob@x.org", "ceo@z.test"));
   EXPECT_TRUE(owner->owns_address(config, "pm@x.org", "postmaster@y.org"));
   EXPECT_FALSE(owner->owns_address(config, "bob@x.org", "postmaster@y.org"));
+  config.postmaster = "sales@x.org";  // an alias of alice's
+  EXPECT_TRUE(owner->owns_address(config, "alice@x.org", "postmaster@y.org"));
+  config.postmaster = "postmaster@y.org";  // names itself: no endless chase
+  EXPECT_FALSE(owner->owns_address(config, "alice@x.org", "postmaster@x.org"));
+  config.postmaster = "pm@x.org";
   users->add_sender("bob@x.org", "Bob.Smith@z.test");
   EXPECT_TRUE(owner->owns_address(config, "bob@x.org", "bob.smith@z.test"));
   EXPECT_EQ(users->senders("bob@x.org"), std::vector<std::string>{"bob.smith@z.test"});
