@@ -1,9 +1,8 @@
 // `postern user add|passwd|del|list|lock|unlock|disable|enable|quota`
 // (SPEC §2) and `postern user sender ADDR add|del|list OTHER` (SPEC §11:
 // the other addresses ADDR may send as): manage mailbox users in the data
-// dir's postern.db. Changes
-// reach a running server at once: it reads the users table on every
-// lookup. Passwords come from --password-stdin (first line) or a no-echo
+// dir's postern.db. Changes reach a running server at once: it reads the
+// users table on every lookup. Passwords come from --password-stdin (first line) or a no-echo
 // prompt on the terminal, and are never stored: only a yescrypt hash and
 // SCRAM keys (plus the CRAM-MD5 secret with --cram-md5).
 //
