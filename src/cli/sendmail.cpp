@@ -190,6 +190,7 @@ int run_sendmail(const SendmailArgs& a) {
   env.client_address = "127.0.0.1";
   env.client_helo = "localhost";
   env.auth_identity = user;
+  env.any_sender = ::getuid() == 0;  // root may send as anyone (SPEC §11); others as their own addresses
   env.received_at = now;
   try {
     store::Spool spool(cfg.spool_dir());

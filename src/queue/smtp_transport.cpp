@@ -336,6 +336,19 @@ asio::awaitable<std::string> SmtpTransport::sign(const store::Envelope& envelope
   const auto keys = dkim_keys_.keys_for(config_.dkim_dir(), domain, &problems);
   for (const auto& p : problems) log::Event("dkim_error").add("queue_id", id).add("error", p);
   if (keys.empty()) co_return message;
+  if (!envelope.any_sender) {
+    bool owned = false;
+    try {
+      owned = options_.owns_domain && options_.owns_domain(config_, envelope.auth_identity, domain);
+    } catch (const std::exception& e) {
+      log::Event("dkim_error").add("queue_id", id).add("domain", domain).add("error", e.what());
+    }
+    if (!owned) {
+      log::Event("dkim_not_signed").add("queue_id", id).add("domain", domain).add("user", envelope.auth_identity)
+          .add("reason", "the user does not own the From: domain");
+      co_return message;
+    }
+  }
   std::string fields;
   try {
     auto job = [&]() -> asio::awaitable<std::string> { co_return dkim::sign(message, keys); };

@@ -111,6 +111,7 @@ HeadResult parse_head(std::string_view head, DecodedMessageFile& out) {
     else if (rec.key == "body_type") e.body_type = value;
     else if (rec.key == "smtputf8") e.smtputf8 = value == "1";
     else if (rec.key == "aliases_expanded") e.aliases_expanded = value == "1";
+    else if (rec.key == "any_sender") e.any_sender = value == "1";
     else if (rec.key == "received_at") {
       std::int64_t us = 0;
       if (!parse_int(value, us)) return HeadResult::malformed;
@@ -196,6 +197,7 @@ std::string encode_envelope_records(std::string_view id, const Envelope& e, std:
   add_record(out, "body_type", e.body_type);
   add_record(out, "smtputf8", e.smtputf8 ? "1" : "0");
   if (e.aliases_expanded) add_record(out, "aliases_expanded", "1");
+  if (e.any_sender) add_record(out, "any_sender", "1");
   for (const auto& r : e.recipients) add_record(out, "rcpt", r);
   return out;
 }
