@@ -7,6 +7,7 @@
 namespace postern::smtp {
 
 void DataDecoder::put(char c) {
+  if (c == '\0') nul_ = true;
   ++size_;
   if (size_ <= max_) out_ += c;
 }
@@ -91,6 +92,7 @@ std::size_t ChunkDecoder::feed(std::string_view bytes) {
 
 void BareLineEndScanner::feed(std::string_view bytes) {
   for (char c : bytes) {
+    if (c == '\0') nul_ = true;
     if (c == '\n') {
       if (!after_cr_) bare_ = true;
     } else if (after_cr_) {
