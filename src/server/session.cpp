@@ -56,7 +56,7 @@ smtp::DialogueSettings dialogue_settings(const config::Config& config, const con
   s.report_lines = transcript;
   // Submission clients authenticate first; on mx, spamware and smuggling
   // probes do not wait. The testbed (transcripts) takes what applications send.
-  s.forbid_unauth_pipelining = listener.role == config::Role::mx && !transcript;
+  s.forbid_unauth_pipelining = config.limits.forbid_unauth_pipelining && listener.role == config::Role::mx && !transcript;
   return s;
 }
 

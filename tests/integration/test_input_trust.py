@@ -3,7 +3,8 @@ sent after a refused AUTH or glued to a mistyped verb never reach the log
 (only a known verb does); commands pipelined behind the final dot of DATA
 by an unauthenticated client on an mx listener get 554 5.5.0 and a
 disconnect, as Postfix's smtpd_forbid_unauth_pipelining (MAIL, RCPT and
-DATA stay pipelined; an authenticated client may); a NUL in DATA or BDAT
+DATA stay pipelined; an authenticated client may; [limits]
+forbid_unauth_pipelining = false turns it off); a NUL in DATA or BDAT
 is refused with 550 5.6.0 and nothing is kept; TLS 1.2 offers AEAD suites
 only (no CBC: LUCKY13)."""
 import base64
@@ -119,6 +120,20 @@ class PipeliningBehindTheDot(unittest.TestCase):
         s.send("Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n")
         self.assertEqual([s.reply()[0] for _ in range(2)], [250, 221])
         self.assertEqual(len(self.server.delivered(user, count=2)), 2)
+
+
+class PipeliningAllowedByConfig(unittest.TestCase):
+    def test_forbid_unauth_pipelining_false_lets_it_through(self):
+        server = Server(listeners=("mx",), extra={"limits": {"forbid_unauth_pipelining": False}}).start()
+        self.addCleanup(server.cleanup)
+        s = RawSMTP(*server.mx)
+        self.addCleanup(s.close)
+        ehlo(s)
+        s.send("MAIL FROM:<a@example.net>\r\nRCPT TO:<postmaster@example.org>\r\nDATA\r\n")
+        self.assertEqual([s.reply()[0] for _ in range(3)], [250, 250, 354])
+        s.send("Subject: one\r\n\r\nbody\r\n.\r\nNOOP\r\n")
+        self.assertEqual([s.reply()[0] for _ in range(2)], [250, 250])
+        self.assertEqual(len(server.delivered("postmaster@example.org")), 1)
 
 
 class NulInTheMessage(unittest.TestCase):
