@@ -145,6 +145,21 @@ std::string read_message(bool ignore_dots, std::uint64_t limit) {
   return out;
 }
 
+// Leading UNIX "From " envelope lines (mbox, `git format-patch --stdout`)
+// are no header fields: dropped, as Postfix's sendmail does, so the header
+// section that follows is read as one.
+std::string without_envelope_lines(std::string message) {
+  std::size_t start = 0;
+  while (start < message.size()) {
+    const std::string_view line = std::string_view(message).substr(start);
+    const auto text = line.find_first_not_of('>');
+    if (text == std::string_view::npos || line.substr(text, 5) != "From ") break;
+    const auto nl = line.find('\n');
+    start = nl == std::string_view::npos ? message.size() : start + nl + 1;
+  }
+  return message.erase(0, start);
+}
+
 int run_sendmail(const SendmailArgs& a) {
   config::Config cfg;
   try {
@@ -160,7 +175,7 @@ int run_sendmail(const SendmailArgs& a) {
   }
   std::string message;
   try {
-    message = mime::with_body_separator(read_message(a.ignore_dots, cfg.limits.max_message_size));
+    message = mime::with_body_separator(without_envelope_lines(read_message(a.ignore_dots, cfg.limits.max_message_size)));
   } catch (const std::length_error&) {
     std::cerr << "postern sendmail: the message is larger than limits.max_message_size ("
               << config::format_size(cfg.limits.max_message_size) << ")\n";

@@ -43,6 +43,16 @@ class SendmailInput(unittest.TestCase):
         msg = self.mail("alice@example.org")
         self.assertIn(b"Subject: nightly\r\nTo: alice@example.org\r\n\r\nall went well\r\n", msg)
 
+    def test_a_leading_mbox_from_line_is_dropped(self):
+        # `git format-patch --stdout | sendmail -t`: the envelope line is no header field.
+        text = (b"From 1f0c2a9e Mon Sep 17 00:00:00 2001\nFrom: Alice <alice@example.org>\nTo: bob@example.org\n"
+                b"Subject: [PATCH] fix\n\n---\nFrom the body\n")
+        out = self.sendmail("-t", input=text)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        msg = self.mail("bob@example.org")
+        self.assertNotIn(b"2001", msg)
+        self.assertIn(b"Subject: [PATCH] fix\r\n\r\n---\r\nFrom the body\r\n", msg)
+
     def test_obsolete_bcc_and_resent_bcc_are_removed(self):
         text = (b"From : Alice <alice@example.org>\nTo: bob@example.org\nBcc : carol@example.net\n"
                 b"Resent-Bcc : dave@example.org\nresent-bcc\t:\n  dave@example.org\nSubject: plans\n\nhello\n")
