@@ -103,7 +103,9 @@ void BareLineEndScanner::feed(std::string_view bytes) {
 }
 
 void ReceivedCounter::feed(std::string_view bytes) {
-  static constexpr std::string_view field = "received:";
+  static constexpr std::string_view field = "received";
+  // "Received:" or, RFC 5322 §4.5, "Received :": the name, then white space, then the colon.
+  static constexpr std::size_t longest_head = field.size() + 16;
   for (char c : bytes) {
     if (in_body_) return;
     if (c == '\n') {
@@ -113,11 +115,15 @@ void ReceivedCounter::feed(std::string_view bytes) {
       continue;
     }
     if (line_checked_) continue;
-    head_ += c;
-    if (head_.size() == field.size()) {
-      if (util::iequals(head_, field)) ++count_;
+    if (c == ':') {
+      auto name = std::string_view(head_);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+      if (util::iequals(name, field)) ++count_;
       line_checked_ = true;
+      continue;
     }
+    head_ += c;
+    if (head_.size() > longest_head) line_checked_ = true;
   }
 }
 

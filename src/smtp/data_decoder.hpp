@@ -102,7 +102,8 @@ class BareLineEndScanner {
 };
 
 // Counts the Received: fields of a message's header section as the message
-// streams by (RFC 5321 §6.3 loop detection); stops at the first empty line.
+// streams by (RFC 5321 §6.3 loop detection), "Received :" (RFC 5322 §4.5)
+// too; stops at the first empty line.
 class ReceivedCounter {
  public:
   void feed(std::string_view bytes);

@@ -164,6 +164,23 @@ class NulInTheMessage(unittest.TestCase):
         self.assertEqual(self.server.delivered("postmaster@example.org", timeout=0), [])
 
 
+class ObsoleteReceivedFields(unittest.TestCase):
+    def test_received_with_white_space_before_the_colon_counts_as_a_hop(self):
+        # RFC 5322 §4.5: "Received :" is a Received field; 51 of them are a loop.
+        server = Server(listeners=("mx",)).start()
+        self.addCleanup(server.cleanup)
+        received = "".join(f"Received : from hop{i}.test by hop{i + 1}.test; Tue, 1 Dec 2026 10:00:00 +0000\r\n"
+                           for i in range(51))
+        s = RawSMTP(*server.mx)
+        self.addCleanup(s.close)
+        ehlo(s)
+        s.cmd("MAIL FROM:<someone@example.net>")
+        s.cmd("RCPT TO:<postmaster@example.org>")
+        self.assertEqual(s.cmd("DATA")[0], 354)
+        self.assertEqual(s.cmd(received + "Subject: loop\r\n\r\nround and round\r\n."),
+                         (554, ["554 5.4.6 Too many hops, mail loops"]))
+
+
 class Tls12Ciphers(unittest.TestCase):
     def setUp(self):
         self.server = Server(listeners=("mx", "smtps")).start()

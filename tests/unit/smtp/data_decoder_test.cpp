@@ -152,6 +152,7 @@ TEST(BareLineEndScanner, NulInAnyChunk) {
 TEST(ReceivedCounter, HeaderSectionOnly) {
   EXPECT_EQ(count_received("Received: a\r\nRECEIVED:b\r\n c\r\nSubject: x\r\n\r\nReceived: body\r\n"), 2u);
   EXPECT_EQ(count_received("Subject: x\r\nReceived-SPF: pass\r\n"), 0u);
+  EXPECT_EQ(count_received("Received : a\r\nReceived\t: b\r\nReceivedX: c\r\n Received: folded\r\n\r\n"), 2u);  // §4.5
   ReceivedCounter split;
   for (char c : std::string("Rec") + "eived: x\r\n" + "received: y\n\nReceived: z\n") split.feed(std::string_view(&c, 1));
   EXPECT_EQ(split.count(), 2u);
