@@ -70,6 +70,8 @@ struct Limits {
   unsigned max_errors = 10;
   unsigned max_connections = 10000;
   unsigned max_connections_per_ip = 50;
+  // mx: commands an unauthenticated client sends behind the final dot get 554 5.5.0, close.
+  bool forbid_unauth_pipelining = true;
 };
 
 struct Queue {

@@ -101,6 +101,7 @@ std::string to_toml(const Config& c) {
   o << "max_errors = " << c.limits.max_errors << "\n";
   o << "max_connections = " << c.limits.max_connections << "\n";
   o << "max_connections_per_ip = " << c.limits.max_connections_per_ip << "\n";
+  o << "forbid_unauth_pipelining = " << boolean(c.limits.forbid_unauth_pipelining) << "\n";
   o << "\n[queue]\n";
   o << "retry_initial = " << dur(c.queue.retry_initial) << "\n";
   o << "retry_max = " << dur(c.queue.retry_max) << "\n";

@@ -458,6 +458,7 @@ class Loader {
         {"max_errors", [&](auto& n) { c_.limits.max_errors = integer(n, 1, 100000); }},
         {"max_connections", [&](auto& n) { c_.limits.max_connections = integer(n, 1, 10'000'000); }},
         {"max_connections_per_ip", [&](auto& n) { c_.limits.max_connections_per_ip = integer(n, 1, 10'000'000); }},
+        {"forbid_unauth_pipelining", [&](auto& n) { c_.limits.forbid_unauth_pipelining = boolean(n); }},
     });
   }
 

@@ -26,6 +26,15 @@ using Ext = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSI
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("TLS: " + what); }
 
+// Mozilla's "intermediate" TLS 1.2 list: forward secrecy and AEAD only, so
+// no CBC suite (LUCKY13) and no static RSA key exchange. TLS 1.3 suites are
+// all AEAD and stay OpenSSL's default.
+constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+
 void add_extension(X509* cert, int nid, const char* value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -110,6 +119,8 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::filesystem::path
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
                    asio::ssl::context::single_dh_use);
   SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1) fail("no usable TLS 1.2 cipher");
+  SSL_CTX_set_dh_auto(native, 1);  // DHE with RFC 7919 groups, for RSA keys of clients without ECDHE
   asio::error_code ec;
   ctx->use_certificate_chain_file(cert.string(), ec);
   if (ec) fail("cannot load certificate " + cert.string() + ": " + ec.message());

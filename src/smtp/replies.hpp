@@ -47,6 +47,9 @@ inline Reply utf8_needs_smtputf8() { return {553, "5.6.7", "Non-ASCII address re
 inline Reply too_many_recipients() { return {452, "4.5.3", "Too many recipients"}; }
 inline Reply message_too_big() { return {552, "5.3.4", "Message too big"}; }
 inline Reply bare_cr_lf() { return {550, "5.6.0", "Bare CR or LF not allowed"}; }
+inline Reply nul_in_message() { return {550, "5.6.0", "NUL characters not allowed"}; }
+// As Postfix's smtpd_forbid_unauth_pipelining answers.
+inline Reply protocol_synchronization() { return {554, "5.5.0", "Error: SMTP protocol synchronization"}; }
 inline Reply relay_denied() { return {554, "5.7.1", "Relay access denied"}; }
 inline Reply auth_required() { return {530, "5.7.0", "Authentication required"}; }
 inline Reply tls_not_available() { return {454, "4.7.0", "TLS not available"}; }
