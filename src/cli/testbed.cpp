@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 struct TestbedOptions {
   std::string config_file, data_dir, rules_file, ports_file;
   std::string smtp = "127.0.0.1:1025", smtps = "127.0.0.1:1465", http = "127.0.0.1:8025";
+  std::vector<std::string> allowed_hosts;  // Host names the web side answers beyond IP literals and localhost
 };
 
 config::Listener listener(const std::string& text, config::TlsMode tls, const char* option) {
@@ -97,6 +98,7 @@ int run_testbed(const TestbedOptions& o) {
   server.bind();
   testbed::Messages messages(server.spool());
   testbed::HttpApi api(messages, *transcripts, *scenarios);
+  api.allow_hosts(o.allowed_hosts);
   const int http_port = api.bind(http.host, http.port);
   const auto ports = server.bound_ports();
   if (!o.ports_file.empty())
@@ -135,6 +137,9 @@ void add_testbed(CLI::App& app, int& result) {
   sub->add_option("--http", o->http, "Web page and JSON API")->capture_default_str();
   sub->add_option("--ports-file", o->ports_file, "Write {\"smtp\": N, \"smtps\": N, \"http\": N} here once listening");
   sub->add_option("--rules", o->rules_file, "TOML file of [[rule]] tables");
+  sub->add_option("--allowed-hosts", o->allowed_hosts,
+                  "Host names the web side answers besides IP addresses and localhost (comma-separated; * = any)")
+      ->delimiter(',');
   sub->callback([&result, o] {
     try {
       result = run_testbed(*o);
