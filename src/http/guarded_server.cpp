@@ -182,20 +182,20 @@ void close_draining(int fd) {
 
 }  // namespace
 
-GuardedServer::GuardedServer(HostAllowlist hosts, bool guard_writes, std::string allow_hint, Refuse refuse,
-                             ServerLimits limits)
+GuardedServer::GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse refuse, ServerLimits limits)
     : hosts_(std::move(hosts)), limits_(limits) {
   new_task_queue = [] { return new ConnectionThreads; };
-  set_pre_routing_handler([this, guard_writes, allow_hint, refuse](const httplib::Request& req, httplib::Response& res) {
+  set_pre_routing_handler([this, allow_hint, refuse](const httplib::Request& req, httplib::Response& res) {
     std::optional<Refusal> refusal;
     const std::string host = req.get_header_value("Host");
     if (!hosts_.allows(host)) {
       refusal = Refusal{403, "Host " + util::printable(host, 100) + " is not allowed (DNS rebinding?); " + allow_hint};
-    } else if (guard_writes) {
+    } else {
       const std::string origin = req.get_header_value("Origin"), site = req.get_header_value("Sec-Fetch-Site"),
-                        type = req.get_header_value("Content-Type"), length = req.get_header_value("Content-Length");
+                        mode = req.get_header_value("Sec-Fetch-Mode"), type = req.get_header_value("Content-Type"),
+                        length = req.get_header_value("Content-Length");
       const bool has_body = req.has_header("Transfer-Encoding") || (!length.empty() && length != "0");
-      refusal = refuse_cross_site({req.method, host, origin, site, type, has_body});
+      refusal = refuse_cross_site({req.method, host, origin, site, mode, type, has_body});
     }
     if (!refusal) return HandlerResponse::Unhandled;
     if (current) current->close_after = true;

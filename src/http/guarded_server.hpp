@@ -1,7 +1,7 @@
 // cpp-httplib's Server with what a loopback HTTP side needs against hostile
 // pages and clients:
-// * the Host check (DNS rebinding) and, when asked, the CSRF check
-//   (request_guard.hpp) before any route runs;
+// * the Host check (DNS rebinding) and the cross-site check (CSRF,
+//   request_guard.hpp) before any route runs;
 // * a thread per connection (at most max_connections) instead of a fixed
 //   pool of eight, so open pages and pending waits starve nobody;
 // * one deadline per request for reading its headers and body and writing
@@ -37,9 +37,8 @@ class GuardedServer : public httplib::Server {
   // How a refusal is written (JSON for the testbed, text for /metrics).
   using Refuse = std::function<void(httplib::Response&, int status, const std::string& reason)>;
 
-  // `guard_writes`: refuse cross-site POST/PUT/PATCH/DELETE (refuse_cross_site).
   // `allow_hint` ends the Host refusal: how to allow another name.
-  GuardedServer(HostAllowlist hosts, bool guard_writes, std::string allow_hint, Refuse refuse, ServerLimits limits = {});
+  GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse refuse, ServerLimits limits = {});
   ~GuardedServer() override;
 
   // Before the server starts: one more name (the listener's own, --allowed-hosts).

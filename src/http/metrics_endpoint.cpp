@@ -7,7 +7,7 @@ namespace postern::http {
 MetricsEndpoint::MetricsEndpoint(const util::Metrics& metrics, const std::vector<std::string>& allowed_hosts)
     : metrics_(metrics),
       http_(std::make_unique<GuardedServer>(
-          HostAllowlist(allowed_hosts), false, "allow it with [http] allowed_hosts",
+          HostAllowlist(allowed_hosts), "allow it with [http] allowed_hosts",
           [](httplib::Response& res, int status, const std::string& reason) {
             res.status = status;
             res.set_content(reason + "\n", "text/plain");

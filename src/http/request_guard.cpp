@@ -74,11 +74,18 @@ bool HostAllowlist::allows(std::string_view host_header) const {
 }
 
 std::optional<Refusal> refuse_cross_site(const RequestFacts& r) {
-  if (!state_changing(r.method)) return std::nullopt;
+  const bool other_site = !r.sec_fetch_site.empty() && r.sec_fetch_site != "same-origin" && r.sec_fetch_site != "none";
+  const auto from_other_site = [&] {
+    return Refusal{403, "cross-site request refused (Sec-Fetch-Site " + util::printable(r.sec_fetch_site, 40) +
+                            ", Sec-Fetch-Mode " + util::printable(r.sec_fetch_mode, 40) + ")"};
+  };
+  if (!state_changing(r.method)) {
+    if (other_site && r.sec_fetch_mode != "navigate") return from_other_site();
+    return std::nullopt;
+  }
   if (!r.origin.empty() && !util::iequals(r.origin, std::string("http://") + std::string(r.host)))
     return Refusal{403, "cross-origin request refused (Origin " + util::printable(r.origin, 100) + ")"};
-  if (!r.sec_fetch_site.empty() && r.sec_fetch_site != "same-origin" && r.sec_fetch_site != "none")
-    return Refusal{403, "cross-site request refused (Sec-Fetch-Site " + util::printable(r.sec_fetch_site, 40) + ")"};
+  if (other_site) return from_other_site();
   if (r.method == "DELETE" && !r.has_body) return std::nullopt;
   const auto media_type = util::trim(r.content_type.substr(0, r.content_type.find(';')));
   if (!util::iequals(media_type, "application/json"))

@@ -43,13 +43,17 @@ struct Refusal {
 };
 
 struct RequestFacts {
-  std::string_view method, host, origin, sec_fetch_site, content_type;
+  std::string_view method, host, origin, sec_fetch_site, sec_fetch_mode, content_type;
   bool has_body = false;
 };
 
 // For POST, PUT, PATCH and DELETE: a foreign Origin or Sec-Fetch-Site is
 // 403; a body that is not application/json is 415 (a DELETE with no body is
-// fine). GET, HEAD and OPTIONS change nothing and pass.
+// fine). GET, HEAD and OPTIONS from another site (Sec-Fetch-Site, sent by
+// every current browser) are 403 too unless they navigate to the page: an
+// <img> on any site, or in a captured HTML mail (a sandboxed frame is a
+// site of its own), must not hold a wait open. Test code and curl send no
+// Sec-Fetch-* and pass.
 std::optional<Refusal> refuse_cross_site(const RequestFacts& request);
 
 }  // namespace postern::http

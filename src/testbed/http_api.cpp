@@ -94,7 +94,7 @@ HttpApi::HttpApi(Messages& messages, Transcripts& transcripts, Scenarios& scenar
     : messages_(messages),
       transcripts_(transcripts),
       scenarios_(scenarios),
-      http_(std::make_unique<http::GuardedServer>(http::HostAllowlist(), true, "start the testbed with --allowed-hosts NAME",
+      http_(std::make_unique<http::GuardedServer>(http::HostAllowlist(), "start the testbed with --allowed-hosts NAME",
                                                   [](httplib::Response& res, int status, const std::string& reason) {
                                                     error(res, status, reason);
                                                   })) {

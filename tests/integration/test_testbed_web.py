@@ -353,13 +353,16 @@ attack();
 
 
 class AttackerSite:
-    """A tiny http.server on its own loopback port: the other origin."""
+    """A tiny http.server on its own loopback port: the other origin (it records the requests)."""
 
     def __init__(self, api):
         page = (ATTACK_PAGE % {"api": api}).encode()
+        self.requests = []
+        requests = self.requests
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                requests.append((self.path, dict(self.headers)))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")
                 self.send_header("Content-Length", str(len(page)))
@@ -403,12 +406,6 @@ class Browser(PlainBrowser):
             raise RuntimeError(r["exceptionDetails"])
         return r["result"].get("value")
 
-    def close(self):
-        super().close()
-        if self.proc.poll() is None:  # killed by PID if Browser.close did not end it
-            self.proc.kill()
-            self.proc.wait()
-
 
 @unittest.skipUnless(shutil.which("chromium"), "Debian's chromium is installed by make test")
 class HostilePages(WebCase):
@@ -433,6 +430,32 @@ class HostilePages(WebCase):
         self.assertNotIn("read-true", title)
         self.assertEqual(self.tb.get("/api/rules")[1], [])  # ...and changed nothing
         self.assertEqual(self.kept(), [SECRET])
+
+    def test_images_in_a_captured_mail_hold_no_waits(self):
+        # A sandboxed frame is a site of its own, so the <img> requests of a
+        # captured HTML mail are cross-site: recorded here as Chromium sends
+        # them, then replayed to /api/wait, which refuses them at once
+        # instead of holding them open for ten minutes.
+        probe = AttackerSite("")
+        self.addCleanup(probe.close)
+        html = '<img src="http://127.0.0.1:%d/probe.png">' % probe.port + "".join(
+            '<img src="http://127.0.0.1:%d/api/wait?to=img-%d@example.org&timeout=600">' % (self.port, i)
+            for i in range(8))
+        with self.tb.smtp() as s:
+            s.sendmail("news@example.com", ["dev@example.org"],
+                       "Subject: images\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>hi</p>%s\r\n" % html)
+        mail = [m for m in self.tb.get("/api/messages")[1] if m["subject"] == "images"][0]
+        self.browser.open("http://127.0.0.1:%d/#message=%s" % (self.port, mail["id"]))
+        self.assertTrue(wait_for(lambda: probe.requests, timeout=30), "the mail's image was never requested")
+        path, headers = probe.requests[0]
+        self.assertEqual((headers.get("Sec-Fetch-Site"), headers.get("Sec-Fetch-Dest")), ("cross-site", "image"))
+        replayed = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection")}
+        status, _ = http_request(self.port, "GET", "/api/wait?to=img-0@example.org&timeout=600", replayed, timeout=5)
+        self.assertEqual(status, 403)
+        # The page itself and the waits of test code still get their answers.
+        self.assertEqual(self.tb.get("/api/wait?to=dev@example.org&timeout=1")[0], 200)
+        with open_request(self.port, "/api/events") as s:
+            self.assertEqual(status_of(s), 200)
 
     def test_a_rebound_name_reads_and_deletes_nothing(self):
         # After rebinding, the attacker's origin http://rebind.attacker.test:PORT
