@@ -95,6 +95,7 @@ int run_testbed(const TestbedOptions& o) {
   server::Server server(cfg, [cfg] { return cfg; });
   server.set_admission(scenarios);
   server.set_observer(transcripts);
+  server.set_shutdown_grace(std::chrono::seconds(1), std::chrono::seconds(1));  // SIGTERM ends it within 5 s
   server.bind();
   testbed::Messages messages(server.spool());
   testbed::HttpApi api(messages, *transcripts, *scenarios);

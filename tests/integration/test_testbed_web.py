@@ -262,7 +262,13 @@ class Shutdown(WebCase):
         trickler = Trickler(self.port)
         trickler.start()
         idle = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        for s in (events, wait, idle):
+        # And SMTP: a transaction inside a 600 s delay (slow+600@), and an idle client.
+        slow = socket.create_connection(("127.0.0.1", self.tb.ports["smtp"]), timeout=10)
+        slow.recv(1000)
+        slow.sendall(b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<slow+600@example.org>\r\n"
+                     b"DATA\r\n")
+        idle_smtp = socket.create_connection(("127.0.0.1", self.tb.ports["smtp"]), timeout=10)
+        for s in (events, wait, idle, slow, idle_smtp):
             self.addCleanup(s.close)
         self.addCleanup(trickler.close)
         time.sleep(0.5)
