@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "http/request_guard.hpp"
 #include "log/log.hpp"
 #include "server/intake.hpp"
 #include "server/server.hpp"
@@ -140,7 +141,10 @@ void add_testbed(CLI::App& app, int& result) {
   sub->add_option("--rules", o->rules_file, "TOML file of [[rule]] tables");
   sub->add_option("--allowed-hosts", o->allowed_hosts,
                   "Host names the web side answers besides IP addresses and localhost (comma-separated; * = any)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->check([](const std::string& name) {
+        return name == "*" || http::host_name(name) ? std::string() : "not a host name: " + name;
+      });
   sub->callback([&result, o] {
     try {
       result = run_testbed(*o);
