@@ -220,7 +220,7 @@ class Workers(WebCase):
         for _ in range(5):
             status, took = self.quick()
             self.assertEqual(status, 200)
-            self.assertLess(took, 1.5)
+            self.assertLess(took, 3)
         self.assertEqual(self.quick("/")[0], 200)
         # A trickler is cut off by the request deadline (10 s), not kept for ever.
         self.assertTrue(wait_for(lambda: all(t.closed_at or not t.is_alive() for t in tricklers), timeout=20))
@@ -312,7 +312,7 @@ class MetricsEndpoint(unittest.TestCase):
         time.sleep(0.5)
         started = time.monotonic()
         self.assertEqual(self.try_status(), 200)
-        self.assertLess(time.monotonic() - started, 1.5)
+        self.assertLess(time.monotonic() - started, 3)
 
 
 class MetricsAllowedHosts(MetricsEndpoint):
