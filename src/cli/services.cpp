@@ -117,7 +117,9 @@ void start_services(server::Server& server) {
                        return static_cast<double>(state == std::string("due") ? c.due : state == std::string("deferred") ? c.deferred : c.active);
                      });
     }
-    auto endpoint = std::make_shared<http::MetricsEndpoint>(*metrics);
+    auto allowed_hosts = config->http.allowed_hosts;
+    allowed_hosts.push_back(config->hostname);
+    auto endpoint = std::make_shared<http::MetricsEndpoint>(*metrics, allowed_hosts);
     const auto where = config::parse_listen_address(config->http.listen);
     try {
       endpoint->start(where.host, where.port);

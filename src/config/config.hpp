@@ -102,6 +102,7 @@ struct Relay {
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
 struct Http {
   std::string listen;  // "127.0.0.1:9025"; "" = off
+  std::vector<std::string> allowed_hosts;  // Host names answered beyond IP literals, localhost and hostname; "*" any
 };
 
 // SPEC §10, read by `postern testbed` only: its users, and rules that

@@ -128,6 +128,7 @@ std::string to_toml(const Config& c) {
   o << "mta_sts = " << boolean(c.relay.mta_sts) << "\n";
   o << "\n[http]\n";
   o << "listen = " << str(c.http.listen) << "\n";
+  o << "allowed_hosts = " << list(c.http.allowed_hosts) << "\n";
   o << "\n[log]\n";
   o << "format = " << str(c.log_format == LogFormat::json ? "json" : "text") << "\n";
   return o.str();

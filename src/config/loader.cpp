@@ -146,6 +146,13 @@ class Loader {
                   fail(e.what());
                 }
               }},
+             {"allowed_hosts", [&](auto& v) {
+                c_.http.allowed_hosts.clear();
+                each_string(v, [&](std::string h, std::size_t line) {
+                  if (h != "*" && !is_domain(util::to_lower(h))) fail(line, key_, q(h) + " is not a host name");
+                  c_.http.allowed_hosts.push_back(util::to_lower(h));
+                });
+              }},
          }); }},
         {"testbed", [&](auto& n) { walk(table(n), "testbed", {
              {"users", [&](auto& v) {
