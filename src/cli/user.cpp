@@ -20,6 +20,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "store/durable_file.hpp"
 #include "store/users.hpp"
 #include "util/strings.hpp"
 
@@ -104,9 +105,11 @@ int with_users(const UserOptions& o, F&& body) {
     return report(e);
   }
   try {
-    std::error_code ec;
-    std::filesystem::create_directories(cfg.data_dir, ec);
-    if (ec) throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + ec.message()};
+    try {
+      store::create_directories_durably(cfg.data_dir);
+    } catch (const store::IoError& e) {
+      throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message()};
+    }
     store::UserDb users(cfg.database_path());
     body(cfg, users);
     return Exit::ok;

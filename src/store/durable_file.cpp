@@ -113,6 +113,30 @@ void write_durably(const std::filesystem::path& target, std::string_view bytes, 
   if (sync_dir) fsync_dir(dir);
 }
 
+bool create_durably(const std::filesystem::path& target, std::string_view bytes, mode_t mode,
+                    const std::function<void(const std::filesystem::path& tmp)>& prepare) {
+  auto dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  auto tmp = dir / ("." + target.filename().string() + "." + util::random_hex(6) + ".tmp");
+  write_new_synced(tmp, bytes, mode);
+  int rc = 0, err = 0;
+  try {
+    if (prepare) prepare(tmp);
+    rc = syscalls().link(tmp.c_str(), target.c_str());
+    err = errno;
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::unlink(tmp.c_str());
+  if (rc != 0) {
+    if (err == EEXIST) return false;
+    fail(err, "link", target);
+  }
+  fsync_dir(dir);
+  return true;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(errno, "open", path);

@@ -165,5 +165,28 @@ TEST(DurableFile, DirectoryFsyncFailureIsReported) {
   EXPECT_THROW(fsync_dir(t.path / "absent"), IoError);
 }
 
+TEST(DurableFile, CreateDurablyNeverReplaces) {
+  TempDir t;
+  auto target = t.path / "secret";
+  int fsyncs_before = fsync_calls;
+  auto s = real_syscalls();
+  s.fsync = counting_fsync;
+  SyscallOverride o(s);
+  EXPECT_TRUE(create_durably(target, "first"));
+  EXPECT_EQ(fsync_calls - fsyncs_before, 2) << "the file, then its directory";
+  EXPECT_FALSE(create_durably(target, "second"));
+  EXPECT_EQ(read_file(target), "first");
+  EXPECT_EQ(count_entries(t.path), 1u) << "no temporary left behind";
+}
+
+TEST(DurableFile, CreateDurablyLeavesNothingWhenTheWriteFails) {
+  TempDir t;
+  auto s = real_syscalls();
+  s.write = fail_write;
+  SyscallOverride o(s);
+  EXPECT_THROW(create_durably(t.path / "secret", "bytes"), IoError);
+  EXPECT_EQ(count_entries(t.path), 0u);
+}
+
 }  // namespace
 }  // namespace postern::store
