@@ -241,7 +241,9 @@ LocalDelivery::Result LocalDelivery::forward(const config::Config& cfg, const Sp
 void LocalDelivery::log_sync_mode() const {
   const auto snapshot = config();
   const std::string& pattern = snapshot->mailbox_path;
-  const auto root = snapshot->data_dir / pattern.substr(0, pattern.find('{'));
+  std::string fixed = pattern.substr(0, pattern.find('{'));  // the part every mailbox shares
+  while (!fixed.empty() && fixed.back() == '/') fixed.pop_back();
+  const auto root = snapshot->data_dir / fixed;
   const auto mailboxes = file_system_of(root).value_or(FileSystemKind{"unknown", true});
   const auto spool = file_system_of(spool_.dir()).value_or(FileSystemKind{"unknown", true});
   log::Event("sync_mode")
