@@ -122,7 +122,10 @@ Placed maildir_deliver_once(const std::filesystem::path& root, const std::string
       make_durable(path);
       return Placed::kept;
     }
-    ::unlink(path.c_str());  // torn by a crash: written again below
+    // Torn by a crash: gone for good (not back beside the good copy after
+    // another one), then written again below.
+    ::unlink(path.c_str());
+    fsync_dir(path.parent_path());
     if (listing) listing->names.erase(rel);
   }
   ensure_maildir(root);
