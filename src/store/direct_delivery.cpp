@@ -53,13 +53,17 @@ DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) 
   if (mode == modes_.end()) {
     // First sight of this file system: syncfs only where it proves something.
     const auto kind = file_system_of(mailbox).value_or(FileSystemKind{"unknown", true});
-    mode = modes_.emplace(st.st_dev, sync_mode_for(policy_, kind)).first;
-    log::Event("sync_mode").add("mailbox", mailbox.string()).add("fs", kind.name).add("mode", std::string(to_string(mode->second)));
-    if (mode->second == SyncMode::syncfs) {
+    const SyncMode chosen = sync_mode_for(policy_, kind);
+    if (chosen == SyncMode::syncfs) {
       int fd = ::open(mailbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0) throw IoError(errno, "open " + mailbox.string());
       sync_fds_.emplace(st.st_dev, Fd(fd));
     }
+    mode = modes_.emplace(st.st_dev, chosen).first;
+    log::Event("sync_mode")
+        .add("mailbox", mailbox.string())
+        .add("fs", kind.name)
+        .add("mode", std::string(to_string(chosen)));
   }
   const Mailbox m{st.st_dev, mode->second};
   mailboxes_.emplace(mailbox.string(), m);

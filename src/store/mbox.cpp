@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <ctime>
+#include <functional>
 
 #include "store/durable_file.hpp"
 
@@ -77,9 +78,14 @@ bool already_appended(int fd, off_t size, std::string_view entry) {
     got += static_cast<std::size_t>(n);
   }
   const bool at_start = want == size;
-  for (auto pos = tail.find(entry); pos != std::string::npos; pos = tail.find(entry, pos + 1))
+  const std::boyer_moore_horspool_searcher searcher(entry.begin(), entry.end());
+  for (auto it = tail.cbegin();;) {
+    it = std::search(it, tail.cend(), searcher);
+    if (it == tail.cend()) return false;
+    const auto pos = static_cast<std::size_t>(it - tail.cbegin());
     if ((pos == 0 && at_start) || (pos > 0 && tail[pos - 1] == '\n')) return true;
-  return false;
+    ++it;
+  }
 }
 
 }  // namespace
