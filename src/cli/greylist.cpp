@@ -37,7 +37,7 @@ int with_store(const StateOptions& state, F&& body) {
     return report(e);
   }
   try {
-    if (cfg.greylist.store == "sqlite") store::create_directories_durably(cfg.data_dir);
+    if (cfg.greylist.store == "sqlite") store::create_directories_durably(cfg.data_dir, 0700, 0755);
     auto store = policy::open_store(cfg.greylist.store, cfg.database_path().string());
     return body(*store, policy::SystemClock().now());
   } catch (const policy::StoreError& e) {

@@ -106,7 +106,7 @@ int with_users(const UserOptions& o, F&& body) {
   }
   try {
     try {
-      store::create_directories_durably(cfg.data_dir);
+      store::create_directories_durably(cfg.data_dir, 0700, 0755);
     } catch (const store::IoError& e) {
       throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message()};
     }

@@ -138,7 +138,7 @@ void Server::bind() {
 
   const auto& cfg = *config_;
   try {
-    store::create_directories_durably(cfg.data_dir, 0700);
+    store::create_directories_durably(cfg.data_dir, 0700, 0755);
   } catch (const store::IoError& e) {
     throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message());
   }

@@ -157,14 +157,17 @@ std::string read_file(const std::filesystem::path& path) {
   return out;
 }
 
-bool create_directories_durably(const std::filesystem::path& dir, mode_t mode) {
+bool create_directories_durably(const std::filesystem::path& dir, mode_t mode, mode_t parents_mode) {
   struct stat st{};
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw IoError(ENOTDIR, "mkdir " + dir.string());
     return false;
   }
   const auto parent = dir.parent_path();
-  if (!parent.empty() && parent != dir) create_directories_durably(parent, mode);
+  if (!parent.empty() && parent != dir) {
+    const mode_t above = parents_mode ? parents_mode : mode;
+    create_directories_durably(parent, above, above);
+  }
   if (::mkdir(dir.c_str(), mode) != 0) {
     if (errno == EEXIST) return false;  // made meanwhile by someone else, who syncs it
     fail(errno, "mkdir", dir);

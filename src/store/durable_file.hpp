@@ -106,9 +106,10 @@ bool create_durably(const std::filesystem::path& target, std::string_view bytes,
                     const std::function<void(const std::filesystem::path& tmp)>& prepare = {});
 
 // mkdir -p whose result survives a crash: each directory it creates is
-// made durable by an fsync of its parent. Returns true if it created any.
-// Throws IoError.
-bool create_directories_durably(const std::filesystem::path& dir, mode_t mode = 0700);
+// made durable by an fsync of its parent. `dir` gets `mode`, missing
+// levels above it `parents_mode` (0: `mode` too; 0755 for a data dir whose
+// parents others must cross). Returns true if it created any. Throws IoError.
+bool create_directories_durably(const std::filesystem::path& dir, mode_t mode = 0700, mode_t parents_mode = 0);
 
 // Reads a whole file. Throws IoError (ENOENT when absent).
 std::string read_file(const std::filesystem::path& path);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <vector>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,6 +96,18 @@ TEST(DurableFile, CreatedDirectoriesAreSyncedInTheirParents) {
   opened_dirs.clear();
   EXPECT_FALSE(create_directories_durably(t.path / "a" / "b" / "c"));
   EXPECT_TRUE(opened_dirs.empty()) << "an existing directory costs no fsync";
+}
+
+// A data dir is private; the levels above it, made along, stay crossable.
+TEST(DurableFile, ParentsGetTheirOwnMode) {
+  TempDir t;
+  const mode_t old_mask = ::umask(022);
+  EXPECT_TRUE(create_directories_durably(t.path / "var" / "lib" / "data", 0700, 0755));
+  ::umask(old_mask);
+  const auto perms = [](const fs::path& p) { return fs::status(p).permissions() & fs::perms::all; };
+  EXPECT_EQ(perms(t.path / "var"), static_cast<fs::perms>(0755));
+  EXPECT_EQ(perms(t.path / "var" / "lib"), static_cast<fs::perms>(0755));
+  EXPECT_EQ(perms(t.path / "var" / "lib" / "data"), static_cast<fs::perms>(0700));
 }
 
 TEST(DurableFile, ShortWritesAreCompleted) {
