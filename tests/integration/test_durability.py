@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import smtplib
+import subprocess
 import unittest
 
 import harness
@@ -46,8 +47,9 @@ class Trace:
         return self.find(r"\bf(data)?sync\(\d+<%s>" % re.escape(path), after)
 
 
-@unittest.skipUnless(STRACE, "strace not installed (scripts/deps.sh --test)")
-class Traced(unittest.TestCase):
+class TracedServer:
+    """A TestCase mixin: `postern serve` under strace, and its trace."""
+
     def start(self, extra=None, fresh=True, prepare=None):
         self.server = Server(listeners=("mx", "submission"),
                              extra=dict({"auth": {"require_tls": False}}, **(extra or {})),
@@ -78,6 +80,9 @@ class Traced(unittest.TestCase):
         d = os.path.join(self.data, "mail", "example.org", local, sub)
         return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
+
+@unittest.skipUnless(STRACE, "strace not installed (scripts/deps.sh --test)")
+class Traced(TracedServer, unittest.TestCase):
     # -------------------------------------------------------------- item 21
 
     def test_fresh_directories_are_synced_in_their_parents_before_the_250(self):
@@ -175,6 +180,47 @@ class Traced(unittest.TestCase):
         t = self.stop()
         self.assertRegex(self.server.log_text(), r"event=sync_mode mailboxes=\S+ fs=\S+ mode=syncfs")
         self.assertGreater(t.count(r"\bsyncfs\("), 0)
+
+
+BINDFS = shutil.which("bindfs")
+
+
+@unittest.skipUnless(STRACE and BINDFS and os.path.exists("/dev/fuse"), "needs strace, bindfs and /dev/fuse")
+class OnFuse(TracedServer, unittest.TestCase):
+    """Mailboxes on a FUSE file system (bindfs, a pass-through one): with the
+    default mailbox_sync = "auto" the server sees FUSE with statfs and
+    fsyncs each file; syncfs would return 0 there without flushing."""
+
+    def mount(self):
+        base = harness.scratch_dir("postern-fuse-")
+        self.addCleanup(shutil.rmtree, base, True)
+        backing, mnt = os.path.join(base, "backing"), os.path.join(base, "mnt")
+        os.makedirs(backing)
+        os.makedirs(mnt)
+        fuse = subprocess.Popen([BINDFS, "-f", backing, mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def unmount():
+            subprocess.run(["fusermount", "-u", mnt], capture_output=True, timeout=20)
+            harness.stop_process(fuse, timeout=10)
+        self.addCleanup(unmount)
+        if not wait_for(lambda: os.path.ismount(mnt) or fuse.poll() is not None, timeout=10) or not os.path.ismount(mnt):
+            self.skipTest("cannot mount a FUSE file system here")
+        return mnt
+
+    def test_auto_mode_on_fuse_fsyncs_each_file(self):
+        mnt = self.mount()
+        self.start(extra={"mailbox_path": mnt + "/{domain}/{localpart}"})
+        self.send()
+        t = self.stop()
+        box = os.path.join(mnt, "example.org", "postmaster")
+        names = os.listdir(os.path.join(box, "new"))
+        self.assertEqual(len(names), 1)
+        log = self.server.log_text()
+        self.assertRegex(log, r"event=sync_mode mailboxes=%s fs=fuse mode=fsync" % re.escape(mnt))
+        self.assertRegex(log, r"event=sync_mode mailbox=%s fs=fuse mode=fsync" % re.escape(box))
+        self.assertEqual(t.count(r"\bsyncfs\("), 0, "no syncfs on FUSE")
+        self.assertIsNotNone(t.find(r"\bfsync\(\d+<%s>" % re.escape(os.path.join(box, "tmp", names[0]))))
+        self.assertIsNotNone(t.fsync_of(os.path.join(box, "new")))
 
 
 class RepeatedAfterCrash(unittest.TestCase):
