@@ -1,7 +1,7 @@
 // Maildir delivery (https://cr.yp.to/proto/maildir.html, as Dovecot reads
-// it): a message is written under tmp/ with a unique name, fsynced, renamed
-// into new/, and new/ is fsynced, so a delivered message is on stable
-// storage before the spool forgets it. Bytes are stored as given (the
+// it): a message is written under tmp/, fsynced, renamed into new/, and
+// new/ is fsynced, so a delivered message is on stable storage before the
+// spool forgets it. Bytes are stored as given (the
 // caller adds Return-Path:); Dovecot reads CRLF and LF files alike.
 //
 // Postern's own deliveries are exactly-once (maildir_deliver_once): each
