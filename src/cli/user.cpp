@@ -22,6 +22,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "store/durable_file.hpp"
 #include "store/users.hpp"
 #include "util/strings.hpp"
 
@@ -108,9 +109,11 @@ int with_users(const UserOptions& o, F&& body) {
     return report(e);
   }
   try {
-    std::error_code ec;
-    std::filesystem::create_directories(cfg.data_dir, ec);
-    if (ec) throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + ec.message()};
+    try {
+      store::create_directories_durably(cfg.data_dir, 0700, 0755);
+    } catch (const store::IoError& e) {
+      throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message()};
+    }
     store::UserDb users(cfg.database_path());
     body(cfg, users);
     return Exit::ok;

@@ -21,6 +21,8 @@ using Duration = std::chrono::seconds;
 enum class Role { mx, submission };
 enum class TlsMode { none, starttls, implicit };
 enum class MailboxFormat { maildir, mbox };
+// How mailbox files delivered before the 250 are made durable (docs/store.md).
+enum class MailboxSync { automatic, syncfs, fsync };
 enum class LogFormat { text, json };
 
 struct Listener {
@@ -133,6 +135,7 @@ struct Config {
   std::vector<std::string> local_domains{"localhost"};  // lower case
   std::string mailbox_path = "mail/{domain}/{localpart}";
   MailboxFormat mailbox_format = MailboxFormat::maildir;
+  MailboxSync mailbox_sync = MailboxSync::automatic;
   std::filesystem::path aliases_file;  // absolute; the file may be absent; empty = no aliases (SPEC §11)
   std::string postmaster;  // resolved: never empty after load()/defaults()
   std::string user;        // drop privileges to this user when started as root; empty: stay

@@ -61,6 +61,9 @@ std::string to_toml(const Config& c) {
   o << "local_domains = " << list(c.local_domains) << "\n";
   o << "mailbox_path = " << str(c.mailbox_path) << "\n";
   o << "mailbox_format = " << str(c.mailbox_format == MailboxFormat::maildir ? "maildir" : "mbox") << "\n";
+  o << "mailbox_sync = "
+    << str(c.mailbox_sync == MailboxSync::automatic ? "auto" : c.mailbox_sync == MailboxSync::syncfs ? "syncfs" : "fsync")
+    << "\n";
   o << "aliases_file = " << path(c.aliases_file) << "\n";
   o << "postmaster = " << str(c.postmaster) << "\n";
   o << "user = " << str(c.user) << "\n";

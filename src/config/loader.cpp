@@ -99,6 +99,13 @@ class Loader {
            else if (v == "mbox") c_.mailbox_format = MailboxFormat::mbox;
            else fail(q(v) + ": expected \"maildir\" or \"mbox\"");
          }},
+        {"mailbox_sync", [&](auto& n) {
+           auto v = string(n);
+           if (v == "auto") c_.mailbox_sync = MailboxSync::automatic;
+           else if (v == "syncfs") c_.mailbox_sync = MailboxSync::syncfs;
+           else if (v == "fsync") c_.mailbox_sync = MailboxSync::fsync;
+           else fail(q(v) + ": expected \"auto\", \"syncfs\" or \"fsync\"");
+         }},
         {"postmaster", [&](auto& n) {
            c_.postmaster = string(n);
            if (c_.postmaster.empty()) return;

@@ -140,9 +140,11 @@ void Server::bind() {
   signals_.add(SIGHUP);
 
   const auto& cfg = *config_;
-  std::error_code fs_ec;
-  if (std::filesystem::create_directories(cfg.data_dir, fs_ec)) ::chmod(cfg.data_dir.c_str(), 0700);
-  if (fs_ec) throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + fs_ec.message());
+  try {
+    store::create_directories_durably(cfg.data_dir, 0700, 0755);
+  } catch (const store::IoError& e) {
+    throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message());
+  }
   warn_if_exposed(cfg);
 
   bool need_tls = false;
@@ -388,6 +390,7 @@ std::string needs_restart(const config::Config& was, const config::Config& now) 
   note(was.user != now.user, "user");
   note(was.greylist.store != now.greylist.store, "greylist.store");
   note(was.relay.dns_servers != now.relay.dns_servers, "relay.dns_servers");
+  note(was.mailbox_sync != now.mailbox_sync, "mailbox_sync");
   return keys;
 }
 

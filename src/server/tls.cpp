@@ -1,6 +1,5 @@
 #include "server/tls.hpp"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -12,6 +11,7 @@
 #include <stdexcept>
 
 #include "log/log.hpp"
+#include "store/durable_file.hpp"
 
 namespace postern::server {
 namespace {
@@ -43,23 +43,17 @@ void add_extension(X509* cert, int nid, const char* value) {
   if (!ext || !X509_add_ext(cert, ext.get(), -1)) fail("cannot add certificate extension");
 }
 
-// Writes via a temporary file and rename so a crash never leaves half a key.
+// Whole or not at all (store/durable_file.hpp): a power loss never
+// leaves half a key, nor a key whose name is lost.
 void write_pem(const std::filesystem::path& path, mode_t mode, const auto& write) {
-  auto tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) fail("cannot create " + tmp.string());
-  FILE* f = ::fdopen(fd, "w");
-  if (!f) {
-    ::close(fd);
-    fail("cannot open " + tmp.string());
-  }
-  bool ok = write(f) == 1;
-  ok = (std::fflush(f) == 0) && ok && ::fsync(fd) == 0;
-  std::fclose(f);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    fail("cannot write " + path.string());
+  std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>> bio(BIO_new(BIO_s_mem()));
+  if (!bio || write(bio.get()) != 1) fail("cannot encode " + path.string());
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  try {
+    store::write_durably(path, std::string_view(data, static_cast<std::size_t>(n)), mode);
+  } catch (const store::IoError& e) {
+    fail("cannot write " + path.string() + ": " + e.code().message());
   }
 }
 
@@ -67,9 +61,12 @@ void write_pem(const std::filesystem::path& path, mode_t mode, const auto& write
 
 void generate_self_signed(const std::filesystem::path& cert_path, const std::filesystem::path& key_path,
                           const std::string& hostname) {
-  std::error_code ec;
-  std::filesystem::create_directories(cert_path.parent_path(), ec);
-  std::filesystem::create_directories(key_path.parent_path(), ec);
+  try {
+    store::create_directories_durably(cert_path.parent_path(), 0755);
+    store::create_directories_durably(key_path.parent_path());
+  } catch (const store::IoError& e) {
+    fail(std::string(e.what()) + ": " + e.code().message());
+  }
 
   PKey key(EVP_EC_gen("P-256"));
   if (!key) fail("cannot generate a key");
@@ -97,10 +94,10 @@ void generate_self_signed(const std::filesystem::path& cert_path, const std::fil
   add_extension(cert.get(), NID_subject_alt_name, ("DNS:" + hostname).c_str());
   if (!X509_sign(cert.get(), key.get(), EVP_sha256())) fail("cannot sign the certificate");
 
-  write_pem(key_path, 0600, [&](FILE* f) {
-    return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  write_pem(key_path, 0600, [&](BIO* b) {
+    return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   });
-  write_pem(cert_path, 0644, [&](FILE* f) { return PEM_write_X509(f, cert.get()); });
+  write_pem(cert_path, 0644, [&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
 }
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const std::filesystem::path& cert,

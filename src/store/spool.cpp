@@ -287,9 +287,8 @@ std::optional<std::vector<RecipientState>> decode_state_file(std::string_view by
 }
 
 Spool::Spool(std::filesystem::path dir) : dir_(std::move(dir)) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) throw IoError(ec.value(), "create " + dir_.string());
+  // Durably: a spool/ whose own name is not on disk takes every message in it along.
+  create_directories_durably(dir_);
   ::chmod(dir_.c_str(), 0700);
 }
 
@@ -547,9 +546,11 @@ std::optional<std::vector<RecipientState>> Spool::update(
   const bool all_delivered = std::all_of(states.begin(), states.end(),
                                          [](const RecipientState& s) { return s.status == RecipientStatus::delivered; });
   if (all_delivered) {
-    // Message first: see remove().
+    // Message first: see remove(). Synced, so a crash cannot bring the
+    // entry back to deliver or report it again.
     ::unlink(msg_path(id).c_str());
     ::unlink(state_path(id).c_str());
+    sync_dir_grouped();
     return states;
   }
   write_durably(state_path(id), encode_state_file(states));
@@ -558,9 +559,12 @@ std::optional<std::vector<RecipientState>> Spool::update(
 
 void Spool::remove(std::string_view id) {
   if (!valid_id(id)) return;
-  std::lock_guard lock(entry_mutex(id));
-  ::unlink(msg_path(id).c_str());
-  ::unlink(state_path(id).c_str());
+  {
+    std::lock_guard lock(entry_mutex(id));
+    ::unlink(msg_path(id).c_str());
+    ::unlink(state_path(id).c_str());
+  }
+  sync_dir_grouped();
 }
 
 std::size_t Spool::recover() {
