@@ -30,6 +30,7 @@ import errno
 import os
 import pickle
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -426,7 +427,6 @@ def main():
         root = Dir(0o755)
         root.links = 1
     fs = PowerLossFS(root)
-    # A watcher says "mounted" once the kernel serves the mount point.
     threading.Thread(target=announce_mount, args=(mountpoint,), daemon=True).start()
     fusepy.FUSE(fs, mountpoint, raw_fi=True, foreground=True, fsname="powerloss", subtype="powerloss",
                 hard_remove=True, big_writes=True, max_write=131072)
@@ -441,12 +441,18 @@ def main():
 
 
 def announce_mount(mountpoint):
+    """Says "mounted" once the kernel serves the mount point; then, if the
+    test that started us dies without unmounting, unmounts (lazily)."""
+    parent = os.getppid()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if os.path.ismount(mountpoint):
-            print("mounted", flush=True)
+    while not os.path.ismount(mountpoint):
+        if time.monotonic() > deadline:
             return
         time.sleep(0.02)
+    print("mounted", flush=True)
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    subprocess.run(["fusermount3", "-u", "-z", mountpoint], capture_output=True)
 
 
 if __name__ == "__main__":

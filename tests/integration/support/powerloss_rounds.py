@@ -98,6 +98,7 @@ class Rounds:
         self.bodies = {}    # token -> bytes sent
         self.acked = []     # (token, recipients) that got their 250
         self.auth_failures = []
+        self.refused = []   # replies that refused a message
         self.server = None
 
     def setup(self):
@@ -125,6 +126,9 @@ class Rounds:
                         body = self.bodies[token] = message(token, size)
                         c.sendmail("sender@remote.example", rcpts, body)
                         self.acked.append((token, tuple(rcpts)))  # its 250 was read
+            except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+                self.refused.append(repr(e)[:200])  # an answer, not a dead server: the round ends
+                return
             except (OSError, smtplib.SMTPException):
                 return  # the server is gone
 
@@ -135,7 +139,8 @@ class Rounds:
                                     daemon=True) for _ in range(self.sessions)]
         for t in threads:
             t.start()
-        if not harness.wait_for(lambda: len(self.acked) >= want or self.server.proc.poll() is not None, timeout=120):
+        if not harness.wait_for(lambda: len(self.acked) >= want or not any(t.is_alive() for t in threads),
+                                timeout=120):
             raise RuntimeError("the server did not accept enough messages:\n" + self.server.log_text()[-3000:])
         self.server.kill9()
         stop.set()
@@ -156,20 +161,22 @@ class Rounds:
         drained = harness.wait_for(lambda: not spooled(self.data_dir), timeout=120)
         copies = mailbox_copies(self.server)
         acked = {(user, token) for token, rcpts in self.acked for user in rcpts}
-        counts = {"rounds": rounds, "acknowledged": len(acked), "lost": 0, "duplicated": 0, "torn": 0,
-                  "unacknowledged_kept": 0, "auth_failures": len(self.auth_failures),
-                  "spool_left": 0 if drained else len(spooled(self.data_dir))}
-        lost = sorted(acked - set(copies))
-        counts["lost"] = len(lost)
+        whole, torn = {}, 0  # (user, token) -> intact copies; files that are not one of our messages, whole
         for (user, token), files in copies.items():
-            counts["duplicated"] += len(files) - 1
             body = self.bodies.get(token)
-            counts["torn"] += sum(1 for f in files if body is None or not f.endswith(body))
-            if (user, token) not in acked:
-                counts["unacknowledged_kept"] += 1
-        counts["examples"] = {"lost": lost[:5], "duplicated": sorted(k for k, v in copies.items() if len(v) > 1)[:5],
-                              "auth": self.auth_failures[:3]}
-        return counts
+            n = sum(1 for f in files if body is not None and f.endswith(body))
+            torn += len(files) - n
+            if n:
+                whole[(user, token)] = n
+        lost = sorted(acked - set(whole))
+        doubled = sorted(k for k, n in whole.items() if n > 1)
+        return {"rounds": rounds, "acknowledged": len(acked), "lost": len(lost),
+                "duplicated": sum(n - 1 for n in whole.values()), "torn": torn,
+                "unacknowledged_kept": len(set(whole) - acked), "refused": len(self.refused),
+                "auth_failures": len(self.auth_failures),
+                "spool_left": 0 if drained else len(spooled(self.data_dir)),
+                "examples": {"lost": lost[:5], "duplicated": doubled[:5], "auth": self.auth_failures[:3],
+                             "refused": self.refused[:3]}}
 
     def close(self):
         if self.server is not None:
