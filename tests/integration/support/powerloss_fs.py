@@ -9,7 +9,7 @@ DISK only what a strict POSIX file system must have kept, and exits; the
 next daemon on the same DISK mounts what survived. `kill -9` alone cannot
 show what this shows: the page cache survives a killed process.
 
-What survives a cut (the weakest reading of POSIX):
+What survives a cut (what POSIX promises, nothing a given file system adds):
 * a file's data and attributes as of its last fsync/fdatasync (a file
   never synced comes back empty, if its name survives);
 * a directory's entries as of its last fsync (create, rename, unlink,
@@ -383,7 +383,7 @@ class PowerLossFS(fusepy.Operations):
 
     def fsync(self, path, datasync, fi):
         with self.mutex:
-            node, name, _ = self.handles[fi.fh]
+            node, name, _ = self.handles.get(fi.fh) or (self.lookup(path), os.path.basename(path), 0)
             held = self.hold is not None and self.hold in name
             if held:
                 self.counts["held"] += 1
@@ -436,7 +436,7 @@ def main():
         pickle.dump(image, f)
     os.replace(disk + ".tmp", disk)
     kept = sum(len(p) for kind, _, p in image if kind == "file")
-    print(f"power cut: {len(image)} names kept, {kept} octets of file data; "
+    print(f"power cut: {len(image)} files and directories kept, {kept} octets of file data; "
           f"fsync {fs.counts['fsync']}, fsyncdir {fs.counts['fsyncdir']}, held {fs.counts['held']}", flush=True)
 
 
