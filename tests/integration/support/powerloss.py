@@ -63,7 +63,8 @@ class PowerLossMount:
         while self.log_text().count("mounted\n") <= mounted_before:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.close()
-                raise RuntimeError("the power-loss file system did not mount:\n" + self.log_text()[-2000:])
+                raise RuntimeError("the power-loss file system did not mount (it needs python3-fusepy and fuse3: "
+                                   "scripts/deps.sh --test):\n" + self.log_text()[-2000:])
             time.sleep(0.02)
         return self
 

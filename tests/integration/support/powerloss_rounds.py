@@ -170,11 +170,17 @@ class Rounds:
                 whole[(user, token)] = n
         lost = sorted(acked - set(whole))
         doubled = sorted(k for k, n in whole.items() if n > 1)
+
+        def by_path(keys):  # delivered before the 250, or spooled first
+            spooled_n = sum(1 for _, t in keys if len(self.bodies[t]) >= SPOOLED_SIZE)
+            return {"direct": len(keys) - spooled_n, "spooled": spooled_n}
+
         return {"rounds": rounds, "acknowledged": len(acked), "lost": len(lost),
                 "duplicated": sum(n - 1 for n in whole.values()), "torn": torn,
                 "unacknowledged_kept": len(set(whole) - acked), "refused": len(self.refused),
                 "auth_failures": len(self.auth_failures),
                 "spool_left": 0 if drained else len(spooled(self.data_dir)),
+                "by_path": {"lost": by_path(lost), "duplicated": by_path(doubled)},
                 "examples": {"lost": lost[:5], "duplicated": doubled[:5], "auth": self.auth_failures[:3],
                              "refused": self.refused[:3]}}
 
