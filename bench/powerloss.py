@@ -68,8 +68,8 @@ def main():
             continue
         c = one_pass(name, rounds, fresh, SEED)
         print(f"{name:<10} {c['rounds']:>6} {c['acknowledged']:>12} {c['lost']:>6} {c['duplicated']:>10} "
-              f"{c['torn']:>5} {c['unacknowledged_kept']:>12} {c['refused']:>7} {c['auth_failures']:>11} {c['spool_left']:>10} "
-              f"{c['seconds']:>8.1f}")
+              f"{c['torn']:>5} {c['unacknowledged_kept']:>12} {c['refused']:>7} {c['auth_failures']:>11} "
+              f"{c['spool_left']:>10} {c['seconds']:>8.1f}")
         lost, doubled = c["by_path"]["lost"], c["by_path"]["duplicated"]
         print(f"  by path: lost {lost['direct']} delivered before their 250 + {lost['spooled']} spooled; "
               f"messages with more than one copy {doubled['direct']} + {doubled['spooled']}")
