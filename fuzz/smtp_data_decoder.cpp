@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t used_cut = 0;
   for (std::size_t i = 0; i < input.size() && !cut.done(); i += piece) used_cut += cut.feed(input.substr(i, piece));
   if (whole.done() != cut.done() || used_whole != used_cut || whole.message() != cut.message() ||
-      whole.bare_cr_or_lf() != cut.bare_cr_or_lf())
+      whole.bare_cr_or_lf() != cut.bare_cr_or_lf() || whole.nul() != cut.nul())
     std::abort();
   if (whole.message().size() > 256) std::abort();
   if (whole.done()) {

@@ -59,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   settings.max_errors = data[1] / 4 % 8;  // 0: no limit
   settings.starttls_offered = data[2] & 1;
   settings.report_lines = data[2] & 2;
+  settings.forbid_unauth_pipelining = data[1] & 0x80;
   const std::size_t piece = 1 + data[2] / 4;
   std::string_view input(reinterpret_cast<const char*>(data) + 3, size - 3);
 

@@ -2,47 +2,54 @@
 
 #include "admission/users.hpp"
 
-#include <fcntl.h>
 #include <openssl/rand.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
+#include "log/log.hpp"
+#include "store/durable_file.hpp"
 #include "store/users.hpp"
 
 namespace postern::admission {
 
 namespace {
 
+constexpr std::size_t secret_octets = 32;
+constexpr std::size_t shortest_secret = 16;
+
+std::string fresh_secret() {
+  std::string s(secret_octets, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(s.size())) != 1)
+    throw sasl::StoreUnavailable("no random bytes for the auth secret");
+  return s;
+}
+
+// Written whole or not at all (store/durable_file.hpp): a power loss during
+// the first start leaves no file, never an empty one. A file too short to
+// be a secret (left by a version that wrote it in place) is replaced.
 std::string load_or_create_secret(const std::filesystem::path& path) {
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      std::string s(64, '\0');
-      ssize_t n = ::read(fd, s.data(), s.size());
-      ::close(fd);
-      if (n >= 16) {
-        s.resize(static_cast<std::size_t>(n));
-        return s;
+  try {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      std::string s;
+      try {
+        s = store::read_file(path);
+      } catch (const store::IoError& e) {
+        if (e.code().value() != ENOENT) throw;
+        s = fresh_secret();
+        if (store::create_durably(path, s, 0600)) return s;
+        continue;  // another process made it first: read theirs
       }
-      throw sasl::StoreUnavailable("auth secret " + path.string() + " is too short");
+      if (s.size() >= shortest_secret) return s.substr(0, 64);
+      log::Event("auth_secret_replaced")
+          .add("file", path.string())
+          .add("octets", static_cast<long long>(s.size()))
+          .add("reason", "too short to be a secret (a write cut short by a crash)");
+      s = fresh_secret();
+      store::write_durably(path, s, 0600);
+      return s;
     }
-    if (errno != ENOENT) throw sasl::StoreUnavailable("cannot read " + path.string() + ": " + std::strerror(errno));
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      if (errno == EEXIST) continue;  // another process made it first: read theirs
-      throw sasl::StoreUnavailable("cannot create " + path.string() + ": " + std::strerror(errno));
-    }
-    std::string s(32, '\0');
-    RAND_bytes(reinterpret_cast<unsigned char*>(s.data()), static_cast<int>(s.size()));
-    bool ok = ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!ok) {
-      ::unlink(path.c_str());
-      throw sasl::StoreUnavailable("cannot write " + path.string());
-    }
-    return s;
+  } catch (const store::IoError& e) {
+    throw sasl::StoreUnavailable(std::string("auth secret: ") + e.what());
   }
   throw sasl::StoreUnavailable("cannot create " + path.string());
 }

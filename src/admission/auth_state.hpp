@@ -3,7 +3,8 @@
 // never share a lockout): the per-IP lockout (auth_lockout.hpp), the user
 // database handle, and the server
 // secret behind the fake SCRAM salts of unknown users (data_dir/auth.secret,
-// 32 random bytes, created on first use, mode 0600). Thread-safe.
+// 32 random bytes, created durably on first use, mode 0600; a file too
+// short to be one is replaced). Thread-safe.
 #pragma once
 
 #include <filesystem>

@@ -43,9 +43,10 @@ std::optional<smtp::Reply> relay_rule(const SessionInfo& session, const smtp::Pa
 
 std::optional<smtp::Reply> Checks::on_connect(const SessionInfo&) { return std::nullopt; }
 
-std::optional<smtp::Reply> Checks::on_mail(const SessionInfo& session, const smtp::Path&,
+std::optional<smtp::Reply> Checks::on_mail(const SessionInfo& session, const smtp::Path& reverse_path,
                                            const smtp::MailParameters&) {
   if (session.role == config::Role::submission && !session.authenticated()) return smtp::replies::auth_required();
+  if (auto r = users_->on_mail(*session.config, session.auth_identity, reverse_path)) return r;
   if (auto r = policy_->on_mail(session.id, session.peer_address)) return r;
   return std::nullopt;
 }
@@ -53,7 +54,7 @@ std::optional<smtp::Reply> Checks::on_mail(const SessionInfo& session, const smt
 std::optional<smtp::Reply> Checks::on_rcpt(const SessionInfo& session, const TransactionInfo& transaction,
                                            const smtp::Path& forward_path) {
   if (auto r = relay_rule(session, forward_path)) return r;
-  if (auto r = users_->on_rcpt(*session.config, forward_path)) return r;
+  if (auto r = users_->on_rcpt(*session.config, transaction.reverse_path, forward_path)) return r;
   // Policy last: lock, mbox lock, quota, then greylisting (unauthenticated only).
   const std::string to = recipient_address(session, forward_path);
   const std::string from = transaction.reverse_path.str();

@@ -4,8 +4,14 @@
 // (`550 5.2.1 Mailbox disabled`), unless the aliases file or SRS says where
 // it goes (store/forwarding.hpp: accepted; a loop is `554 5.4.6`, a forged
 // SRS address `550 5.1.1`). postmaster@<any local domain> and the
-// bare <postmaster> are always accepted (RFC 5321 §4.5.1). Locks and
-// quotas are policy_checks' (450 4.2.1, 452 4.2.2).
+// bare <postmaster> are always accepted (RFC 5321 §4.5.1), unless the
+// postmaster address cannot be delivered (postmaster_undeliverable):
+// then bare <postmaster> is `550 5.1.1` rather than a bounce to <> that
+// nobody reads. An SRS address of ours takes only bounces (MAIL FROM:<>),
+// else `550 5.7.1`. Locks and quotas are policy_checks' (450 4.2.1, 452 4.2.2).
+//
+// At MAIL FROM of an authenticated session the sender must be owned by
+// the login (store/sender_ownership.hpp), else `553 5.7.1`.
 //
 // The users table is read on every call, so `postern user add/del/
 // disable` act on a running server at once. Database trouble is ours:
@@ -22,6 +28,7 @@
 namespace postern::store {
 class UserDb;
 class Forwarding;
+class SenderOwnership;
 }
 
 namespace postern::admission {
@@ -32,11 +39,23 @@ class UserChecks {
   ~UserChecks();
 
   // nullopt to accept. `config` is the session's snapshot (local_domains).
-  std::optional<smtp::Reply> on_rcpt(const config::Config& config, const smtp::Path& forward_path);
+  std::optional<smtp::Reply> on_rcpt(const config::Config& config, const smtp::Path& reverse_path,
+                                     const smtp::Path& forward_path);
+  // `login`: the session's AUTH identity ("" when not authenticated: any sender).
+  std::optional<smtp::Reply> on_mail(const config::Config& config, const std::string& login,
+                                     const smtp::Path& reverse_path);
 
  private:
   std::shared_ptr<store::UserDb> users_;
   std::unique_ptr<store::Forwarding> forwarding_;
+  std::unique_ptr<store::SenderOwnership> senders_;
 };
+
+// The reason bare <postmaster> cannot be delivered under `config`, or
+// nullopt when it can: the postmaster address is in this host's own name
+// while that is not a local domain (as with `local_domains = []` and no
+// `postmaster`), so the queue would hand it back to this server and the
+// bounce would go to <postmaster>'s null sender, read by nobody.
+std::optional<std::string> postmaster_undeliverable(const config::Config& config);
 
 }  // namespace postern::admission

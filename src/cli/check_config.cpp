@@ -4,7 +4,8 @@
 // stdout and exits 0; a bad configuration is reported on stderr as
 // "postern: FILE:LINE: KEY: MESSAGE" with exit 78, as is every malformed
 // line of the aliases file ("postern: FILE:LINE: MESSAGE") and every DKIM
-// key file that is not a usable key ("postern: FILE: MESSAGE").
+// key file that is not a usable key ("postern: FILE: MESSAGE"). A
+// postmaster address that cannot receive mail is a warning on stderr.
 #include <pwd.h>
 
 #include <filesystem>
@@ -14,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "admission/user_checks.hpp"
 #include "dkim/key.hpp"
 #include "store/aliases.hpp"
 
@@ -73,6 +75,8 @@ void add_check_config(CLI::App& app, int& result) {
         result = Exit::config_error;
         return;
       }
+      // Valid, but refused at RCPT: worth saying where the operator looks.
+      if (auto why = admission::postmaster_undeliverable(c)) std::cerr << "postern: warning: " << *why << "\n";
     } catch (const config::Error& e) {
       result = report(e);
       return;

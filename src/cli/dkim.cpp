@@ -1,7 +1,6 @@
 // `postern dkim keygen DOMAIN [--selector S] [--algorithm rsa|ed25519]`
 // (SPEC §11): writes data_dir/dkim/DOMAIN.S.key (0600, never over an
 // existing key) and prints the TXT record to publish.
-#include <fcntl.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "dkim/key.hpp"
+#include "store/durable_file.hpp"
 
 namespace postern::cli {
 namespace {
@@ -71,26 +71,25 @@ int keygen(const KeygenOptions& o) {
     std::cerr << "postern dkim: " << e.what() << "\n";
     return Exit::software;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(cfg.dkim_dir(), ec);
-  // O_EXCL: an existing key is never replaced (its record may be published).
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    const int err = errno;
-    std::cerr << "postern dkim: cannot create " << file.string() << ": " << std::strerror(err)
-              << (err == EEXIST ? " (choose another --selector, or remove the old key once its record is gone)" : "")
-              << "\n";
+  // Whole or not at all, and never over an existing key (its record may be
+  // published): temp file, fsync, link(2), directory fsync.
+  bool created = false;
+  try {
+    store::create_directories_durably(cfg.dkim_dir());
+    created = store::create_durably(file, pem, 0600, [&](const std::filesystem::path& tmp) {
+      // A server running as `user` must read what root wrote.
+      if (::geteuid() != 0 || cfg.user.empty()) return;
+      if (const passwd* pw = ::getpwnam(cfg.user.c_str()); pw && ::chown(tmp.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+        std::cerr << "postern dkim: cannot hand " << file.string() << " to " << cfg.user << "\n";
+    });
+  } catch (const store::IoError& e) {
+    const int err = e.code().value();
+    std::cerr << "postern dkim: " << e.what() << ": " << std::strerror(err) << "\n";
     return err == EACCES || err == EPERM ? Exit::no_perm : Exit::cant_create;
   }
-  bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && ::fsync(fd) == 0;
-  // A server running as `user` must read what root wrote.
-  if (written && ::geteuid() == 0 && !cfg.user.empty())
-    if (const passwd* pw = ::getpwnam(cfg.user.c_str()); pw && ::fchown(fd, pw->pw_uid, pw->pw_gid) != 0)
-      std::cerr << "postern dkim: cannot hand " << file.string() << " to " << cfg.user << "\n";
-  written = ::close(fd) == 0 && written;
-  if (!written) {
-    std::cerr << "postern dkim: cannot write " << file.string() << ": " << std::strerror(errno) << "\n";
-    std::filesystem::remove(file, ec);
+  if (!created) {
+    std::cerr << "postern dkim: cannot create " << file.string() << ": " << std::strerror(EEXIST)
+              << " (choose another --selector, or remove the old key once its record is gone)\n";
     return Exit::cant_create;
   }
   std::cerr << "postern dkim: wrote " << file.string() << " ("

@@ -14,6 +14,7 @@
 #include "policy/allow.hpp"
 #include "policy/clock.hpp"
 #include "policy/store.hpp"
+#include "store/durable_file.hpp"
 
 namespace postern::cli {
 namespace {
@@ -36,7 +37,7 @@ int with_store(const StateOptions& state, F&& body) {
     return report(e);
   }
   try {
-    if (cfg.greylist.store == "sqlite") std::filesystem::create_directories(cfg.data_dir);
+    if (cfg.greylist.store == "sqlite") store::create_directories_durably(cfg.data_dir, 0700, 0755);
     auto store = policy::open_store(cfg.greylist.store, cfg.database_path().string());
     return body(*store, policy::SystemClock().now());
   } catch (const policy::StoreError& e) {
@@ -44,6 +45,9 @@ int with_store(const StateOptions& state, F&& body) {
     return Exit::temp_fail;
   } catch (const std::filesystem::filesystem_error& e) {
     std::cerr << "postern: " << e.what() << '\n';
+    return Exit::temp_fail;
+  } catch (const store::IoError& e) {
+    std::cerr << "postern: " << e.what() << ": " << e.code().message() << '\n';
     return Exit::temp_fail;
   }
 }

@@ -18,12 +18,15 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <iterator>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "mime/header_section.hpp"
 #include "mime/reader.hpp"
 #include "queue/control.hpp"
 #include "store/spool.hpp"
@@ -109,29 +112,52 @@ bool plausible_address(const std::string& a) {
 }
 
 // stdin, LF or CRLF, as CRLF lines; without -i a line "." alone ends it.
+// Read in bounded pieces: a line is no longer than what is read, so a
+// message over `limit` is refused before it takes more than `limit` octets,
+// newlines or not.
 std::string read_message(bool ignore_dots, std::uint64_t limit) {
   std::string out, line;
-  while (std::getline(std::cin, line)) {
+  std::vector<char> piece(64 * 1024);
+  auto end_line = [&] {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!ignore_dots && line == ".") break;
+    if (!ignore_dots && line == ".") return false;
     out += line;
     out += "\r\n";
-    if (out.size() > limit) throw std::length_error("message too big");
+    line.clear();
+    return true;
+  };
+  for (;;) {
+    const ssize_t n = ::read(STDIN_FILENO, piece.data(), piece.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(std::string("cannot read the message: ") + std::strerror(errno));
+    if (n == 0) break;
+    for (std::string_view rest(piece.data(), static_cast<std::size_t>(n)); !rest.empty();) {
+      const auto nl = rest.find('\n');
+      line.append(rest.substr(0, nl));
+      if (out.size() + line.size() > limit) throw std::length_error("message too big");
+      if (nl == std::string_view::npos) break;
+      rest.remove_prefix(nl + 1);
+      if (!end_line()) return out;
+    }
   }
+  if (!line.empty()) end_line();
+  if (out.size() > limit) throw std::length_error("message too big");
   return out;
 }
 
-bool has_header(std::string_view message, std::string_view name) {
-  for (std::size_t pos = 0; pos < message.size();) {
-    auto nl = message.find('\n', pos);
-    auto line = message.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    if (line.empty() || line == "\r") return false;
-    if (line.size() > name.size() && line[name.size()] == ':' && util::iequals(line.substr(0, name.size()), name))
-      return true;
-    if (nl == std::string_view::npos) return false;
-    pos = nl + 1;
+// Leading UNIX "From " envelope lines (mbox, `git format-patch --stdout`)
+// are no header fields: dropped, as Postfix's sendmail does, so the header
+// section that follows is read as one.
+std::string without_envelope_lines(std::string message) {
+  std::size_t start = 0;
+  while (start < message.size()) {
+    const std::string_view line = std::string_view(message).substr(start);
+    const auto text = line.find_first_not_of('>');
+    if (text == std::string_view::npos || line.substr(text, 5) != "From ") break;
+    const auto nl = line.find('\n');
+    start = nl == std::string_view::npos ? message.size() : start + nl + 1;
   }
-  return false;
+  return message.erase(0, start);
 }
 
 int run_sendmail(const SendmailArgs& a) {
@@ -149,11 +175,14 @@ int run_sendmail(const SendmailArgs& a) {
   }
   std::string message;
   try {
-    message = read_message(a.ignore_dots, cfg.limits.max_message_size);
+    message = mime::with_body_separator(without_envelope_lines(read_message(a.ignore_dots, cfg.limits.max_message_size)));
   } catch (const std::length_error&) {
     std::cerr << "postern sendmail: the message is larger than limits.max_message_size ("
               << config::format_size(cfg.limits.max_message_size) << ")\n";
     return Exit::data_error;
+  } catch (const std::runtime_error& e) {
+    std::cerr << "postern sendmail: " << e.what() << "\n";
+    return Exit::temp_fail;
   }
   std::vector<std::string> recipients;
   for (const auto& r : a.recipients) recipients.push_back(qualify(r, cfg));
@@ -178,10 +207,10 @@ int run_sendmail(const SendmailArgs& a) {
   // What a local submission lacks, as Postfix's cleanup adds it.
   std::string head = "Received: by " + cfg.hostname + " (Postern sendmail, from userid " + std::to_string(::getuid()) +
                      ")\r\n\tid " + id + "; " + date + "\r\n";
-  if (!has_header(message, "From"))
+  if (!mime::has_field(message, "From"))
     head += "From: " + (a.full_name.empty() ? "" : "\"" + util::printable(a.full_name, 100) + "\" ") + "<" + sender + ">\r\n";
-  if (!has_header(message, "Date")) head += "Date: " + date + "\r\n";
-  if (!has_header(message, "Message-ID")) head += "Message-ID: <" + id + "." + util::random_hex(4) + "@" + cfg.hostname + ">\r\n";
+  if (!mime::has_field(message, "Date")) head += "Date: " + date + "\r\n";
+  if (!mime::has_field(message, "Message-ID")) head += "Message-ID: <" + id + "." + util::random_hex(4) + "@" + cfg.hostname + ">\r\n";
   message = head + message;
 
   store::Envelope env;
@@ -190,6 +219,7 @@ int run_sendmail(const SendmailArgs& a) {
   env.client_address = "127.0.0.1";
   env.client_helo = "localhost";
   env.auth_identity = user;
+  env.any_sender = ::getuid() == 0;  // root may send as anyone (SPEC §11); others as their own addresses
   env.received_at = now;
   try {
     store::Spool spool(cfg.spool_dir());

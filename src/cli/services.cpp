@@ -6,7 +6,9 @@
 #include "queue/scheduler.hpp"
 #include "server/intake.hpp"
 #include "server/server.hpp"
+#include "admission/user_checks.hpp"
 #include "store/local_delivery.hpp"
+#include "store/sender_ownership.hpp"
 #include "store/users.hpp"
 
 namespace postern::cli {
@@ -33,6 +35,7 @@ void start_services(server::Server& server) {
   if (config->delivers_locally(config->postmaster) && users->ensure(config->postmaster))
     log::Event("postmaster_created").add("address", config->postmaster);
   server.keep(users);
+  if (auto why = admission::postmaster_undeliverable(*config)) log::Event("warning").add("message", *why);
 
   // Local mailboxes: delivery before the 250 for what fits (the intake
   // offers each message), and the transport the scheduler uses for the rest.
@@ -70,6 +73,15 @@ void start_services(server::Server& server) {
   queue::SchedulerOptions options;
   options.smtp.mx_port = queue::mx_port_from_environment();
   options.metrics = metrics.get();
+  // DKIM signs only From: domains the user owns (SPEC §11). `sendmail`'s
+  // login is a local account name: it stands for that name in the first local domain.
+  auto senders = std::make_shared<store::SenderOwnership>(*users);
+  server.keep(senders);
+  options.smtp.owns_domain = [s = senders.get()](const config::Config& c, std::string_view login, std::string_view domain) {
+    std::string user(login);
+    if (user.find('@') == std::string::npos && !c.local_domains.empty()) user += "@" + c.local_domains.front();
+    return s->owns_domain(c, user, domain);
+  };
   auto scheduler = std::make_shared<queue::Scheduler>(
       config, server.spool(), *local,
       [&intake = server.intake()](const store::Envelope& e, std::string_view m) {
@@ -105,7 +117,9 @@ void start_services(server::Server& server) {
                        return static_cast<double>(state == std::string("due") ? c.due : state == std::string("deferred") ? c.deferred : c.active);
                      });
     }
-    auto endpoint = std::make_shared<http::MetricsEndpoint>(*metrics);
+    auto allowed_hosts = config->http.allowed_hosts;
+    allowed_hosts.push_back(config->hostname);
+    auto endpoint = std::make_shared<http::MetricsEndpoint>(*metrics, allowed_hosts);
     const auto where = config::parse_listen_address(config->http.listen);
     try {
       endpoint->start(where.host, where.port);

@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "http/request_guard.hpp"
 #include "log/log.hpp"
 #include "server/intake.hpp"
 #include "server/server.hpp"
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 struct TestbedOptions {
   std::string config_file, data_dir, rules_file, ports_file;
   std::string smtp = "127.0.0.1:1025", smtps = "127.0.0.1:1465", http = "127.0.0.1:8025";
+  std::vector<std::string> allowed_hosts;  // Host names the web side answers beyond IP literals and localhost
 };
 
 config::Listener listener(const std::string& text, config::TlsMode tls, const char* option) {
@@ -84,9 +86,11 @@ int run_testbed(const TestbedOptions& o) {
   server::Server server(cfg, [cfg] { return cfg; });
   server.set_admission(scenarios);
   server.set_observer(transcripts);
+  server.set_shutdown_grace(std::chrono::seconds(1), std::chrono::seconds(1));  // SIGTERM ends it within 5 s
   server.bind();
   testbed::Messages messages(server.spool(), cfg.testbed.max_messages);
   testbed::HttpApi api(messages, *transcripts, *scenarios);
+  api.allow_hosts(o.allowed_hosts);
   const int http_port = api.bind(http.host, http.port);
   log::Event("http_listen")
       .add("address", (http.host.find(':') != std::string::npos ? "[" + http.host + "]" : http.host) + ":" +
@@ -152,6 +156,12 @@ void add_testbed(CLI::App& app, int& result) {
   sub->add_option("--http", o->http, "Web page and JSON API")->capture_default_str();
   sub->add_option("--ports-file", o->ports_file, "Write {\"smtp\": N, \"smtps\": N, \"http\": N} here once listening");
   sub->add_option("--rules", o->rules_file, "TOML file of [[rule]] tables");
+  sub->add_option("--allowed-hosts", o->allowed_hosts,
+                  "Host names the web side answers besides IP addresses and localhost (comma-separated; * = any)")
+      ->delimiter(',')
+      ->check([](const std::string& name) {
+        return name == "*" || http::host_name(name) ? std::string() : "not a host name: " + name;
+      });
   sub->callback([&result, o] {
     try {
       result = run_testbed(*o);

@@ -1,12 +1,14 @@
 // `postern user add|passwd|del|list|lock|unlock|disable|enable|quota`
-// (SPEC §2): manage mailbox users in the data dir's postern.db. Changes
-// reach a running server at once: it reads the users table on every
-// lookup. Passwords come from --password-stdin (first line) or a no-echo
+// (SPEC §2) and `postern user sender ADDR add|del|list OTHER` (SPEC §11:
+// the other addresses ADDR may send as): manage mailbox users in the data
+// dir's postern.db. Changes reach a running server at once: it reads the
+// users table on every lookup. Passwords come from --password-stdin (first line) or a no-echo
 // prompt on the terminal, and are never stored: only a yescrypt hash and
 // SCRAM keys (plus the CRAM-MD5 secret with --cram-md5).
 //
 // Exit codes (sysexits): 64 bad usage, 65 bad address, size or password,
-// or a duplicate user, 67 unknown user, 74 database I/O error, 75 database
+// a duplicate user or sender address, or a sender address that is not
+// listed, 67 unknown user, 74 database I/O error, 75 database
 // busy (try again), 78 configuration error.
 #include <termios.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "store/durable_file.hpp"
 #include "store/users.hpp"
 #include "util/strings.hpp"
 
@@ -34,6 +37,8 @@ struct UserOptions {
   std::string address;
   std::string size;
   std::string reason;
+  std::string action;  // user sender: add | del | list
+  std::string other;   // user sender: the address to add or delete
   bool password_stdin = false;
   bool cram_md5 = false;
   bool no_cram_md5 = false;
@@ -104,9 +109,11 @@ int with_users(const UserOptions& o, F&& body) {
     return report(e);
   }
   try {
-    std::error_code ec;
-    std::filesystem::create_directories(cfg.data_dir, ec);
-    if (ec) throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + ec.message()};
+    try {
+      store::create_directories_durably(cfg.data_dir, 0700, 0755);
+    } catch (const store::IoError& e) {
+      throw Failure{ex_ioerr, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message()};
+    }
     store::UserDb users(cfg.database_path());
     body(cfg, users);
     return Exit::ok;
@@ -254,6 +261,37 @@ void add_user(CLI::App& app, int& result) {
       auto address = checked_address(o->address);
       users.set_disabled(address, false);
       std::cout << "enabled " << address << '\n';
+    });
+  });
+
+  auto* sender = leaf(user, "sender",
+                      "The other addresses a user may send as (MAIL FROM, DKIM): sender ADDR add|del|list [OTHER]", o);
+  sender->add_option("ACTION", o->action, "add, del or list")->required()->check(CLI::IsMember({"add", "del", "list"}));
+  sender->add_option("OTHER", o->other, "The address to add or delete");
+  sender->callback([o, &result] {
+    if (o->action == "list" ? !o->other.empty() : o->other.empty()) {
+      std::cerr << "postern: user sender " << o->action
+                << (o->action == "list" ? " takes no address: postern user sender ADDR list\n"
+                                        : " needs the address: postern user sender ADDR " + o->action + " OTHER\n");
+      result = Exit::usage;
+      return;
+    }
+    result = with_users(*o, [&](const config::Config&, store::UserDb& users) {
+      const auto login = checked_address(o->address);
+      if (o->action == "list") {
+        for (const auto& a : users.senders(login)) std::cout << a << '\n';
+        return;
+      }
+      const auto other = checked_address(o->other);
+      if (other == login) throw Failure{Exit::data_error, other + " is the login itself: it needs no listing"};
+      if (o->action == "add") {
+        users.add_sender(login, other);
+        if (users.get(other)) std::cerr << "postern: warning: " << other << " is a user of its own; " << login << " may now send as it\n";
+        std::cout << login << " may send as " << other << '\n';
+      } else {
+        users.remove_sender(login, other);
+        std::cout << login << " may no longer send as " << other << '\n';
+      }
     });
   });
 

@@ -21,6 +21,8 @@ using Duration = std::chrono::seconds;
 enum class Role { mx, submission };
 enum class TlsMode { none, starttls, implicit };
 enum class MailboxFormat { maildir, mbox };
+// How mailbox files delivered before the 250 are made durable (docs/store.md).
+enum class MailboxSync { automatic, syncfs, fsync };
 enum class LogFormat { text, json };
 
 struct Listener {
@@ -70,6 +72,8 @@ struct Limits {
   unsigned max_errors = 10;
   unsigned max_connections = 10000;
   unsigned max_connections_per_ip = 50;
+  // mx: commands an unauthenticated client sends behind the final dot get 554 5.5.0, close.
+  bool forbid_unauth_pipelining = true;
 };
 
 struct Queue {
@@ -100,6 +104,7 @@ struct Relay {
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
 struct Http {
   std::string listen;  // "127.0.0.1:9025"; "" = off
+  std::vector<std::string> allowed_hosts;  // Host names answered beyond IP literals, localhost and hostname; "*" any
 };
 
 // SPEC §10, read by `postern testbed` only: its users, and rules that
@@ -132,6 +137,7 @@ struct Config {
   std::vector<std::string> local_domains{"localhost"};  // lower case
   std::string mailbox_path = "mail/{domain}/{localpart}";
   MailboxFormat mailbox_format = MailboxFormat::maildir;
+  MailboxSync mailbox_sync = MailboxSync::automatic;
   std::filesystem::path aliases_file;  // absolute; the file may be absent; empty = no aliases (SPEC §11)
   std::string postmaster;  // resolved: never empty after load()/defaults()
   std::string user;        // drop privileges to this user when started as root; empty: stay

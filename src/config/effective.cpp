@@ -61,6 +61,9 @@ std::string to_toml(const Config& c) {
   o << "local_domains = " << list(c.local_domains) << "\n";
   o << "mailbox_path = " << str(c.mailbox_path) << "\n";
   o << "mailbox_format = " << str(c.mailbox_format == MailboxFormat::maildir ? "maildir" : "mbox") << "\n";
+  o << "mailbox_sync = "
+    << str(c.mailbox_sync == MailboxSync::automatic ? "auto" : c.mailbox_sync == MailboxSync::syncfs ? "syncfs" : "fsync")
+    << "\n";
   o << "aliases_file = " << path(c.aliases_file) << "\n";
   o << "postmaster = " << str(c.postmaster) << "\n";
   o << "user = " << str(c.user) << "\n";
@@ -101,6 +104,7 @@ std::string to_toml(const Config& c) {
   o << "max_errors = " << c.limits.max_errors << "\n";
   o << "max_connections = " << c.limits.max_connections << "\n";
   o << "max_connections_per_ip = " << c.limits.max_connections_per_ip << "\n";
+  o << "forbid_unauth_pipelining = " << boolean(c.limits.forbid_unauth_pipelining) << "\n";
   o << "\n[queue]\n";
   o << "retry_initial = " << dur(c.queue.retry_initial) << "\n";
   o << "retry_max = " << dur(c.queue.retry_max) << "\n";
@@ -127,6 +131,7 @@ std::string to_toml(const Config& c) {
   o << "mta_sts = " << boolean(c.relay.mta_sts) << "\n";
   o << "\n[http]\n";
   o << "listen = " << str(c.http.listen) << "\n";
+  o << "allowed_hosts = " << list(c.http.allowed_hosts) << "\n";
   o << "\n[log]\n";
   o << "format = " << str(c.log_format == LogFormat::json ? "json" : "text") << "\n";
   return o.str();

@@ -99,6 +99,13 @@ class Loader {
            else if (v == "mbox") c_.mailbox_format = MailboxFormat::mbox;
            else fail(q(v) + ": expected \"maildir\" or \"mbox\"");
          }},
+        {"mailbox_sync", [&](auto& n) {
+           auto v = string(n);
+           if (v == "auto") c_.mailbox_sync = MailboxSync::automatic;
+           else if (v == "syncfs") c_.mailbox_sync = MailboxSync::syncfs;
+           else if (v == "fsync") c_.mailbox_sync = MailboxSync::fsync;
+           else fail(q(v) + ": expected \"auto\", \"syncfs\" or \"fsync\"");
+         }},
         {"postmaster", [&](auto& n) {
            c_.postmaster = string(n);
            if (c_.postmaster.empty()) return;
@@ -145,6 +152,13 @@ class Loader {
                 } catch (const std::invalid_argument& e) {
                   fail(e.what());
                 }
+              }},
+             {"allowed_hosts", [&](auto& v) {
+                c_.http.allowed_hosts.clear();
+                each_string(v, [&](std::string h, std::size_t line) {
+                  if (h != "*" && !is_domain(util::to_lower(h))) fail(line, key_, q(h) + " is not a host name");
+                  c_.http.allowed_hosts.push_back(util::to_lower(h));
+                });
               }},
          }); }},
         {"testbed", [&](auto& n) { walk(table(n), "testbed", {
@@ -460,6 +474,7 @@ class Loader {
         {"max_errors", [&](auto& n) { c_.limits.max_errors = integer(n, 1, 100000); }},
         {"max_connections", [&](auto& n) { c_.limits.max_connections = integer(n, 1, 10'000'000); }},
         {"max_connections_per_ip", [&](auto& n) { c_.limits.max_connections_per_ip = integer(n, 1, 10'000'000); }},
+        {"forbid_unauth_pipelining", [&](auto& n) { c_.limits.forbid_unauth_pipelining = boolean(n); }},
     });
   }
 

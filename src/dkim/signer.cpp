@@ -13,6 +13,7 @@
 #include "dkim/canon.hpp"
 #include "mime/reader.hpp"
 #include "sasl/base64.hpp"
+#include "util/strings.hpp"
 
 namespace postern::dkim {
 
@@ -150,6 +151,12 @@ std::string sign(std::string_view message, const std::vector<SigningKey>& keys) 
 }
 
 std::string from_domain(std::string_view message) {
+  // RFC 5322 §3.6: one From: field. With two, readers show either; a
+  // signature would vouch for the one it was not asked about.
+  std::size_t from_fields = 0;
+  for (const auto& f : split(message).fields)
+    if (util::iequals(util::trim(f.name), "from")) ++from_fields;
+  if (from_fields != 1) return "";
   const auto end = message.find("\r\n\r\n");
   auto from = mime::from_addresses(message.substr(0, end == std::string_view::npos ? message.size() : end + 4));
   if (from.empty()) return "";

@@ -26,7 +26,8 @@ class SignError : public std::runtime_error {
 std::string sign(std::string_view message, const std::vector<SigningKey>& keys);
 
 // The domain of the first address of the From: field, lower-cased; ""
-// when there is none (the message is not signed then).
+// when there is none or when the message has more than one From: field
+// (the message is not signed then).
 std::string from_domain(std::string_view message);
 
 }  // namespace postern::dkim

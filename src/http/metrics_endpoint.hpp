@@ -1,23 +1,25 @@
 // `[http] listen` for `postern serve` (SPEC §4): GET /metrics in the
 // Prometheus text format, on cpp-httplib, on a thread of its own. Anything
-// else gets 404; only GET and HEAD are served.
+// else gets 404; only GET and HEAD are served. Only a Host that is an IP
+// literal, localhost, the server's host name or in [http] allowed_hosts is
+// answered (DNS rebinding: a web page must not read the counters).
 #pragma once
 
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "util/metrics.hpp"
 
-namespace httplib {
-class Server;
-}
-
 namespace postern::http {
+
+class GuardedServer;
 
 class MetricsEndpoint {
  public:
-  explicit MetricsEndpoint(const util::Metrics& metrics);
+  // `allowed_hosts`: names beyond IP literals and localhost that Host may carry.
+  MetricsEndpoint(const util::Metrics& metrics, const std::vector<std::string>& allowed_hosts);
   ~MetricsEndpoint();
   MetricsEndpoint(const MetricsEndpoint&) = delete;
   MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
@@ -28,7 +30,7 @@ class MetricsEndpoint {
 
  private:
   const util::Metrics& metrics_;
-  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<GuardedServer> http_;
   std::thread thread_;
 };
 

@@ -2,6 +2,9 @@
 
 #include <gmime/gmime.h>
 
+#include "mime/header_section.hpp"
+#include "util/strings.hpp"
+
 #include <functional>
 #include <mutex>
 
@@ -132,8 +135,9 @@ std::string without_bcc(std::string_view bytes) {
       } else if (line[0] == ' ' || line[0] == '\t') {
         if (dropping) continue;  // a folded continuation of Bcc
       } else {
-        dropping = line.size() >= 4 && (line[0] == 'B' || line[0] == 'b') && (line[1] == 'C' || line[1] == 'c') &&
-                   (line[2] == 'C' || line[2] == 'c') && line[3] == ':';
+        // "Bcc :" too (RFC 5322 §4.5 obsolete syntax), which GMime reads as Bcc.
+        const auto name = field_name(line);
+        dropping = name && (util::iequals(*name, "Bcc") || util::iequals(*name, "Resent-Bcc"));
         if (dropping) continue;
       }
     }

@@ -34,7 +34,8 @@ std::vector<std::string> header_recipients(std::string_view bytes);
 // The addresses of the From: field (RFC 5322 allows several).
 std::vector<std::string> from_addresses(std::string_view bytes);
 
-// The message without its Bcc fields (folded continuation lines included).
+// The message without its Bcc and Resent-Bcc fields (folded continuation
+// lines included; "Bcc :" as well).
 std::string without_bcc(std::string_view bytes);
 
 }  // namespace postern::mime

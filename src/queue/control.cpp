@@ -3,13 +3,15 @@
 #include <fstream>
 #include <string>
 
+#include "store/durable_file.hpp"
+
 namespace postern::queue {
 
 std::filesystem::path retry_dir(const config::Config& config) { return config.data_dir / "queue" / "retry"; }
 std::filesystem::path inflight_dir(const config::Config& config) { return config.data_dir / "queue" / "inflight"; }
 
 void request_retry(const config::Config& config, std::string_view id) {
-  std::filesystem::create_directories(retry_dir(config));
+  store::create_directories_durably(retry_dir(config));
   std::string name = id.empty() ? "all" : std::string(id);
   std::ofstream out(retry_dir(config) / name);
   out.put('\n');

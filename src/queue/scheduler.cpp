@@ -366,8 +366,12 @@ struct Scheduler::Impl {
 
   void recover_inflight() {
     std::error_code ec;
-    fs::create_directories(inflight_dir(*config), ec);
-    fs::create_directories(retry_dir(*config), ec);
+    try {
+      store::create_directories_durably(inflight_dir(*config));
+      store::create_directories_durably(retry_dir(*config));
+    } catch (const store::IoError& e) {
+      log::Event("queue_error").add("error", e.what());
+    }
     std::vector<fs::path> markers;
     for (fs::directory_iterator it(inflight_dir(*config), ec), end; !ec && it != end; it.increment(ec))
       markers.push_back(it->path());

@@ -32,7 +32,7 @@ void SmtpTransport::start(const config::Config& config, const Schedule& schedule
   config_ = config;
   schedule_ = schedule;
   resolver_ = std::make_unique<dns::Resolver>(io_.get_executor(), config.relay.dns_servers, options_.dns_timeout);
-  sts_ = std::make_unique<mta_sts::Policies>(*resolver_, config.database_path(),
+  sts_ = std::make_unique<mta_sts::Policies>(io_.get_executor(), *resolver_, config.database_path(),
                                              mta_sts::https_port_from_environment());
   tls_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   tls_->set_verify_mode(asio::ssl::verify_none);
@@ -48,6 +48,7 @@ void SmtpTransport::reload(const config::Config& config, const Schedule& schedul
 void SmtpTransport::stop() {
   stopping_ = true;
   if (resolver_) resolver_->cancel();  // lookups in progress end now (as temporary failures)
+  if (sts_) sts_->stop();            // and so do policy fetches
 }
 
 void SmtpTransport::lift_backoffs() {
@@ -335,6 +336,19 @@ asio::awaitable<std::string> SmtpTransport::sign(const store::Envelope& envelope
   const auto keys = dkim_keys_.keys_for(config_.dkim_dir(), domain, &problems);
   for (const auto& p : problems) log::Event("dkim_error").add("queue_id", id).add("error", p);
   if (keys.empty()) co_return message;
+  if (!envelope.any_sender) {
+    bool owned = false;
+    try {
+      owned = options_.owns_domain && options_.owns_domain(config_, envelope.auth_identity, domain);
+    } catch (const std::exception& e) {
+      log::Event("dkim_error").add("queue_id", id).add("domain", domain).add("error", e.what());
+    }
+    if (!owned) {
+      log::Event("dkim_not_signed").add("queue_id", id).add("domain", domain).add("user", envelope.auth_identity)
+          .add("reason", "the user does not own the From: domain");
+      co_return message;
+    }
+  }
   std::string fields;
   try {
     auto job = [&]() -> asio::awaitable<std::string> { co_return dkim::sign(message, keys); };

@@ -15,7 +15,9 @@
 //    enforce policy only the MX hosts it names, over STARTTLS with a
 //    certificate verified for that name, or the mail is deferred (4.7.5);
 //  * signs mail from authenticated users (and `postern sendmail`) with
-//    every DKIM key of its From: domain (dkim/), at each attempt.
+//    every DKIM key of its From: domain (dkim/), at each attempt, when
+//    the user owns that domain (SmtpOptions::owns_domain; root's
+//    `sendmail` any) and the message has one From: field.
 // Each job's outcomes go to `Done`, which records them; only then does the
 // connection go on to the next job.
 //
@@ -72,6 +74,10 @@ struct SmtpOptions {
   std::chrono::seconds command_timeout{300};
   std::chrono::seconds data_timeout{600};
   std::chrono::milliseconds dns_timeout{3000};
+  // Whether `login` (an AUTH identity, or the local login of `sendmail`)
+  // owns From: `domain`, so that its mail may carry our DKIM signature
+  // (SPEC §11; store/sender_ownership.hpp). Unset: only `sendmail` run by root is signed.
+  std::function<bool(const config::Config& config, std::string_view login, std::string_view domain)> owns_domain;
 };
 
 // Some recipients of one spooled message, all for one destination.

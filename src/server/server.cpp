@@ -31,8 +31,6 @@ namespace postern::server {
 namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-constexpr auto shutdown_grace = std::chrono::seconds(30);
-constexpr auto forced_close_grace = std::chrono::seconds(3);
 
 unsigned io_threads() {
   unsigned n = std::thread::hardware_concurrency();
@@ -117,6 +115,11 @@ std::shared_ptr<asio::ssl::context> Server::tls_context() const {
 }
 
 void Server::on_stop(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
+
+void Server::set_shutdown_grace(std::chrono::milliseconds grace, std::chrono::milliseconds forced) {
+  shutdown_grace_ = grace;
+  forced_close_grace_ = forced;
+}
 void Server::on_reload(std::function<void(std::shared_ptr<const config::Config>)> hook) { reload_hooks_.push_back(std::move(hook)); }
 
 dns::Resolver& Server::resolver(const asio::any_io_executor& executor) {
@@ -137,9 +140,11 @@ void Server::bind() {
   signals_.add(SIGHUP);
 
   const auto& cfg = *config_;
-  std::error_code fs_ec;
-  if (std::filesystem::create_directories(cfg.data_dir, fs_ec)) ::chmod(cfg.data_dir.c_str(), 0700);
-  if (fs_ec) throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + fs_ec.message());
+  try {
+    store::create_directories_durably(cfg.data_dir, 0700, 0755);
+  } catch (const store::IoError& e) {
+    throw StartError(73, "cannot create data dir " + cfg.data_dir.string() + ": " + e.code().message());
+  }
   warn_if_exposed(cfg);
 
   bool need_tls = false;
@@ -336,7 +341,7 @@ void Server::begin_shutdown() {
   }
   // After the grace period every remaining session gets 421 and is closed;
   // a little later the process ends whatever is left.
-  shutdown_timer_.expires_after(shutdown_grace);
+  shutdown_timer_.expires_after(shutdown_grace_);
   shutdown_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec) return;
     {
@@ -346,7 +351,7 @@ void Server::begin_shutdown() {
         if (auto s = weak.lock()) asio::post(s->executor(), [s] { s->request_stop(true); });
       }
     }
-    shutdown_timer_.expires_after(forced_close_grace);
+    shutdown_timer_.expires_after(forced_close_grace_);
     shutdown_timer_.async_wait([this](const asio::error_code& ec2) {
       if (!ec2) finish_shutdown();
     });
@@ -389,6 +394,7 @@ std::string needs_restart(const config::Config& was, const config::Config& now) 
   note(was.user != now.user, "user");
   note(was.greylist.store != now.greylist.store, "greylist.store");
   note(was.relay.dns_servers != now.relay.dns_servers, "relay.dns_servers");
+  note(was.mailbox_sync != now.mailbox_sync, "mailbox_sync");
   return keys;
 }
 

@@ -114,6 +114,10 @@ class Server {
   asio::io_context& main_context() { return *contexts_.front(); }
   // Called once on stop, before the I/O threads end (from an I/O thread).
   void on_stop(std::function<void()> hook);
+  // On SIGTERM, sessions in a transaction get `grace` to finish it, then a
+  // 421 and `forced` more before the process ends regardless (default 30 s
+  // and 3 s; the testbed, whose clients are tests, takes much less).
+  void set_shutdown_grace(std::chrono::milliseconds grace, std::chrono::milliseconds forced);
   // Called on SIGHUP with the new config snapshot, the one sessions see
   // from now on (from an I/O thread).
   void on_reload(std::function<void(std::shared_ptr<const config::Config>)> hook);
@@ -142,6 +146,7 @@ class Server {
   std::vector<std::unique_ptr<dns::Resolver>> resolvers_;  // one per context, same order
   asio::signal_set signals_;
   asio::steady_timer shutdown_timer_;
+  std::chrono::milliseconds shutdown_grace_{30'000}, forced_close_grace_{3'000};
 
   std::unique_ptr<store::Spool> spool_;
   admission::Users users_;  // the one user store of checks and AUTH

@@ -54,6 +54,9 @@ smtp::DialogueSettings dialogue_settings(const config::Config& config, const con
   s.max_errors = config.limits.max_errors;
   s.starttls_offered = listener.tls == config::TlsMode::starttls;
   s.report_lines = transcript;
+  // Submission clients authenticate first; on mx, spamware and smuggling
+  // probes do not wait. The testbed (transcripts) takes what applications send.
+  s.forbid_unauth_pipelining = config.limits.forbid_unauth_pipelining && listener.role == config::Role::mx && !transcript;
   return s;
 }
 
@@ -263,7 +266,7 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
       if (auto* o = server_.observer()) o->client_line(info_, e.text);
       break;
     case Kind::bad_command:
-      log::Event("bad_command").add("session", info_.id).add("line", e.text);
+      log::Event("bad_command").add("session", info_.id).add("verb", e.text).add("octets", static_cast<long long>(e.size));
       break;
     case Kind::hello:
       co_return co_await hello(*e.command);

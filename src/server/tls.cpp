@@ -1,6 +1,5 @@
 #include "server/tls.hpp"
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -26,6 +25,15 @@ using Cert = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using Ext = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION, X509_EXTENSION_free>>;
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("TLS: " + what); }
+
+// Mozilla's "intermediate" TLS 1.2 list: forward secrecy and AEAD only, so
+// no CBC suite (LUCKY13) and no static RSA key exchange. TLS 1.3 suites are
+// all AEAD and stay OpenSSL's default.
+constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
 
 void add_extension(X509* cert, int nid, const char* value) {
   X509V3_CTX ctx;
@@ -54,9 +62,12 @@ void write_pem(const std::filesystem::path& path, mode_t mode, const auto& write
 
 void generate_self_signed(const std::filesystem::path& cert_path, const std::filesystem::path& key_path,
                           const std::string& hostname) {
-  std::error_code ec;
-  std::filesystem::create_directories(cert_path.parent_path(), ec);
-  std::filesystem::create_directories(key_path.parent_path(), ec);
+  try {
+    store::create_directories_durably(cert_path.parent_path(), 0755);
+    store::create_directories_durably(key_path.parent_path());
+  } catch (const store::IoError& e) {
+    fail(std::string(e.what()) + ": " + e.code().message());
+  }
 
   PKey key(EVP_EC_gen("P-256"));
   if (!key) fail("cannot generate a key");
@@ -106,6 +117,8 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::filesystem::path
   ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
                    asio::ssl::context::single_dh_use);
   SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  if (SSL_CTX_set_cipher_list(native, tls12_ciphers) != 1) fail("no usable TLS 1.2 cipher");
+  SSL_CTX_set_dh_auto(native, 1);  // DHE with RFC 7919 groups, for RSA keys of clients without ECDHE
   asio::error_code ec;
   ctx->use_certificate_chain_file(cert.string(), ec);
   if (ec) fail("cannot load certificate " + cert.string() + ": " + ec.message());

@@ -1,8 +1,9 @@
 // TLS for the listeners (RFC 3207 STARTTLS and implicit TLS, RFC 8314):
-// an OpenSSL server context with TLS 1.2 as the floor, loaded from the
-// configured cert/key; when both files are missing, a self-signed
-// certificate for the hostname is generated first (SPEC §3). Only server/
-// touches the key (STYLE §6). Errors throw std::runtime_error naming the file.
+// an OpenSSL server context with TLS 1.2 as the floor and AEAD suites only
+// (Mozilla "intermediate"), loaded from the configured cert/key; when both
+// files are missing, a self-signed certificate for the hostname is
+// generated first (SPEC §3). Only server/ touches the key (STYLE §6).
+// Errors throw std::runtime_error naming the file.
 #pragma once
 
 #include <filesystem>

@@ -7,6 +7,7 @@
 namespace postern::smtp {
 
 void DataDecoder::put(char c) {
+  if (c == '\0') nul_ = true;
   ++size_;
   if (size_ <= max_) out_ += c;
 }
@@ -91,6 +92,7 @@ std::size_t ChunkDecoder::feed(std::string_view bytes) {
 
 void BareLineEndScanner::feed(std::string_view bytes) {
   for (char c : bytes) {
+    if (c == '\0') nul_ = true;
     if (c == '\n') {
       if (!after_cr_) bare_ = true;
     } else if (after_cr_) {
@@ -101,7 +103,9 @@ void BareLineEndScanner::feed(std::string_view bytes) {
 }
 
 void ReceivedCounter::feed(std::string_view bytes) {
-  static constexpr std::string_view field = "received:";
+  static constexpr std::string_view field = "received";
+  // "Received:" or, RFC 5322 §4.5, "Received :": the name, then white space, then the colon.
+  static constexpr std::size_t longest_head = field.size() + 16;
   for (char c : bytes) {
     if (in_body_) return;
     if (c == '\n') {
@@ -111,11 +115,15 @@ void ReceivedCounter::feed(std::string_view bytes) {
       continue;
     }
     if (line_checked_) continue;
-    head_ += c;
-    if (head_.size() == field.size()) {
-      if (util::iequals(head_, field)) ++count_;
+    if (c == ':') {
+      auto name = std::string_view(head_);
+      while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+      if (util::iequals(name, field)) ++count_;
       line_checked_ = true;
+      continue;
     }
+    head_ += c;
+    if (head_.size() > longest_head) line_checked_ = true;
   }
 }
 

@@ -3,7 +3,9 @@
 // terminating <CRLF>.<CRLF>, leaving pipelined commands to the line reader.
 //
 // Defences: DATA ends ONLY on CRLF "." CRLF. A bare LF or bare CR
-// anywhere is flagged (SPEC §5: 550 5.6.0), and since a line start needs
+// anywhere is flagged (SPEC §5: 550 5.6.0), so is a NUL octet (RFC 5321
+// §4.5.2 text has none, RFC 6152 8BITMIME neither; smtpsmug's nullbefore
+// and nullafter probes), and since a line start needs
 // a preceding CRLF, <LF>.<LF> and <LF>.<CR><LF> never end DATA: a
 // receiver that ended there would let a client smuggle a second message
 // past the next hop (CVE-2023-51764, SMTP smuggling). Errors stick to the
@@ -30,6 +32,7 @@ class DataDecoder {
 
   bool done() const { return state_ == State::done; }
   bool bare_cr_or_lf() const { return bare_; }
+  bool nul() const { return nul_; }
   bool too_big() const { return size_ > max_; }
   // Decoded octets seen (even past the cap).
   std::uint64_t size() const { return size_; }
@@ -53,6 +56,7 @@ class DataDecoder {
   std::string out_;
   State state_ = State::line_start;
   bool bare_ = false;
+  bool nul_ = false;
 };
 
 // BDAT (RFC 3030): takes exactly `chunk_size` octets, as they come, with
@@ -82,20 +86,24 @@ class ChunkDecoder {
 };
 
 // Bare CR or bare LF in a BDAT body: BDAT has no transparency, but the
-// rule of DATA holds for it too (SPEC §5, SMTP smuggling). Fed every chunk
-// in order; a CR as the body's very last octet is bare as well.
+// rule of DATA holds for it too (SPEC §5, SMTP smuggling), and so does the
+// one for NUL (no BINARYMIME is offered). Fed every chunk in order; a CR
+// as the body's very last octet is bare as well.
 class BareLineEndScanner {
  public:
   void feed(std::string_view bytes);
   bool bare(bool at_end) const { return bare_ || (at_end && after_cr_); }
+  bool nul() const { return nul_; }
 
  private:
   bool bare_ = false;
   bool after_cr_ = false;
+  bool nul_ = false;
 };
 
 // Counts the Received: fields of a message's header section as the message
-// streams by (RFC 5321 §6.3 loop detection); stops at the first empty line.
+// streams by (RFC 5321 §6.3 loop detection), "Received :" (RFC 5322 §4.5)
+// too; stops at the first empty line.
 class ReceivedCounter {
  public:
   void feed(std::string_view bytes);

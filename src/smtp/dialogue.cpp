@@ -18,8 +18,19 @@ Event event(Event::Kind kind, std::string text = {}) {
   return e;
 }
 
-bool is_auth_line(std::string_view line) {
-  return util::istarts_with(line, "AUTH") && (line.size() == 4 || line[4] == ' ' || line[4] == '\t');
+// What the log may say of a line that is no command: its verb when it is
+// one a mail or web client sends, else nothing. The line itself may be a
+// password: the base64 lines a client sends after a refused AUTH, or a
+// mistyped "AUTHPLAIN <initial response>".
+std::string loggable_verb(std::string_view line) {
+  static constexpr std::string_view known[] = {
+      "HELO", "EHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "STARTTLS",
+      "AUTH", "ETRN", "TURN", "ATRN", "SEND", "SOML", "SAML", "XCLIENT", "XFORWARD", "LHLO",
+      "GET",  "HEAD", "POST", "PUT",  "DELETE", "OPTIONS", "CONNECT", "USER", "PASS"};
+  const auto verb = line.substr(0, line.find_first_of(" \t"));
+  for (auto k : known)
+    if (util::iequals(verb, k)) return std::string(k);
+  return "(not a verb; not logged)";
 }
 
 Reply ehlo_reply(const DialogueSettings& s, const SessionState& session, std::string_view name,
@@ -141,9 +152,10 @@ std::optional<Event> ServerDialogue::on_line(std::string_view line) {
   }
   auto parsed = parse_command(line);
   if (auto* r = std::get_if<Reply>(&parsed)) {
-    // An AUTH line may carry credentials (an initial response): only its verb is logged.
+    // Arguments may carry credentials (an AUTH initial response): only a known verb is logged.
     Event e = event(Event::Kind::bad_command);
-    e.text = is_auth_line(line) ? std::string("AUTH (arguments not logged)") : util::printable(line, 60);
+    e.text = loggable_verb(line);
+    e.size = line.size();
     send(std::move(*r));
     return e;
   }
@@ -273,12 +285,18 @@ std::optional<Event> ServerDialogue::on_body() {
     }
     // The whole message has been read: now, and only now, the verdict.
     phase_ = Phase::command;
-    const bool bare = data_->bare_cr_or_lf(), too_big = data_->too_big();
+    const bool bare = data_->bare_cr_or_lf(), nul = data_->nul(), too_big = data_->too_big();
     const auto size = data_->size();
     data_.reset();
-    if (bare || too_big) {
+    if (pipelined_behind_dot()) {
       reset_transaction();
-      send(bare ? replies::bare_cr_lf() : replies::message_too_big(), "data");
+      send(replies::protocol_synchronization(), "pipelining");
+      closing_ = true;
+      return std::nullopt;
+    }
+    if (bare || nul || too_big) {
+      reset_transaction();
+      send(bare ? replies::bare_cr_lf() : nul ? replies::nul_in_message() : replies::message_too_big(), "data");
       finish_command(Verb::data);
       return std::nullopt;
     }
@@ -311,9 +329,10 @@ std::optional<Event> ServerDialogue::on_body() {
     reset_transaction();
     send(replies::message_too_big(), "data");
   } else if (command_.last_chunk) {
-    if (line_ends_.bare(true)) {
+    if (line_ends_.bare(true) || line_ends_.nul()) {
+      Reply refusal = line_ends_.nul() ? replies::nul_in_message() : replies::bare_cr_lf();
       reset_transaction();
-      send(replies::bare_cr_lf(), "data");
+      send(std::move(refusal), "data");
     } else {
       asked_ = Asked::body_end;
       Event e = event(Event::Kind::body_end);
@@ -325,6 +344,14 @@ std::optional<Event> ServerDialogue::on_body() {
   }
   finish_command(Verb::bdat);
   return std::nullopt;
+}
+
+// Octets read behind the final dot: the client did not wait for its reply.
+// QUIT alone is harmless there and some clients send it so.
+bool ServerDialogue::pipelined_behind_dot() const {
+  if (!settings_.forbid_unauth_pipelining || session_.authenticated()) return false;
+  const auto rest = reader_.buffered();
+  return !rest.empty() && !util::iequals(rest, "QUIT\r\n");
 }
 
 void ServerDialogue::finish_command(Verb verb) {

@@ -12,7 +12,8 @@
 // (smtp/sequence, the command table), line limits (512 for commands,
 // 12288 for AUTH lines), the SIZE and recipient limits, the max_errors-th
 // error (421), the AUTH exchange ("*" cancels, strict base64), and one
-// body path for DATA and BDAT (same size cap, same bare CR/LF rule). The
+// body path for DATA and BDAT (same size cap, same bare CR/LF and NUL
+// rule), and the pipelining allowed behind the final dot. The
 // host decides what is policy (checks, SASL credentials, storage) and does
 // the I/O, the timeouts and the logging. Every fixed reply comes from
 // smtp/replies.hpp.
@@ -64,6 +65,11 @@ struct DialogueSettings {
   unsigned max_errors = 0;        // 0: no limit
   bool starttls_offered = false;  // the listener speaks STARTTLS
   bool report_lines = false;      // emit Event::line for every line read (transcripts)
+  // RFC 2920 §3.1 as Postfix's smtpd_forbid_unauth_pipelining: a client
+  // that is not authenticated and sends commands behind the final dot of
+  // DATA, before its reply, gets 554 5.5.0 for the message and is
+  // disconnected (QUIT alone there is tolerated).
+  bool forbid_unauth_pipelining = false;
 };
 
 // A reply the dialogue queued, with what the host should log about it.
@@ -81,7 +87,8 @@ struct Event {
     flush,           // write the replies now: the client waits for them (RFC 2920 §3.1)
     close,           // write the replies, then close the connection
     line,            // a line from the client, as read (report_lines): `text`
-    bad_command,     // a line that is no command was answered: `text` for the log (no AUTH arguments)
+    bad_command,     // a line that is no command was answered: `text` its verb for the log if a known
+                     // one (never its arguments: they may be a password), `size` its octets
     hello,           // EHLO/HELO `command`: accept_hello() or refuse()
     mail,            // MAIL `command` (in sequence, within limits): accept() or refuse()
     rcpt,            // RCPT `command`: accept() or refuse()
@@ -93,7 +100,7 @@ struct Event {
     body_begin,      // a message body starts (after 354, or the first BDAT chunk)
     body,            // decoded message octets: `text`
     body_end,        // the message is complete and clean (`size` octets): message_done()
-    body_abandoned,  // the body is void (too big, bare CR/LF, transaction reset): drop what was stored
+    body_abandoned,  // the body is void (too big, bare CR/LF, NUL, transaction reset): drop what was stored
   };
   Kind kind = Kind::need_input;
   std::string text;
@@ -163,6 +170,7 @@ class ServerDialogue {
   std::optional<Event> on_line(std::string_view line);
   std::optional<Event> on_command(Command command);
   std::optional<Event> on_body();
+  bool pipelined_behind_dot() const;
   std::optional<Event> ask(Asked what, Event::Kind kind, Command command);
   void finish_command(Verb verb);
   void reset_transaction();

@@ -47,6 +47,9 @@ inline Reply utf8_needs_smtputf8() { return {553, "5.6.7", "Non-ASCII address re
 inline Reply too_many_recipients() { return {452, "4.5.3", "Too many recipients"}; }
 inline Reply message_too_big() { return {552, "5.3.4", "Message too big"}; }
 inline Reply bare_cr_lf() { return {550, "5.6.0", "Bare CR or LF not allowed"}; }
+inline Reply nul_in_message() { return {550, "5.6.0", "NUL characters not allowed"}; }
+// As Postfix's smtpd_forbid_unauth_pipelining answers.
+inline Reply protocol_synchronization() { return {554, "5.5.0", "Error: SMTP protocol synchronization"}; }
 inline Reply relay_denied() { return {554, "5.7.1", "Relay access denied"}; }
 inline Reply auth_required() { return {530, "5.7.0", "Authentication required"}; }
 inline Reply tls_not_available() { return {454, "4.7.0", "TLS not available"}; }
@@ -72,6 +75,10 @@ inline Reply mailbox_disabled() { return {550, "5.2.1", "Mailbox disabled"}; }
 inline Reply alias_loop() { return {554, "5.4.6", "Alias loop detected"}; }
 // A bounce address of ours (SRS, store/srs.hpp) that we did not make, or made too long ago.
 inline Reply bad_srs_address() { return {550, "5.1.1", "Invalid or expired SRS address"}; }
+// SPEC §11: an SRS address is where bounces come back; anything else sent to it would be relayed.
+inline Reply srs_bounces_only() { return {550, "5.7.1", "SRS address accepts only bounces (MAIL FROM:<>)"}; }
+// SPEC §11: an authenticated user's MAIL FROM must be an address of theirs.
+inline Reply sender_not_owned() { return {553, "5.7.1", "Sender address rejected: not owned by user"}; }
 
 // AUTH (RFC 4954 §6, SPEC §5). 334 carries the challenge in base64, no enhanced code.
 inline Reply auth_challenge(std::string base64) { return {334, "", std::move(base64)}; }

@@ -144,13 +144,22 @@ std::shared_ptr<const AliasTable> Aliases::table(const std::filesystem::path& fi
   return table_;
 }
 
+std::vector<std::string> Aliases::keys_in_domain(const std::filesystem::path& file, std::string_view domain) {
+  std::vector<std::string> out;
+  const std::string wanted = util::to_lower(domain);
+  for (const auto& [key, targets] : table(file)->entries)
+    if (domain_of(key) == wanted) out.push_back(key);
+  return out;
+}
+
 std::vector<AliasTable::Error> Aliases::errors(const std::filesystem::path& file) { return table(file)->errors; }
 
 Expansion Aliases::expand(const std::filesystem::path& file, std::string_view address, const Lookup& lookup) {
   Expansion out;
   const auto tbl = table(file);
-  const auto start = canonical_address(address);
-  if (!start) return out;
+  std::optional<std::string> start = canonical_address(address);
+  if (!address.empty() && address.front() == '@') start = canonical_key(address);  // a catch-all key
+  if (!start || start->empty()) return out;
   auto local_part = [](std::string_view a) { return a.substr(0, a.rfind('@')); };
   if (tbl->entries.empty() && !(lookup.srs_reverse && Srs::is_srs(local_part(*start)))) return out;
 
@@ -174,14 +183,21 @@ Expansion Aliases::expand(const std::filesystem::path& file, std::string_view ad
     if (local) {
       targets = find(a);
       if (!targets && lookup.srs_reverse && Srs::is_srs(local_part(a))) {
-        auto original = lookup.srs_reverse(local_part(a));
+        if (path.empty()) out.srs = true;
+        std::optional<std::string> original(a);
+        for (unsigned round = 0; original && lookup.is_local_domain(domain_of(*original)) &&
+                                 Srs::is_srs(local_part(*original));
+             ++round) {
+          original = round < max_srs_reversals ? lookup.srs_reverse(local_part(*original)) : std::nullopt;
+        }
         if (!original) {
           out.kind = Expansion::Kind::invalid;
           out.detail = "invalid or expired SRS address";
           return;
         }
         out.kind = Expansion::Kind::expanded;
-        return leaf(*original);
+        const bool local_original = lookup.is_local_domain(domain_of(*original));
+        return leaf(local_original ? canonical_address(*original).value_or(*original) : *original);
       }
       if (!targets && !lookup.is_user(a)) targets = find("@" + std::string(domain_of(a)));
     }

@@ -15,7 +15,10 @@
 //
 // An SRS0=/SRS1= local part in a local domain (a bounce coming back to a
 // forwarded message, store/srs.hpp) expands to the address it stands for,
-// unless an alias of that exact address exists.
+// unless an alias of that exact address exists. When that address is an
+// SRS address of a local domain again (a forwarding chain that passed this
+// server twice: SRS1 names our own SRS0), it is reversed again, at most
+// max_srs_reversals times in all.
 //
 // The file is read again when it changes (checked on each lookup: its
 // size, mtime and inode) and when the configured path changes (SIGHUP).
@@ -61,12 +64,14 @@ struct Expansion {
   std::vector<std::string> mailboxes;  // local addresses, canonical, in order, no duplicates
   std::vector<std::string> forwards;   // remote addresses, in order, no duplicates
   std::string detail;
+  bool srs = false;  // `address` was an SRS address of ours (a bounce must come from <>)
 };
 
 class Aliases {
  public:
   static constexpr unsigned max_depth = 20;
   static constexpr std::size_t max_targets = 1000;
+  static constexpr unsigned max_srs_reversals = 4;
 
   struct Lookup {
     std::function<bool(std::string_view domain)> is_local_domain;
@@ -76,8 +81,11 @@ class Aliases {
     std::function<std::optional<std::string>(std::string_view local_part)> srs_reverse;
   };
 
-  // What `address` expands to, reading `file` (empty: no aliases).
+  // What `address` (or a catch-all key "@domain") expands to, reading
+  // `file` (empty: no aliases).
   Expansion expand(const std::filesystem::path& file, std::string_view address, const Lookup& lookup);
+  // The keys of `file` in `domain` (addresses and the catch-all "@domain"), canonical.
+  std::vector<std::string> keys_in_domain(const std::filesystem::path& file, std::string_view domain);
   // The malformed lines of `file` as read now.
   std::vector<AliasTable::Error> errors(const std::filesystem::path& file);
 

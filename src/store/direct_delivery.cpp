@@ -4,20 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
 #include "log/log.hpp"
 #include "store/maildir.hpp"
+#include "store/sync_mode.hpp"
 
 namespace postern::store {
 namespace fs = std::filesystem;
 
 namespace {
-
-long long seconds_of(const Envelope& e) {
-  return std::chrono::duration_cast<std::chrono::seconds>(e.received_at.time_since_epoch()).count();
-}
 
 // Creates `path` exclusively and writes the pieces, without fsync (the
 // journal holds the message until a syncfs covers this file).
@@ -34,79 +32,14 @@ void write_new_unsynced(const fs::path& path, std::string_view head, std::string
   }
 }
 
-bool same_content(const fs::path& path, std::string_view head, std::string_view body) {
-  try {
-    const std::string got = read_file(path);
-    return got.size() == head.size() + body.size() && got.compare(0, head.size(), head) == 0 &&
-           got.compare(head.size(), std::string::npos, body) == 0;
-  } catch (const IoError&) {
-    return false;
-  }
-}
-
-// The names in new/ and cur/ of one mailbox, read once per recovery.
-struct Listing {
-  std::set<std::string> names;  // "new/<name>", "cur/<name>"
-};
-
-Listing list_mailbox(const fs::path& mailbox) {
-  Listing l;
-  for (const char* sub : {"new", "cur"}) {
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(mailbox / sub, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-      l.names.insert(std::string(sub) + "/" + it->path().filename().string());
-  }
-  return l;
-}
-
-// Makes sure the mailbox holds the message under `prefix`, intact and on
-// stable storage. Returns true if it had to write it.
-bool complete(const fs::path& mailbox, Listing& listing, const std::string& prefix, const std::string& name,
-              std::string_view head, std::string_view body) {
-  for (const char* sub : {"new/", "cur/"}) {
-    const std::string key = sub + prefix;
-    for (auto it = listing.names.lower_bound(key); it != listing.names.end() && it->compare(0, key.size(), key) == 0;
-         ++it) {
-      const auto path = mailbox / *it;
-      if (same_content(path, head, body)) {
-        fsync_dir(path.parent_path());  // its name, and (with the file's own fsync) its bytes
-        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-          Fd f(fd);
-          fsync_fd(fd, path);
-        }
-        return false;
-      }
-      ::unlink(path.c_str());  // torn by the crash: write it again below
-    }
-  }
-  ensure_maildir(mailbox);
-  const auto tmp = mailbox / "tmp" / name;
-  ::unlink(tmp.c_str());
-  write_new_synced(tmp, {head, body}, 0600);
-  rename_file(tmp, mailbox / "new" / name);
-  fsync_dir(mailbox / "new");
-  listing.names.insert("new/" + name);
-  return true;
-}
-
 }  // namespace
-
-std::string direct_file_prefix(const Envelope& envelope, std::string_view queue_id, std::size_t recipient) {
-  return std::to_string(seconds_of(envelope)) + ".Q" + std::string(queue_id) + "R" + std::to_string(recipient) + ".";
-}
-
-std::string direct_file_name(const Envelope& envelope, std::string_view queue_id, std::size_t recipient,
-                             std::size_t size) {
-  return direct_file_prefix(envelope, queue_id, recipient) + maildir_host() + ",S=" + std::to_string(size);
-}
 
 DirectDelivery::DirectDelivery(fs::path journal_dir, std::size_t max_unconfirmed)
     : journal_(std::move(journal_dir)), max_unconfirmed_(max_unconfirmed) {}
 
 DirectDelivery::~DirectDelivery() { stop(); }
 
-dev_t DirectDelivery::ensure_mailbox(const fs::path& mailbox) {
+DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) {
   {
     std::lock_guard lock(mailboxes_mutex_);
     auto it = mailboxes_.find(mailbox.string());
@@ -116,13 +49,25 @@ dev_t DirectDelivery::ensure_mailbox(const fs::path& mailbox) {
   struct stat st{};
   if (::stat(mailbox.c_str(), &st) != 0) throw IoError(errno, "stat " + mailbox.string());
   std::lock_guard lock(mailboxes_mutex_);
-  if (!sync_fds_.count(st.st_dev)) {
-    int fd = ::open(mailbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) throw IoError(errno, "open " + mailbox.string());
-    sync_fds_.emplace(st.st_dev, Fd(fd));
+  auto mode = modes_.find(st.st_dev);
+  if (mode == modes_.end()) {
+    // First sight of this file system: syncfs only where it proves something.
+    const auto kind = file_system_of(mailbox).value_or(FileSystemKind{"unknown", true});
+    const SyncMode chosen = sync_mode_for(policy_, kind);
+    if (chosen == SyncMode::syncfs) {
+      int fd = ::open(mailbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) throw IoError(errno, "open " + mailbox.string());
+      sync_fds_.emplace(st.st_dev, Fd(fd));
+    }
+    mode = modes_.emplace(st.st_dev, chosen).first;
+    log::Event("sync_mode")
+        .add("mailbox", mailbox.string())
+        .add("fs", kind.name)
+        .add("mode", std::string(to_string(chosen)));
   }
-  mailboxes_.emplace(mailbox.string(), st.st_dev);
-  return st.st_dev;
+  const Mailbox m{st.st_dev, mode->second};
+  mailboxes_.emplace(mailbox.string(), m);
+  return m;
 }
 
 bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, std::string_view head,
@@ -130,16 +75,18 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
   const std::size_t size = head.size() + message.size();
   std::vector<fs::path> tmps, finals;
   std::vector<dev_t> devices;
+  std::vector<fs::path> dirs;  // new/ of the mailboxes synced file by file
   const auto undo = [&] {
     for (const auto& t : tmps) ::unlink(t.c_str());
   };
   try {
     for (const auto& t : targets) {
-      dev_t dev = 0;
+      Mailbox box;
       try {
-        dev = ensure_mailbox(t.mailbox);
-        const std::string name = direct_file_name(envelope, id, t.recipient, size);
-        write_new_unsynced(t.mailbox / "tmp" / name, head, message);
+        box = ensure_mailbox(t.mailbox);
+        const std::string name = maildir_fixed_name(envelope, id, t.recipient, size);
+        if (box.mode == SyncMode::syncfs) write_new_unsynced(t.mailbox / "tmp" / name, head, message);
+        else write_new_synced(t.mailbox / "tmp" / name, {head, message}, 0600);  // its rename is synced in the round
         tmps.push_back(t.mailbox / "tmp" / name);
         finals.push_back(t.mailbox / "new" / name);
       } catch (...) {
@@ -148,9 +95,8 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
         mailboxes_.erase(t.mailbox.string());
         throw;
       }
-      bool seen = false;
-      for (auto d : devices) seen = seen || d == dev;
-      if (!seen) devices.push_back(dev);
+      if (box.mode == SyncMode::fsync) dirs.push_back(t.mailbox / "new");
+      else if (std::find(devices.begin(), devices.end(), box.device) == devices.end()) devices.push_back(box.device);
     }
     {
       std::unique_lock lock(mutex_);
@@ -169,10 +115,9 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
       // Durable in the journal already: finish it the way a restart would.
       log::Event("direct_delivery_repair").add("queue_id", id).add("error", e.what());
       try {
-        Listing none;
         const auto& t = targets[i];
-        complete(t.mailbox, none, direct_file_prefix(envelope, id, t.recipient), finals[i].filename().string(), head,
-                 message);
+        maildir_deliver_once(t.mailbox, maildir_fixed_prefix(envelope, id, t.recipient), finals[i].filename().string(),
+                             head, message);
       } catch (const std::exception& e2) {
         // Kept in the journal: the next start-up completes it.
         log::Event("direct_delivery_kept").add("queue_id", id).add("error", e2.what());
@@ -183,7 +128,7 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    pending_.push_back({id, std::move(devices)});
+    pending_.push_back({id, std::move(devices), std::move(dirs)});
     wake = pending_.size() == 1 || pending_.size() == round_batch;
   }
   if (wake) pending_cv_.notify_one();
@@ -193,7 +138,7 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
 DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const Head& head, const Leftover& leftover) {
   Recovered r;
   auto entries = journal_.recover();
-  std::unordered_map<std::string, Listing> listings;
+  std::unordered_map<std::string, MaildirListing> listings;
   std::vector<std::string> done;
   for (const auto& e : entries) {
     try {
@@ -203,9 +148,10 @@ DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const 
       const std::size_t size = h.size() + e.message.size();
       for (const auto& t : targets) {
         auto [it, fresh] = listings.try_emplace(t.mailbox.string());
-        if (fresh) it->second = list_mailbox(t.mailbox);
-        if (complete(t.mailbox, it->second, direct_file_prefix(e.envelope, e.id, t.recipient),
-                     direct_file_name(e.envelope, e.id, t.recipient, size), h, e.message))
+        if (fresh) it->second = maildir_list(t.mailbox);
+        if (maildir_deliver_once(t.mailbox, maildir_fixed_prefix(e.envelope, e.id, t.recipient),
+                                 maildir_fixed_name(e.envelope, e.id, t.recipient, size), h, e.message,
+                                 &it->second) == Placed::written)
           ++r.rewritten;
       }
       done.push_back(e.id);
@@ -240,7 +186,19 @@ void DirectDelivery::stop() {
 
 bool DirectDelivery::confirm(std::vector<Pending>& batch) {
   std::set<dev_t> devices;
-  for (const auto& p : batch) devices.insert(p.devices.begin(), p.devices.end());
+  std::set<fs::path> dirs;
+  for (const auto& p : batch) {
+    devices.insert(p.devices.begin(), p.devices.end());
+    dirs.insert(p.dirs.begin(), p.dirs.end());
+  }
+  for (const auto& dir : dirs) {
+    try {
+      fsync_dir(dir);
+    } catch (const IoError& e) {
+      log::Event("fsync_failed").add("error", e.what());
+      return false;
+    }
+  }
   for (auto dev : devices) {
     int fd = -1;
     {

@@ -10,6 +10,9 @@
 //   3. tmp/ → new/ (rename), and the session answers 250;
 //   4. in the background, one syncfs(2) covers every mailbox file written
 //      since the last one; then those messages are retired from the journal.
+//      On a file system where syncfs proves nothing (FUSE, NFS...:
+//      sync_mode.hpp) each file is fsynced in 1 instead, and the round
+//      fsyncs the new/ directories that got one.
 //
 // Why a crash at any instant loses nothing and duplicates nothing:
 //   * before 2 is durable, no 250 was sent: the client still has the mail
@@ -43,15 +46,9 @@
 #include "store/durable_file.hpp"
 #include "store/envelope.hpp"
 #include "store/journal.hpp"
+#include "store/sync_mode.hpp"
 
 namespace postern::store {
-
-// The file name a message gets in a mailbox, fixed by the queue id and
-// the recipient's position, so a restart can tell whether it is there.
-std::string direct_file_name(const Envelope& envelope, std::string_view queue_id, std::size_t recipient,
-                             std::size_t size);
-// The part of that name every copy shares, whatever the host and flags.
-std::string direct_file_prefix(const Envelope& envelope, std::string_view queue_id, std::size_t recipient);
 
 class DirectDelivery {
  public:
@@ -90,6 +87,9 @@ class DirectDelivery {
   using Leftover = std::function<void(const Journal::Entry&, const std::vector<std::size_t>& recipients)>;
   Recovered recover(const Resolve& resolve, const Head& head, const Leftover& leftover);
 
+  // How mailboxes are synced (mailbox_sync); set before start().
+  void set_sync_policy(config::MailboxSync policy) { policy_ = policy; }
+
   // Starts the syncfs thread. stop() confirms what is pending, then stops.
   void start();
   void stop();
@@ -102,11 +102,15 @@ class DirectDelivery {
  private:
   struct Pending {
     std::string id;
-    std::vector<dev_t> devices;
+    std::vector<dev_t> devices;             // to syncfs
+    std::vector<std::filesystem::path> dirs;  // to fsync (per-file mode)
   };
-  // Whether `mailbox` is known to have tmp/new/cur; creates them once. Returns its device.
-  dev_t ensure_mailbox(const std::filesystem::path& mailbox);
-  int sync_fd(dev_t device, const std::filesystem::path& mailbox);
+  struct Mailbox {
+    dev_t device = 0;
+    SyncMode mode = SyncMode::syncfs;
+  };
+  // Whether `mailbox` is known to have tmp/new/cur; creates them once. Returns its device and sync mode.
+  Mailbox ensure_mailbox(const std::filesystem::path& mailbox);
   void run();
   bool confirm(std::vector<Pending>& batch);
 
@@ -125,7 +129,9 @@ class DirectDelivery {
   std::thread thread_;
 
   std::mutex mailboxes_mutex_;
-  std::unordered_map<std::string, dev_t> mailboxes_;
+  config::MailboxSync policy_ = config::MailboxSync::automatic;
+  std::unordered_map<std::string, Mailbox> mailboxes_;
+  std::map<dev_t, SyncMode> modes_;
   std::map<dev_t, Fd> sync_fds_;
 };
 

@@ -113,6 +113,30 @@ void write_durably(const std::filesystem::path& target, std::string_view bytes, 
   if (sync_dir) fsync_dir(dir);
 }
 
+bool create_durably(const std::filesystem::path& target, std::string_view bytes, mode_t mode,
+                    const std::function<void(const std::filesystem::path& tmp)>& prepare) {
+  auto dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  auto tmp = dir / ("." + target.filename().string() + "." + util::random_hex(6) + ".tmp");
+  write_new_synced(tmp, bytes, mode);
+  int rc = 0, err = 0;
+  try {
+    if (prepare) prepare(tmp);
+    rc = syscalls().link(tmp.c_str(), target.c_str());
+    err = errno;
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::unlink(tmp.c_str());
+  if (rc != 0) {
+    if (err == EEXIST) return false;
+    fail(err, "link", target);
+  }
+  fsync_dir(dir);
+  return true;
+}
+
 std::string read_file(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(errno, "open", path);
@@ -133,14 +157,17 @@ std::string read_file(const std::filesystem::path& path) {
   return out;
 }
 
-bool create_directories_durably(const std::filesystem::path& dir, mode_t mode) {
+bool create_directories_durably(const std::filesystem::path& dir, mode_t mode, mode_t parents_mode) {
   struct stat st{};
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) throw IoError(ENOTDIR, "mkdir " + dir.string());
     return false;
   }
   const auto parent = dir.parent_path();
-  if (!parent.empty() && parent != dir) create_directories_durably(parent, mode);
+  if (!parent.empty() && parent != dir) {
+    const mode_t above = parents_mode ? parents_mode : mode;
+    create_directories_durably(parent, above, above);
+  }
   if (::mkdir(dir.c_str(), mode) != 0) {
     if (errno == EEXIST) return false;  // made meanwhile by someone else, who syncs it
     fail(errno, "mkdir", dir);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -96,10 +97,19 @@ void rename_file(const std::filesystem::path& from, const std::filesystem::path&
 void write_durably(const std::filesystem::path& target, std::string_view bytes, mode_t mode = 0600,
                    bool sync_dir = true);
 
+// write_durably for a file that must not be replaced once it exists (a
+// key, a secret): the temporary gets its name with link(2), which refuses
+// an existing one. Returns false, leaving `target` and nothing else behind,
+// when `target` exists. `prepare` runs on the synced temporary before it is
+// linked (a chown). Throws IoError.
+bool create_durably(const std::filesystem::path& target, std::string_view bytes, mode_t mode = 0600,
+                    const std::function<void(const std::filesystem::path& tmp)>& prepare = {});
+
 // mkdir -p whose result survives a crash: each directory it creates is
-// made durable by an fsync of its parent. Returns true if it created any.
-// Throws IoError.
-bool create_directories_durably(const std::filesystem::path& dir, mode_t mode = 0700);
+// made durable by an fsync of its parent. `dir` gets `mode`, missing
+// levels above it `parents_mode` (0: `mode` too; 0755 for a data dir whose
+// parents others must cross). Returns true if it created any. Throws IoError.
+bool create_directories_durably(const std::filesystem::path& dir, mode_t mode = 0700, mode_t parents_mode = 0);
 
 // Reads a whole file. Throws IoError (ENOENT when absent).
 std::string read_file(const std::filesystem::path& path);

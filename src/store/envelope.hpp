@@ -15,6 +15,9 @@ struct Envelope {
   std::string client_address;           // "127.0.0.1", "::1"
   std::string client_helo;              // the EHLO/HELO argument
   std::string auth_identity;            // authenticated user, "" if none
+  // `sendmail` run by root (SPEC §11): any sender, any From: domain signed.
+  // Others are held to what auth_identity owns (store/sender_ownership.hpp).
+  bool any_sender = false;
   std::string auth_param;               // MAIL FROM AUTH= value (RFC 4954 §5), "" if absent
   std::string body_type;                // "7BIT" | "8BITMIME" | "BINARYMIME" | ""
   bool smtputf8 = false;                // RFC 6531

@@ -34,6 +34,10 @@ class Forwarding {
   // domain) forwards elsewhere: `sender` unchanged when it is empty (a
   // bounce) or in a local domain, its SRS form in alias's domain otherwise.
   std::string forward_sender(const config::Config& config, std::string_view sender, std::string_view alias);
+  // The alias keys in `domain` (addresses and "@domain").
+  std::vector<std::string> alias_keys(const config::Config& config, std::string_view domain) {
+    return aliases_.keys_in_domain(config.aliases_file, domain);
+  }
   // Malformed lines of the aliases file (`postern check-config`).
   std::vector<AliasTable::Error> alias_errors(const config::Config& config) { return aliases_.errors(config.aliases_file); }
 

@@ -6,6 +6,7 @@
 #include "log/log.hpp"
 #include "store/maildir.hpp"
 #include "store/mbox.hpp"
+#include "store/sync_mode.hpp"
 #include "util/strings.hpp"
 
 namespace postern::store {
@@ -175,7 +176,11 @@ std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entr
           o = res == MboxResult::delivered ? Result{i, RecipientStatus::delivered, "250 2.0.0 Delivered"}
                                            : Result{i, RecipientStatus::deferred, std::string(locked_reply)};
         } else {
-          maildir_deliver(target->mailbox, header, *body);
+          // The name the direct path would give it: a repeat after a crash
+          // (written, not yet marked delivered) finds this copy and keeps it.
+          const std::size_t size = header.size() + body->size();
+          maildir_deliver_once(target->mailbox, maildir_fixed_prefix(entry.envelope, entry.id, i),
+                               maildir_fixed_name(entry.envelope, entry.id, i, size), header, *body);
           o = {i, RecipientStatus::delivered, "250 2.0.0 Delivered"};
         }
       } catch (const std::exception& e) {
@@ -233,7 +238,25 @@ LocalDelivery::Result LocalDelivery::forward(const config::Config& cfg, const Sp
   return {0, RecipientStatus::delivered, "250 2.1.5 Expanded by alias (queued as " + ids + ")"};
 }
 
+void LocalDelivery::log_sync_mode() const {
+  const auto snapshot = config();
+  const std::string& pattern = snapshot->mailbox_path;
+  std::string fixed = pattern.substr(0, pattern.find('{'));  // the part every mailbox shares
+  while (!fixed.empty() && fixed.back() == '/') fixed.pop_back();
+  const auto root = snapshot->data_dir / fixed;
+  const auto mailboxes = file_system_of(root).value_or(FileSystemKind{"unknown", true});
+  const auto spool = file_system_of(spool_.dir()).value_or(FileSystemKind{"unknown", true});
+  log::Event("sync_mode")
+      .add("mailboxes", root.string())
+      .add("fs", mailboxes.name)
+      .add("mode", std::string(to_string(sync_mode_for(snapshot->mailbox_sync, mailboxes))))
+      .add("spool_fs", spool.name)
+      .add("spool_mode", "fsync");
+}
+
 void LocalDelivery::start() {
+  log_sync_mode();
+  direct_.set_sync_policy(config()->mailbox_sync);
   // Whatever the journal holds was accepted before a crash or restart.
   try {
     recover_journal();

@@ -7,8 +7,9 @@
 //
 // Crash safety: attempt() makes each mailbox write durable (fsync) before
 // it returns `delivered`, and the scheduler records that in the spool only
-// afterwards, so a crash in between gives at most a duplicate copy, never
-// a loss.
+// afterwards. A crash in between repeats the attempt, which finds the copy
+// the first one left (a Maildir file under its fixed name, maildir.hpp; the
+// same octets at the end of an mbox, mbox.hpp) and keeps it: exactly once.
 //
 // Routing: postmaster@<any local domain> and the bare "postmaster"
 // (RFC 5321 §4.5.1) go to Config::postmaster. With a UserDb, a recipient
@@ -99,6 +100,8 @@ class LocalDelivery {
   std::vector<DirectDelivery::Target> direct_targets(const config::Config& config, const Envelope& envelope,
                                                      std::vector<std::size_t>* elsewhere = nullptr) const;
   void recover_journal();
+  // At start: the file systems of the mailboxes and the spool, and how each is synced.
+  void log_sync_mode() const;
 
   mutable std::mutex config_mutex_;
   std::shared_ptr<const config::Config> config_;

@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
+#include <functional>
 
 #include "store/durable_file.hpp"
 
@@ -54,6 +57,37 @@ std::string asctime_utc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+// A delivery repeated after a crash (appended and fsynced, not yet marked
+// delivered in the spool) finds its first copy: the same octets (the From_
+// line with the time of receipt, Return-Path:, our Received: with the queue
+// id, the message) starting a line near the end of the file. Only the last
+// `entry.size() + repeat_window` octets are read: more than that appended
+// after it before the repeat (other crashed deliveries, new mail) and a
+// second copy is written, never none.
+constexpr std::size_t repeat_window = 4 * 1024 * 1024;
+
+bool already_appended(int fd, off_t size, std::string_view entry) {
+  if (static_cast<std::uint64_t>(size) < entry.size()) return false;
+  const auto want = static_cast<off_t>(std::min<std::uint64_t>(size, entry.size() + repeat_window));
+  std::string tail(static_cast<std::size_t>(want), '\0');
+  std::size_t got = 0;
+  while (got < tail.size()) {
+    ssize_t n = ::pread(fd, tail.data() + got, tail.size() - got, size - want + static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    got += static_cast<std::size_t>(n);
+  }
+  const bool at_start = want == size;
+  const std::boyer_moore_horspool_searcher searcher(entry.begin(), entry.end());
+  for (auto it = tail.cbegin();;) {
+    it = std::search(it, tail.cend(), searcher);
+    if (it == tail.cend()) return false;
+    const auto pos = static_cast<std::size_t>(it - tail.cbegin());
+    if ((pos == 0 && at_start) || (pos > 0 && tail[pos - 1] == '\n')) return true;
+    ++it;
+  }
+}
+
 }  // namespace
 
 std::string mbox_entry(std::string_view reverse_path, std::string_view message,
@@ -92,7 +126,7 @@ MboxResult mbox_deliver(const std::filesystem::path& file, std::string_view reve
 
   struct stat before{};
   const bool existed = ::stat(file.c_str(), &before) == 0;
-  int fd = syscalls().open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int fd = syscalls().open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) throw IoError(errno, "open " + file.string());
   Fd guard(fd);
   struct flock fl{};
@@ -105,6 +139,11 @@ MboxResult mbox_deliver(const std::filesystem::path& file, std::string_view reve
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw IoError(errno, "stat " + file.string());
   const std::string entry = mbox_entry(reverse_path, message, received_at);
+  if (already_appended(fd, st.st_size, entry)) {
+    fsync_fd(fd, file);  // the first attempt's fsync may not have run
+    fsync_dir(file.parent_path());
+    return MboxResult::delivered;
+  }
   try {
     write_all(fd, entry, file);
     fsync_fd(fd, file);

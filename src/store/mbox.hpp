@@ -9,7 +9,9 @@
 // message with CRLF turned into LF and every line matching ^>*From  given
 // one more '>', and an empty line after it. The append is fsynced; if a
 // write fails the file is truncated back to its old size, so a failed
-// delivery leaves no partial message behind.
+// delivery leaves no partial message behind. A delivery of the same entry
+// (same sender, time of receipt and message: a repeat after a crash) that
+// finds it near the end of the file is not appended again.
 #pragma once
 
 #include <chrono>

@@ -111,6 +111,7 @@ HeadResult parse_head(std::string_view head, DecodedMessageFile& out) {
     else if (rec.key == "body_type") e.body_type = value;
     else if (rec.key == "smtputf8") e.smtputf8 = value == "1";
     else if (rec.key == "aliases_expanded") e.aliases_expanded = value == "1";
+    else if (rec.key == "any_sender") e.any_sender = value == "1";
     else if (rec.key == "received_at") {
       std::int64_t us = 0;
       if (!parse_int(value, us)) return HeadResult::malformed;
@@ -196,6 +197,7 @@ std::string encode_envelope_records(std::string_view id, const Envelope& e, std:
   add_record(out, "body_type", e.body_type);
   add_record(out, "smtputf8", e.smtputf8 ? "1" : "0");
   if (e.aliases_expanded) add_record(out, "aliases_expanded", "1");
+  if (e.any_sender) add_record(out, "any_sender", "1");
   for (const auto& r : e.recipients) add_record(out, "rcpt", r);
   return out;
 }
@@ -285,9 +287,8 @@ std::optional<std::vector<RecipientState>> decode_state_file(std::string_view by
 }
 
 Spool::Spool(std::filesystem::path dir) : dir_(std::move(dir)) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) throw IoError(ec.value(), "create " + dir_.string());
+  // Durably: a spool/ whose own name is not on disk takes every message in it along.
+  create_directories_durably(dir_);
   ::chmod(dir_.c_str(), 0700);
 }
 
@@ -545,9 +546,11 @@ std::optional<std::vector<RecipientState>> Spool::update(
   const bool all_delivered = std::all_of(states.begin(), states.end(),
                                          [](const RecipientState& s) { return s.status == RecipientStatus::delivered; });
   if (all_delivered) {
-    // Message first: see remove().
+    // Message first: see remove(). Synced, so a crash cannot bring the
+    // entry back to deliver or report it again.
     ::unlink(msg_path(id).c_str());
     ::unlink(state_path(id).c_str());
+    sync_dir_grouped();
     return states;
   }
   write_durably(state_path(id), encode_state_file(states));
@@ -556,9 +559,12 @@ std::optional<std::vector<RecipientState>> Spool::update(
 
 void Spool::remove(std::string_view id) {
   if (!valid_id(id)) return;
-  std::lock_guard lock(entry_mutex(id));
-  ::unlink(msg_path(id).c_str());
-  ::unlink(state_path(id).c_str());
+  {
+    std::lock_guard lock(entry_mutex(id));
+    ::unlink(msg_path(id).c_str());
+    ::unlink(state_path(id).c_str());
+  }
+  sync_dir_grouped();
 }
 
 std::size_t Spool::recover() {

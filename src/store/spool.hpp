@@ -77,7 +77,7 @@ struct SpoolEntry {
 
 class Spool {
  public:
-  // Uses (creating, mode 0700) `dir`. Throws IoError if it cannot.
+  // Uses (creating durably, mode 0700) `dir`. Throws IoError if it cannot.
   explicit Spool(std::filesystem::path dir);
 
   const std::filesystem::path& dir() const { return dir_; }
@@ -143,7 +143,9 @@ class Spool {
 
   // Deletes the entry (message first, then state, so a crash in between
   // leaves an orphan state file that recover() removes, never a message
-  // whose finished recipients look pending). Absent is not an error.
+  // whose finished recipients look pending), then fsyncs the directory
+  // (group-committed, as put's), so the entry stays deleted after a crash.
+  // Absent is not an error. Throws IoError when the fsync fails.
   void remove(std::string_view id);
 
   // At start-up: deletes temporaries, incomplete .msg files and orphan

@@ -86,13 +86,18 @@ std::string Srs::forward(std::string_view sender, std::string_view domain,
   const auto at = sender.rfind('@');
   if (at == std::string_view::npos || at == 0) return std::string(sender);
   const std::string_view local = sender.substr(0, at), host = sender.substr(at + 1);
+  if (host.empty()) return std::string(sender);  // no domain to send a bounce back to
   if (util::istarts_with(local, "SRS0=")) {  // forwarded once already: name the first forwarder
     const std::string rest(local.substr(4));  // "=h=t=d=l"
     return "SRS1=" + hash(std::string(host) + rest) + "=" + std::string(host) + "=" + rest + "@" + std::string(domain);
   }
   if (util::istarts_with(local, "SRS1=")) {  // keep the first forwarder and its part
+    // Only a well-formed SRS1 (a first forwarder before "==") is kept as
+    // it is; anything else that merely starts with "SRS1=" is an ordinary
+    // local part and gets an SRS0 of its own, or reverse() could not take
+    // the bounce back.
     std::string_view rest = local.substr(5), h, first;
-    if (take(rest, h) && take(rest, first) && !rest.empty() && rest.front() == '=')
+    if (take(rest, h) && take(rest, first) && !first.empty() && !rest.empty() && rest.front() == '=')
       return "SRS1=" + hash(std::string(first) + std::string(rest)) + "=" + std::string(first) + "=" +
              std::string(rest) + "@" + std::string(domain);
   }

@@ -29,6 +29,12 @@ CREATE TABLE IF NOT EXISTS users (
   disabled           INTEGER NOT NULL DEFAULT 0,
   quota_bytes        INTEGER NOT NULL DEFAULT 0,
   created_at         INTEGER NOT NULL DEFAULT 0
+);
+-- Added after the users table: IF NOT EXISTS is the migration of a database made before it.
+CREATE TABLE IF NOT EXISTS senders (
+  login   TEXT NOT NULL REFERENCES users(address) ON DELETE CASCADE,
+  address TEXT NOT NULL,
+  PRIMARY KEY (login, address)
 ))sql";
 
 constexpr std::string_view select_columns =
@@ -218,6 +224,59 @@ std::vector<User> UserDb::list() {
   std::vector<User> out;
   while (st.step()) out.push_back(read_user(st));
   return out;
+}
+
+void UserDb::add_sender(std::string_view login, std::string_view address) {
+  const std::string user = must_canonical(login);
+  const std::string addr = must_canonical(address);
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare(
+      "INSERT INTO senders (login, address) SELECT address, ?2 FROM users WHERE address = ?1 "
+      "ON CONFLICT(login, address) DO NOTHING");
+  st.bind(1, user).bind(2, addr);
+  st.run();
+  if (db_.changes() > 0) return;
+  auto exists = db_.prepare("SELECT 1 FROM users WHERE address = ?");
+  exists.bind(1, user);
+  if (!exists.step()) throw UserError(UserError::Kind::unknown_user, "no such user: " + user);
+  throw UserError(UserError::Kind::duplicate, addr + " is already a sender address of " + user);
+}
+
+void UserDb::remove_sender(std::string_view login, std::string_view address) {
+  const std::string user = must_canonical(login);
+  const std::string addr = must_canonical(address);
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare("DELETE FROM senders WHERE login = ? AND address = ?");
+  st.bind(1, user).bind(2, addr);
+  st.run();
+  if (db_.changes() > 0) return;
+  auto exists = db_.prepare("SELECT 1 FROM users WHERE address = ?");
+  exists.bind(1, user);
+  if (!exists.step()) throw UserError(UserError::Kind::unknown_user, "no such user: " + user);
+  throw UserError(UserError::Kind::unknown_sender, addr + " is not a sender address of " + user);
+}
+
+std::vector<std::string> UserDb::senders(std::string_view login) {
+  const std::string user = must_canonical(login);
+  std::lock_guard lock(mutex_);
+  auto exists = db_.prepare("SELECT 1 FROM users WHERE address = ?");
+  exists.bind(1, user);
+  if (!exists.step()) throw UserError(UserError::Kind::unknown_user, "no such user: " + user);
+  auto st = db_.prepare("SELECT address FROM senders WHERE login = ? ORDER BY address");
+  st.bind(1, user);
+  std::vector<std::string> out;
+  while (st.step()) out.push_back(st.column_text(0));
+  return out;
+}
+
+bool UserDb::has_sender(std::string_view login, std::string_view address) {
+  const auto user = canonical_address(login);
+  const auto addr = canonical_address(address);
+  if (!user || !addr) return false;
+  std::lock_guard lock(mutex_);
+  auto st = db_.prepare("SELECT 1 FROM senders WHERE login = ? AND address = ?");
+  st.bind(1, *user).bind(2, *addr);
+  return st.step();
 }
 
 std::optional<sasl::Credentials> UserDb::find(std::string_view authcid) {

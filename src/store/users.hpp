@@ -9,6 +9,9 @@
 // and the mailbox state the server checks at RCPT: locked (+ reason, 450
 // 4.2.1), disabled (550 5.2.1), quota in octets (452 4.2.2; 0 = none).
 //
+// The `senders` table lists, per user, the other addresses that user may
+// send as (SPEC §11 `postern user sender`); its rows go with the user.
+//
 // Every lookup reads the database, so `postern user ...` run against the
 // data dir takes effect on a running server at once. Addresses are stored
 // canonical: ASCII letters lower-cased (local part and domain), so
@@ -38,7 +41,7 @@
 namespace postern::store {
 
 struct UserError : std::runtime_error {
-  enum class Kind { bad_address, unknown_user, duplicate, bad_password };
+  enum class Kind { bad_address, unknown_user, duplicate, bad_password, unknown_sender };
   Kind kind;
   UserError(Kind k, const std::string& message) : std::runtime_error(message), kind(k) {}
 };
@@ -81,6 +84,15 @@ class UserDb : public sasl::CredentialStore {
 
   std::optional<User> get(std::string_view address);
   std::vector<User> list();
+
+  // The addresses `login` may send as besides its own (SPEC §11). add and
+  // remove throw UserError(bad_address | unknown_user | duplicate |
+  // unknown_sender); senders() throws unknown_user.
+  void add_sender(std::string_view login, std::string_view address);
+  void remove_sender(std::string_view login, std::string_view address);
+  std::vector<std::string> senders(std::string_view login);
+  // True when `address` is listed for `login` (both made canonical; false when either cannot be).
+  bool has_sender(std::string_view login, std::string_view address);
 
   // sasl::CredentialStore. Users without secrets and disabled users are
   // not found (they cannot log in); database trouble throws

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/guarded_server.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -85,6 +86,11 @@ void error(httplib::Response& res, int status, const std::string& message) {
   send_json(res, {{"error", message}}, status);
 }
 
+void too_many_waiting(httplib::Response& res) {
+  res.set_header("Retry-After", "1");
+  error(res, 503, "too many waits and event streams open at once; try again");
+}
+
 bool has_recipient(const MessageSummary& m, std::string_view address) {
   return std::any_of(m.to.begin(), m.to.end(), [&](const std::string& t) { return util::iequals(t, address); });
 }
@@ -92,8 +98,19 @@ bool has_recipient(const MessageSummary& m, std::string_view address) {
 }  // namespace
 
 HttpApi::HttpApi(Messages& messages, Transcripts& transcripts, Scenarios& scenarios)
-    : messages_(messages), transcripts_(transcripts), scenarios_(scenarios), http_(std::make_unique<httplib::Server>()) {
+    : messages_(messages),
+      transcripts_(transcripts),
+      scenarios_(scenarios),
+      http_(std::make_unique<http::GuardedServer>(http::HostAllowlist(), "start the testbed with --allowed-hosts NAME",
+                                                  [](httplib::Response& res, int status, const std::string& reason) {
+                                                    error(res, status, reason);
+                                                  })) {
+  http_->on_shut_down([this] { transcripts_.touch(); });  // wakes waits and event streams
   routes();
+}
+
+void HttpApi::allow_hosts(const std::vector<std::string>& names) {
+  for (const auto& n : names) http_->allow_host(n);
 }
 
 HttpApi::~HttpApi() { stop(); }
@@ -101,6 +118,7 @@ HttpApi::~HttpApi() { stop(); }
 int HttpApi::bind(const std::string& host, int port) {
   const int bound = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (bound <= 0) throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port));
+  http_->allow_host(host);
   return bound;
 }
 
@@ -110,7 +128,7 @@ void HttpApi::start() {
 
 void HttpApi::stop() {
   if (!thread_.joinable()) return;
-  http_->stop();
+  http_->shut_down();
   thread_.join();
 }
 
@@ -166,11 +184,15 @@ void HttpApi::routes() {
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
     auto seen = transcripts_.version();
+    std::shared_ptr<void> slot;
     for (;;) {
       for (const auto& m : messages_.list())
         if (has_recipient(m, to)) return send_json(res, summary(m, transcripts_));
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return error(res, 408, "no message to " + util::printable(to, 100) + " yet");
+      if (!slot && !(slot = http_->wait_slot())) return too_many_waiting(res);
+      if (http_->stopping()) return error(res, 503, "the testbed is stopping");
+      if (http::GuardedServer::client_gone()) return;
       seen = transcripts_.wait_change(seen, std::min(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now),
                                                      std::chrono::milliseconds(1000)));
     }
@@ -210,12 +232,22 @@ void HttpApi::routes() {
 
   // Server-sent events for the page: "change" whenever a session or a message does.
   h.Get("/api/events", [this](const httplib::Request&, httplib::Response& res) {
+    auto slot = http_->wait_slot();
+    if (!slot) return too_many_waiting(res);
     res.set_header("Cache-Control", "no-store");
     auto seen = std::make_shared<std::uint64_t>(transcripts_.version());
-    res.set_chunked_content_provider("text/event-stream", [this, seen](std::size_t, httplib::DataSink& sink) {
-      const auto now = transcripts_.wait_change(*seen, std::chrono::seconds(15));
-      const std::string event = now != *seen ? "event: change\ndata: " + std::to_string(now) + "\n\n" : ": keepalive\n\n";
+    auto quiet_since = std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    // Called again and again while it returns true; each call waits at most
+    // a second, so a closed page or a shutdown ends the stream within one.
+    res.set_chunked_content_provider("text/event-stream", [this, slot, seen, quiet_since](std::size_t, httplib::DataSink& sink) {
+      if (http_->stopping() || http::GuardedServer::client_gone()) return false;
+      const auto now = transcripts_.wait_change(*seen, std::chrono::seconds(1));
+      std::string event;
+      if (now != *seen) event = "event: change\ndata: " + std::to_string(now) + "\n\n";
+      else if (std::chrono::steady_clock::now() - *quiet_since >= std::chrono::seconds(15)) event = ": keepalive\n\n";
       *seen = now;
+      if (event.empty()) return true;
+      *quiet_since = std::chrono::steady_clock::now();
       return sink.write(event.data(), event.size());
     });
   });

@@ -126,6 +126,7 @@ class Server:
                 config[k] = v
         self.config = config
         self.env = env or {}
+        self.command_prefix = []  # e.g. ["strace", "-f", "-o", FILE]: runs the server under it
         self.proc = None
         self.log_path = os.path.join(self.data_dir, "server.log")
 
@@ -147,7 +148,7 @@ class Server:
         e.update(self.env)
         self.log = open(self.log_path, "ab")
         listens_before = self.log_text().count("event=listen ")
-        self.proc = subprocess.Popen([POSTERN, "serve", "--config", self.config_path],
+        self.proc = subprocess.Popen([*self.command_prefix, POSTERN, "serve", "--config", self.config_path],
                                      stdout=self.log, stderr=self.log, env=e)
         for host, port in self.ports.values():
             wait_for_port(host, port, proc=self.proc)

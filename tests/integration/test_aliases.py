@@ -21,6 +21,8 @@ team@example.org: alice@example.org,
     bob
 self@example.org: self, friend@remote.test
 fwd@example.org: friend@remote.test
+hop1@example.org: relay@other.test
+hop2@example.org: final@far.test
 loop1@example.org: loop2@example.org
 loop2@example.org: loop1@example.org
 @example.net: bob@example.org
@@ -34,7 +36,9 @@ class AliasesTest(unittest.TestCase):
         cls.server = harness.Server(extra={
             "queue": {"retry_initial": "1s", "retry_max": "2s", "lifetime": "1h"},
             "relay": {"routes": {"remote.test": f"{cls.hop.host}:{cls.hop.port}",
-                                 "sender.test": f"{cls.hop.host}:{cls.hop.port}"}},
+                                 "sender.test": f"{cls.hop.host}:{cls.hop.port}",
+                                 "other.test": f"{cls.hop.host}:{cls.hop.port}",
+                                 "far.test": f"{cls.hop.host}:{cls.hop.port}"}},
         })
         with open(os.path.join(cls.server.data_dir, "aliases"), "w") as f:
             f.write(ALIASES)
@@ -90,6 +94,42 @@ class AliasesTest(unittest.TestCase):
         self.assertTrue(wait_for(lambda: len(self.hop.messages) > routes_before, timeout=20))
         self.assertEqual(self.hop.messages[-1][1], ["ext@sender.test"])
         self.assertIn(b"bounce-back", self.hop.messages[-1][2])
+
+    def forwarded(self, sender, rcpt, subject):
+        """Sends through a forwarding alias; the (sender, rcpts) the next hop got."""
+        self.send(sender, [rcpt], subject)
+        self.assertTrue(wait_for(lambda: any(subject.encode() in m[2] for m in self.hop.messages), timeout=20))
+        return [m for m in self.hop.messages if subject.encode() in m[2]][0][:2]
+
+    def test_srs_address_takes_only_bounces(self):
+        srs, _ = self.forwarded("ext@sender.test", "fwd@example.org", "srs-relay")
+        self.assertTrue(srs.startswith("SRS0="), srs)
+        host, port = self.server.mx
+        with smtplib.SMTP(host, port, timeout=20) as s:
+            s.ehlo("client.test")
+            s.mail("spammer@elsewhere.test")
+            self.assertEqual(s.rcpt(srs), (550, b"5.7.1 SRS address accepts only bounces (MAIL FROM:<>)"))
+            s.rset()
+            s.sendmail("", [srs], b"From: <mailer-daemon@elsewhere.test>\r\nSubject: srs-bounce\r\n\r\nbounced\r\n")
+        self.assertIn("event=srs_not_bounce", self.server.log_text())
+        self.assertTrue(wait_for(lambda: any(b"srs-bounce" in m[2] for m in self.hop.messages), timeout=20))
+        self.assertEqual([m for m in self.hop.messages if b"srs-bounce" in m[2]][0][:2], ("<>", ["ext@sender.test"]))
+
+    def test_bounce_through_a_chain_that_passed_twice(self):
+        # ext@sender.test -> hop1@example.org -> relay@other.test, which forwards
+        # (with its own SRS1) back to hop2@example.org -> final@far.test.
+        first, rcpts = self.forwarded("ext@sender.test", "hop1@example.org", "chain-pass-1")
+        self.assertEqual(rcpts, ["relay@other.test"])
+        self.assertTrue(first.startswith("SRS0="), first)
+        other = "SRS1=OTHR=example.org=" + first[len("SRS0"):first.rindex("@")] + "@other.test"
+        second, rcpts = self.forwarded(other, "hop2@example.org", "chain-pass-2")
+        self.assertEqual(rcpts, ["final@far.test"])
+        self.assertTrue(second.startswith("SRS1=") and second.endswith("@example.org"), second)
+        # far.test bounces: the DSN must reach the original sender, not die as "No such user".
+        self.send("", [second], "chain-bounce")
+        self.assertTrue(wait_for(lambda: any(b"chain-bounce" in m[2] for m in self.hop.messages), timeout=20),
+                        "the bounce did not leave")
+        self.assertEqual([m for m in self.hop.messages if b"chain-bounce" in m[2]][0][1], ["ext@sender.test"])
 
     def test_refusals(self):
         host, port = self.server.mx

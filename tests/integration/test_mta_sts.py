@@ -6,13 +6,20 @@ addresses stand in for the MX hosts. An enforce policy delivers only over
 verified TLS to an MX it names, else defers with 4.7.5 and says why; a
 testing policy only logs; a failed fetch (404, a redirect, text/html, over
 64 KiB, not a policy) means no policy; a cached policy
-is used without fetching again; `mta_sts = false` turns it all off."""
+is used without fetching again; `mta_sts = false` turns it all off.
+Policy hosts that accept the connection and never answer (Blackhole, on
+127.0.0.7) delay only their own domains, by one fetch timeout, and a
+failed fetch is not tried again for some minutes (RFC 8461 §3.3); nor is
+a `_mta-sts` TXT lookup that failed (ServfailDns, behind dnsmasq)."""
 import http.server
 import os
+import socket
 import sqlite3
 import ssl
+import struct
 import tempfile
 import threading
+import time
 import unittest
 
 import harness
@@ -36,12 +43,16 @@ BROKEN = {
     "garbled.test": (200, "text/plain", "version: STSv1\nmode: enforce\n"),  # no mx, no max_age
 }
 
+# Domains whose policy host takes the connection and never answers.
+BLACKHOLED = ["black1.test", "black2.test", "black3.test", "black4.test"]
+FETCH_TIMEOUT = 5  # seconds, Postern's policy fetch timeout
+
 
 class PolicyServer:
     """HTTPS on 127.0.0.1: /.well-known/mta-sts.txt by Host, text/plain;
     `fetches` counts the requests per domain."""
 
-    def __init__(self, cert, key):
+    def __init__(self, cert, key, port=0):
         self.fetches = {}
         self.lock = threading.Lock()
         outer = self
@@ -67,7 +78,7 @@ class PolicyServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cert, key)
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
@@ -83,6 +94,77 @@ class PolicyServer:
         self.httpd.server_close()
 
 
+class Blackhole:
+    """A policy host that hangs: accepts TCP connections on host:port and
+    holds them without a word; `accepted` counts them."""
+
+    def __init__(self, host, port):
+        self.sock = socket.create_server((host, port))
+        self.sock.settimeout(0.2)
+        self.accepted = 0
+        self.held = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.done.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.held.append(conn)
+            self.accepted += 1
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+class ServfailDns:
+    """A DNS server on UDP that answers every query SERVFAIL; `queries`
+    counts them."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self):
+        while not self.done.is_set():
+            try:
+                query, peer = self.sock.recvfrom(4096)
+            except (socket.timeout, OSError):
+                continue
+            end = 12
+            while end < len(query) and query[end] != 0:  # the question's name, then type and class
+                end += 1 + query[end]
+            if len(query) < 12 or end + 5 > len(query):
+                continue
+            self.queries += 1
+            flags = 0x8000 | (query[2] & 0x01) << 8 | 0x0080 | 2  # QR, RD as asked, RA, SERVFAIL
+            self.sock.sendto(query[:2] + struct.pack(">HHHHH", flags, 1, 0, 0, 0) + query[12:end + 5], peer)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
 class MtaStsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -96,7 +178,9 @@ class MtaStsTest(unittest.TestCase):
             for cert in (web[0], mx[0]):  # not mx.badcert.test's
                 with open(cert) as f:
                     out.write(f.read())
-        cls.web = PolicyServer(*web).start()
+        policy_port = shared_port(["127.0.0.1", "127.0.0.7"])
+        cls.web = PolicyServer(*web, port=policy_port).start()
+        cls.blackhole = Blackhole("127.0.0.7", policy_port).start()
         cls.port = shared_port(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"])
         records = []
         for domain, address in (("sts.test", "127.0.0.2"), ("badmx.test", "127.0.0.3"),
@@ -104,6 +188,12 @@ class MtaStsTest(unittest.TestCase):
                                 ("nopolicy.test", "127.0.0.6"), *((d, "127.0.0.6") for d in BROKEN)):
             records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},{address}",
                         f"--host-record=mta-sts.{domain},127.0.0.1", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
+        for domain in BLACKHOLED:
+            records += [f"--mx-host={domain},mx.{domain},10", f"--host-record=mx.{domain},127.0.0.6",
+                        f"--host-record=mta-sts.{domain},127.0.0.7", f"--txt-record=_mta-sts.{domain},v=STSv1; id=1"]
+        cls.servfail = ServfailDns().start()
+        records += ["--mx-host=dnsfail.test,mx.dnsfail.test,10", "--host-record=mx.dnsfail.test,127.0.0.6",
+                    f"--server=/_mta-sts.dnsfail.test/127.0.0.1#{cls.servfail.port}"]
         cls.dns = Dnsmasq(records).start()
         cls.hops = {
             "sts.test": NextHop(host="127.0.0.2", port=cls.port, starttls_cert=mx).start(),
@@ -119,6 +209,8 @@ class MtaStsTest(unittest.TestCase):
             hop.stop()
         cls.dns.stop()
         cls.web.stop()
+        cls.blackhole.stop()
+        cls.servfail.stop()
 
     def start_server(self, mta_sts=True):
         server = harness.Server(
@@ -131,10 +223,10 @@ class MtaStsTest(unittest.TestCase):
         add_user(server, SENDER)
         return server
 
-    def delivered(self, domain, subject):
+    def delivered(self, domain, subject, timeout=30):
         hop = self.hops[domain]
         found = lambda: [m for m in hop.messages if subject.encode() in m[2]]
-        wait_for(lambda: found(), timeout=30)
+        wait_for(lambda: found(), timeout=timeout)
         return found()
 
     def deferred_with(self, server, text):
@@ -199,6 +291,67 @@ class MtaStsTest(unittest.TestCase):
                             ("big.test", r"policy larger than 64 KiB"),
                             ("garbled.test", r"not a valid policy: no max_age")):
             self.assertRegex(log, rf"event=mta_sts_error domain={domain} error=.*{why}.* using=\"no policy\"")
+
+    def test_policy_hosts_that_never_answer_delay_no_other_domain(self):
+        server = self.start_server()
+        before = self.blackhole.accepted
+        for domain in BLACKHOLED:
+            submit(server, SENDER, [f"ivan@{domain}"], subject=f"sts-tarpit-{domain}")
+        submitted = time.monotonic()
+        submit(server, SENDER, ["bob@sts.test"], subject="sts-unrelated")
+        # The four fetches hang at once, each until its own timeout ...
+        self.assertTrue(wait_for(lambda: self.blackhole.accepted - before >= 4, timeout=FETCH_TIMEOUT - 1),
+                        f"{self.blackhole.accepted - before} of 4 fetches started at once")
+        # ... and mail for an unrelated domain (its policy fetched too) waits for none of them.
+        self.assertEqual(len(self.delivered("sts.test", "sts-unrelated", timeout=2 * FETCH_TIMEOUT)), 1)
+        self.assertLess(time.monotonic() - submitted, 2 * FETCH_TIMEOUT)
+        # The hung domains go out without a policy once their fetch times out.
+        for domain in BLACKHOLED:
+            self.assertEqual(len(self.delivered("nopolicy.test", f"sts-tarpit-{domain}")), 1, domain)
+        self.assertRegex(server.log_text(), r"event=mta_sts_error domain=black1.test error=\"https://mta-sts.black1.test:"
+                                            r"\d+/.well-known/mta-sts.txt: timed out after 5 s\" using=\"no policy\"")
+
+    def test_a_failed_fetch_is_shared_and_remembered(self):
+        server = self.start_server()
+        before = self.blackhole.accepted
+        # Two messages at once: one fetch for both.
+        submit(server, SENDER, ["judy@black1.test"], subject="sts-remembered-1")
+        submit(server, SENDER, ["judy@black1.test"], subject="sts-remembered-2")
+        for n in (1, 2):
+            self.assertEqual(len(self.delivered("nopolicy.test", f"sts-remembered-{n}")), 1)
+        self.assertEqual(self.blackhole.accepted - before, 1)
+        # Later ones within the hold are not fetched again and do not wait.
+        submitted = time.monotonic()
+        submit(server, SENDER, ["judy@black1.test"], subject="sts-remembered-3")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-remembered-3", timeout=FETCH_TIMEOUT)), 1)
+        self.assertLess(time.monotonic() - submitted, FETCH_TIMEOUT)
+        self.assertEqual(self.blackhole.accepted - before, 1, "a failed fetch is not tried again at once")
+        self.assertRegex(server.log_text(), r"event=mta_sts_error domain=black1.test error=\"https://mta-sts.black1.test:"
+                                            r"\d+/.well-known/mta-sts.txt: timed out after 5 s \(remembered; tried again in \d+ s\)\" using=\"no policy\"")
+
+    def test_a_failed_record_lookup_is_remembered(self):
+        server = self.start_server()
+        submit(server, SENDER, ["lee@dnsfail.test"], subject="sts-dnsfail-1")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-dnsfail-1")), 1)
+        asked = self.servfail.queries
+        self.assertGreater(asked, 0)
+        submit(server, SENDER, ["lee@dnsfail.test"], subject="sts-dnsfail-2")
+        self.assertEqual(len(self.delivered("nopolicy.test", "sts-dnsfail-2")), 1)
+        self.assertEqual(self.servfail.queries, asked, "the failed TXT lookup is not made again at once")
+        log = server.log_text()
+        self.assertRegex(log, r'event=mta_sts_error domain=dnsfail.test error="_mta-sts.dnsfail.test: TXT lookup: [^"\n]*"\n')
+        self.assertRegex(log, r'event=mta_sts_error domain=dnsfail.test error="_mta-sts.dnsfail.test: TXT lookup: '
+                              r'[^"\n]* \(remembered; tried again in \d+ s\)"')
+
+    def test_sigterm_does_not_wait_for_a_hung_policy_fetch(self):
+        server = self.start_server()
+        before = self.blackhole.accepted
+        submit(server, SENDER, ["kim@black2.test"], subject="sts-sigterm")
+        self.assertTrue(wait_for(lambda: self.blackhole.accepted > before, timeout=FETCH_TIMEOUT - 1))
+        stopping = time.monotonic()
+        self.assertEqual(server.stop(), 0)
+        self.assertLess(time.monotonic() - stopping, FETCH_TIMEOUT - 1, "waited for the fetch")
+        self.assertIn("kim@black2.test", queue_list(server), "the message stays queued")
 
     def test_off_ignores_policies(self):
         server = self.start_server(mta_sts=False)

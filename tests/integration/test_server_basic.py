@@ -119,8 +119,10 @@ class BasicTest(ServerTest):
         self.assertEqual(s.reply()[1], ["554 5.7.1 Relay access denied"])
         self.assertEqual(s.reply()[0], 250)
         self.assertEqual(s.reply()[0], 354)
-        s.send("Subject: p\r\n\r\nbody\r\n.\r\nNOOP\r\nQUIT\r\n")
+        # Nothing behind the final dot before its reply: on mx that is 554 (test_input_trust).
+        s.send("Subject: p\r\n\r\nbody\r\n.\r\n")
         self.assertEqual(s.reply()[0], 250)
+        s.send("NOOP\r\nQUIT\r\n")
         self.assertEqual(s.reply()[0], 250)
         self.assertEqual(s.reply()[0], 221)
         msg = self.server.delivered("postmaster@example.org")[0]

@@ -109,6 +109,11 @@ TEST(DkimSigner, FromDomainIsTheFirstFromAddress) {
   EXPECT_EQ(from_domain(""), "");
 }
 
+TEST(DkimSigner, TwoFromFieldsHaveNoFromDomain) {
+  EXPECT_EQ(from_domain("From: a@example.org\r\nFrom: ceo@other.test\r\n\r\nbody\r\n"), "");
+  EXPECT_EQ(from_domain("From: a@example.org\r\nSubject: x\r\nfrom : ceo@other.test\r\n\r\nbody\r\n"), "");
+}
+
 // RFC 6376 §3.4.5's example, and the corners of §3.4.2 and §3.4.4.
 TEST(DkimCanon, RelaxedHeaderAsTheRfcExampleShows) {
   EXPECT_EQ(relaxed_header("A: X\r\n"), "a:X\r\n");

@@ -120,9 +120,39 @@ TEST(BareLineEndScanner, AcrossChunks) {
   EXPECT_TRUE(tail.bare(true));
 }
 
+// smtpsmug's nullbefore ("\r\n\0.\r\n") and nullafter ("\r\n.\0\r\n"): a NUL
+// never ends DATA and flags the message, wherever it falls.
+TEST(DataDecoder, NulIsFlaggedAndNeverEndsData) {
+  using namespace std::string_literals;
+  for (std::string input : {"a\r\n\0.\r\nb\r\n.\r\n"s, "a\r\n.\0\r\nb\r\n.\r\n"s, "x\0y\r\n.\r\n"s}) {
+    for (std::size_t cut = 0; cut <= input.size(); ++cut) {
+      DataDecoder d(1 << 20);
+      std::size_t used = d.feed(std::string_view(input).substr(0, cut));
+      if (!d.done()) used += d.feed(std::string_view(input).substr(cut));
+      EXPECT_TRUE(d.done());
+      EXPECT_EQ(used, input.size());
+      EXPECT_TRUE(d.nul()) << "cut " << cut;
+      EXPECT_FALSE(d.bare_cr_or_lf());
+    }
+  }
+  DataDecoder clean(1 << 20);
+  clean.feed("a\r\n.\r\n");
+  EXPECT_FALSE(clean.nul());
+}
+
+TEST(BareLineEndScanner, NulInAnyChunk) {
+  BareLineEndScanner s;
+  s.feed("a\r\n");
+  EXPECT_FALSE(s.nul());
+  s.feed(std::string_view("b\0c\r\n", 5));  // 5 octets: b NUL c CR LF
+  EXPECT_TRUE(s.nul());
+  EXPECT_FALSE(s.bare(true));
+}
+
 TEST(ReceivedCounter, HeaderSectionOnly) {
   EXPECT_EQ(count_received("Received: a\r\nRECEIVED:b\r\n c\r\nSubject: x\r\n\r\nReceived: body\r\n"), 2u);
   EXPECT_EQ(count_received("Subject: x\r\nReceived-SPF: pass\r\n"), 0u);
+  EXPECT_EQ(count_received("Received : a\r\nReceived\t: b\r\nReceivedX: c\r\n Received: folded\r\n\r\n"), 2u);  // §4.5
   ReceivedCounter split;
   for (char c : std::string("Rec") + "eived: x\r\n" + "received: y\n\nReceived: z\n") split.feed(std::string_view(&c, 1));
   EXPECT_EQ(split.count(), 2u);

@@ -7,7 +7,8 @@
 // bytes and {N*c} is N times c. Every round is fed whole, byte by byte,
 // and split in two at every boundary, and must give the same replies
 // each time (a round with STARTTLS is fed whole: what follows STARTTLS
-// in it is what a client pipelined past the 220).
+// in it is what a client pipelined past the 220; so is every round under
+// "set forbid_unauth_pipelining on").
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -98,6 +99,7 @@ Script load(const fs::path& file) {
       else if (key == "max_recipients") s.settings.max_recipients = std::stoul(value);
       else if (key == "max_errors") s.settings.max_errors = std::stoul(value);
       else if (key == "starttls") s.settings.starttls_offered = value == "on";
+      else if (key == "forbid_unauth_pipelining") s.settings.forbid_unauth_pipelining = value == "on";
       else ADD_FAILURE() << file << ":" << number << ": unknown setting " << key;
     } else if (tag == "C: ") {
       if (in_replies || s.rounds.empty()) s.rounds.emplace_back().line = number;
@@ -114,6 +116,9 @@ Script load(const fs::path& file) {
       ADD_FAILURE() << file << ":" << number << ": a line must start with C:, S:, M:, set or #";
     }
   }
+  // What arrives together with the final dot decides there: rounds go whole.
+  if (s.settings.forbid_unauth_pipelining)
+    for (auto& r : s.rounds) r.whole = true;
   return s;
 }
 
@@ -276,4 +281,30 @@ TEST(Dialogue, ReportsEveryLineBeforeItsReply) {
   EXPECT_EQ(e.text, "RSET");
   EXPECT_EQ(d.next().kind, Event::Kind::need_input);  // RSET does not end a group
   EXPECT_EQ(d.replies().size(), 2u);
+}
+
+// A line that is no command is logged by its verb alone, and only when it
+// is a verb: after a refused AUTH a client may send its base64 credentials
+// anyway, or mistype "AUTHPLAIN <initial response>".
+TEST(Dialogue, BadCommandsLogNoArguments) {
+  SessionState session;
+  ServerDialogue d(DialogueSettings{.hostname = "mx.test", .max_message_size = 100, .max_recipients = 1}, session);
+  auto logged = [&](std::string_view line) {
+    d.receive(std::string(line) + "\r\n");
+    for (;;) {
+      Event e = d.next();
+      if (e.kind == Event::Kind::bad_command) {
+        EXPECT_EQ(e.size, line.size());
+        return e.text;
+      }
+      if (e.kind == Event::Kind::need_input) return std::string("(nothing)");
+    }
+  };
+  EXPECT_EQ(logged("UzNjcmV0UGFzc3cwcmQ="), "(not a verb; not logged)");
+  EXPECT_EQ(logged("aHVudGVy"), "(not a verb; not logged)");  // base64 of "hunter", letters only
+  EXPECT_EQ(logged("AUTHPLAIN AHVzZXIAc2VjcmV0"), "(not a verb; not logged)");
+  EXPECT_EQ(logged("AUTH"), "AUTH");
+  EXPECT_EQ(logged("mail FROM:<no-bracket@example.org"), "MAIL");
+  EXPECT_EQ(logged("GET /secret?token=abc HTTP/1.1"), "GET");
+  EXPECT_EQ(logged("PASS hunter2"), "PASS");
 }

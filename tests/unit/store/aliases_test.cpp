@@ -94,5 +94,56 @@ TEST(Srs, ForwardAndReverse) {
   EXPECT_EQ(srs.forward("", "ours.test", now), "");
 }
 
+// A sender whose local part only looks like SRS1 (no first forwarder before
+// "==") must get an SRS0 of its own: kept as it was, its bounce could not be
+// reversed (found by the store_aliases fuzz target).
+TEST(Srs, MalformedSrs1SenderRoundTrips) {
+  Srs srs(std::string(32, 's'));
+  const std::string sender = std::string("SRS1=AAAAAAtAA\xb5===ARS1=AAAAAAA=AtAA\xb5=") + "@sender.test";
+  const auto fwd = srs.forward(sender, "ours.test");
+  ASSERT_EQ(fwd.rfind("SRS0=", 0), 0u) << fwd;
+  EXPECT_EQ(srs.reverse(fwd.substr(0, fwd.rfind('@'))), sender);
+  EXPECT_EQ(srs.forward("someone@", "ours.test"), "someone@");  // no domain to bounce to
+}
+
+TEST_F(AliasesFixture, SrsAddressReversesToTheSenderAndIsMarked) {
+  Srs srs(std::string(32, 'k'));
+  auto with_srs = lookup;
+  with_srs.srs_reverse = [&](std::string_view local) { return srs.reverse(local); };
+  const auto fwd = srs.forward("ext@sender.test", "x.org");
+  auto e = aliases.expand(file, fwd, with_srs);
+  EXPECT_EQ(e.kind, Expansion::Kind::expanded);
+  EXPECT_TRUE(e.srs);
+  EXPECT_EQ(e.forwards, (std::vector<std::string>{"ext@sender.test"}));
+  EXPECT_FALSE(aliases.expand(file, "alice@x.org", with_srs).srs);
+  EXPECT_EQ(aliases.expand(file, "SRS0=AAAAAA=AA=y.org=forged@x.org", with_srs).kind, Expansion::Kind::invalid);
+}
+
+// A chain that passed this server twice: our SRS1 names our own SRS0,
+// which is reversed again to the original sender, not kept as a mailbox.
+TEST_F(AliasesFixture, SrsOfOurOwnSrsIsReversedAgainBounded) {
+  Srs srs(std::string(32, 'k'));
+  auto with_srs = lookup;
+  with_srs.srs_reverse = [&](std::string_view local) { return srs.reverse(local); };
+  const auto first = srs.forward("ext@sender.test", "x.org");     // SRS0=...@x.org
+  const auto other = "SRS1=ZZZZ=x.org=" + first.substr(4, first.rfind('@') - 4) + "@other.test";  // the peer's form
+  const auto second = srs.forward(other, "x.org");                // SRS1=...=x.org==...@x.org
+  ASSERT_EQ(second.rfind("SRS1=", 0), 0u) << second;
+  auto e = aliases.expand(file, second, with_srs);
+  EXPECT_EQ(e.kind, Expansion::Kind::expanded);
+  EXPECT_EQ(e.mailboxes, std::vector<std::string>{});
+  EXPECT_EQ(e.forwards, (std::vector<std::string>{"ext@sender.test"}));
+  // A reversal that never ends (each step an SRS address of ours) stops.
+  Aliases::Lookup endless = lookup;
+  endless.srs_reverse = [](std::string_view) { return std::optional<std::string>("SRS0=a=b=c=d@x.org"); };
+  EXPECT_EQ(aliases.expand(file, "SRS0=a=b=c=d@x.org", endless).kind, Expansion::Kind::invalid);
+}
+
+TEST_F(AliasesFixture, KeysInDomainAndCatchAllExpansion) {
+  write("@x.org: bob\nexact@x.org: alice\nfar@y.org: alice\n");
+  EXPECT_EQ(aliases.keys_in_domain(file, "X.org"), (std::vector<std::string>{"@x.org", "exact@x.org"}));
+  EXPECT_EQ(aliases.expand(file, "@x.org", lookup).mailboxes, (std::vector<std::string>{"bob@x.org"}));
+}
+
 }  // namespace
 }  // namespace postern::store

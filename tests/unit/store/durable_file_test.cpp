@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <vector>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -97,6 +98,18 @@ TEST(DurableFile, CreatedDirectoriesAreSyncedInTheirParents) {
   EXPECT_TRUE(opened_dirs.empty()) << "an existing directory costs no fsync";
 }
 
+// A data dir is private; the levels above it, made along, stay crossable.
+TEST(DurableFile, ParentsGetTheirOwnMode) {
+  TempDir t;
+  const mode_t old_mask = ::umask(022);
+  EXPECT_TRUE(create_directories_durably(t.path / "var" / "lib" / "data", 0700, 0755));
+  ::umask(old_mask);
+  const auto perms = [](const fs::path& p) { return fs::status(p).permissions() & fs::perms::all; };
+  EXPECT_EQ(perms(t.path / "var"), static_cast<fs::perms>(0755));
+  EXPECT_EQ(perms(t.path / "var" / "lib"), static_cast<fs::perms>(0755));
+  EXPECT_EQ(perms(t.path / "var" / "lib" / "data"), static_cast<fs::perms>(0700));
+}
+
 TEST(DurableFile, ShortWritesAreCompleted) {
   TempDir t;
   Syscalls s = real_syscalls();
@@ -163,6 +176,29 @@ TEST(DurableFile, DirectoryFsyncFailureIsReported) {
   SyscallOverride o(s);
   EXPECT_THROW(fsync_dir(t.path), IoError);
   EXPECT_THROW(fsync_dir(t.path / "absent"), IoError);
+}
+
+TEST(DurableFile, CreateDurablyNeverReplaces) {
+  TempDir t;
+  auto target = t.path / "secret";
+  int fsyncs_before = fsync_calls;
+  auto s = real_syscalls();
+  s.fsync = counting_fsync;
+  SyscallOverride o(s);
+  EXPECT_TRUE(create_durably(target, "first"));
+  EXPECT_EQ(fsync_calls - fsyncs_before, 2) << "the file, then its directory";
+  EXPECT_FALSE(create_durably(target, "second"));
+  EXPECT_EQ(read_file(target), "first");
+  EXPECT_EQ(count_entries(t.path), 1u) << "no temporary left behind";
+}
+
+TEST(DurableFile, CreateDurablyLeavesNothingWhenTheWriteFails) {
+  TempDir t;
+  auto s = real_syscalls();
+  s.write = fail_write;
+  SyscallOverride o(s);
+  EXPECT_THROW(create_durably(t.path / "secret", "bytes"), IoError);
+  EXPECT_EQ(count_entries(t.path), 0u);
 }
 
 }  // namespace

@@ -206,7 +206,7 @@ TEST(DirectDelivery, DeliversUnderTheQueueIdNameAndRetiresAfterSyncfs) {
   ASSERT_TRUE(d.deliver("0000000aaaaaaaaa", e, head, body, {{m.alice, 0}, {m.bob, 1}}));
   auto a = m.files(m.alice);
   ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(a[0], direct_file_name(e, "0000000aaaaaaaaa", 0, head.size() + body.size()));
+  EXPECT_EQ(a[0], maildir_fixed_name(e, "0000000aaaaaaaaa", 0, head.size() + body.size()));
   EXPECT_EQ(read_file(m.alice / "new" / a[0]), head + body);
   EXPECT_EQ(m.files(m.bob).size(), 1u);
   EXPECT_TRUE(m.files(m.alice, "tmp").empty());
@@ -238,7 +238,7 @@ TEST(DirectDelivery, RecoveryCompletesMissingAndTornFilesAndKeepsIntactOnes) {
   Mailboxes m;
   auto e = envelope({"alice@example.org", "bob@example.org", "carol@remote.example"});
   const std::string id = "0000000aaaaaaaaa";
-  const auto name0 = direct_file_name(e, id, 0, head.size() + body.size());
+  const auto name0 = maildir_fixed_name(e, id, 0, head.size() + body.size());
   {
     Journal j(m.t.path / "journal");
     j.recover();
@@ -249,7 +249,7 @@ TEST(DirectDelivery, RecoveryCompletesMissingAndTornFilesAndKeepsIntactOnes) {
   { std::ofstream(m.alice / "cur" / (name0 + ":2,S"), std::ios::binary) << head << body; }
   // bob: torn (the crash came before its data reached the disk).
   ensure_maildir(m.bob);
-  const auto name1 = direct_file_name(e, id, 1, head.size() + body.size());
+  const auto name1 = maildir_fixed_name(e, id, 1, head.size() + body.size());
   { std::ofstream(m.bob / "new" / name1, std::ios::binary) << head; }
 
   std::vector<std::size_t> leftover;

@@ -22,20 +22,34 @@ std::vector<fs::path> files_in(const fs::path& dir) {
   return out;
 }
 
-TEST(Maildir, UniqueNameFollowsTheSpec) {
-  auto name = maildir_unique_name(1234);
-  std::regex re(R"(^\d+\.M\d+P\d+Q\d+\.[^/:]+,S=1234$)");
+Envelope envelope() {
+  Envelope e;
+  e.received_at = std::chrono::system_clock::time_point(std::chrono::seconds(1700000000));
+  return e;
+}
+
+TEST(Maildir, FixedNameFollowsTheSpec) {
+  auto name = maildir_fixed_name(envelope(), "0123456789abcdef", 2, 1234);
+  std::regex re(R"(^1700000000\.Q0123456789abcdefR2\.[^/:]+,S=1234$)");
   EXPECT_TRUE(std::regex_match(name, re)) << name;
-  std::set<std::string> seen;
-  for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.insert(maildir_unique_name(1)).second);
+  EXPECT_EQ(name.rfind(maildir_fixed_prefix(envelope(), "0123456789abcdef", 2), 0), 0u);
+  EXPECT_NE(maildir_fixed_prefix(envelope(), "0123456789abcdef", 1),
+            maildir_fixed_prefix(envelope(), "0123456789abcdef", 10).substr(0, 32));
+}
+
+// Delivers `msg` once, under the fixed name of recipient 0 of message `id`.
+Placed deliver(const fs::path& root, std::string_view msg, const std::string& id = "0123456789abcdef") {
+  return maildir_deliver_once(root, maildir_fixed_prefix(envelope(), id, 0),
+                              maildir_fixed_name(envelope(), id, 0, msg.size()), "", msg);
 }
 
 TEST(Maildir, DeliverWritesIntoNew) {
   TempDir t;
   auto root = t.path / "mail" / "example.org" / "alice";
   const std::string msg = "Return-Path: <a@b>\r\nSubject: x\r\n\r\nbody\r\n";
-  auto p = maildir_deliver(root, msg);
-  EXPECT_EQ(p.parent_path(), root / "new");
+  EXPECT_EQ(deliver(root, msg), Placed::written);
+  ASSERT_EQ(files_in(root / "new").size(), 1u);
+  auto p = files_in(root / "new")[0];
   EXPECT_EQ(read_file(p), msg);
   EXPECT_TRUE(fs::is_directory(root / "cur"));
   EXPECT_TRUE(fs::is_empty(root / "tmp"));
@@ -62,10 +76,30 @@ TEST(Maildir, FailuresLeaveNothingInTmpOrNew) {
     if (which == 0) s.fsync = fail_fsync;
     else s.rename = fail_rename;
     SyscallOverride o(s);
-    EXPECT_THROW(maildir_deliver(root, "x"), IoError);
+    EXPECT_THROW(deliver(root, "x"), IoError);
     EXPECT_TRUE(files_in(root / "tmp").empty()) << which;
     EXPECT_TRUE(files_in(root / "new").empty()) << which;
   }
+}
+
+TEST(Maildir, DeliverOnceKeepsAnIntactCopyAndReplacesATornOne) {
+  TempDir t;
+  auto root = t.path / "box";
+  const std::string msg = "Subject: x\r\n\r\nbody\r\n";
+  EXPECT_EQ(deliver(root, msg), Placed::written);
+  EXPECT_EQ(deliver(root, msg), Placed::kept);
+  EXPECT_EQ(deliver(root, msg, "fedcba9876543210"), Placed::written) << "another message";
+  EXPECT_EQ(files_in(root / "new").size(), 2u);
+  const auto first = root / "new" / maildir_fixed_name(envelope(), "0123456789abcdef", 0, msg.size());
+  fs::resize_file(first, 3);
+  EXPECT_EQ(deliver(root, msg), Placed::written);
+  EXPECT_EQ(read_file(first), msg);
+  fs::rename(first, root / "cur" / (first.filename().string() + ":2,S"));
+  MaildirListing listing = maildir_list(root);
+  EXPECT_EQ(maildir_deliver_once(root, maildir_fixed_prefix(envelope(), "0123456789abcdef", 0), first.filename(), "",
+                                 msg, &listing),
+            Placed::kept);
+  EXPECT_EQ(files_in(root / "new").size(), 1u);
 }
 
 }  // namespace

@@ -117,5 +117,29 @@ TEST(Mbox, WriteFailureTruncatesBack) {
   EXPECT_FALSE(fs::exists(file.string() + ".lock"));
 }
 
+// A repeat after a crash (appended, not yet marked delivered) is found
+// near the end of the file; only a line start counts, and only the last
+// few MiB are read, so a repeat behind more than that is a second copy.
+TEST(Mbox, RepeatedEntryIsAppendedOnce) {
+  TempDir t;
+  auto file = t.path / "alice";
+  const std::string m1 = "Received: id 1\r\n\r\none\r\n", m2 = "Received: id 2\r\n\r\ntwo\r\n";
+  ASSERT_EQ(mbox_deliver(file, "a@b", m1, when), MboxResult::delivered);
+  ASSERT_EQ(mbox_deliver(file, "a@b", m2, when), MboxResult::delivered);
+  ASSERT_EQ(mbox_deliver(file, "a@b", m1, when), MboxResult::delivered);
+  ASSERT_EQ(mbox_deliver(file, "a@b", m2, when), MboxResult::delivered);
+  EXPECT_EQ(read_file(file), mbox_entry("a@b", m1, when) + mbox_entry("a@b", m2, when));
+  // Another message quoting ours whole is not ours: it is not at a line start.
+  const std::string quoted = "x" + mbox_entry("a@b", "Received: id 3\r\n\r\nthree\r\n", when);
+  ASSERT_EQ(mbox_deliver(file, "c@d", quoted, when), MboxResult::delivered);
+  ASSERT_EQ(mbox_deliver(file, "a@b", "Received: id 3\r\n\r\nthree\r\n", when), MboxResult::delivered);
+  EXPECT_NE(read_file(file).find("\nFrom a@b Tue Nov 14 22:13:20 2023\nReceived: id 3\n"), std::string::npos);
+  // Behind 5 MiB of later mail: not looked for, written again (never lost).
+  ASSERT_EQ(mbox_deliver(file, "c@d", std::string(5 << 20, 'y'), when), MboxResult::delivered);
+  ASSERT_EQ(mbox_deliver(file, "a@b", m1, when), MboxResult::delivered);
+  const auto all = read_file(file);
+  EXPECT_NE(all.find(mbox_entry("a@b", m1, when)), all.rfind(mbox_entry("a@b", m1, when)));
+}
+
 }  // namespace
 }  // namespace postern::store

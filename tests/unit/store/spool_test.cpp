@@ -52,6 +52,20 @@ TEST(Spool, PutLoadRoundTrip) {
   for (auto& r : e->recipients) EXPECT_EQ(r.status, RecipientStatus::pending);
   EXPECT_EQ(spool.message(id), sample_message);
   EXPECT_EQ(spool.list(), std::vector<std::string>{id});
+  EXPECT_FALSE(e->envelope.any_sender);
+}
+
+// Root's sendmail may send as anyone (SPEC §11): the mark survives the spool.
+TEST(Spool, AnySenderMarkRoundTrips) {
+  TempDir t;
+  Spool spool(t.path / "spool");
+  auto env = sample_envelope();
+  env.auth_identity = "root";
+  env.any_sender = true;
+  auto e = spool.load(spool.put(env, sample_message));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->envelope.auth_identity, "root");
+  EXPECT_TRUE(e->envelope.any_sender);
 }
 
 TEST(Spool, NullSenderAndEmptyMessage) {

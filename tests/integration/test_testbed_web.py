@@ -1,0 +1,484 @@
+"""The testbed's web side (and `serve`'s /metrics) against hostile pages and
+clients (SPEC §10): a foreign Host is refused (DNS rebinding), a cross-site
+write is refused (CSRF), trickling clients, open event streams and pending
+waits starve no other request, and SIGTERM ends it within 5 s whatever is
+open. Checked with http.client and raw sockets, and in headless Chromium: a
+page on another origin that tries to add rules and a page on a rebound name
+that tries to read and delete the kept mail."""
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import Server, free_port, wait_for
+from test_testbed import Browser as PlainBrowser, Testbed
+
+SECRET = "Your password reset code 493817"
+
+
+def http_request(port, method, path, headers=None, body=None, timeout=10):
+    """(status, body text) over http.client, with exactly the headers given (Host included)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        hdrs = {"Host": "127.0.0.1:%d" % port}
+        hdrs.update(headers or {})
+        for k, v in hdrs.items():
+            if v is not None:
+                conn.putheader(k, v)
+        if body is not None:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def open_request(port, path, host=None):
+    """A raw socket with a GET sent, its answer not read: a waiting client."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path, host or "127.0.0.1:%d" % port)).encode())
+    return s
+
+
+def status_of(sock, timeout=10):
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+class Trickler(threading.Thread):
+    """Sends a request's headers one octet a second, never finishing; records when the server hangs up."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.closed_at = None
+        self.stop = threading.Event()
+
+    def run(self):
+        payload = b"GET /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+        try:
+            for b in payload:
+                self.sock.sendall(bytes([b]))
+                if self.stop.wait(1):
+                    return
+        except OSError:
+            self.closed_at = time.monotonic()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def many(n, make):
+    """n of make(), closed at cleanup."""
+    return [make() for _ in range(n)]
+
+
+class WebCase(unittest.TestCase):
+    args = ()
+
+    def setUp(self):
+        self.tb = Testbed(*self.args)
+        self.addCleanup(self.stop)
+        self.port = self.tb.ports["http"]
+
+    def stop(self):
+        if self.tb.proc.poll() is None:
+            self.tb.proc.send_signal(signal.SIGTERM)
+            try:
+                self.tb.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.tb.proc.kill()
+                self.tb.proc.wait()
+        self.tb.out.close()
+        shutil.rmtree(self.tb.dir, ignore_errors=True)
+
+    def keep_secret(self):
+        with self.tb.smtp() as s:
+            s.sendmail("noreply@bank.example", ["dev@example.org"], "Subject: %s\r\n\r\n%s\r\n" % (SECRET, SECRET))
+        self.assertEqual(self.tb.get("/api/wait?to=dev@example.org&timeout=10")[0], 200)
+
+    def kept(self):
+        return [m["subject"] for m in self.tb.get("/api/messages")[1]]
+
+
+class HostHeader(WebCase):
+    def test_a_foreign_host_is_refused_everywhere(self):
+        self.keep_secret()
+        for path in ("/", "/api/messages", "/api/sessions", "/api/rules", "/api/events", "/metrics",
+                     "/api/wait?to=dev@example.org&timeout=1"):
+            status, body = http_request(self.port, "GET", path, {"Host": "rebind.attacker.test:%d" % self.port})
+            self.assertEqual(status, 403, path)
+            self.assertNotIn("493817", body)
+            self.assertIn("--allowed-hosts", json.loads(body)["error"])
+        for host in ("rebind.attacker.test", "localhost.attacker.test:%d" % self.port, "127.0.0.1.nip.io"):
+            self.assertEqual(http_request(self.port, "GET", "/api/messages", {"Host": host})[0], 403, host)
+        status, _ = http_request(self.port, "DELETE", "/api/messages", {"Host": "rebind.attacker.test:%d" % self.port})
+        self.assertEqual(status, 403)
+        self.assertEqual(self.kept(), [SECRET])
+
+    def test_loopback_names_and_ip_literals_are_answered(self):
+        self.keep_secret()
+        for host in ("127.0.0.1:%d" % self.port, "localhost:%d" % self.port, "[::1]:%d" % self.port, "localhost",
+                     "app.localhost:%d" % self.port):
+            status, body = http_request(self.port, "GET", "/api/messages", {"Host": host})
+            self.assertEqual(status, 200, host)
+            self.assertIn("493817", body)
+        self.assertEqual(http_request(self.port, "GET", "/api/messages", {"Host": "testbed.internal"})[0], 403)
+
+
+class AllowedHosts(WebCase):
+    args = ("--allowed-hosts", "testbed.internal,Mail.Example.test")
+
+    def test_names_given_are_answered(self):
+        for host in ("testbed.internal:%d" % self.port, "mail.example.test", "localhost:%d" % self.port):
+            self.assertEqual(http_request(self.port, "GET", "/api/messages", {"Host": host})[0], 200, host)
+        self.assertEqual(http_request(self.port, "GET", "/api/messages", {"Host": "other.internal"})[0], 403)
+
+
+class CrossSiteWrites(WebCase):
+    def rules(self):
+        return self.tb.get("/api/rules")[1]
+
+    def test_writes_must_be_json_with_no_foreign_origin(self):
+        self.keep_secret()
+        rule = json.dumps({"command": "RCPT", "reply": "550 5.7.1 csrf"}).encode()
+        for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+            status, body = http_request(self.port, "POST", "/api/rules", {"Content-Type": ctype}, rule)
+            self.assertEqual(status, 415, ctype)
+            self.assertIn("application/json", json.loads(body)["error"])
+        for origin in ("http://attacker.test", "null", "http://127.0.0.1:%d" % (self.port + 1)):
+            status, _ = http_request(self.port, "POST", "/api/rules",
+                                     {"Content-Type": "application/json", "Origin": origin}, rule)
+            self.assertEqual(status, 403, origin)
+            self.assertEqual(http_request(self.port, "DELETE", "/api/messages", {"Origin": origin})[0], 403)
+        status, _ = http_request(self.port, "POST", "/api/rules", {"Content-Type": "application/json",
+                                                                   "Sec-Fetch-Site": "cross-site"}, rule)
+        self.assertEqual(status, 403)
+        self.assertEqual(self.rules(), [])
+        self.assertEqual(self.kept(), [SECRET])
+        # The same-origin page and test code pass.
+        status, _ = http_request(self.port, "POST", "/api/rules",
+                                 {"Content-Type": "application/json; charset=utf-8",
+                                  "Origin": "http://127.0.0.1:%d" % self.port}, rule)
+        self.assertEqual(status, 201)
+        self.assertEqual(len(self.rules()), 1)
+        # A DELETE with no body and no Origin (Mailpit's clients, curl -X DELETE) is fine.
+        self.assertEqual(http_request(self.port, "DELETE", "/api/rules")[0], 200)
+        self.assertEqual(http_request(self.port, "DELETE", "/api/messages")[0], 200)
+        self.assertEqual(self.kept(), [])
+
+    def test_a_refused_body_is_never_read_as_a_request(self):
+        # The refused body is never parsed as a next request.
+        smuggled = b"GET /api/messages HTTP/1.1\r\nHost: rebind.attacker.test\r\n\r\n"
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        s.sendall(b"POST /api/rules HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(smuggled) + smuggled)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 415"), data[:100])
+        self.assertEqual(data.count(b"HTTP/1.1"), 1, data)
+
+
+class Workers(WebCase):
+    def quick(self, path="/api/messages"):
+        started = time.monotonic()
+        status, _ = http_request(self.port, "GET", path, timeout=5)
+        return status, time.monotonic() - started
+
+    def test_tricklers_waits_and_event_streams_starve_nobody(self):
+        tricklers = many(40, lambda: Trickler(self.port))
+        for t in tricklers:
+            t.start()
+            self.addCleanup(t.close)
+        waits = many(16, lambda: open_request(self.port, "/api/wait?to=nobody@example.org&timeout=600"))
+        events = many(12, lambda: open_request(self.port, "/api/events"))
+        for s in waits + events:
+            self.addCleanup(s.close)
+        time.sleep(0.5)  # let them all be accepted before measuring
+        for _ in range(5):
+            status, took = self.quick()
+            self.assertEqual(status, 200)
+            self.assertLess(took, 3)
+        self.assertEqual(self.quick("/")[0], 200)
+        # A trickler is cut off by the request deadline (10 s), not kept for ever.
+        self.assertTrue(wait_for(lambda: all(t.closed_at or not t.is_alive() for t in tricklers), timeout=20))
+        self.assertTrue(all(t.closed_at for t in tricklers))
+
+    def test_waits_are_bounded_and_a_closed_client_frees_its_slot(self):
+        waits = many(32, lambda: open_request(self.port, "/api/wait?to=nobody@example.org&timeout=600"))
+        self.addCleanup(lambda: [s.close() for s in waits])
+        time.sleep(0.5)
+        over = open_request(self.port, "/api/events")
+        self.assertEqual(status_of(over), 503)
+        over.close()
+        self.assertEqual(self.quick()[0], 200)
+        for s in waits:
+            s.close()
+
+        def accepted():
+            with open_request(self.port, "/api/wait?to=nobody@example.org&timeout=0.2") as s:
+                return status_of(s) == 408
+        self.assertTrue(wait_for(accepted, timeout=5), "closed waits kept their slots")
+
+    def test_an_event_stream_notices_a_closed_page(self):
+        streams = many(32, lambda: open_request(self.port, "/api/events"))
+        for s in streams:
+            self.assertEqual(status_of(s), 200)
+            s.close()
+
+        def one_more():
+            with open_request(self.port, "/api/events") as s:
+                return status_of(s) == 200
+        self.assertTrue(wait_for(one_more, timeout=5), "closed pages kept their slots")
+
+
+class Shutdown(WebCase):
+    def test_sigterm_exits_0_within_5_s_whatever_is_open(self):
+        events = open_request(self.port, "/api/events")
+        self.assertEqual(status_of(events), 200)
+        wait = open_request(self.port, "/api/wait?to=nobody@example.org&timeout=40")
+        trickler = Trickler(self.port)
+        trickler.start()
+        idle = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        # And SMTP: a transaction inside a 600 s delay (slow+600@), and an idle client.
+        slow = socket.create_connection(("127.0.0.1", self.tb.ports["smtp"]), timeout=10)
+        slow.recv(1000)
+        slow.sendall(b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<slow+600@example.org>\r\n"
+                     b"DATA\r\n")
+        idle_smtp = socket.create_connection(("127.0.0.1", self.tb.ports["smtp"]), timeout=10)
+        for s in (events, wait, idle, slow, idle_smtp):
+            self.addCleanup(s.close)
+        self.addCleanup(trickler.close)
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.tb.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.tb.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - started
+        self.assertEqual(rc, 0, self.tb.log()[-2000:])
+        self.assertLess(took, 5)
+
+
+class MetricsEndpoint(unittest.TestCase):
+    """`postern serve`'s [http] listen: the same Host check and worker policy."""
+
+    http = {}
+
+    def setUp(self):
+        self.port = free_port()
+        self.server = Server(listeners=("mx",), extra={"http": {"listen": "127.0.0.1:%d" % self.port, **self.http}})
+        self.server.start()
+        self.addCleanup(self.server.cleanup)
+        self.assertTrue(wait_for(lambda: self.try_status() == 200, timeout=10))
+
+    def try_status(self, host=None):
+        try:
+            return http_request(self.port, "GET", "/metrics", {"Host": host} if host else None, timeout=3)[0]
+        except OSError:
+            return None
+
+    def test_foreign_host_refused_and_tricklers_starve_nobody(self):
+        self.assertEqual(self.try_status("rebind.attacker.test:%d" % self.port), 403)
+        for host in ("localhost:%d" % self.port, "mx.example.org:%d" % self.port, "[::1]:%d" % self.port):
+            self.assertEqual(self.try_status(host), 200, host)
+        tricklers = many(20, lambda: Trickler(self.port))
+        for t in tricklers:
+            t.start()
+            self.addCleanup(t.close)
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.assertEqual(self.try_status(), 200)
+        self.assertLess(time.monotonic() - started, 3)
+
+
+class MetricsAllowedHosts(MetricsEndpoint):
+    http = {"allowed_hosts": ["prometheus.internal"]}
+
+    def test_foreign_host_refused_and_tricklers_starve_nobody(self):
+        self.assertEqual(self.try_status("prometheus.internal:9090"), 200)
+        self.assertEqual(self.try_status("other.internal:%d" % self.port), 403)
+
+
+# The attacker's pages, served from another origin (a port of their own).
+ATTACK_PAGE = """<!doctype html><title>working</title>
+<iframe name="sink" id="sink"></iframe>
+<form id="form" method="POST" enctype="text/plain" target="sink" action="%(api)s/api/rules">
+<input name='{"command": "RCPT", "reply": "550 5.7.1 csrf-form", "x": "' value='"}'>
+</form>
+<script>
+const api = "%(api)s";
+const done = [];
+async function attack() {
+  try {
+    await fetch(api + "/api/rules", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                                     body: JSON.stringify({command: "RCPT", reply: "550 5.7.1 csrf-fetch"})});
+    done.push("fetch-sent");
+  } catch (e) { done.push("fetch-failed"); }
+  try {
+    const r = await fetch(api + "/api/messages", {method: "DELETE"});
+    done.push("delete-" + r.status);
+  } catch (e) { done.push("delete-blocked"); }
+  try {
+    const r = await fetch(api + "/api/messages");
+    done.push("read-" + (await r.text()).includes("493817"));
+  } catch (e) { done.push("read-blocked"); }
+  await new Promise(resolve => {
+    document.getElementById("sink").onload = resolve;
+    document.getElementById("form").submit();
+    setTimeout(resolve, 5000);
+  });
+  done.push("form-sent");
+  document.title = "done " + done.join(" ");
+}
+attack();
+</script>"""
+
+
+class AttackerSite:
+    """A tiny http.server on its own loopback port: the other origin (it records the requests)."""
+
+    def __init__(self, api):
+        page = (ATTACK_PAGE % {"api": api}).encode()
+        self.requests = []
+        requests = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                requests.append((self.path, dict(self.headers)))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Browser(PlainBrowser):
+    """test_testbed's DevTools-pipe Chromium, with extra command-line flags."""
+
+    def __init__(self, *flags):
+        self.to_chrome_r, self.to_chrome_w = os.pipe()
+        self.from_chrome_r, self.from_chrome_w = os.pipe()
+        self.profile = tempfile.mkdtemp(prefix="postern-chromium-")
+        self.proc = subprocess.Popen(
+            ["bash", "-c", 'exec chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage '
+             '--remote-debugging-pipe --user-data-dir="$0" "${@}" about:blank 3<&%d 4>&%d'
+             % (self.to_chrome_r, self.from_chrome_w), self.profile, *flags],
+            pass_fds=(self.to_chrome_r, self.from_chrome_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(self.to_chrome_r)
+        os.close(self.from_chrome_w)
+        self.buf = b""
+        self.next_id = 0
+
+    def evaluate(self, session, expression):
+        r = self.call("Runtime.evaluate", session=session, expression=expression, awaitPromise=True,
+                      returnByValue=True)
+        if "exceptionDetails" in r:
+            raise RuntimeError(r["exceptionDetails"])
+        return r["result"].get("value")
+
+
+@unittest.skipUnless(shutil.which("chromium"), "Debian's chromium is installed by make test")
+class HostilePages(WebCase):
+    def setUp(self):
+        super().setUp()
+        self.keep_secret()
+        self.browser = Browser("--host-resolver-rules=MAP rebind.attacker.test 127.0.0.1")
+        self.addCleanup(self.browser.close)
+
+    def test_a_page_on_another_origin_changes_nothing(self):
+        site = AttackerSite("http://127.0.0.1:%d" % self.port)
+        self.addCleanup(site.close)
+        page = self.browser.open("http://127.0.0.1:%d/attack.html" % site.port)
+        title = ""
+
+        def finished():
+            nonlocal title
+            title = self.browser.evaluate(page, "document.title") or ""
+            return title.startswith("done")
+        self.assertTrue(wait_for(finished, timeout=30, interval=0.2), "the page never finished: %r" % title)
+        self.assertIn("fetch-sent", title)  # the no-cors POST left the browser...
+        self.assertNotIn("read-true", title)
+        self.assertEqual(self.tb.get("/api/rules")[1], [])  # ...and changed nothing
+        self.assertEqual(self.kept(), [SECRET])
+
+    def test_images_in_a_captured_mail_hold_no_waits(self):
+        # A sandboxed frame is a site of its own, so the <img> requests of a
+        # captured HTML mail are cross-site: recorded here as Chromium sends
+        # them, then replayed to /api/wait, which refuses them at once
+        # instead of holding them open for ten minutes.
+        probe = AttackerSite("")
+        self.addCleanup(probe.close)
+        html = '<img src="http://127.0.0.1:%d/probe.png">' % probe.port + "".join(
+            '<img src="http://127.0.0.1:%d/api/wait?to=img-%d@example.org&timeout=600">' % (self.port, i)
+            for i in range(8))
+        with self.tb.smtp() as s:
+            s.sendmail("news@example.com", ["dev@example.org"],
+                       "Subject: images\r\nMIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n<p>hi</p>%s\r\n" % html)
+        mail = [m for m in self.tb.get("/api/messages")[1] if m["subject"] == "images"][0]
+        self.browser.open("http://127.0.0.1:%d/#message=%s" % (self.port, mail["id"]))
+        self.assertTrue(wait_for(lambda: probe.requests, timeout=30), "the mail's image was never requested")
+        path, headers = probe.requests[0]
+        self.assertEqual((headers.get("Sec-Fetch-Site"), headers.get("Sec-Fetch-Dest")), ("cross-site", "image"))
+        replayed = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection")}
+        status, _ = http_request(self.port, "GET", "/api/wait?to=img-0@example.org&timeout=600", replayed, timeout=5)
+        self.assertEqual(status, 403)
+        # The page itself and the waits of test code still get their answers.
+        self.assertEqual(self.tb.get("/api/wait?to=dev@example.org&timeout=1")[0], 200)
+        with open_request(self.port, "/api/events") as s:
+            self.assertEqual(status_of(s), 200)
+
+    def test_a_rebound_name_reads_and_deletes_nothing(self):
+        # After rebinding, the attacker's origin http://rebind.attacker.test:PORT
+        # reaches the testbed; its script runs there as if the page were its own.
+        page = self.browser.open("http://rebind.attacker.test:%d/" % self.port)
+        self.assertTrue(wait_for(lambda: self.browser.evaluate(page, "location.origin") != "null", timeout=20))
+        read = self.browser.evaluate(page, """(async () => {
+            const r = await fetch("/api/messages");
+            const d = await fetch("/api/messages", {method: "DELETE"});
+            return JSON.stringify({origin: location.origin, read: r.status, body: await r.text(), deleted: d.status});
+        })()""")
+        result = json.loads(read)
+        self.assertEqual(result["origin"], "http://rebind.attacker.test:%d" % self.port)
+        self.assertEqual((result["read"], result["deleted"]), (403, 403))
+        self.assertNotIn("493817", result["body"])
+        self.assertEqual(self.kept(), [SECRET])
+
+
+if __name__ == "__main__":
+    unittest.main()
