@@ -44,9 +44,8 @@ std::string load_or_create_secret(const std::filesystem::path& path) {
           .add("file", path.string())
           .add("octets", static_cast<long long>(s.size()))
           .add("reason", "too short to be a secret (a write cut short by a crash)");
-      s = fresh_secret();
-      store::write_durably(path, s, 0600);
-      return s;
+      store::write_durably(path, fresh_secret(), 0600);
+      // Read back what landed: another process may be replacing it too.
     }
   } catch (const store::IoError& e) {
     throw sasl::StoreUnavailable(std::string("auth secret: ") + e.what());

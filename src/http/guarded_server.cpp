@@ -115,14 +115,15 @@ class ConnectionThreads final : public httplib::TaskQueue {
     std::lock_guard lock(mutex_);
     reap();
     auto done = std::make_shared<std::atomic<bool>>(false);
+    auto task = std::make_shared<std::function<void()>>(std::move(fn));
     try {
-      threads_.push_back({std::thread([fn = std::move(fn), done] {
-                            fn();
+      threads_.push_back({std::thread([task, done] {
+                            (*task)();
                             *done = true;
                           }),
                           done});
     } catch (const std::system_error&) {
-      fn();  // no thread to be had: serve it here (it closes the socket either way)
+      (*task)();  // no thread to be had: serve it here (it closes the socket either way)
     }
   }
 
@@ -192,10 +193,10 @@ GuardedServer::GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse
       refusal = Refusal{403, "Host " + util::printable(host, 100) + " is not allowed (DNS rebinding?); " + allow_hint};
     } else {
       const std::string origin = req.get_header_value("Origin"), site = req.get_header_value("Sec-Fetch-Site"),
-                        mode = req.get_header_value("Sec-Fetch-Mode"), type = req.get_header_value("Content-Type"),
+                        mode = req.get_header_value("Sec-Fetch-Mode"), dest = req.get_header_value("Sec-Fetch-Dest"), type = req.get_header_value("Content-Type"),
                         length = req.get_header_value("Content-Length");
       const bool has_body = req.has_header("Transfer-Encoding") || (!length.empty() && length != "0");
-      refusal = refuse_cross_site({req.method, host, origin, site, mode, type, has_body});
+      refusal = refuse_cross_site({req.method, host, origin, site, mode, dest, type, has_body});
     }
     if (!refusal) return HandlerResponse::Unhandled;
     if (current) current->close_after = true;

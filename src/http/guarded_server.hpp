@@ -51,6 +51,8 @@ class GuardedServer : public httplib::Server {
   // On a handler's thread: the client has closed its side.
   static bool client_gone();
   bool stopping() const { return stopping_; }
+  // Waits and event streams holding a slot now.
+  std::size_t waiting() const { return waiting_; }
   // Called by shut_down(), before the connections are shut, to wake waiting handlers.
   void on_shut_down(std::function<void()> wake);
   // Ends now: waiting handlers are woken, every connection is shut, the

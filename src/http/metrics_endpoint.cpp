@@ -16,6 +16,7 @@ MetricsEndpoint::MetricsEndpoint(const util::Metrics& metrics, const std::vector
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  http_->set_payload_max_length(4096);  // only GET here: nobody needs a body read
   http_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty()) res.set_content("only GET /metrics here\n", "text/plain");
   });

@@ -80,7 +80,7 @@ std::optional<Refusal> refuse_cross_site(const RequestFacts& r) {
                             ", Sec-Fetch-Mode " + util::printable(r.sec_fetch_mode, 40) + ")"};
   };
   if (!state_changing(r.method)) {
-    if (other_site && r.sec_fetch_mode != "navigate") return from_other_site();
+    if (other_site && (r.sec_fetch_mode != "navigate" || r.sec_fetch_dest != "document")) return from_other_site();
     return std::nullopt;
   }
   if (!r.origin.empty() && !util::iequals(r.origin, std::string("http://") + std::string(r.host)))

@@ -43,7 +43,7 @@ struct Refusal {
 };
 
 struct RequestFacts {
-  std::string_view method, host, origin, sec_fetch_site, sec_fetch_mode, content_type;
+  std::string_view method, host, origin, sec_fetch_site, sec_fetch_mode, sec_fetch_dest, content_type;
   bool has_body = false;
 };
 
@@ -53,7 +53,8 @@ struct RequestFacts {
 // every current browser) are 403 too unless they navigate to the page: an
 // <img> on any site, or in a captured HTML mail (a sandboxed frame is a
 // site of its own), must not hold a wait open. Test code and curl send no
-// Sec-Fetch-* and pass.
+// Sec-Fetch-* and pass. Only a top-level navigation (Sec-Fetch-Dest
+// document) passes: an <iframe> navigates too, and would hold a wait open.
 std::optional<Refusal> refuse_cross_site(const RequestFacts& request);
 
 }  // namespace postern::http

@@ -258,8 +258,11 @@ void HttpApi::routes() {
                                 "# HELP postern_testbed_sessions Sessions in the transcript store.\n"
                                 "# TYPE postern_testbed_sessions gauge\npostern_testbed_sessions {}\n"
                                 "# HELP postern_testbed_sessions_open Sessions still connected.\n"
-                                "# TYPE postern_testbed_sessions_open gauge\npostern_testbed_sessions_open {}\n",
-                                messages_.size(), transcripts_.size(), transcripts_.open_sessions()),
+                                "# TYPE postern_testbed_sessions_open gauge\npostern_testbed_sessions_open {}\n"
+                                "# HELP postern_testbed_http_waiting Waits and event streams open.\n"
+                                "# TYPE postern_testbed_http_waiting gauge\npostern_testbed_http_waiting {}\n",
+                                messages_.size(), transcripts_.size(), transcripts_.open_sessions(),
+                                http_->waiting()),
                     "text/plain; version=0.0.4");
   });
 

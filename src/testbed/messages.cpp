@@ -62,6 +62,7 @@ std::vector<std::string> Messages::added(const std::string& id) {
   {
     std::lock_guard lock(mutex_);
     if (std::any_of(index_.begin(), index_.end(), [&](const auto& x) { return x.id == id; })) return {};
+    if (!spool_.load(id)) return {};  // a clear() removed it meanwhile
     insert(std::move(*m));
     dropped = over_cap();
   }
@@ -99,15 +100,12 @@ std::optional<std::string> Messages::raw(const std::string& id) const {
 }
 
 std::size_t Messages::clear() {
-  std::deque<MessageSummary> gone;
-  {
-    std::lock_guard lock(mutex_);
-    gone.swap(index_);
-  }
-  for (const auto& m : gone) spool_.remove(m.id);
-  // Anything the index did not know (a message being accepted right now is indexed after).
+  // Under the lock: added() indexes nothing this removes.
+  std::lock_guard lock(mutex_);
+  const std::size_t gone = index_.size();
+  index_.clear();
   for (const auto& id : spool_.list()) spool_.remove(id);
-  return gone.size();
+  return gone;
 }
 
 }  // namespace postern::testbed

@@ -207,6 +207,13 @@ class Workers(WebCase):
         status, _ = http_request(self.port, "GET", path, timeout=5)
         return status, time.monotonic() - started
 
+    def waiting(self):
+        status, body = http_request(self.port, "GET", "/metrics", timeout=5)
+        for line in body.splitlines() if status == 200 else []:
+            if line.startswith("postern_testbed_http_waiting "):
+                return int(line.split()[1])
+        return None
+
     def test_tricklers_waits_and_event_streams_starve_nobody(self):
         tricklers = many(40, lambda: Trickler(self.port))
         for t in tricklers:
@@ -229,7 +236,7 @@ class Workers(WebCase):
     def test_waits_are_bounded_and_a_closed_client_frees_its_slot(self):
         waits = many(32, lambda: open_request(self.port, "/api/wait?to=nobody@example.org&timeout=600"))
         self.addCleanup(lambda: [s.close() for s in waits])
-        time.sleep(0.5)
+        self.assertTrue(wait_for(lambda: self.waiting() == 32, timeout=20), "the 32 waits never all began")
         over = open_request(self.port, "/api/events")
         self.assertEqual(status_of(over), 503)
         over.close()
@@ -361,8 +368,8 @@ attack();
 class AttackerSite:
     """A tiny http.server on its own loopback port: the other origin (it records the requests)."""
 
-    def __init__(self, api):
-        page = (ATTACK_PAGE % {"api": api}).encode()
+    def __init__(self, api, page=None):
+        page = (page or ATTACK_PAGE % {"api": api}).encode()
         self.requests = []
         requests = self.requests
 
@@ -462,6 +469,21 @@ class HostilePages(WebCase):
         self.assertEqual(self.tb.get("/api/wait?to=dev@example.org&timeout=1")[0], 200)
         with open_request(self.port, "/api/events") as s:
             self.assertEqual(status_of(s), 200)
+
+    def test_frames_on_another_site_hold_no_waits(self):
+        # An <iframe> is a navigation too (Sec-Fetch-Mode: navigate), but not
+        # a top-level one: recorded as Chromium sends it, replayed to /api/wait.
+        probe = AttackerSite("")
+        self.addCleanup(probe.close)
+        site = AttackerSite("", "<!doctype html><iframe src='http://127.0.0.1:%d/frame'></iframe>" % probe.port)
+        self.addCleanup(site.close)
+        self.browser.open("http://127.0.0.1:%d/" % site.port)
+        self.assertTrue(wait_for(lambda: probe.requests, timeout=30), "the frame was never requested")
+        path, headers = probe.requests[0]
+        self.assertEqual((headers.get("Sec-Fetch-Mode"), headers.get("Sec-Fetch-Dest")), ("navigate", "iframe"))
+        replayed = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection")}
+        status, _ = http_request(self.port, "GET", "/api/wait?to=frame@example.org&timeout=600", replayed, timeout=5)
+        self.assertEqual(status, 403)
 
     def test_a_rebound_name_reads_and_deletes_nothing(self):
         # After rebinding, the attacker's origin http://rebind.attacker.test:PORT

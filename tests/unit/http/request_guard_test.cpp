@@ -31,17 +31,20 @@ TEST(HostName, IsTheLowerCaseNameWithoutPortOrBrackets) {
 }
 
 RequestFacts post(std::string_view content_type, std::string_view origin = "") {
-  return {"POST", "127.0.0.1:8025", origin, "", "", content_type, true};
+  return {"POST", "127.0.0.1:8025", origin, "", "", "", content_type, true};
 }
 
 TEST(RefuseCrossSite, ReadsPassUnlessAnotherSiteEmbedsThem) {
   for (const char* m : {"GET", "HEAD", "OPTIONS"}) {
-    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "", "", "text/plain", true}), std::nullopt);
-    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "same-origin", "cors", "", false}), std::nullopt);
-    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "none", "navigate", "", false}), std::nullopt);
-    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "cross-site", "navigate", "", false}), std::nullopt);
-    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "cross-site", "no-cors", "", false})->status, 403);
-    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "same-site", "cors", "", false})->status, 403);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "", "", "", "text/plain", true}), std::nullopt);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "same-origin", "cors", "", "", false}), std::nullopt);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "none", "navigate", "document", "", false}), std::nullopt);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "cross-site", "navigate", "document", "", false}), std::nullopt);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "cross-site", "no-cors", "", "", false})->status, 403);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "same-site", "cors", "", "", false})->status, 403);
+    // An <iframe> navigates too: it would hold a wait or an event stream open.
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "cross-site", "navigate", "iframe", "", false})->status, 403);
+    EXPECT_EQ(refuse_cross_site({m, "127.0.0.1:8025", "", "same-site", "navigate", "frame", "", false})->status, 403);
   }
 }
 
@@ -54,15 +57,15 @@ TEST(RefuseCrossSite, WritesMustBeJsonFromTheSameOrigin) {
     EXPECT_EQ(refuse_cross_site(post(type))->status, 415) << type;
   for (const char* origin : {"http://attacker.test", "null", "http://127.0.0.1:8026", "https://127.0.0.1:8025"})
     EXPECT_EQ(refuse_cross_site(post("application/json", origin))->status, 403) << origin;
-  EXPECT_EQ(refuse_cross_site({"POST", "127.0.0.1:8025", "", "cross-site", "cors", "application/json", true})->status, 403);
-  EXPECT_EQ(refuse_cross_site({"POST", "127.0.0.1:8025", "", "same-origin", "cors", "application/json", true}), std::nullopt);
+  EXPECT_EQ(refuse_cross_site({"POST", "127.0.0.1:8025", "", "cross-site", "cors", "", "application/json", true})->status, 403);
+  EXPECT_EQ(refuse_cross_site({"POST", "127.0.0.1:8025", "", "same-origin", "cors", "", "application/json", true}), std::nullopt);
 }
 
 TEST(RefuseCrossSite, ABodilessDeleteWithoutOriginIsFine) {
-  EXPECT_EQ(refuse_cross_site({"DELETE", "127.0.0.1:8025", "", "", "", "", false}), std::nullopt);
-  EXPECT_EQ(refuse_cross_site({"DELETE", "127.0.0.1:8025", "", "", "", "text/plain", true})->status, 415);
-  EXPECT_EQ(refuse_cross_site({"DELETE", "127.0.0.1:8025", "http://attacker.test", "", "", "", false})->status, 403);
-  EXPECT_EQ(refuse_cross_site({"PUT", "127.0.0.1:8025", "", "", "", "", false})->status, 415);
+  EXPECT_EQ(refuse_cross_site({"DELETE", "127.0.0.1:8025", "", "", "", "", "", false}), std::nullopt);
+  EXPECT_EQ(refuse_cross_site({"DELETE", "127.0.0.1:8025", "", "", "", "", "text/plain", true})->status, 415);
+  EXPECT_EQ(refuse_cross_site({"DELETE", "127.0.0.1:8025", "http://attacker.test", "", "", "", "", false})->status, 403);
+  EXPECT_EQ(refuse_cross_site({"PUT", "127.0.0.1:8025", "", "", "", "", "", false})->status, 415);
 }
 
 }  // namespace
