@@ -204,7 +204,8 @@ bool printable_ascii(std::string_view s) {
 }  // namespace
 
 std::string encode_header_text(std::string_view text) {
-  if (printable_ascii(text)) return std::string(text);
+  // Plain text that holds "=?" could read as an encoded word (RFC 2047 §5): encode it too.
+  if (printable_ascii(text) && text.find("=?") == std::string_view::npos) return std::string(text);
   // "=?UTF-8?B?" + base64 + "?=" <= 75 octets: 45 octets of input per word.
   std::string out;
   std::size_t i = 0;

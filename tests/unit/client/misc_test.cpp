@@ -185,6 +185,8 @@ TEST(Compose, GeneratedMessageIdUsesSenderDomain) {
 TEST(Compose, EncodesNonAsciiSubject) {
   EXPECT_EQ(encode_header_text("plain"), "plain");
   EXPECT_EQ(encode_header_text("caf\xc3\xa9"), "=?UTF-8?B?Y2Fmw6k=?=");
+  // ASCII that could read as an encoded word is encoded, so it is shown as typed (RFC 2047 §5).
+  EXPECT_EQ(encode_header_text("=?x?="), "=?UTF-8?B?PT94Pz0=?=");
   // Long text: several encoded words, none over 75 octets, no split character.
   std::string long_text;
   for (int i = 0; i < 40; ++i) long_text += "\xc3\xa9";
