@@ -88,6 +88,16 @@ std::optional<std::string> read_secret(const std::filesystem::path& file, std::s
   return line;
 }
 
+// The URL for the log, without any user:password@ it carries.
+std::string without_userinfo(const std::string& url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto host = scheme + 3;
+  const auto at = url.find('@', host), slash = url.find('/', host);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  return url.substr(0, host) + url.substr(at + 1);
+}
+
 }  // namespace
 
 IntrospectionVerifier::Settings IntrospectionVerifier::settings_of(const config::Config& c) {
@@ -124,7 +134,7 @@ sasl::TokenInfo IntrospectionVerifier::verify(std::string_view token) {
 }
 
 sasl::TokenInfo IntrospectionVerifier::ask(std::string_view token, Clock::time_point* expires) {
-  const std::string& url = settings_.url;
+  const std::string url = without_userinfo(settings_.url);  // for messages
   std::unique_ptr<CURL, EasyFree> easy(curl_easy_init());
   if (!easy) return unavailable("libcurl cannot start");
   CURL* c = easy.get();
@@ -140,7 +150,7 @@ sasl::TokenInfo IntrospectionVerifier::ask(std::string_view token, Clock::time_p
   std::unique_ptr<curl_slist, ListFree> headers(curl_slist_append(nullptr, "Accept: application/json"));
   Answer answer;
   char detail[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_URL, settings_.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
