@@ -236,9 +236,10 @@ class OAuthServe(unittest.TestCase):
         s = self.smtp()
         s.putcmd("AUTH", "XOAUTH2 " + b64(xoauth2(USER, "hang-2")))
         started = time.monotonic()
-        other = self.smtp()
-        self.assertEqual(other.noop()[0], 250)
-        self.assertLess(time.monotonic() - started, 2)
+        for _ in range(4):  # sessions are spread over the I/O threads: some share the waiting one's
+            other = self.smtp()
+            self.assertEqual(other.noop()[0], 250)
+        self.assertLess(time.monotonic() - started, 3)
         self.assertEqual(s.getreply()[0], 454)
 
     def test_an_active_answer_is_cached_for_the_tokens_lifetime(self):
