@@ -72,29 +72,23 @@ class SameExchangeAsDovecot(unittest.TestCase):
         os.chmod(cls.tmp, 0o755)  # Dovecot's unprivileged processes read their sockets under it
         cls.cert, key = make_cert(cls.tmp, "introspect", "IP:127.0.0.1,DNS:localhost")
         os.chmod(cls.cert, 0o644)
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.endpoint = Introspection(cls.cert, key)
+        cls.addClassCleanup(cls.endpoint.stop)
         cls.dovecot_port = free_port()
         conf = dovecot_config(cls.tmp, cls.dovecot_port, cls.endpoint.url, cls.cert)
         with open(os.path.join(cls.tmp, "dovecot.stderr"), "wb") as err:
             cls.dovecot = subprocess.Popen([DOVECOT, "-F", "-c", conf], stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            wait_for_port("127.0.0.1", cls.dovecot_port, timeout=20, proc=cls.dovecot)
-        except Exception:
-            stop_process(cls.dovecot, timeout=10)
-            raise
+        # Class cleanups run even when setUpClass fails part-way (tearDownClass would not).
+        cls.addClassCleanup(stop_process, cls.dovecot, timeout=20)
+        wait_for_port("127.0.0.1", cls.dovecot_port, timeout=20, proc=cls.dovecot)
         secret = os.path.join(cls.tmp, "client.secret")
         with open(secret, "w") as f:
             f.write("s3cret\n")
         os.chmod(secret, 0o600)
-        cls.postern = Server(extra=oauth_config(cls.endpoint.url, cls.cert, secret)).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_process(cls.dovecot, timeout=20)
-        cls.postern.cleanup()
-        cls.endpoint.stop()
-        if os.environ.get("KEEP"): print(cls.tmp)
-        else: shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.postern = Server(extra=oauth_config(cls.endpoint.url, cls.cert, secret))
+        cls.addClassCleanup(cls.postern.cleanup)
+        cls.postern.start()
 
     def exchange(self, server, mech, token):
         """(first reply code, decoded JSON or None, final reply code) of one AUTH, by hand."""

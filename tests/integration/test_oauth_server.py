@@ -108,20 +108,19 @@ def oauth_config(url, ca, secret_file):
 class OAuthServe(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Class cleanups run even when setUpClass fails part-way.
         cls.tmp = tempfile.mkdtemp(prefix="postern-oauth-")
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.cert, key = make_cert(cls.tmp, "introspect", "IP:127.0.0.1,DNS:localhost")
         cls.endpoint = Introspection(cls.cert, key)
+        cls.addClassCleanup(cls.endpoint.stop)
         cls.secret_file = os.path.join(cls.tmp, "client.secret")
         with open(cls.secret_file, "w") as f:
             f.write(SECRET + "\n")
         os.chmod(cls.secret_file, 0o600)
-        cls.server = Server(extra=oauth_config(cls.endpoint.url, cls.cert, cls.secret_file)).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.cleanup()
-        cls.endpoint.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.server = Server(extra=oauth_config(cls.endpoint.url, cls.cert, cls.secret_file))
+        cls.addClassCleanup(cls.server.cleanup)
+        cls.server.start()
 
     def smtp(self, server=None):
         s = smtplib.SMTP(*(server or self.server).submission, timeout=30)
