@@ -263,16 +263,20 @@ class OAuthServe(unittest.TestCase):
         for secret in [*tokens, *(b64(oauthbearer(USER, t)) for t in tokens), SECRET, b64("postern-mx:" + SECRET)]:
             self.assertNotIn(secret, log)
 
-    def test_failures_count_towards_the_session_limit(self):
-        server = Server(extra={**oauth_config(self.endpoint.url, self.cert, self.secret_file)}).start()
+    def test_failures_count_towards_the_session_limit_and_the_lockout(self):
+        config = oauth_config(self.endpoint.url, self.cert, self.secret_file)
+        config["auth"].update(max_failures_per_session=2, lockout_failures=3)
+        server = Server(extra=config).start()
         self.addCleanup(server.cleanup)
-        server.config["auth"]["max_failures_per_session"] = 2
-        server.stop()
-        server.start()
         s = self.smtp(server)
         self.assertEqual(self.auth(s, "XOAUTH2", USER, "inactive-1")[0], 535)
         code, text, _ = self.auth(s, "XOAUTH2", USER, "inactive-2")
         self.assertEqual(code, 421, text)
+        s = self.smtp(server)
+        self.assertEqual(self.auth(s, "OAUTHBEARER", USER, "good-mallory@example.org")[0], 535)
+        # The third failure from this IP locks AUTH out, a good token included.
+        code, text, _ = self.auth(s, "OAUTHBEARER", USER, f"good-{USER}")
+        self.assertEqual(code, 454, text)
 
 
 class OAuthServeEndpointTrouble(unittest.TestCase):
