@@ -1,6 +1,7 @@
 #include "admission/auth_state.hpp"
 
 #include "admission/users.hpp"
+#include "admission/oauth_introspection.hpp"
 
 #include <openssl/rand.h>
 
@@ -74,6 +75,21 @@ std::string AuthState::secret(const config::Config& config) {
     secret_path_ = path;
   }
   return secret_;
+}
+
+std::shared_ptr<sasl::TokenVerifier> AuthState::oauth(const config::Config& config) {
+  std::lock_guard lock(mutex_);
+  if (fixed_verifier_) return fixed_verifier_;
+  if (config.auth.oauth_introspection_url.empty()) return nullptr;
+  auto wanted = IntrospectionVerifier::settings_of(config);
+  auto* current = dynamic_cast<IntrospectionVerifier*>(introspection_.get());
+  if (!current || !(current->settings() == wanted)) introspection_ = std::make_shared<IntrospectionVerifier>(wanted);
+  return introspection_;
+}
+
+void AuthState::set_token_verifier(std::shared_ptr<sasl::TokenVerifier> verifier) {
+  std::lock_guard lock(mutex_);
+  fixed_verifier_ = std::move(verifier);
 }
 
 }  // namespace postern::admission

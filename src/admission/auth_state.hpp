@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "sasl/credentials.hpp"
+#include "sasl/oauth.hpp"
 #include "admission/auth_lockout.hpp"
 
 namespace postern::store {
@@ -39,6 +40,12 @@ class AuthState {
   // The server secret, created on first use; throws sasl::StoreUnavailable.
   std::string secret(const config::Config& config);
   AuthLockout& lockout() { return lockout_; }
+  // Who checks OAuth bearer tokens: the verifier set by a front end (the
+  // testbed's), else token introspection when [auth]
+  // oauth_introspection_url is set (kept, with its cache, while the
+  // settings stay the same), else null: no OAuth mechanism.
+  std::shared_ptr<sasl::TokenVerifier> oauth(const config::Config& config);
+  void set_token_verifier(std::shared_ptr<sasl::TokenVerifier> verifier);
 
  private:
   std::mutex mutex_;
@@ -46,6 +53,8 @@ class AuthState {
   std::string secret_;
   std::filesystem::path secret_path_;
   AuthLockout lockout_;
+  std::shared_ptr<sasl::TokenVerifier> fixed_verifier_;  // under mutex_
+  std::shared_ptr<sasl::TokenVerifier> introspection_;   // under mutex_
 };
 
 }  // namespace postern::admission

@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "admission/auth_state.hpp"
 #include "http/request_guard.hpp"
 #include "log/log.hpp"
 #include "server/intake.hpp"
@@ -18,6 +19,7 @@
 #include "store/users.hpp"
 #include "testbed/http_api.hpp"
 #include "testbed/messages.hpp"
+#include "testbed/oauth_tokens.hpp"
 #include "testbed/scenarios.hpp"
 #include "testbed/transcripts.hpp"
 
@@ -85,6 +87,7 @@ int run_testbed(const TestbedOptions& o) {
       testbed::TranscriptLimits::for_budget(static_cast<std::size_t>(cfg.testbed.max_transcript_size)));
   server::Server server(cfg, [cfg] { return cfg; });
   server.set_admission(scenarios);
+  server.auth_state().set_token_verifier(std::make_shared<testbed::OAuthTokens>());
   server.set_observer(transcripts);
   server.set_shutdown_grace(std::chrono::seconds(1), std::chrono::seconds(1));  // SIGTERM ends it within 5 s
   server.bind();
@@ -140,6 +143,8 @@ const char* const testbed_help = R"(Scenarios by recipient address (any domain):
   shutdown-after-rcpt@, drop-after-rcpt@   RCPT 421 and close / close with no reply
   slow+S@               every later reply of the transaction S seconds late
 AUTH: any credentials pass unless [testbed] users are set; user fail@ gets 535, tempfail@ 454.
+OAUTHBEARER, XOAUTH2: any token passes; a token starting with "invalid" gets the
+JSON error 334 then 535 5.7.8, one starting with "expired" 454 4.7.0.
 Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way.
 The web page and JSON API are on --http. Everything, with the exact bytes: docs/testbed.md)";
 

@@ -45,6 +45,13 @@ struct Auth {
   unsigned lockout_failures = 10;
   Duration lockout_window{std::chrono::minutes(10)};
   Duration lockout_duration{std::chrono::minutes(15)};
+  // OAUTHBEARER and XOAUTH2 (SPEC §14), offered after TLS when the URL is
+  // set: tokens are checked by RFC 7662 introspection at this https URL.
+  std::string oauth_introspection_url;
+  std::string oauth_client_id;
+  std::filesystem::path oauth_client_secret_file;  // absolute; empty = no client authentication
+  std::filesystem::path oauth_introspection_ca;    // absolute; empty = the system store
+  std::string oauth_scope;                          // named in the JSON error; "" leaves it out
 };
 
 struct Greylist {

@@ -83,6 +83,11 @@ std::string to_toml(const Config& c) {
   o << "lockout_failures = " << c.auth.lockout_failures << "\n";
   o << "lockout_window = " << dur(c.auth.lockout_window) << "\n";
   o << "lockout_duration = " << dur(c.auth.lockout_duration) << "\n";
+  o << "oauth_introspection_url = " << str(c.auth.oauth_introspection_url) << "\n";
+  o << "oauth_client_id = " << str(c.auth.oauth_client_id) << "\n";
+  o << "oauth_client_secret_file = " << path(c.auth.oauth_client_secret_file) << "\n";
+  o << "oauth_introspection_ca = " << path(c.auth.oauth_introspection_ca) << "\n";
+  o << "oauth_scope = " << str(c.auth.oauth_scope) << "\n";
   o << "\n[greylist]\n";
   o << "enabled = " << boolean(c.greylist.enabled) << "\n";
   o << "delay = " << dur(c.greylist.delay) << "\n";

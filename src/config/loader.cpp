@@ -195,6 +195,8 @@ class Loader {
     c_.tls.key = in_data(key_file_, "tls/key.pem");
     if (password_file_ && !password_file_->empty()) c_.relay.smarthost_password_file = in_data(password_file_, "");
     if (smarthost_ca_ && !smarthost_ca_->empty()) c_.relay.smarthost_ca = in_data(smarthost_ca_, "");
+    if (oauth_secret_file_ && !oauth_secret_file_->empty()) c_.auth.oauth_client_secret_file = in_data(oauth_secret_file_, "");
+    if (oauth_ca_ && !oauth_ca_->empty()) c_.auth.oauth_introspection_ca = in_data(oauth_ca_, "");
     if (aliases_file_ && aliases_file_->empty()) c_.aliases_file.clear();
     else c_.aliases_file = in_data(aliases_file_, "aliases");
 
@@ -239,6 +241,7 @@ class Loader {
   std::size_t line_ = 0;  // its line
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
   std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_, aliases_file_;
+  std::optional<std::string> oauth_secret_file_, oauth_ca_;
 
   [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
     throw Error(file_, line, key, message);
@@ -429,6 +432,15 @@ class Loader {
         {"lockout_failures", [&](auto& n) { c_.auth.lockout_failures = integer(n, 1); }},
         {"lockout_window", [&](auto& n) { c_.auth.lockout_window = duration(n, 1); }},
         {"lockout_duration", [&](auto& n) { c_.auth.lockout_duration = duration(n, 1); }},
+        {"oauth_introspection_url", [&](auto& n) {
+           c_.auth.oauth_introspection_url = string(n);
+           const auto& u = c_.auth.oauth_introspection_url;
+           if (!u.empty() && !util::istarts_with(u, "https://")) fail(q(u) + ": expected an https:// URL");
+         }},
+        {"oauth_client_id", [&](auto& n) { c_.auth.oauth_client_id = string(n); }},
+        {"oauth_client_secret_file", [&](auto& n) { oauth_secret_file_ = string(n); }},
+        {"oauth_introspection_ca", [&](auto& n) { oauth_ca_ = string(n); }},
+        {"oauth_scope", [&](auto& n) { c_.auth.oauth_scope = string(n); }},
     });
   }
 

@@ -77,22 +77,42 @@ asio::awaitable<sasl::ServerStepper::Step> off_thread(Session& session, F&& step
       [&]() -> asio::awaitable<sasl::ServerStepper::Step> { co_return step(); }, asio::use_awaitable);
 }
 
-void log_failure(const Session& session, Mechanism m, const sasl::ServerStepper& stepper, std::string_view outcome) {
-  log::Event("auth_failed")
-      .add("session", session.info().id)
-      .add("client", session.info().peer_address)
-      .add("mechanism", sasl::mechanism_name(m))
-      .add("user", util::printable(stepper.authcid(), 100))
-      .add("reason", stepper.reason().empty() ? std::string_view("bad-credentials") : stepper.reason())
-      .add("outcome", outcome);
+
+// OAuth's mechanisms are on when a verifier exists; a bearer token is a
+// password for as long as it lives, so only over TLS (the testbed's
+// verifier allows clear text, like its other mechanisms).
+std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const Session& session, bool* clear_ok = nullptr) {
+  std::shared_ptr<sasl::TokenVerifier> v;
+  try {
+    v = const_cast<Session&>(session).server().auth_state().oauth(session.config());
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+  if (clear_ok) *clear_ok = v && v->allows_clear_text();
+  return v;
 }
 
 }  // namespace
+
+void AuthExchange::log_failure(const Session& session, std::string_view outcome) const {
+  log::Event e("auth_failed");
+  e.add("session", session.info().id)
+      .add("client", session.info().peer_address)
+      .add("mechanism", mechanism_)
+      .add("user", util::printable(authcid(), 100))
+      .add("reason", reason().empty() ? std::string_view("bad-credentials") : reason())
+      .add("outcome", outcome);
+  if (oauth_ && !oauth_->detail().empty()) e.add("error", oauth_->detail());
+}
 
 std::vector<std::string> auth_mechanisms_for(const Session& session) {
   std::vector<std::string> names;
   for (auto m : usable_mechanisms(session.config(), session.info().tls))
     names.emplace_back(sasl::mechanism_name(m));
+  bool clear_ok = false;
+  if (oauth_verifier(session, &clear_ok) && (session.info().tls || clear_ok))
+    for (auto m : {sasl::OAuthMechanism::oauthbearer, sasl::OAuthMechanism::xoauth2})
+      names.emplace_back(sasl::oauth_mechanism_name(m));
   return names;
 }
 
@@ -107,8 +127,13 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);
   if (cmd == nullptr) co_return final(auth_syntax());
   auto mechanism = sasl::parse_mechanism(cmd->mechanism);
-  if (!mechanism || !configured(config, *mechanism)) co_return final(unknown_mechanism());
-  if (!info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism))) co_return final(encryption_required());
+  auto oauth = sasl::parse_oauth_mechanism(cmd->mechanism);
+  bool oauth_clear_ok = false;
+  if (oauth && !oauth_verifier(session, &oauth_clear_ok)) co_return final(unknown_mechanism());
+  if (oauth && !info.tls && !oauth_clear_ok) co_return final(encryption_required());
+  if (!oauth && (!mechanism || !configured(config, *mechanism))) co_return final(unknown_mechanism());
+  if (!oauth && !info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism)))
+    co_return final(encryption_required());
 
   admission::AuthState& state = session.server().auth_state();
   std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
@@ -125,6 +150,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
     if (std::holds_alternative<sasl::BadBase64>(r)) co_return final(cannot_decode());
     initial = std::move(std::get<std::string>(r));
   }
+  if (oauth) co_return co_await start_oauth(session, *oauth, std::move(initial), std::move(client), exchange);
 
   sasl::ServerOptions options;
   std::shared_ptr<sasl::CredentialStore> users;
@@ -149,10 +175,32 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   co_return co_await exchange->after(session, step);
 }
 
+asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(Session& session, sasl::OAuthMechanism mechanism,
+                                                              std::optional<std::string> initial, std::string client,
+                                                              std::unique_ptr<AuthExchange>& exchange) {
+  auto verifier = oauth_verifier(session);
+  if (!verifier) co_return Step{std::nullopt, unknown_mechanism(), {}, false};
+  exchange = std::make_unique<AuthExchange>(mechanism, std::make_unique<sasl::OAuthStepper>(std::move(verifier)),
+                                            std::move(client));
+  auto& stepper = *exchange->oauth_;
+  // The token's introspection is an HTTPS request: on the blocking pool.
+  auto step = co_await off_thread(session, [&] {
+    return stepper.begin(mechanism, initial ? std::optional<std::string_view>(*initial) : std::nullopt);
+  });
+  if (initial) sasl::wipe(*initial);
+  co_return co_await exchange->after(session, step);
+}
+
 asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std::string bytes) {
   last_response_ = std::chrono::steady_clock::now();
-  auto& stepper = *stepper_;
-  auto step = co_await off_thread(session, [&] { return stepper.step(bytes); });
+  sasl::ServerStepper::Step step;
+  if (oauth_) {
+    auto& stepper = *oauth_;
+    step = co_await off_thread(session, [&] { return stepper.step(bytes); });
+  } else {
+    auto& stepper = *stepper_;
+    step = co_await off_thread(session, [&] { return stepper.step(bytes); });
+  }
   sasl::wipe(bytes);
   co_return co_await after(session, step);
 }
@@ -160,21 +208,23 @@ asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std:
 asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::ServerStepper::Step step) {
   const config::Config& config = session.config();
   const admission::SessionInfo& info = session.info();
-  auto& stepper = *stepper_;
   if (step.status == sasl::ServerStepper::Status::more) co_return Step{std::move(step.challenge), {}, {}, false};
 
   // A front end may decide AUTH itself (hooks.hpp; the testbed's users).
-  if (auto* admission = session.server().admission()) {
-    if (auto v = admission->decide(Stage::auth, info, nullptr, stepper.authcid())) {
+  // An OAuth token its verifier refused stays refused.
+  auto* admission = session.server().admission();
+  if (oauth_ && step.status != sasl::ServerStepper::Status::done) admission = nullptr;
+  if (admission) {
+    if (auto v = admission->decide(Stage::auth, info, nullptr, authcid())) {
       switch (v->action) {
         case Verdict::Action::accept:
           co_return Step{std::nullopt, authenticated(),
-                         step.status == sasl::ServerStepper::Status::done ? stepper.identity() : stepper.authcid(), false};
+                         step.status == sasl::ServerStepper::Status::done ? identity() : authcid(), false};
         case Verdict::Action::drop:
         case Verdict::Action::shutdown:
-          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? stepper.authcid() : std::string(), true};
+          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? authcid() : std::string(), true};
         case Verdict::Action::reply:
-          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? stepper.authcid() : std::string(), false};
+          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? authcid() : std::string(), false};
       }
     }
   }
@@ -182,16 +232,16 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::
   auto* metrics = session.server().metrics();
   if (metrics)
     metrics->add("postern_auth_total",
-                 {{"mechanism", std::string(sasl::mechanism_name(mechanism_))},
+                 {{"mechanism", std::string(mechanism_)},
                   {"result", step.status == sasl::ServerStepper::Status::done        ? "success"
                              : step.status == sasl::ServerStepper::Status::temporary ? "temporary"
                                                                                      : "failure"}});
 
   switch (step.status) {
     case sasl::ServerStepper::Status::done:
-      co_return Step{std::nullopt, authenticated(), stepper.identity(), false};
+      co_return Step{std::nullopt, authenticated(), identity(), false};
     case sasl::ServerStepper::Status::temporary:
-      log_failure(session, mechanism_, stepper, "temporary");
+      log_failure(session, "temporary");
       co_return Step{std::nullopt, auth_temporary_failure(), {}, false};
     case sasl::ServerStepper::Status::more:
     case sasl::ServerStepper::Status::failed:
@@ -203,7 +253,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::
   const bool locked_now =
       state.lockout().record_failure(client_, admission::AuthLockout::Clock::now(), lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
-  log_failure(session, mechanism_, stepper, last ? "disconnect" : "rejected");
+  log_failure(session, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);
 
   // Padded, jittered failure time.

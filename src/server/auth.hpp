@@ -6,7 +6,9 @@
 //
 // auth_mechanisms_for() gives the mechanisms the EHLO reply advertises on
 // "250-AUTH ..." for this connection (empty: no AUTH line): the configured
-// ones, none before TLS when require_tls, -PLUS only over TLS.
+// ones, none before TLS when require_tls, -PLUS only over TLS; OAUTHBEARER
+// and XOAUTH2 when a token verifier exists (AuthState::oauth), over TLS
+// only (unless the verifier is the testbed's).
 //
 // AuthExchange::start() takes the AUTH command's argument and
 // respond() each decoded answer; each returns the next challenge or the
@@ -30,6 +32,7 @@
 #include <asio/awaitable.hpp>
 
 #include "sasl/mechanism.hpp"
+#include "sasl/oauth.hpp"
 #include "sasl/server.hpp"
 #include "smtp/reply.hpp"
 
@@ -55,14 +58,25 @@ class AuthExchange {
 
   AuthExchange(sasl::Mechanism mechanism, std::shared_ptr<sasl::CredentialStore> users,
                std::unique_ptr<sasl::ServerStepper> stepper, std::string client)
-      : mechanism_(mechanism), users_(std::move(users)), stepper_(std::move(stepper)), client_(std::move(client)) {}
+      : mechanism_(sasl::mechanism_name(mechanism)), users_(std::move(users)), stepper_(std::move(stepper)),
+        client_(std::move(client)) {}
+  AuthExchange(sasl::OAuthMechanism mechanism, std::unique_ptr<sasl::OAuthStepper> stepper, std::string client)
+      : mechanism_(sasl::oauth_mechanism_name(mechanism)), oauth_(std::move(stepper)), client_(std::move(client)) {}
 
  private:
   asio::awaitable<Step> after(Session& session, sasl::ServerStepper::Step step);
+  static asio::awaitable<Step> start_oauth(Session& session, sasl::OAuthMechanism mechanism,
+                                           std::optional<std::string> initial, std::string client,
+                                           std::unique_ptr<AuthExchange>& exchange);
+  const std::string& authcid() const { return oauth_ ? oauth_->authcid() : stepper_->authcid(); }
+  const std::string& identity() const { return oauth_ ? oauth_->identity() : stepper_->identity(); }
+  std::string_view reason() const { return oauth_ ? oauth_->reason() : stepper_->reason(); }
+  void log_failure(const Session& session, std::string_view outcome) const;
 
-  sasl::Mechanism mechanism_;
+  std::string_view mechanism_;  // its name
   std::shared_ptr<sasl::CredentialStore> users_;  // what the stepper reads from, kept open
-  std::unique_ptr<sasl::ServerStepper> stepper_;
+  std::unique_ptr<sasl::ServerStepper> stepper_;  // GNU SASL's mechanisms, or
+  std::unique_ptr<sasl::OAuthStepper> oauth_;     // OAUTHBEARER and XOAUTH2
   std::string client_;  // the lockout key
   std::chrono::steady_clock::time_point last_response_ = std::chrono::steady_clock::now();
 };

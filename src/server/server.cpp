@@ -69,8 +69,10 @@ void warn_if_exposed(const config::Config& cfg) {
   const Want wants[] = {
       {cfg.data_dir, 0027, "0700 (or 0750)"}, {db, 0077, "0600"},          {db + "-wal", 0077, "0600"},
       {db + "-shm", 0077, "0600"},            {cfg.tls.key, 0077, "0600"},
+      {cfg.auth.oauth_client_secret_file, 0077, "0600"}, {cfg.relay.smarthost_password_file, 0077, "0600"},
   };
   for (const auto& w : wants) {
+    if (w.path.empty()) continue;
     struct stat st{};
     if (::stat(w.path.c_str(), &st) != 0) continue;
     if ((st.st_mode & w.forbidden) == 0) continue;

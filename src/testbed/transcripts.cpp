@@ -4,6 +4,7 @@
 
 #include "explain/explain.hpp"
 #include "sasl/base64.hpp"
+#include "sasl/oauth.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -37,6 +38,8 @@ std::string redact_plain(std::string_view bytes) {
   if (bytes.find('\0') == std::string_view::npos || second == std::string_view::npos) return std::string(redacted);
   return show(bytes.substr(0, second + 1)) + std::string(redacted);
 }
+
+bool is_oauth(std::string_view mechanism) { return sasl::parse_oauth_mechanism(mechanism).has_value(); }
 
 std::size_t cost(const TranscriptLine& t) {
   auto opt = [](const std::optional<std::string>& s) { return s ? s->size() : 0; };
@@ -134,6 +137,10 @@ void Transcripts::client_line(const admission::SessionInfo& s, std::string_view 
     } else if (r->mechanism == "PLAIN") {
       t.line = std::string(redacted);
       t.decoded = redact_plain(*bytes);
+    } else if (is_oauth(r->mechanism)) {
+      // The message with the bearer token (or the answer to the JSON error).
+      if (bytes->find("auth=") != std::string::npos) t.line = std::string(redacted);
+      t.decoded = show(sasl::redact_oauth_token(*bytes));
     } else if (r->mechanism == "LOGIN" && r->sasl_answers >= 2) {
       t.line = std::string(redacted);
       t.decoded = std::string(redacted);  // the password
@@ -149,9 +156,12 @@ void Transcripts::client_line(const admission::SessionInfo& s, std::string_view 
     if (sp != std::string_view::npos) {
       auto initial = rest.substr(sp + 1);
       auto bytes = initial == "=" ? std::optional<std::string>("") : sasl::base64_decode(initial);
-      const bool secret = r->mechanism == "PLAIN" || r->mechanism == "LOGIN";
+      const bool secret = r->mechanism == "PLAIN" || r->mechanism == "LOGIN" || is_oauth(r->mechanism);
       t.line = "AUTH " + util::printable(rest.substr(0, sp), 40) + " " + (secret ? std::string(redacted) : util::printable(initial, 2000));
-      if (bytes) t.decoded = r->mechanism == "PLAIN" ? redact_plain(*bytes) : show(*bytes);
+      if (bytes)
+        t.decoded = r->mechanism == "PLAIN" ? redact_plain(*bytes)
+                    : is_oauth(r->mechanism) ? show(sasl::redact_oauth_token(*bytes))
+                                             : show(*bytes);
       if (r->mechanism == "LOGIN") r->sasl_answers = 1;  // the initial response was the user name
     }
   }

@@ -264,6 +264,24 @@ class FilePermissions(unittest.TestCase):
         self.assertRegex(log, r"event=insecure_permissions path=\S*postern\.db mode=0644 want=0600")
         self.assertIn("mode=0755", log)
 
+    def test_secret_files_named_in_the_config_are_checked_too(self):
+        server = Server()
+        self.addCleanup(server.cleanup)
+        secrets = {}
+        for name in ("smarthost.password", "oauth.secret"):
+            secrets[name] = os.path.join(server.data_dir, name)
+            with open(secrets[name], "w") as f:
+                f.write("hunter2\n")
+            os.chmod(secrets[name], 0o644)
+        server.config["relay"] = {"smarthost": "127.0.0.1:1", "smarthost_user": "me",
+                                  "smarthost_password_file": secrets["smarthost.password"]}
+        server.config["auth"] = {"oauth_introspection_url": "https://127.0.0.1:1/introspect",
+                                 "oauth_client_secret_file": secrets["oauth.secret"]}
+        server.start()
+        log = server.log_text()
+        for name in secrets:
+            self.assertRegex(log, r"event=insecure_permissions path=\S*%s mode=0644 want=0600" % name.replace(".", r"\."))
+
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root to drop privileges")
 class PrivilegeDrop(unittest.TestCase):

@@ -1,0 +1,24 @@
+// The testbed's OAuth tokens (SPEC §10): any token passes as whoever the
+// client names, except one starting with "invalid" (the JSON error
+// exchange, then 535 5.7.8) and one starting with "expired" (454 4.7.0, as
+// when a real server cannot reach its token endpoint). Offered without TLS
+// too, like the testbed's other mechanisms.
+#pragma once
+
+#include "sasl/oauth.hpp"
+
+namespace postern::testbed {
+
+class OAuthTokens final : public sasl::TokenVerifier {
+ public:
+  sasl::TokenInfo verify(std::string_view token) override {
+    if (token.starts_with("invalid")) return {sasl::TokenInfo::State::inactive, {}, {}};
+    if (token.starts_with("expired"))
+      return {sasl::TokenInfo::State::unavailable, {}, "testbed: a token starting with \"expired\""};
+    return {sasl::TokenInfo::State::active, {}, {}};
+  }
+  std::string scope() const override { return "https://mail.google.com/"; }
+  bool allows_clear_text() const override { return true; }
+};
+
+}  // namespace postern::testbed
