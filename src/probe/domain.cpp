@@ -20,6 +20,14 @@ struct Target {
   bool explicit_port = false;
 };
 
+std::uint16_t parse_port(const std::string& text) {
+  if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(text) == 0 || std::stoul(text) > 65535) {
+    throw std::invalid_argument("bad port in the target: \"" + text + "\"");
+  }
+  return static_cast<std::uint16_t>(std::stoul(text));
+}
+
 // "HOST", "HOST:PORT", "[v6]:PORT", "v6".
 Target split(const std::string& target) {
   Target t;
@@ -29,7 +37,7 @@ Target split(const std::string& target) {
     if (close != std::string::npos) {
       t.host = target.substr(1, close - 1);
       if (close + 1 < target.size() && target[close + 1] == ':') {
-        t.port = static_cast<std::uint16_t>(std::stoi(target.substr(close + 2)));
+        t.port = parse_port(target.substr(close + 2));
         t.explicit_port = true;
       }
     }
@@ -38,7 +46,7 @@ Target split(const std::string& target) {
   auto colon = target.find(':');
   if (colon != std::string::npos && target.find(':', colon + 1) == std::string::npos) {
     t.host = target.substr(0, colon);
-    t.port = static_cast<std::uint16_t>(std::stoi(target.substr(colon + 1)));
+    t.port = parse_port(target.substr(colon + 1));
     t.explicit_port = true;
   }
   return t;
@@ -171,11 +179,9 @@ asio::awaitable<void> read_domain(dns::Resolver& resolver, mta_sts::Fetcher& fet
 Report run(const Options& options) {
   Report report;
   report.target = options.target;
-  Target t = split(options.target);
-  if (options.port) {
-    t.port = *options.port;
-    t.explicit_port = true;
-  }
+  const Target t = split(options.target);
+  // --port applies to the host named, or to every MX host of a domain.
+  const std::uint16_t port = t.explicit_port ? t.port : options.port.value_or(25);
   if (!t.explicit_port && !is_literal(t.host) && t.host != "localhost") {
     DomainLookup lookup;
     {
@@ -191,20 +197,21 @@ Report run(const Options& options) {
         if (addresses.empty()) {
           HostReport h;
           h.host = host;
-          h.port = 25;
+          h.port = port;
           h.error = "no address";
           report.hosts.push_back(h);
           continue;
         }
-        report.hosts.push_back(probe_host(host, addresses, 25, options));
+        report.hosts.push_back(probe_host(host, addresses, port, options));
       }
       find(report, std::chrono::system_clock::now());
       return report;
     }
-    if (!lookup.report.mx_error.empty()) {
+    if (!lookup.report.mx_error.empty() && !options.port) {
       report.domain = lookup.report;
       HostReport h;
       h.host = t.host;
+      h.port = port;
       h.error = lookup.report.mx_error;
       h.temporary = !lookup.permanent_failure;
       report.hosts.push_back(h);
@@ -212,7 +219,7 @@ Report run(const Options& options) {
       return report;
     }
   }
-  report.hosts.push_back(probe_host(t.host, {t.host}, t.port, options));
+  report.hosts.push_back(probe_host(t.host, {t.host}, port, options));
   find(report, std::chrono::system_clock::now());
   return report;
 }
