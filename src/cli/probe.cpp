@@ -5,6 +5,8 @@
 // answered (permanent/temporary), 64 bad usage.
 #include <unistd.h>
 
+#include <csignal>
+
 #include <iostream>
 #include <memory>
 
@@ -69,12 +71,17 @@ int probe(const ProbeArgs& args) {
     options.dns_servers = state.load().relay.dns_servers;
   }
   options.helo_name = host_name();
+  // A server that closes while TLS writes must not end the process.
+  std::signal(SIGPIPE, SIG_IGN);
   probe::Report report;
   try {
     report = probe::run(options);
   } catch (const std::invalid_argument& e) {
     std::cerr << "postern: " << e.what() << "\n";
     return Exit::usage;
+  } catch (const std::exception& e) {
+    std::cerr << "postern: probe: " << e.what() << "\n";
+    return Exit::software;
   }
   std::cout << (args.json ? probe::render_json(report, lang) : probe::render_text(report, lang)) << std::flush;
   return report.exit_code();
