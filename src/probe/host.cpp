@@ -138,6 +138,12 @@ HostReport probe_host(const std::string& host, const std::vector<std::string>& a
   if (!c.open(addresses, port, options.timeout, out.address, out.error, out.temporary)) return out;
   out.answered = true;
   bool usable = hello(c, host, options, out);
+  if (!out.greeting || out.greeting->code / 100 != 2) {
+    // No usable greeting (none, malformed, or a refusal): the host did not answer as a mail server.
+    out.answered = false;
+    out.temporary = !(out.greeting && out.greeting->permanent());
+    return out;
+  }
   if (usable && !options.rcpt.empty()) {
     RcptResult r;
     r.recipient = options.rcpt;

@@ -226,6 +226,29 @@ class ProbePosternTest(ProbeCase):
         self.assertEqual(probe("127.0.0.1:25", "--lang", "fr").returncode, 64)
         self.assertEqual(probe("127.0.0.1:25", "--wait", "2s").returncode, 64)
 
+    def test_refusing_or_garbled_greeting_is_no_answer(self):
+        for greeting, rc in ((b"554 5.7.1 go away\r\n", 69), (b"421 4.3.2 busy\r\n", 75),
+                             (b"hello, this is not SMTP\r\n", 75)):
+            with socket.create_server(("127.0.0.1", 0)) as listener:
+                port = listener.getsockname()[1]
+
+                def serve():
+                    conn, _ = listener.accept()
+                    with conn:
+                        conn.sendall(greeting)
+                        conn.settimeout(5)
+                        try:
+                            conn.recv(100)
+                        except OSError:
+                            pass
+
+                t = threading.Thread(target=serve, daemon=True)
+                t.start()
+                out = self.probe_json(f"127.0.0.1:{port}", expect_rc=rc)
+                t.join(timeout=10)
+            self.assertFalse(out["hosts"][0]["answered"])
+            self.assertNotEqual(out["hosts"][0]["error"], "")
+
     def test_no_answer_is_temporary(self):
         port = harness.free_port()
         r = probe(f"127.0.0.1:{port}")
