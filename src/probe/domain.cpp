@@ -14,12 +14,6 @@
 namespace postern::probe {
 namespace {
 
-struct Target {
-  std::string host;
-  std::uint16_t port = 25;
-  bool explicit_port = false;
-};
-
 std::uint16_t parse_port(const std::string& text) {
   if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos ||
       std::stoul(text) == 0 || std::stoul(text) > 65535) {
@@ -28,8 +22,9 @@ std::uint16_t parse_port(const std::string& text) {
   return static_cast<std::uint16_t>(std::stoul(text));
 }
 
-// "HOST", "HOST:PORT", "[v6]:PORT", "v6".
-Target split(const std::string& target) {
+}  // namespace
+
+Target split_target(const std::string& target) {
   Target t;
   t.host = target;
   if (!target.empty() && target.front() == '[') {
@@ -52,6 +47,8 @@ Target split(const std::string& target) {
   return t;
 }
 
+namespace {
+
 bool is_literal(const std::string& host) {
   in6_addr a6{};
   in_addr a4{};
@@ -68,7 +65,8 @@ std::vector<std::string> starting_with(const std::vector<std::string>& records, 
   return out;
 }
 
-// The p= tag of a DMARC record (RFC 7489 §6.3), lower case.
+}  // namespace
+
 std::string dmarc_policy(const std::string& record) {
   std::size_t start = 0;
   while (start < record.size()) {
@@ -90,6 +88,8 @@ std::string dmarc_policy(const std::string& record) {
   }
   return {};
 }
+
+namespace {
 
 struct DomainLookup {
   DomainReport report;
@@ -179,7 +179,7 @@ asio::awaitable<void> read_domain(dns::Resolver& resolver, mta_sts::Fetcher& fet
 Report run(const Options& options) {
   Report report;
   report.target = options.target;
-  const Target t = split(options.target);
+  const Target t = split_target(options.target);
   // --port applies to the host named, or to every MX host of a domain.
   const std::uint16_t port = t.explicit_port ? t.port : options.port.value_or(25);
   if (!t.explicit_port && !is_literal(t.host) && t.host != "localhost") {

@@ -33,6 +33,18 @@ HostReport probe_host(const std::string& host, const std::vector<std::string>& a
 // probed on port 25. Findings are filled in.
 Report run(const Options& options);
 
+struct Target {
+  std::string host;
+  std::uint16_t port = 25;
+  bool explicit_port = false;
+};
+// "HOST", "HOST:PORT", "[v6]:PORT", "v6" (no port). Throws
+// std::invalid_argument for a port that is not 1..65535.
+Target split_target(const std::string& target);
+
+// The p= tag of a DMARC record (RFC 7489 §6.3), lower case; "" when absent.
+std::string dmarc_policy(const std::string& record);
+
 // Whether a refused RCPT reads as greylisting: 450/451 with greylisting
 // wording, or the enhanced code 4.2.0 or 4.7.1.
 bool looks_greylisted(const smtp::Reply& reply);
