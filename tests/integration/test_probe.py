@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import unittest
+import warnings
 
 import jsonschema
 
@@ -62,9 +63,14 @@ class InjectableServer:
     """A tiny SMTP server; with `vulnerable`, what follows STARTTLS in the
     same read is kept and answered inside TLS (CVE-2011-0411)."""
 
-    def __init__(self, cert, key, vulnerable):
-        self.vulnerable = vulnerable
+    def __init__(self, cert, key, vulnerable, starttls=True, enhanced=True, tls_version=None):
+        self.vulnerable, self.starttls, self.enhanced = vulnerable, starttls, enhanced
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        if tls_version is not None:  # an old server: only this version
+            self.ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.ctx.minimum_version = self.ctx.maximum_version = tls_version
         self.ctx.load_cert_chain(cert, key)
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -95,8 +101,9 @@ class InjectableServer:
                 line, buf = buf.split(b"\n", 1)
                 verb = line.strip().upper()
                 if verb.startswith(b"EHLO"):
-                    conn.sendall(b"250-injectable.test\r\n" + (b"" if tls else b"250-STARTTLS\r\n") +
-                                 b"250 ENHANCEDSTATUSCODES\r\n")
+                    conn.sendall(b"250-injectable.test\r\n" +
+                                 (b"" if tls or not self.starttls else b"250-STARTTLS\r\n") +
+                                 (b"250 ENHANCEDSTATUSCODES\r\n" if self.enhanced else b"250 8BITMIME\r\n"))
                 elif verb == b"STARTTLS":
                     conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
                     if not self.vulnerable:
@@ -294,6 +301,31 @@ class ProbeInjectionTest(ProbeCase):
             server.stop()
         self.assertIs(out["hosts"][0]["starttls_injection"], False)
         self.assertNotIn("starttls_injection", self.ids(out))
+
+
+    def test_no_starttls_and_no_enhanced_status_codes(self):
+        server = InjectableServer(self.cert, self.key, vulnerable=False, starttls=False, enhanced=False)
+        try:
+            out = self.probe_json(f"127.0.0.1:{server.port}", expect_rc=1)
+        finally:
+            server.stop()
+        self.assertEqual(self.ids(out), ["no_enhancedstatuscodes", "no_starttls"])
+        self.assertIsNone(out["hosts"][0]["starttls_injection"])
+
+    def test_tls_1_1_is_a_finding(self):
+        try:
+            server = InjectableServer(self.cert, self.key, vulnerable=False, tls_version=ssl.TLSVersion.TLSv1_1)
+        except ssl.SSLError as e:
+            self.skipTest(f"this OpenSSL cannot serve TLS 1.1: {e}")
+        try:
+            out = self.probe_json(f"127.0.0.1:{server.port}", env={"SSL_CERT_FILE": self.cert})
+        finally:
+            server.stop()
+        tls = out["hosts"][0]["tls"]
+        if not tls["ok"]:
+            self.skipTest(f"this OpenSSL cannot speak TLS 1.1: {tls['error']}")
+        self.assertEqual(tls["version"], "TLSv1.1")
+        self.assertIn("tls_below_1_2", self.ids(out))
 
 
 class ProbeDomainTest(ProbeCase):
