@@ -88,19 +88,24 @@ void check_injection(const std::string& name, std::uint16_t port,
     out.injection_note = c.error();
     return;
   }
+  std::optional<smtp::Reply> before_quit;  // a reply inside TLS that QUIT did not ask for
   for (int i = 0; i < 3; ++i) {
     auto reply = c.read_reply();
     if (!reply) break;
     if (reply->code == 221) {
-      out.starttls_injection = i > 0;
-      out.injection_note = i > 0 ? "the NOOP was answered inside TLS" : "only QUIT was answered";
+      out.starttls_injection = before_quit.has_value();
+      out.injection_note = before_quit ? "the NOOP was answered inside TLS: " + before_quit->summary()
+                                       : "only QUIT was answered";
       return;
     }
-    out.injection_note = "inside TLS before QUIT's reply: " + reply->summary();
+    if (!before_quit) before_quit = reply;
   }
-  out.starttls_injection = !out.injection_note.empty();
-  if (out.injection_note.empty()) out.injection_note = "no reply to QUIT inside TLS: " + c.error();
-  if (!out.injection_note.starts_with("inside")) out.starttls_injection.reset();
+  if (before_quit) {
+    out.starttls_injection = true;
+    out.injection_note = "answered inside TLS before QUIT: " + before_quit->summary();
+  } else {
+    out.injection_note = "no reply to QUIT inside TLS: " + c.error();
+  }
 }
 
 // MAIL FROM:<> and RCPT TO, then RSET: never DATA.
