@@ -19,5 +19,6 @@ void add_check_config(CLI::App& app, int& result);
 void add_testbed(CLI::App& app, int& result);
 void add_sendmail(CLI::App& app, int& result);
 void add_dkim(CLI::App& app, int& result);
+void add_probe(CLI::App& app, int& result);
 
 }  // namespace postern::cli

@@ -33,6 +33,7 @@ int run(int argc, char** argv) {
   add_testbed(app, result);
   add_sendmail(app, result);
   add_dkim(app, result);
+  add_probe(app, result);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -516,3 +516,22 @@ std::vector<std::string> all_codes() {
 const std::vector<std::string>& data_problems() { return knowledge().problems; }
 
 }  // namespace postern::explain
+
+namespace postern::explain {
+
+std::optional<FindingText> finding(std::string_view id, Lang lang) {
+  const auto& k = detail::knowledge();
+  auto it = k.findings.find(id);
+  if (it == k.findings.end()) return std::nullopt;
+  const auto i = detail::index(lang);
+  const auto& r = it->second;
+  return FindingText{r.id, r.severity, r.title[i], r.meaning[i], r.advice[i]};
+}
+
+std::vector<std::string> all_findings() {
+  std::vector<std::string> out;
+  for (const auto& [id, r] : detail::knowledge().findings) out.push_back(id);
+  return out;
+}
+
+}  // namespace postern::explain

@@ -133,6 +133,17 @@ Comparison compare(const std::vector<Explanation>& items, Lang lang = Lang::en);
 // ("Meaning" / "Açıklama", "When you see it" / "Gördüğünüzde", ...).
 std::string_view label(std::string_view key, Lang lang);
 
+// A finding of `postern probe` (data/findings.toml), e.g. "auth_before_tls".
+struct FindingText {
+  std::string id;
+  std::string severity;  // "info" | "warning" | "critical"
+  std::string title;
+  std::string meaning;
+  std::string advice;
+};
+std::optional<FindingText> finding(std::string_view id, Lang lang = Lang::en);
+std::vector<std::string> all_findings();
+
 // Every registered code, for tests and listings: basic codes ("450") and
 // enhanced codes in registry form ("X.2.0"), in data order.
 std::vector<std::string> all_codes();

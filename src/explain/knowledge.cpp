@@ -206,6 +206,35 @@ void load_texts(const toml::table& root, std::string_view file, Knowledge& k) {
   }
 }
 
+// Findings of `postern probe`: a severity and per-language title, meaning, advice.
+void load_findings(const toml::table& root, std::string_view file, Knowledge& k) {
+  const auto* tbl = root["finding"].as_table();
+  if (tbl == nullptr) return;
+  for (const auto& [key, node] : *tbl) {
+    std::string id(key.str());
+    std::string ctx = where(file, "finding." + id);
+    const auto* entry = node.as_table();
+    if (entry == nullptr) {
+      k.problems.push_back(ctx + ": must be a table");
+      continue;
+    }
+    check_keys(*entry, {"severity", "en", "tr"}, ctx, k.problems);
+    FindingRecord rec;
+    rec.id = id;
+    rec.severity = need_string(*entry, "severity", ctx, k.problems);
+    if (rec.severity != "info" && rec.severity != "warning" && rec.severity != "critical") {
+      k.problems.push_back(ctx + ": severity is info, warning or critical");
+    }
+    per_lang(*entry, ctx, k.problems, [&](std::size_t i, const toml::table& lt, const std::string& lctx) {
+      check_keys(lt, {"title", "meaning", "advice"}, lctx, k.problems);
+      rec.title[i] = need_string(lt, "title", lctx, k.problems);
+      rec.meaning[i] = need_string(lt, "meaning", lctx, k.problems);
+      rec.advice[i] = need_string(lt, "advice", lctx, k.problems);
+    });
+    k.findings.emplace(id, std::move(rec));
+  }
+}
+
 void load_labels(const toml::table& root, Knowledge& k) {
   const auto* tbl = root["labels"].as_table();
   if (tbl == nullptr) return;
@@ -274,12 +303,13 @@ Knowledge parse(const std::vector<std::pair<std::string_view, std::string_view>>
                            std::string(e.description()));
       continue;
     }
-    check_keys(root, {"basic", "enhanced", "class", "subject", "text", "labels"}, name, k.problems);
+    check_keys(root, {"basic", "enhanced", "class", "subject", "text", "finding", "labels"}, name, k.problems);
     load_codes(root, name, "basic", false, k);
     load_codes(root, name, "enhanced", true, k);
     load_classes(root, name, k);
     load_subjects(root, name, k);
     load_texts(root, name, k);
+    load_findings(root, name, k);
     load_labels(root, k);
   }
   cross_check(k);

@@ -46,6 +46,12 @@ struct TextRecord {
   PerLang<std::string> title, meaning, advice;
 };
 
+struct FindingRecord {
+  std::string id;
+  std::string severity;  // info | warning | critical
+  PerLang<std::string> title, meaning, advice;
+};
+
 struct Knowledge {
   std::vector<CodeRecord> basic;
   std::vector<CodeRecord> enhanced;
@@ -53,6 +59,7 @@ struct Knowledge {
   std::map<std::string, ClassRecord, std::less<>> classes;    // "4xx", "4.X.X"
   std::map<std::string, SubjectRecord, std::less<>> subjects;  // "X.2.X"
   std::vector<TextRecord> texts;
+  std::map<std::string, FindingRecord, std::less<>> findings;
   PerLang<std::map<std::string, std::string, std::less<>>> labels;
   std::vector<std::string> problems;
 };
