@@ -329,6 +329,8 @@ class ProbeInjectionTest(ProbeCase):
 
 
 class ProbeDomainTest(ProbeCase):
+    TLSA_HASH = "ab" * 32
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="postern-probe-dns-")
@@ -350,7 +352,8 @@ class ProbeDomainTest(ProbeCase):
                         f"--host-record=mta-sts.{d},127.0.0.1", f"--txt-record=_mta-sts.{d},v=STSv1; id=1"]
         records += ["--txt-record=_smtp._tls.good.test,v=TLSRPTv1; rua=mailto:tls@good.test",
                     "--txt-record=good.test,v=spf1 mx -all", "--txt-record=_dmarc.good.test,v=DMARC1; p=reject",
-                    "--txt-record=weak.test,v=spf1 mx ~all", "--txt-record=_dmarc.weak.test,v=DMARC1; p=none"]
+                    "--txt-record=weak.test,v=spf1 mx ~all", "--txt-record=_dmarc.weak.test,v=DMARC1; p=none",
+                    "--dns-rr=_25._tcp.mx.good.test,52,030101" + cls.TLSA_HASH]
         cls.dns = Dnsmasq(records).start()
         cls.server = Server(extra={"tls": {"cert": mx[0], "key": mx[1]}}).start()
 
@@ -377,6 +380,17 @@ class ProbeDomainTest(ProbeCase):
         h = out["hosts"][0]
         self.assertEqual(h["host"], "mx.good.test")
         self.assertTrue(h["tls"]["verified"], h["tls"])
+
+    def test_dane_tlsa_records_of_each_mx_host(self):
+        out = self.probe_domain("good.test", expect_rc=0)
+        self.assertEqual(out["domain"]["tlsa"], [{"host": "mx.good.test", "dane": "present",
+                                                  "records": ["3 1 1 " + self.TLSA_HASH], "dnssec": False}])
+        weak = self.probe_domain("weak.test", expect_rc=1)
+        self.assertEqual(weak["domain"]["tlsa"], [{"host": "mx.weak.test", "dane": "none", "records": [],
+                                                   "dnssec": False}])
+        r = probe("good.test", "--port", str(self.server.mx[1]), "--dns", self.dns.server,
+                  env={"SSL_CERT_FILE": self.trust, "POSTERN_MTA_STS_PORT": str(self.web.port)})
+        self.assertIn("TLSA _25._tcp.mx.good.test: 3 1 1 " + self.TLSA_HASH + "; DNSSEC: no AD", r.stdout)
 
     def test_testing_policy_no_tlsrpt_and_dmarc_none(self):
         out = self.probe_domain("weak.test", expect_rc=1)
