@@ -32,6 +32,8 @@ struct TlsResult {
   std::string subject;
   std::string not_after;   // "2027-01-01T00:00:00Z"
   std::optional<long> days_left;
+  std::string spki_sha256;  // SHA-256 of the served key (DANE selector 1, matching 1), hex
+  std::string cert_sha256;  // SHA-256 of the served certificate (selector 0, matching 1), hex
 };
 
 struct RcptResult {
