@@ -1,5 +1,5 @@
 // Text `postern probe` reads from the command line and the network: the
-// target and a DMARC record. Never a crash; a parsed port is 1..65535 and
+// target, a DMARC record and a raw TLSA answer. Never a crash; a parsed port is 1..65535 and
 // a DMARC policy has no upper case.
 #include <cstddef>
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "dns/tlsa.hpp"
 #include "probe/probe.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,6 +20,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (char c : dmarc_policy(text)) {
     if (c >= 'A' && c <= 'Z') std::abort();
+  }
+  // The same bytes as a raw DNS answer to a TLSA query.
+  if (auto tlsa = postern::dns::parse_tlsa_answer(text)) {
+    if (tlsa->records.size() > postern::dns::max_tlsa_records) std::abort();
+    for (const auto& r : tlsa->records)
+      if (r.data.size() % 2 != 0 || r.data.size() > 2 * text.size()) std::abort();
   }
   (void)looks_greylisted(postern::smtp::Reply(450, "", text));
   return 0;

@@ -372,6 +372,28 @@ asio::awaitable<Resolver::TxtAnswer> Resolver::query_txt(std::string name) {
   co_return out;
 }
 
+asio::awaitable<Resolver::TlsaAnswer> Resolver::query_tlsa(std::string name) {
+  auto impl = impl_;
+  auto p = impl->start(name, 52);
+  co_await wait(p);
+  TlsaAnswer out;
+  if (p->status == ARES_ENOTFOUND || p->status == ARES_ENODATA) co_return out;
+  if (p->status != ARES_SUCCESS) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": TLSA lookup: " + describe_status(p->status);
+    co_return out;
+  }
+  auto parsed = parse_tlsa_answer(p->answer);
+  if (!parsed) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": TLSA lookup: malformed answer";
+    co_return out;
+  }
+  out.authentic_data = parsed->authentic_data;
+  out.records = std::move(parsed->records);
+  co_return out;
+}
+
 asio::awaitable<std::optional<std::string>> Resolver::confirmed_name(asio::ip::address address) {
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "dns/tlsa.hpp"
+
 namespace postern::dns {
 
 enum class Outcome { ok, temporary, permanent };
@@ -95,6 +97,17 @@ class Resolver {
     std::vector<std::string> records;
   };
   asio::awaitable<TxtAnswer> query_txt(std::string name);
+
+  // TLSA records of `name` ("_25._tcp.mx.example.org", RFC 7672 §2.2).
+  // NXDOMAIN or no TLSA: ok, no records. `authentic_data` is the AD bit:
+  // true only when the resolver validated the answer with DNSSEC.
+  struct TlsaAnswer {
+    Outcome outcome = Outcome::ok;
+    std::string error;
+    bool authentic_data = false;
+    std::vector<TlsaRecord> records;
+  };
+  asio::awaitable<TlsaAnswer> query_tlsa(std::string name);
 
   struct Impl;
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -53,6 +54,23 @@ bool connect_with_timeout(int fd, const sockaddr* sa, socklen_t len, std::chrono
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return true;
+}
+
+// SHA-256 of an object's DER encoding, lower-case hex; empty on failure.
+template <typename Encode, typename T>
+std::string der_sha256(Encode encode, T* object) {
+  unsigned char* der = nullptr;
+  const int length = encode(object, &der);
+  if (length <= 0) return {};
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  const bool ok = EVP_Digest(der, static_cast<std::size_t>(length), digest, &size, EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  if (!ok) return {};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < size; ++i) out += {hex[digest[i] >> 4], hex[digest[i] & 15]};
+  return out;
 }
 
 std::string asn1_time_iso(const ASN1_TIME* t) {
@@ -217,6 +235,8 @@ bool Connection::start_tls(const std::string& name, TlsResult& out) {
     out.not_after = asn1_time_iso(not_after);
     int days = 0, seconds = 0;
     if (ASN1_TIME_diff(&days, &seconds, nullptr, not_after) == 1) out.days_left = days;
+    out.spki_sha256 = der_sha256(i2d_X509_PUBKEY, X509_get_X509_PUBKEY(cert));
+    out.cert_sha256 = der_sha256(i2d_X509, cert);
     X509_free(cert);
   } else {
     out.verified = false;

@@ -126,6 +126,11 @@ asio::awaitable<void> read_domain(dns::Resolver& resolver, mta_sts::Fetcher& fet
     for (const auto& a : addresses.addresses) list.push_back(a.to_string());
     if (addresses.outcome != dns::Outcome::ok) d.dns_errors.push_back(addresses.error);
     if (!list.empty() || !d.implicit_mx) out.hosts.emplace_back(host, list);
+    auto tlsa = co_await resolver.query_tlsa("_25._tcp." + host);
+    if (tlsa.outcome != dns::Outcome::ok) d.dns_errors.push_back(tlsa.error);
+    DaneTlsa dane{host, {}, tlsa.authentic_data};
+    for (const auto& t : tlsa.records) dane.records.push_back(t.text());
+    d.tlsa.push_back(std::move(dane));
   }
   out.mail_domain = !out.hosts.empty();
   if (d.implicit_mx && out.hosts.empty()) co_return;

@@ -127,6 +127,11 @@ void domain_text(std::string& out, const DomainReport& d, Lang lang) {
     out += "; " + L("probe_policy", lang) + ": " + d.mta_sts.error;
   }
   out += "\n  TLSRPT: " + list(d.tlsrpt) + "\n  SPF: " + list(d.spf) + "\n  DMARC: " + list(d.dmarc) + "\n";
+  for (const auto& t : d.tlsa) {
+    out += "  TLSA _25._tcp." + t.host + ": " + list(t.records);
+    if (!t.records.empty()) out += std::string("; DNSSEC: ") + (t.dnssec ? "AD" : "no AD");
+    out += "\n";
+  }
   for (const auto& e : d.dns_errors) out += "  DNS: " + e + "\n";
   out += "\n";
 }
@@ -182,6 +187,13 @@ std::string render_json(const Report& report, Lang lang) {
                    {"dmarc", d.dmarc},
                    {"dmarc_policy", d.dmarc_policy},
                    {"dns_errors", d.dns_errors}};
+    j["domain"]["tlsa"] = json::array();
+    for (const auto& t : d.tlsa) {
+      j["domain"]["tlsa"].push_back({{"host", t.host},
+                                     {"dane", t.records.empty() ? "none" : "present"},
+                                     {"records", t.records},
+                                     {"dnssec", t.dnssec}});
+    }
   } else {
     j["domain"] = nullptr;
   }

@@ -60,6 +60,7 @@ void domain_findings(const DomainReport& d, std::vector<Finding>& out) {
   }
 }
 
+
 }  // namespace
 
 bool Report::any_answered() const {
@@ -74,9 +75,32 @@ int Report::exit_code() const {
   return findings.empty() ? 0 : 1;
 }
 
+namespace {
+
+// DANE-EE (usage 3) with SHA-256 of the key or the certificate can be
+// checked against what the host served; other usages need the chain.
+void dane_findings(const DomainReport& d, const std::vector<HostReport>& hosts, std::vector<Finding>& out) {
+  for (const auto& t : d.tlsa) {
+    auto h = std::find_if(hosts.begin(), hosts.end(),
+                          [&](const HostReport& r) { return r.host == t.host && r.tls.ok; });
+    if (h == hosts.end() || h->tls.spki_sha256.empty()) continue;
+    bool checkable = false, matched = false;
+    for (const auto& r : t.records) {
+      if (r.starts_with("3 1 1 ")) checkable = true, matched |= r.substr(6) == h->tls.spki_sha256;
+      if (r.starts_with("3 0 1 ")) checkable = true, matched |= r.substr(6) == h->tls.cert_sha256;
+    }
+    if (checkable && !matched) {
+      out.push_back({"dane_mismatch", t.host, "served key SHA-256 " + h->tls.spki_sha256 + " matches no TLSA record"});
+    }
+  }
+}
+
+}  // namespace
+
 void find(Report& report, std::chrono::system_clock::time_point now) {
   report.findings.clear();
   if (report.domain && report.domain->mx_error.empty()) domain_findings(*report.domain, report.findings);
+  if (report.domain) dane_findings(*report.domain, report.hosts, report.findings);
   for (const auto& h : report.hosts) host_findings(h, now, report.findings);
 }
 

@@ -32,6 +32,8 @@ struct TlsResult {
   std::string subject;
   std::string not_after;   // "2027-01-01T00:00:00Z"
   std::optional<long> days_left;
+  std::string spki_sha256;  // SHA-256 of the served key (DANE selector 1, matching 1), hex
+  std::string cert_sha256;  // SHA-256 of the served certificate (selector 0, matching 1), hex
 };
 
 struct RcptResult {
@@ -70,6 +72,13 @@ struct MtaSts {
   std::string error;
 };
 
+// DANE TLSA records at _25._tcp.<MX host> (RFC 7672).
+struct DaneTlsa {
+  std::string host;                  // the MX host
+  std::vector<std::string> records;  // "3 1 1 <hex>"
+  bool dnssec = false;               // the answer carried the AD bit
+};
+
 struct DomainReport {
   std::string domain;
   std::vector<std::string> mx;  // in the order tried, "10 mx.example.org"
@@ -80,6 +89,7 @@ struct DomainReport {
   std::vector<std::string> spf;
   std::vector<std::string> dmarc;
   std::string dmarc_policy;
+  std::vector<DaneTlsa> tlsa;  // one per MX host, in MX order
   std::vector<std::string> dns_errors;
 };
 

@@ -6,6 +6,7 @@ greylist+N address, a tiny server with the STARTTLS injection bug
 (CVE-2011-0411), and mail domains served by dnsmasq (MX, MTA-STS with its
 policy over HTTPS, TLSRPT, SPF, DMARC). Every --json output is validated
 against docs/probe.schema.json; --lang tr gives the Turkish texts."""
+import hashlib
 import http.server
 import json
 import os
@@ -328,13 +329,25 @@ class ProbeInjectionTest(ProbeCase):
         self.assertIn("tls_below_1_2", self.ids(out))
 
 
+def spki_sha256(cert):
+    """The DANE "3 1 1" association data of a PEM certificate."""
+    key = subprocess.run(["openssl", "x509", "-in", cert, "-pubkey", "-noout"], check=True,
+                         capture_output=True, timeout=10).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=key, check=True,
+                         capture_output=True, timeout=10).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
 class ProbeDomainTest(ProbeCase):
+    STALE_HASH = "ab" * 32
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="postern-probe-dns-")
         domains = ["good.test", "weak.test", "broken.test"]
         web = make_long_cert(cls.tmp, "mta-sts", ",".join(f"DNS:mta-sts.{d}" for d in domains))
         mx = make_long_cert(cls.tmp, "mx", ",".join(f"DNS:mx.{d}" for d in domains))
+        cls.mx_cert = mx[0]
         cls.trust = os.path.join(cls.tmp, "trusted.pem")
         with open(cls.trust, "w") as out:
             for cert in (web[0], mx[0]):
@@ -350,7 +363,9 @@ class ProbeDomainTest(ProbeCase):
                         f"--host-record=mta-sts.{d},127.0.0.1", f"--txt-record=_mta-sts.{d},v=STSv1; id=1"]
         records += ["--txt-record=_smtp._tls.good.test,v=TLSRPTv1; rua=mailto:tls@good.test",
                     "--txt-record=good.test,v=spf1 mx -all", "--txt-record=_dmarc.good.test,v=DMARC1; p=reject",
-                    "--txt-record=weak.test,v=spf1 mx ~all", "--txt-record=_dmarc.weak.test,v=DMARC1; p=none"]
+                    "--txt-record=weak.test,v=spf1 mx ~all", "--txt-record=_dmarc.weak.test,v=DMARC1; p=none",
+                    "--dns-rr=_25._tcp.mx.good.test,52,030101" + spki_sha256(mx[0]),
+                    "--dns-rr=_25._tcp.mx.weak.test,52,030101" + cls.STALE_HASH]
         cls.dns = Dnsmasq(records).start()
         cls.server = Server(extra={"tls": {"cert": mx[0], "key": mx[1]}}).start()
 
@@ -378,10 +393,32 @@ class ProbeDomainTest(ProbeCase):
         self.assertEqual(h["host"], "mx.good.test")
         self.assertTrue(h["tls"]["verified"], h["tls"])
 
+    def test_dane_tlsa_records_of_each_mx_host(self):
+        out = self.probe_domain("good.test", expect_rc=0)
+        served = spki_sha256(self.mx_cert)
+        self.assertEqual(out["domain"]["tlsa"], [{"host": "mx.good.test", "dane": "present",
+                                                  "records": ["3 1 1 " + served], "dnssec": False}])
+        broken = self.probe_domain("broken.test", expect_rc=1)
+        self.assertEqual(broken["domain"]["tlsa"], [{"host": "mx.broken.test", "dane": "none", "records": [],
+                                                     "dnssec": False}])
+        r = probe("good.test", "--port", str(self.server.mx[1]), "--dns", self.dns.server,
+                  env={"SSL_CERT_FILE": self.trust, "POSTERN_MTA_STS_PORT": str(self.web.port)})
+        self.assertIn("TLSA _25._tcp.mx.good.test: 3 1 1 " + served + "; DNSSEC: no AD", r.stdout)
+
+    def test_dane_record_not_matching_the_served_key(self):
+        out = self.probe_domain("weak.test", expect_rc=1)
+        dane = [f for f in out["findings"] if f["id"] == "dane_mismatch"]
+        self.assertEqual(len(dane), 1, out["findings"])
+        self.assertEqual(dane[0]["host"], "mx.weak.test")
+        self.assertEqual(dane[0]["severity"], "critical")
+        r = probe("weak.test", "--port", str(self.server.mx[1]), "--dns", self.dns.server, "--lang", "tr",
+                  env={"SSL_CERT_FILE": self.trust, "POSTERN_MTA_STS_PORT": str(self.web.port)})
+        self.assertIn("DANE TLSA kayıtları sertifikayla eşleşmiyor", r.stdout)
+
     def test_testing_policy_no_tlsrpt_and_dmarc_none(self):
         out = self.probe_domain("weak.test", expect_rc=1)
-        self.assertEqual(self.ids(out), ["dmarc_none", "mta_sts_testing", "no_tlsrpt"])
-        self.assertTrue(all(f["host"] == "" for f in out["findings"]))
+        self.assertEqual(self.ids(out), ["dane_mismatch", "dmarc_none", "mta_sts_testing", "no_tlsrpt"])
+        self.assertTrue(all(f["host"] == "" for f in out["findings"] if f["id"] != "dane_mismatch"))
 
     def test_record_without_policy_and_no_spf_or_dmarc(self):
         out = self.probe_domain("broken.test", expect_rc=1)
