@@ -229,7 +229,7 @@ class Loader {
            "needs relay.smarthost_password_file or relay.smarthost_oauth_token_command");
     if (oauth && !c_.relay.smarthost_password_file.empty())
       fail(line("relay.smarthost_oauth_token_command"), "relay.smarthost_oauth_token_command",
-           "and relay.smarthost_password_file are both set: use one");
+           "cannot go with relay.smarthost_password_file: set one of them");
     if (oauth && c_.relay.smarthost_user.empty())
       fail(line("relay.smarthost_oauth_token_command"), "relay.smarthost_oauth_token_command",
            "is set, but relay.smarthost_user is empty");
