@@ -2,7 +2,9 @@
 // "try again in N seconds" hint, address and message checks, DATA dot-
 // stuffing and RFC 2047 subject encoding. Checks invariants, not just
 // crashes: dot-stuffed output always ends in CRLF.CRLF and holds no other
-// lone "." line; encoded words stay under 76 octets.
+// lone "." line; encoded words stay under 76 octets. Also the OAuth
+// refusal challenge (a JSON error): its summary is printable, the answer is
+// what the mechanism requires, the shown initial response holds no token.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +15,7 @@
 #include "smtp/capabilities.hpp"
 #include "client/message.hpp"
 #include "client/retry.hpp"
+#include "sasl/oauth_client.hpp"
 
 using namespace postern;
 
@@ -36,6 +39,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   client::RetrySchedule schedule(client::RetryPolicy{}, [] { return 0.5; });
   auto delay = schedule.next(client::retry_hint(in));
   if (delay.count() < 1 || delay > schedule.policy().max) std::abort();
+
+  {
+    auto e = sasl::parse_oauth_error(in);
+    for (unsigned char c : e.summary())
+      if (c < 0x20 || c == 0x7f) std::abort();
+    sasl::OAuthClientStepper bearer(sasl::OAuthMechanism::oauthbearer, "u@example.org", "TOKEN-SECRET", "h", 587);
+    auto b = bearer.step(in);
+    if (b.status != sasl::OAuthClientStepper::Status::refused || b.response != "\x01") std::abort();
+    if (bearer.shown_initial().find("TOKEN-SECRET") != std::string::npos) std::abort();
+    sasl::OAuthClientStepper x(sasl::OAuthMechanism::xoauth2, "u@example.org", "TOKEN-SECRET");
+    if (!x.step(in).response.empty()) std::abort();
+  }
 
   (void)client::address_error(in);
   (void)client::message_error(in);

@@ -3,7 +3,8 @@
 // Exit codes follow SPEC §2: 0 delivered to every recipient, 64 usage, 65
 // bad message file, 69 permanent refusal or failed certificate check, 75
 // temporary failure (4xx, refused or dropped connection), 76 protocol
-// error, 77 authentication failure.
+// error, 77 authentication failure (including an OAuth token command that
+// fails or prints nothing: no credentials to authenticate with).
 #include <unistd.h>
 
 #include <chrono>
@@ -23,9 +24,11 @@
 #include "client/message.hpp"
 #include "client/retry.hpp"
 #include "client/session.hpp"
+#include "client/token_command.hpp"
 #include "config/config.hpp"
 #include "explain/explain.hpp"
 #include "sasl/mechanism.hpp"
+#include "sasl/oauth_client.hpp"
 #include "util/strings.hpp"
 
 namespace postern::cli {
@@ -42,6 +45,7 @@ struct SendArgs {
   std::string ca;
   std::string user;
   bool password_stdin = false;
+  std::string token_command;
   std::string mech;
   std::string from;
   std::vector<std::string> to;
@@ -161,11 +165,13 @@ void print_transcript(const client::TranscriptLine& l) {
 
 // Prints a reply the way a user reads a failure: the reply itself, then
 // what it means.
-void print_reply_failure(const std::string& who, const smtp::Reply& r) {
+// `context`: what we know better than the reply's text (a refused OAuth
+// token's error: the 535 text speaks of passwords), explained instead of it.
+void print_reply_failure(const std::string& who, const smtp::Reply& r, const std::string& context = {}) {
   // The reply text is the next hop's: made printable before the terminal sees it.
   std::cerr << "postern send: " << util::printable(who, 600) << util::printable(r.summary(), 2048) << "\n";
   const auto lang = explain::default_lang();
-  const auto a = explain::advice(r.code, r.enhanced, r.text(), lang);
+  const auto a = explain::advice(r.code, r.enhanced, context.empty() ? r.text() : context, lang);
   std::cerr << "postern send:   means: " << a.meaning << "\n";
   if (!a.when.empty()) std::cerr << "postern send:   " << explain::label("when", lang) << ": " << a.when << "\n";
   if (!a.fix.empty()) std::cerr << "postern send:   " << explain::label("fix", lang) << ": " << a.fix << "\n";
@@ -244,12 +250,40 @@ int run_send(SendArgs& args) {
   if (args.subject.find('\0') != std::string::npos) return usage("--subject contains a NUL byte");
 
   std::optional<client::AuthRequest> auth;
-  if (!args.mech.empty() && !sasl::parse_mechanism(args.mech))
+  const bool oauth = sasl::parse_oauth_mechanism(args.mech).has_value() || !args.token_command.empty();
+  if (!args.mech.empty() && !sasl::parse_mechanism(args.mech) && !sasl::parse_oauth_mechanism(args.mech))
     return usage("unknown --mech \"" + args.mech +
-                 "\" (SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN)");
+                 "\" (SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, PLAIN, LOGIN, "
+                 "OAUTHBEARER, XOAUTH2)");
+  if (!args.token_command.empty() && !args.mech.empty() && !sasl::parse_oauth_mechanism(args.mech))
+    return usage("--token-command goes with --mech OAUTHBEARER or XOAUTH2, not " + args.mech);
   if (args.user.empty()) {
     if (args.password_stdin) return usage("--password-stdin needs --user");
     if (!args.mech.empty()) return usage("--mech needs --user");
+    if (!args.token_command.empty()) return usage("--token-command needs --user");
+  } else if (oauth) {
+    if (args.password_stdin) return usage("--password-stdin does not go with OAuth: the token replaces the password");
+    auth.emplace();
+    auth->user = args.user;
+    auth->mechanism = args.mech;
+    auth->allow_cleartext = tls == client::TlsMode::none;
+    auth->host = options.host;
+    auth->port = static_cast<unsigned>(std::stoul(options.port));
+    if (!args.token_command.empty()) {
+      // The token comes through a pipe: it is on no command line.
+      auto got = client::run_token_command(args.token_command);
+      if (!got.token) {
+        std::cerr << "postern send: " << got.error << " (--token-command " << util::printable(args.token_command, 400)
+                  << ")\n";
+        return Exit::no_perm;
+      }
+      auth->token = std::move(*got.token);
+    } else if (const char* t = std::getenv("POSTERN_OAUTH_TOKEN"); t && *t) {
+      auth->token = t;
+    } else {
+      return usage("--mech " + args.mech + " needs a token: give a command that prints one with --token-command, "
+                   "or the token in POSTERN_OAUTH_TOKEN");
+    }
   } else {
     auth.emplace();
     auth->user = args.user;
@@ -320,7 +354,8 @@ int run_send(SendArgs& args) {
 
     std::optional<Error> fatal;
     if (a.error) {
-      if (a.error->reply) print_reply_failure("", *a.error->reply);
+      const bool oauth_refused = a.error->kind == Error::Kind::auth && sasl::parse_oauth_mechanism(a.mechanism);
+      if (a.error->reply) print_reply_failure("", *a.error->reply, oauth_refused ? a.error->message : std::string());
       std::cerr << "postern send: " << util::printable(a.error->message, 2048) << "\n";
       if (!a.error->temporary() || exit_code(*a.error) != Exit::temp_fail) fatal = a.error;
       if (!temp_reply && a.error->reply) temp_reply = a.error->reply;
@@ -366,6 +401,9 @@ void add_send(CLI::App& app, int& result) {
   sub->add_option("--user", args->user, "Authenticate as this user");
   sub->add_flag("--password-stdin", args->password_stdin, "Read the password from the first line of standard input");
   sub->add_option("--mech", args->mech, "SASL mechanism (default: the strongest both sides support)");
+  sub->add_option("--token-command", args->token_command,
+                  "OAuth 2.0 (OAUTHBEARER, XOAUTH2): run CMD under /bin/sh -c; the token is its first line of output "
+                  "(else POSTERN_OAUTH_TOKEN)");
   sub->add_option("--from", args->from, "Envelope sender and From: address")->required();
   sub->add_option("--to", args->to, "Recipient (repeat for several)")->required();
   sub->add_option("--subject", args->subject, "Subject of the composed message");

@@ -69,6 +69,40 @@ SaslMechanism::Step SaslStepperMechanism::convert(sasl::ClientStepper::Step s) {
   return out;
 }
 
+OAuthTokenMechanism::OAuthTokenMechanism(sasl::OAuthMechanism mechanism, std::string user, std::string token, std::string host,
+                               unsigned port)
+    : stepper_(mechanism, std::move(user), std::move(token), std::move(host), port) {}
+
+std::string OAuthTokenMechanism::name() const { return std::string(sasl::oauth_mechanism_name(stepper_.mechanism())); }
+
+SaslMechanism::Step OAuthTokenMechanism::step(std::string_view challenge) {
+  Step out;
+  if (!started_) {
+    started_ = true;
+    if (auto why = stepper_.invalid()) {
+      out.status = Step::Status::failed;
+      out.error = *why;
+      return out;
+    }
+    out.status = Step::Status::done;
+    out.output = stepper_.initial_response();
+    out.secret = true;
+    out.shown = stepper_.shown_initial();
+    return out;
+  }
+  auto s = stepper_.step(challenge);
+  if (s.status == sasl::OAuthClientStepper::Status::failed) {
+    out.status = Step::Status::failed;
+    out.error = s.error;
+    return out;
+  }
+  // The answer the mechanism requires after a refusal; the 535 follows.
+  out.status = Step::Status::more;
+  out.output = std::move(s.response);
+  if (stepper_.mechanism() == sasl::OAuthMechanism::oauthbearer) out.shown = "^A";
+  return out;
+}
+
 namespace {
 
 std::string join(const std::vector<std::string>& v) {
@@ -87,6 +121,34 @@ asio::awaitable<std::optional<Error>> authenticate(Session& session, const AuthR
                     "allow clear text)",
                     std::nullopt};
   const sasl::ChannelBindings& cb = session.channel_bindings();
+
+  if (!request.token.empty()) {
+    std::optional<sasl::OAuthMechanism> oauth;
+    if (!request.mechanism.empty()) {
+      oauth = sasl::parse_oauth_mechanism(request.mechanism);
+      if (!oauth) co_return Error{Error::Kind::auth, request.mechanism + " does not take an OAuth token", std::nullopt};
+      if (!caps.offers_auth(sasl::oauth_mechanism_name(*oauth)))
+        co_return Error{Error::Kind::auth,
+                        "the server does not offer " + std::string(sasl::oauth_mechanism_name(*oauth)) +
+                            " (it offers: " + join(caps.auth) + ")",
+                        std::nullopt};
+    } else {
+      oauth = sasl::choose_oauth_mechanism(caps.auth);
+      if (!oauth)
+        co_return Error{Error::Kind::auth,
+                        "the server offers neither OAUTHBEARER nor XOAUTH2 (it offers: " + join(caps.auth) + ")",
+                        std::nullopt};
+    }
+    if (used) *used = std::string(sasl::oauth_mechanism_name(*oauth));
+    OAuthTokenMechanism m(*oauth, request.user, request.token, request.host, request.port);
+    auto e = co_await session.authenticate(m, request.allow_cleartext);
+    if (e && m.server_error()) {
+      std::string refused = "the server refused the OAuth token for " + util::printable(request.user, 200) + " (" +
+                            m.server_error()->summary() + "; it said " + m.server_error()->json + ")";
+      e->message = e->kind == Error::Kind::auth ? refused : e->message + ", after " + refused;
+    }
+    co_return e;
+  }
 
   std::optional<sasl::Mechanism> mech;
   if (!request.mechanism.empty()) {

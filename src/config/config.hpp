@@ -103,6 +103,10 @@ struct Relay {
   std::filesystem::path smarthost_ca;  // absolute; empty = the system store
   std::string smarthost_user;
   std::filesystem::path smarthost_password_file;
+  // Instead of the password file: a command (run under /bin/sh -c at each
+  // connection) whose first line of output is an OAuth 2.0 access token,
+  // sent with OAUTHBEARER or XOAUTH2.
+  std::string smarthost_oauth_token_command;
   std::map<std::string, std::string> routes;  // lower-case domain -> "host:port"
   std::vector<std::string> dns_servers;
   bool mta_sts = true;  // RFC 8461 for MX delivery: enforce-mode policies are obeyed

@@ -119,6 +119,7 @@ std::string to_toml(const Config& c) {
   o << "smarthost = " << str(c.relay.smarthost) << "\n";
   o << "smarthost_user = " << str(c.relay.smarthost_user) << "\n";
   o << "smarthost_password_file = " << path(c.relay.smarthost_password_file) << "\n";
+  o << "smarthost_oauth_token_command = " << str(c.relay.smarthost_oauth_token_command) << "\n";
   o << "smarthost_tls = "
     << str(c.relay.smarthost_tls == SmarthostTls::verify    ? "verify"
            : c.relay.smarthost_tls == SmarthostTls::encrypt ? "encrypt"

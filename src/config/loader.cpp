@@ -225,8 +225,16 @@ class Loader {
            "must not exceed limits.max_connections (" + std::to_string(c_.limits.max_connections) + ")");
     if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost.empty())
       fail(line("relay.smarthost_user"), "relay.smarthost_user", "is set, but relay.smarthost is empty");
-    if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost_password_file.empty())
-      fail(line("relay.smarthost_user"), "relay.smarthost_user", "needs relay.smarthost_password_file");
+    const bool oauth = !c_.relay.smarthost_oauth_token_command.empty();
+    if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost_password_file.empty() && !oauth)
+      fail(line("relay.smarthost_user"), "relay.smarthost_user",
+           "needs relay.smarthost_password_file or relay.smarthost_oauth_token_command");
+    if (oauth && !c_.relay.smarthost_password_file.empty())
+      fail(line("relay.smarthost_oauth_token_command"), "relay.smarthost_oauth_token_command",
+           "cannot go with relay.smarthost_password_file: set one of them");
+    if (oauth && c_.relay.smarthost_user.empty())
+      fail(line("relay.smarthost_oauth_token_command"), "relay.smarthost_oauth_token_command",
+           "is set, but relay.smarthost_user is empty");
     if (c_.relay.smarthost_user.empty() && !c_.relay.smarthost_password_file.empty())
       fail(line("relay.smarthost_password_file"), "relay.smarthost_password_file",
            "is set, but relay.smarthost_user is empty");
@@ -514,6 +522,7 @@ class Loader {
         {"mta_sts", [&](auto& n) { c_.relay.mta_sts = boolean(n); }},
         {"smarthost_user", [&](auto& n) { c_.relay.smarthost_user = string(n); }},
         {"smarthost_password_file", [&](auto& n) { password_file_ = string(n); }},
+        {"smarthost_oauth_token_command", [&](auto& n) { c_.relay.smarthost_oauth_token_command = string(n); }},
         {"routes", [&](auto& n) {
            c_.relay.routes.clear();
            walk_routes(table(n));

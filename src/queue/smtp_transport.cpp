@@ -9,6 +9,7 @@
 #include "client/auth.hpp"
 #include "client/retry.hpp"
 #include "client/session.hpp"
+#include "client/token_command.hpp"
 #include "dkim/signer.hpp"
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
@@ -16,6 +17,7 @@
 #include "mta_sts/policies.hpp"
 #include "queue/control.hpp"
 #include "queue/loop.hpp"
+#include "sasl/secrets.hpp"
 #include "smtp/data_decoder.hpp"
 #include "util/ids.hpp"
 
@@ -210,6 +212,7 @@ client::Options SmtpTransport::session_options(const Hop& hop, const Route& rout
 // password needs no restart), only over what smarthost_tls allows.
 asio::awaitable<std::optional<client::Error>> SmtpTransport::authenticate_smarthost(client::Session& s,
                                                                                       const Hop& hop) {
+  if (!config_.relay.smarthost_oauth_token_command.empty()) co_return co_await authenticate_smarthost_oauth(s, hop);
   client::AuthRequest req;
   req.user = config_.relay.smarthost_user;
   std::ifstream in(config_.relay.smarthost_password_file);
@@ -226,6 +229,42 @@ asio::awaitable<std::optional<client::Error>> SmtpTransport::authenticate_smarth
   std::string used;
   auto err = co_await client::authenticate(s, req, &used);
   if (!err) log::Event("smarthost_auth").add("relay", hop.name).add("mechanism", used);
+  co_return err;
+}
+
+// OAuth 2.0 (OAUTHBEARER or XOAUTH2) to the smarthost with the token that
+// smarthost_oauth_token_command prints, run at each connection (tokens
+// expire within the hour) off the io thread. A refused token may have
+// expired just now: the command is run once more and AUTH tried once more.
+asio::awaitable<std::optional<client::Error>> SmtpTransport::authenticate_smarthost_oauth(client::Session& s,
+                                                                                            const Hop& hop) {
+  const std::string command = config_.relay.smarthost_oauth_token_command;
+  client::AuthRequest req;
+  req.user = config_.relay.smarthost_user;
+  req.host = hop.name;
+  req.port = hop.port;
+  req.allow_cleartext = config_.relay.smarthost_tls == config::SmarthostTls::none;
+  std::optional<client::Error> err;
+  for (int round = 0; round < 2; ++round) {
+    auto job = [command]() -> asio::awaitable<client::TokenResult> { co_return client::run_token_command(command); };
+    client::TokenResult got = co_await asio::co_spawn(signers_, job, asio::use_awaitable);
+    if (!got.token)
+      co_return client::Error{client::Error::Kind::auth,
+                              "relay.smarthost_oauth_token_command: " + got.error, std::nullopt};
+    sasl::wipe(req.token);
+    req.token = std::move(*got.token);
+    std::string used;
+    err = co_await client::authenticate(s, req, &used);
+    if (!err) {
+      log::Event("smarthost_auth").add("relay", hop.name).add("mechanism", used);
+      break;
+    }
+    const bool refused = err->kind == client::Error::Kind::auth && err->reply && err->reply->permanent();
+    if (!refused || round == 1) break;
+    log::Event("smarthost_token_refused").add("relay", hop.name).add("error", err->message)
+        .add("action", "running the token command again");
+  }
+  sasl::wipe(req.token);
   co_return err;
 }
 

@@ -1,6 +1,7 @@
 // The SMTP transport of the queue: delivers recipients to other hosts.
 //  * routes each recipient's domain (route.hpp): static route, smarthost
-//    (AUTH through the SASL client, over TLS as smarthost_tls says), else
+//    (AUTH through the SASL client, over TLS as smarthost_tls says, with a
+//    password or an OAuth 2.0 token from a command), else
 //    MX via dns::Resolver;
 //  * delivers with client::Session: opportunistic STARTTLS, PIPELINING
 //    when offered, several messages per connection to one destination, at
@@ -138,6 +139,7 @@ class SmtpTransport {
   void apply_sts(const Route& route, const mta_sts::Policy& policy, std::vector<Hop>& hops,
                  std::optional<Outcome>& failure);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop);
+  asio::awaitable<std::optional<client::Error>> authenticate_smarthost_oauth(client::Session& s, const Hop& hop);
   asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job);
   asio::awaitable<std::string> sign(const store::Envelope& envelope, const std::string& id, std::string message);
 

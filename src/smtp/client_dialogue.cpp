@@ -351,10 +351,12 @@ void ClientDialogue::answer(const SaslAnswer& a) {
   waiting_for_host_ = false;
   std::string wire = sasl::base64_encode(a.octets);
   std::string shown = a.secret ? "<redacted>" : wire;
-  if (!a.secret && !a.octets.empty())
-    shown += "    [" + util::printable(a.octets, 400) + "]";
-  else if (a.secret && !a.hint.empty())
+  if (!a.hint.empty())
     shown += "    [" + a.hint + "]";
+  else if (!a.secret && !a.octets.empty())
+    shown += "    [" + util::printable(a.octets, 400) + "]";
+  else if (!a.secret)
+    shown = "(empty response)";
   command(std::move(wire), std::move(shown));
   expect(Awaiting::auth);
 }

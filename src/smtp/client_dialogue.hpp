@@ -73,7 +73,7 @@ struct SaslAnswer {
       : octets(std::move(octets)), secret(secret), hint(std::move(hint)) {}
   std::string octets;
   bool secret = false;  // never shown
-  std::string hint;     // shown instead of a secret, e.g. "c=biws,r=...,p=<redacted>"
+  std::string hint;     // shown beside the answer (a secret: instead of it), e.g. "c=biws,r=...,p=<redacted>"
 };
 
 struct ClientEvent {

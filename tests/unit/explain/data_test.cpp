@@ -165,6 +165,7 @@ TEST(Data, EveryRecognisedTextIsReachable) {
       {"421 4.7.0 Too many errors, closing connection", "too_many_errors"},
       {"421 4.4.2 Connection timed out", "timeout"},
       {"421 4.3.2 Server shutting down", "shutting_down"},
+      {"535 5.7.8 the server refused the OAuth token for a@example.org (status invalid_token)", "oauth_token_refused"},
   };
   std::set<std::string> covered;
   for (const auto& c : cases) {
@@ -181,7 +182,7 @@ TEST(Data, EveryRecognisedTextIsReachable) {
   // A new text in texts.toml needs a case here.
   auto all = explain_input("250 ok", Lang::en);  // forces loading
   (void)all;
-  EXPECT_EQ(covered.size(), 27u);
+  EXPECT_EQ(covered.size(), 28u);
 }
 
 TEST(Data, PlainRepliesAreNotMisrecognised) {
