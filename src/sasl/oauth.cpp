@@ -61,16 +61,6 @@ std::optional<Pairs> parse_pairs(std::string_view s) {
 
 }  // namespace
 
-std::string_view oauth_mechanism_name(OAuthMechanism m) {
-  return m == OAuthMechanism::oauthbearer ? "OAUTHBEARER" : "XOAUTH2";
-}
-
-std::optional<OAuthMechanism> parse_oauth_mechanism(std::string_view name) {
-  if (util::iequals(name, "OAUTHBEARER")) return OAuthMechanism::oauthbearer;
-  if (util::iequals(name, "XOAUTH2")) return OAuthMechanism::xoauth2;
-  return std::nullopt;
-}
-
 std::optional<OAuthInitial> parse_oauth_initial(OAuthMechanism m, std::string_view message) {
   OAuthInitial out;
   if (m == OAuthMechanism::xoauth2) {

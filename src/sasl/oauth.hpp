@@ -24,15 +24,10 @@
 #include <string>
 #include <string_view>
 
+#include "sasl/oauth_mechanism.hpp"
 #include "sasl/server.hpp"
 
 namespace postern::sasl {
-
-enum class OAuthMechanism { oauthbearer, xoauth2 };
-
-std::string_view oauth_mechanism_name(OAuthMechanism m);
-// Case-insensitive; nullopt when `name` is neither.
-std::optional<OAuthMechanism> parse_oauth_mechanism(std::string_view name);
 
 // What the client's message says.
 struct OAuthInitial {

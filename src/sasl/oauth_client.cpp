@@ -31,16 +31,6 @@ std::string string_field(const nlohmann::json& j, const char* key) {
 
 }  // namespace
 
-std::string_view oauth_mechanism_name(OAuthMechanism m) {
-  return m == OAuthMechanism::oauthbearer ? "OAUTHBEARER" : "XOAUTH2";
-}
-
-std::optional<OAuthMechanism> parse_oauth_mechanism(std::string_view name) {
-  for (auto m : {OAuthMechanism::oauthbearer, OAuthMechanism::xoauth2})
-    if (util::iequals(name, oauth_mechanism_name(m))) return m;
-  return std::nullopt;
-}
-
 std::optional<OAuthMechanism> choose_oauth_mechanism(const std::vector<std::string>& offered) {
   std::optional<OAuthMechanism> best;
   for (const auto& name : offered) {

@@ -21,14 +21,9 @@
 #include <string_view>
 #include <vector>
 
+#include "sasl/oauth_mechanism.hpp"
+
 namespace postern::sasl {
-
-enum class OAuthMechanism { oauthbearer, xoauth2 };
-
-// "OAUTHBEARER", "XOAUTH2".
-std::string_view oauth_mechanism_name(OAuthMechanism m);
-// Case-insensitive; nullopt for any other name.
-std::optional<OAuthMechanism> parse_oauth_mechanism(std::string_view name);
 // From the names of an EHLO AUTH line: OAUTHBEARER (the standard) before XOAUTH2.
 std::optional<OAuthMechanism> choose_oauth_mechanism(const std::vector<std::string>& offered);
 

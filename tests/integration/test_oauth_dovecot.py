@@ -2,8 +2,10 @@
 answered by hand) against a private Dovecot submission service with an
 oauth2 passdb and against `postern serve`, both asking the same RFC 7662
 introspection endpoint: a good token passes both, an inactive one gets the
-same JSON error exchange and 535 from both. Dovecot runs with its own
-config on loopback ports and is stopped by PID."""
+same JSON error exchange and 535 from both. Then `postern send` itself
+(OAUTHBEARER and XOAUTH2) against Dovecot, `postern serve` and the
+testbed: the error exchange answered, exit 77, the token never shown.
+Dovecot runs with its own config on loopback ports and is stopped by PID."""
 import base64
 import json
 import os
@@ -17,7 +19,9 @@ from harness import Server, free_port, wait_for, wait_for_port
 from send_support import make_cert
 from support.processes import stop_process
 from support.tls import tls_context
+from send_support import send
 from test_oauth_server import MESSAGES, SCOPE, USER, Introspection, b64, oauth_config
+from test_testbed import Testbed
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
@@ -122,6 +126,45 @@ class SameExchangeAsDovecot(unittest.TestCase):
                 self.assertEqual({k: postern[k] for k in dovecot if k != "openid-configuration"},
                                  {k: v for k, v in dovecot.items() if k != "openid-configuration"})
                 self.assertEqual(postern["schemes"], "bearer")
+
+    def test_postern_send_against_dovecot_and_postern(self):
+        targets = {"dovecot": ("127.0.0.1:%d" % self.dovecot_port, "--tls", "none"),
+                   "postern": ("%s:%d" % self.postern.submission, "--tls", "starttls", "--insecure")}
+        for name, (address, *tls) in targets.items():
+            for mech in MESSAGES:
+                with self.subTest(server=name, mech=mech):
+                    good = send_with_token(address, mech, f"good-{USER}+send", *tls)
+                    self.assertIn("authenticated with " + mech, good.stderr)
+                    self.assertNotIn(f"good-{USER}+send", good.stdout + good.stderr)
+                    bad = send_with_token(address, mech, "inactive-send-token", *tls)
+                    self.assertEqual(bad.returncode, 77, bad.stderr)
+                    self.assertIn("[decoded: {\"status\":", bad.stderr)  # the JSON error, decoded
+                    self.assertNotIn("inactive-send-token", bad.stdout + bad.stderr)
+
+
+def send_with_token(address, mech, token, *extra):
+    return send("--server", address, *extra, "--user", USER, "--mech", mech, "--from", USER,
+                "--to", USER, "--subject", "oauth", "--body", "-", "-v", input="hello\n",
+                env={"POSTERN_OAUTH_TOKEN": token})
+
+
+class SendToTheTestbed(unittest.TestCase):
+    def setUp(self):
+        self.tb = Testbed()
+        self.addCleanup(self.tb.cleanup)
+        self.address = "127.0.0.1:%d" % self.tb.ports["smtp"]
+
+    def test_any_token_passes_invalid_gets_the_exchange_expired_a_454(self):
+        for mech in MESSAGES:
+            with self.subTest(mech=mech):
+                ok = send_with_token(self.address, mech, "any-token", "--tls", "none")
+                self.assertEqual(ok.returncode, 0, ok.stderr)
+                refused = send_with_token(self.address, mech, "invalid-token", "--tls", "none")
+                self.assertEqual(refused.returncode, 77, refused.stderr)
+                self.assertIn("535 5.7.8", refused.stderr)
+                expired = send_with_token(self.address, mech, "expired-token", "--tls", "none")
+                self.assertIn("454 4.7.0", expired.stderr)
+                self.assertNotEqual(expired.returncode, 0)
 
 
 if __name__ == "__main__":
