@@ -33,7 +33,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (auto p = parse_oauth_initial(m, in)) {
       if (p->token.empty()) std::abort();
       if (m == OAuthMechanism::xoauth2 && p->user.empty()) std::abort();
-      if (redact_oauth_token(in).find("auth=Bearer " + p->token + "\x01") != std::string::npos) std::abort();
+      // (A token that is itself the marker "<redacted>" reads the same after redaction.)
+      if (p->token != "<redacted>" &&
+          redact_oauth_token(in).find("auth=Bearer " + p->token + "\x01") != std::string::npos)
+        std::abort();
       // Rebuilt with characters the grammar allows in each place.
       if (p->user.find('\x01') == std::string::npos && p->token.find('\x01') == std::string::npos &&
           p->token.front() != ' ' && p->user.find(',') == std::string::npos && p->user.find('=') == std::string::npos) {
