@@ -29,7 +29,7 @@
 // `451 4.3.0 ...`, never 5xx. Nothing is left half-written: when put()
 // throws, no entry exists under any id.
 //
-// Consumers: LocalDelivery (store/local_delivery.hpp) handles recipients
+// Consumers: LocalDelivery (delivery/local_delivery.hpp) handles recipients
 // in local_domains; the outbound queue handles the others. Each only
 // touches its own recipients through update(), which serialises changes
 // to one entry. The consumer whose update leaves every recipient final

@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-namespace postern::store {
+namespace postern::delivery {
 
 constexpr std::chrono::seconds default_dotlock_stale{300};
 
@@ -39,4 +39,4 @@ bool mbox_locked(const std::filesystem::path& file, std::chrono::seconds stale_a
 std::string mbox_entry(std::string_view reverse_path, std::string_view message,
                        std::chrono::system_clock::time_point received_at);
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,4 +1,4 @@
-#include "store/mbox.hpp"
+#include "delivery/mbox.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,7 +12,8 @@
 
 #include "store/durable_file.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+using namespace store;  // the durable-file primitives and the spool this layer builds on
 namespace {
 
 std::filesystem::path lock_path(const std::filesystem::path& file) { return file.string() + ".lock"; }
@@ -170,4 +171,4 @@ bool mbox_locked(const std::filesystem::path& file, std::chrono::seconds stale_a
   return fl.l_type != F_UNLCK;
 }
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -46,9 +46,13 @@
 #include "store/durable_file.hpp"
 #include "store/envelope.hpp"
 #include "store/journal.hpp"
-#include "store/sync_mode.hpp"
+#include "delivery/sync_mode.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+
+using store::Fd;
+using store::Envelope;
+using store::Journal;
 
 class DirectDelivery {
  public:
@@ -135,4 +139,4 @@ class DirectDelivery {
   std::map<dev_t, Fd> sync_fds_;
 };
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,15 +1,16 @@
-#include "store/local_delivery.hpp"
+#include "delivery/local_delivery.hpp"
 
 #include <algorithm>
 #include <map>
 
 #include "log/log.hpp"
-#include "store/maildir.hpp"
-#include "store/mbox.hpp"
-#include "store/sync_mode.hpp"
+#include "delivery/maildir.hpp"
+#include "delivery/mbox.hpp"
+#include "delivery/sync_mode.hpp"
 #include "util/strings.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+using namespace store;  // the durable-file primitives and the spool this layer builds on
 namespace {
 
 constexpr std::string_view locked_reply = "450 4.2.1 Mailbox temporarily unavailable, try again later";
@@ -275,4 +276,4 @@ void LocalDelivery::stop() {
         .add("live", static_cast<long long>(direct_.journal().live()));
 }
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -22,7 +22,9 @@
 
 #include "store/envelope.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+
+using store::Envelope;
 
 // Creates root/{tmp,new,cur} (mode 0700) if missing.
 void ensure_maildir(const std::filesystem::path& root);
@@ -57,4 +59,4 @@ Placed maildir_deliver_once(const std::filesystem::path& root, const std::string
 // Total octets of the files in new/ and cur/ (for quota checks).
 std::uint64_t maildir_size(const std::filesystem::path& root);
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,4 +1,4 @@
-#include "store/maildir.hpp"
+#include "delivery/maildir.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -11,7 +11,8 @@
 
 #include "store/durable_file.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+using namespace store;  // the durable-file primitives and the spool this layer builds on
 namespace {
 
 std::string escaped_hostname() {
@@ -157,4 +158,4 @@ std::uint64_t maildir_size(const std::filesystem::path& root) {
   return total;
 }
 
-}  // namespace postern::store
+}  // namespace postern::delivery

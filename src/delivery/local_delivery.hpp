@@ -30,12 +30,20 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "store/direct_delivery.hpp"
+#include "delivery/direct_delivery.hpp"
 #include "store/forwarding.hpp"
 #include "store/spool.hpp"
 #include "store/users.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+
+using store::RecipientStatus;
+using store::Forwarding;
+using store::Envelope;
+using store::Spool;
+using store::SpoolEntry;
+using store::UserDb;
+using store::Expansion;
 
 class LocalDelivery {
  public:
@@ -113,4 +121,4 @@ class LocalDelivery {
   std::atomic<bool> stats_logged_{false};
 };
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,4 +1,4 @@
-#include "store/mbox.hpp"
+#include "delivery/mbox.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -9,13 +9,14 @@
 #include <cerrno>
 
 #include "store/durable_file.hpp"
-#include "test_util.hpp"
+#include "../store/test_util.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
+using namespace store;
+using store::testing::TempDir;
 using Clock = std::chrono::system_clock;
 
 const auto when = Clock::time_point(std::chrono::seconds(1700000000));  // Tue Nov 14 22:13:20 2023 UTC
@@ -142,4 +143,4 @@ TEST(Mbox, RepeatedEntryIsAppendedOnce) {
 }
 
 }  // namespace
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,4 +1,4 @@
-#include "store/maildir.hpp"
+#include "delivery/maildir.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,13 +8,14 @@
 #include <set>
 
 #include "store/durable_file.hpp"
-#include "test_util.hpp"
+#include "../store/test_util.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
+using namespace store;
+using store::testing::TempDir;
 
 std::vector<fs::path> files_in(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -103,4 +104,4 @@ TEST(Maildir, DeliverOnceKeepsAnIntactCopyAndReplacesATornOne) {
 }
 
 }  // namespace
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,4 +1,4 @@
-#include "store/local_delivery.hpp"
+#include "delivery/local_delivery.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,14 +10,15 @@
 #include "log/log.hpp"
 #include "store/durable_file.hpp"
 #include "store/journal.hpp"
-#include "store/mbox.hpp"
-#include "test_util.hpp"
+#include "delivery/mbox.hpp"
+#include "../store/test_util.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
+using namespace store;
+using store::testing::TempDir;
 using Clock = std::chrono::system_clock;
 
 struct Fixture {
@@ -200,4 +201,4 @@ TEST(LocalDelivery, MessageGoneIsNoResult) {
 }
 
 }  // namespace
-}  // namespace postern::store
+}  // namespace postern::delivery

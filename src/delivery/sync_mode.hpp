@@ -13,7 +13,7 @@
 
 #include "config/config.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
 
 enum class SyncMode { syncfs, fsync };
 
@@ -36,4 +36,4 @@ std::optional<FileSystemKind> file_system_of(const std::filesystem::path& path);
 // `mailbox_sync` (auto: by file system; the others force one mode).
 SyncMode sync_mode_for(config::MailboxSync policy, const FileSystemKind& kind);
 
-}  // namespace postern::store
+}  // namespace postern::delivery

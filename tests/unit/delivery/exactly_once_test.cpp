@@ -7,15 +7,16 @@
 
 #include "log/log.hpp"
 #include "store/durable_file.hpp"
-#include "store/local_delivery.hpp"
-#include "store/maildir.hpp"
-#include "test_util.hpp"
+#include "delivery/local_delivery.hpp"
+#include "delivery/maildir.hpp"
+#include "../store/test_util.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::TempDir;
+using namespace store;
+using store::testing::TempDir;
 using Clock = std::chrono::system_clock;
 
 struct Fixture {
@@ -155,4 +156,4 @@ TEST(ExactlyOnce, FinishedEntryIsRemovedWithADirectorySync) {
 }
 
 }  // namespace
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,4 +1,4 @@
-#include "store/direct_delivery.hpp"
+#include "delivery/direct_delivery.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -9,10 +9,11 @@
 #include <set>
 
 #include "log/log.hpp"
-#include "store/maildir.hpp"
-#include "store/sync_mode.hpp"
+#include "delivery/maildir.hpp"
+#include "delivery/sync_mode.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
+using namespace store;  // the durable-file primitives and the spool this layer builds on
 namespace fs = std::filesystem;
 
 namespace {
@@ -258,4 +259,4 @@ std::uint64_t DirectDelivery::syncfs_rounds() const {
   return rounds_;
 }
 
-}  // namespace postern::store
+}  // namespace postern::delivery

@@ -1,10 +1,10 @@
-#include "store/sync_mode.hpp"
+#include "delivery/sync_mode.hpp"
 
 #include <gtest/gtest.h>
 
-#include "test_util.hpp"
+#include "../store/test_util.hpp"
 
-namespace postern::store {
+namespace postern::delivery {
 namespace {
 
 TEST(SyncMode, LocalFileSystemsTrustSyncfs) {
@@ -48,7 +48,7 @@ TEST(SyncMode, ConfigurationForcesAMode) {
 }
 
 TEST(SyncMode, FileSystemOfAPathNotYetMadeIsItsParents) {
-  testing::TempDir t;
+  store::testing::TempDir t;
   const auto here = file_system_of(t.path);
   const auto later = file_system_of(t.path / "mail" / "not" / "yet");
   ASSERT_TRUE(here && later);
@@ -56,4 +56,4 @@ TEST(SyncMode, FileSystemOfAPathNotYetMadeIsItsParents) {
 }
 
 }  // namespace
-}  // namespace postern::store
+}  // namespace postern::delivery

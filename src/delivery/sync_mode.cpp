@@ -1,10 +1,10 @@
-#include "store/sync_mode.hpp"
+#include "delivery/sync_mode.hpp"
 
 #include <sys/vfs.h>
 
 #include <cstdio>
 
-namespace postern::store {
+namespace postern::delivery {
 namespace {
 
 struct Known {
@@ -61,4 +61,4 @@ SyncMode sync_mode_for(config::MailboxSync policy, const FileSystemKind& kind) {
   return kind.per_file_sync ? SyncMode::fsync : SyncMode::syncfs;
 }
 
-}  // namespace postern::store
+}  // namespace postern::delivery
