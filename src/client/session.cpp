@@ -134,13 +134,17 @@ Error Session::io_error(const asio::error_code& ec, std::string_view doing) cons
 }
 
 asio::awaitable<std::optional<Error>> Session::open() {
-  if (auto e = co_await connect()) co_return e;
+  if (auto e = co_await (options_.unix_path.empty() ? connect() : connect_unix())) co_return e;
   if (options_.tls == TlsMode::implicit)
     if (auto e = co_await handshake()) co_return e;
   using Want = smtp::ClientDialogue::TlsWant;
-  dialogue_.open(options_.helo_name, options_.tls == TlsMode::starttls    ? Want::required
-                                     : options_.tls == TlsMode::automatic ? Want::if_offered
-                                                                          : Want::never);
+  const Want want = options_.tls == TlsMode::starttls    ? Want::required
+                    : options_.tls == TlsMode::automatic ? Want::if_offered
+                                                         : Want::never;
+  if (options_.lmtp)
+    dialogue_.open_lmtp(options_.helo_name, want);
+  else
+    dialogue_.open(options_.helo_name, want);
   co_return co_await drive();
 }
 
@@ -182,6 +186,43 @@ asio::awaitable<std::optional<Error>> Session::connect() {
     emit(Dir::info, last.message);
   }
   co_return last;
+}
+
+// An LMTP server's unix socket (RFC 2033 §5). The connected descriptor is
+// then carried by the same stream as a TCP connection: reads and writes on
+// a stream socket are the same calls whatever its family.
+asio::awaitable<std::optional<Error>> Session::connect_unix() {
+  const std::string& path = options_.unix_path;
+  auto sock = std::make_shared<asio::local::stream_protocol::socket>(executor_);
+  auto fired = std::make_shared<bool>(false);
+  asio::local::stream_protocol::endpoint ep;
+  try {
+    ep = asio::local::stream_protocol::endpoint(path);
+  } catch (const std::exception&) {
+    co_return Error{Error::Kind::refused, "socket path too long: " + path, std::nullopt};
+  }
+  // The deadline's action closes the TCP stream; this socket is closed by hand.
+  asio::steady_timer timer(executor_);
+  timer.expires_after(options_.connect_timeout);
+  timer.async_wait([sock, fired](asio::error_code ec) {
+    if (ec) return;
+    *fired = true;
+    asio::error_code ignored;
+    sock->close(ignored);
+  });
+  auto [ec] = co_await sock->async_connect(ep, use_tuple);
+  timer.cancel();
+  if (*fired) co_return Error{Error::Kind::timeout, "timed out connecting to " + path, std::nullopt};
+  if (ec) {
+    Error e{Error::Kind::refused, "cannot connect to " + path + ": " + ec.message(), std::nullopt};
+    emit(Dir::info, e.message);
+    co_return e;
+  }
+  asio::error_code aec;
+  stream_.socket().assign(asio::ip::tcp::v4(), sock->release(), aec);
+  if (aec) co_return Error{Error::Kind::refused, "cannot use " + path + ": " + aec.message(), std::nullopt};
+  emit(Dir::info, "connected to " + path);
+  co_return std::nullopt;
 }
 
 asio::awaitable<std::optional<Error>> Session::handshake() {
@@ -328,6 +369,17 @@ asio::awaitable<std::optional<Error>> Session::send(const Transaction& t, Delive
   message.eight_bit = has_8bit(t.message);
   message.smtputf8 = needs_smtputf8(t);
   dialogue_.send(std::move(message));
+  auto e = co_await drive();
+  out = dialogue_.delivery();
+  co_return e;
+}
+
+asio::awaitable<std::optional<Error>> Session::verify(const Transaction& t, Delivery& out) {
+  smtp::Outbound message;
+  message.reverse_path = t.reverse_path;
+  message.recipients = t.recipients;
+  message.smtputf8 = needs_smtputf8(t);
+  dialogue_.verify(std::move(message));
   auto e = co_await drive();
   out = dialogue_.delivery();
   co_return e;

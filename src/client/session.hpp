@@ -51,6 +51,8 @@ struct TranscriptLine {
 struct Options {
   std::string host;                 // name or address literal
   std::string port = "25";
+  std::string unix_path;            // when set: connect to this unix socket instead of host and port
+  bool lmtp = false;                // LMTP (RFC 2033): LHLO, one reply per recipient after DATA
   TlsMode tls = TlsMode::automatic;
   bool verify_certificate = true;   // chain and host name (RFC 6125) checks
   std::string ca_file;              // trust these CAs instead of the system store
@@ -136,6 +138,9 @@ class Session {
   // connection broke or the server closed it (421), and recipients without
   // an outcome were not delivered.
   asio::awaitable<std::optional<Error>> send(const Transaction& transaction, Delivery& out);
+  // MAIL, RCPT for each recipient, RSET: would the server take them?
+  // (transaction.message is not used). The RCPT replies land in `out`.
+  asio::awaitable<std::optional<Error>> verify(const Transaction& transaction, Delivery& out);
   // RSET (between transactions after a failure). Error on 421 or a broken connection.
   asio::awaitable<std::optional<Error>> reset();
   // QUIT and close; never fails.
@@ -152,6 +157,7 @@ class Session {
 
  private:
   asio::awaitable<std::optional<Error>> connect();
+  asio::awaitable<std::optional<Error>> connect_unix();
   asio::awaitable<std::optional<Error>> handshake();
   // Runs the dialogue's operation to its end; `mechanism` answers challenges.
   asio::awaitable<std::optional<Error>> drive(SaslMechanism* mechanism = nullptr);

@@ -30,6 +30,19 @@ bool Config::delivers_locally(std::string_view recipient) const {
   return at != std::string::npos && is_local_domain(std::string_view(target).substr(at + 1));
 }
 
+std::string Config::transport() const {
+  switch (delivery.kind) {
+    case TransportKind::lmtp_unix: return "lmtp:unix:" + delivery.lmtp_socket.string();
+    case TransportKind::lmtp_inet: {
+      const bool v6 = delivery.lmtp_host.find(':') != std::string::npos;
+      return "lmtp:inet:" + (v6 ? "[" + delivery.lmtp_host + "]" : delivery.lmtp_host) + ":" +
+             std::to_string(delivery.lmtp_port);
+    }
+    case TransportKind::mailbox: break;
+  }
+  return mailbox_format == MailboxFormat::mbox ? "mbox" : "maildir";
+}
+
 std::filesystem::path Config::mailbox_for(std::string_view localpart, std::string_view domain) const {
   std::string p = mailbox_path;
   auto substitute = [&p](std::string_view key, std::string_view value) {

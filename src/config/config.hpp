@@ -112,6 +112,22 @@ struct Relay {
   bool mta_sts = true;  // RFC 8461 for MX delivery: enforce-mode policies are obeyed
 };
 
+// SPEC §12 [delivery] transport: where local mail goes. "maildir" and
+// "mbox" are what mailbox_format says (either key may set it; an older
+// config with mailbox_format alone keeps working); "lmtp:unix:PATH" and
+// "lmtp:inet:HOST:PORT" hand it to an LMTP server (RFC 2033), such as
+// Dovecot's, which then also answers for the recipients at RCPT.
+enum class TransportKind { mailbox, lmtp_unix, lmtp_inet };
+
+struct Delivery {
+  TransportKind kind = TransportKind::mailbox;  // mailbox: maildir or mbox, by mailbox_format
+  std::filesystem::path lmtp_socket;  // lmtp_unix: absolute (relative to data_dir in the file)
+  std::string lmtp_host;              // lmtp_inet: name or IP literal (IPv6 without brackets)
+  std::uint16_t lmtp_port = 0;        // lmtp_inet
+
+  bool lmtp() const { return kind != TransportKind::mailbox; }
+};
+
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
 struct Http {
   std::string listen;  // "127.0.0.1:9025"; "" = off
@@ -160,6 +176,7 @@ struct Config {
   Limits limits;
   Queue queue;
   Relay relay;
+  Delivery delivery;
   Http http;
   Testbed testbed;
   LogFormat log_format = LogFormat::text;
@@ -174,6 +191,9 @@ struct Config {
   std::string final_recipient(std::string_view recipient) const;
   // True when final_recipient(recipient) is in a local domain.
   bool delivers_locally(std::string_view recipient) const;
+  // [delivery] transport as written in a config file: "maildir", "mbox",
+  // "lmtp:unix:/run/dovecot/lmtp", "lmtp:inet:127.0.0.1:24".
+  std::string transport() const;
   // data_dir / mailbox_path with {domain} and {localpart} substituted.
   std::filesystem::path mailbox_for(std::string_view localpart, std::string_view domain) const;
   std::filesystem::path database_path() const { return data_dir / "postern.db"; }

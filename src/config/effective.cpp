@@ -135,6 +135,8 @@ std::string to_toml(const Config& c) {
   o << (first ? "}" : " }") << "\n";
   o << "dns_servers = " << list(c.relay.dns_servers) << "\n";
   o << "mta_sts = " << boolean(c.relay.mta_sts) << "\n";
+  o << "\n[delivery]\n";
+  o << "transport = " << str(c.transport()) << "\n";
   o << "\n[http]\n";
   o << "listen = " << str(c.http.listen) << "\n";
   o << "allowed_hosts = " << list(c.http.allowed_hosts) << "\n";

@@ -143,6 +143,9 @@ class Loader {
              {"delay_warning", [&](auto& v) { c_.queue.delay_warning = duration(v, 0); }},
          }); }},
         {"relay", [&](auto& n) { relay(table(n)); }},
+        {"delivery", [&](auto& n) { walk(table(n), "delivery", {
+             {"transport", [&](auto& v) { transport(string(v)); }},
+         }); }},
         {"http", [&](auto& n) { walk(table(n), "http", {
              {"listen", [&](auto& v) {
                 c_.http.listen = string(v);
@@ -200,6 +203,14 @@ class Loader {
     if (aliases_file_ && aliases_file_->empty()) c_.aliases_file.clear();
     else c_.aliases_file = in_data(aliases_file_, "aliases");
 
+    if (transport_format_ && line("mailbox_format") && *transport_format_ != c_.mailbox_format)
+      fail(line("delivery.transport"), "delivery.transport",
+           "says " + q(*transport_format_ == MailboxFormat::mbox ? "mbox" : "maildir") + " but mailbox_format says " +
+               q(c_.mailbox_format == MailboxFormat::mbox ? "mbox" : "maildir") + ": set one of them");
+    if (transport_format_) c_.mailbox_format = *transport_format_;
+    if (c_.delivery.kind == TransportKind::lmtp_unix && c_.delivery.lmtp_socket.is_relative())
+      c_.delivery.lmtp_socket = (c_.data_dir / c_.delivery.lmtp_socket).lexically_normal();
+
     if (c_.postmaster.empty())
       c_.postmaster = "postmaster@" + (c_.local_domains.empty() ? c_.hostname : c_.local_domains.front());
 
@@ -250,6 +261,38 @@ class Loader {
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
   std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_, aliases_file_;
   std::optional<std::string> oauth_secret_file_, oauth_ca_;
+  std::optional<MailboxFormat> transport_format_;  // [delivery] transport = "maildir" | "mbox"
+
+  // [delivery] transport (SPEC §12).
+  void transport(const std::string& v) {
+    c_.delivery = Delivery{};
+    transport_format_.reset();
+    const std::string_view unix_prefix = "lmtp:unix:", inet_prefix = "lmtp:inet:";
+    if (v == "maildir") transport_format_ = MailboxFormat::maildir;
+    else if (v == "mbox") transport_format_ = MailboxFormat::mbox;
+    else if (v.starts_with(unix_prefix)) {
+      const std::string p = v.substr(unix_prefix.size());
+      if (p.empty()) fail(q(v) + ": expected a socket path after \"lmtp:unix:\"");
+      // sockaddr_un holds 108 octets with the terminating NUL.
+      if (p.size() > 107) fail(q(v) + ": the socket path is longer than 107 octets");
+      for (unsigned char ch : p)
+        if (ch < 0x20 || ch == 0x7f) fail(q(v) + ": control characters are not allowed in the socket path");
+      c_.delivery.kind = TransportKind::lmtp_unix;
+      c_.delivery.lmtp_socket = p;
+    } else if (v.starts_with(inet_prefix)) {
+      try {
+        // LMTP has no port of its own; 24 is what Postfix assumes (RFC 2033 §5 forbids 25).
+        auto e = parse_endpoint(std::string_view(v).substr(inet_prefix.size()), 24);
+        c_.delivery.kind = TransportKind::lmtp_inet;
+        c_.delivery.lmtp_host = e.host;
+        c_.delivery.lmtp_port = e.port;
+      } catch (const std::invalid_argument& e) {
+        fail(q(v) + ": " + e.what());
+      }
+    } else {
+      fail(q(v) + ": expected \"maildir\", \"mbox\", \"lmtp:unix:PATH\" or \"lmtp:inet:HOST:PORT\"");
+    }
+  }
 
   [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
     throw Error(file_, line, key, message);

@@ -27,13 +27,15 @@ ClientEvent event(Kind kind) {
 std::optional<Reply> Delivery::outcome(std::size_t i) const {
   if (mail && !mail->positive()) return mail;
   if (i < rcpt.size() && rcpt[i] && !rcpt[i]->positive()) return rcpt[i];
-  if (i >= rcpt.size() || !rcpt[i]) return std::nullopt;
+  if (i >= rcpt.size() || !rcpt[i] || !data) return std::nullopt;
+  // LMTP: DATA was taken (354), and each recipient has its own reply after the dot.
+  if (data->code == 354) return i < per_recipient.size() ? per_recipient[i] : std::nullopt;
   return data;
 }
 
 bool Delivery::delivered(std::size_t i) const {
   auto o = outcome(i);
-  return o && o->code >= 200 && o->code < 300 && data && data->code >= 200 && data->code < 300;
+  return o && o->code >= 200 && o->code < 300;
 }
 
 bool Delivery::all_delivered() const {
@@ -62,10 +64,16 @@ void ClientDialogue::start() {
 
 void ClientDialogue::open(std::string helo_name, TlsWant tls) {
   start();
+  lmtp_ = false;
   helo_name_ = std::move(helo_name);
   tls_ = tls;
   tls_done_ = false;
   expect(Awaiting::greeting);
+}
+
+void ClientDialogue::open_lmtp(std::string lhlo_name, TlsWant tls) {
+  open(std::move(lhlo_name), tls);
+  lmtp_ = true;
 }
 
 void ClientDialogue::authenticate(std::string mechanism, std::optional<SaslAnswer> initial) {
@@ -87,11 +95,20 @@ void ClientDialogue::authenticate(std::string mechanism, std::optional<SaslAnswe
   expect(Awaiting::auth);
 }
 
-void ClientDialogue::send(Outbound message) {
+void ClientDialogue::verify(Outbound message) {
+  message.data.clear();
+  transaction(std::move(message), true);
+}
+
+void ClientDialogue::send(Outbound message) { transaction(std::move(message), false); }
+
+void ClientDialogue::transaction(Outbound message, bool verifying) {
   start();
+  verifying_ = verifying;
   message_ = std::move(message);
   delivery_ = Delivery{};
   delivery_.rcpt.assign(message_.recipients.size(), std::nullopt);
+  if (lmtp_) delivery_.per_recipient.assign(message_.recipients.size(), std::nullopt);
   rcpt_sent_ = rcpt_answered_ = 0;
   if (message_.recipients.empty()) return fail(Failure::unsupported, "no recipients");
   if (message_.smtputf8 && !caps_.smtputf8)
@@ -107,6 +124,10 @@ void ClientDialogue::send(Outbound message) {
   if (caps_.pipelining) {
     // RFC 2920 §3.1: MAIL, every RCPT and DATA in one group; DATA is last.
     while (rcpt_sent_ < message_.recipients.size()) next_rcpt();
+    if (verifying_) {  // no message follows
+      command("RSET");
+      return expect(Awaiting::rset);
+    }
     command("DATA");
     expect(Awaiting::data);
   }
@@ -159,7 +180,7 @@ ClientEvent ClientDialogue::next() {
   if (r.status == LineReader::Status::need_more) {
     ClientEvent e = event(Kind::need_input);
     auto a = awaiting_.front();
-    e.timer = a == Awaiting::dot || a == Awaiting::discard_dot ? ClientEvent::Timer::data
+    e.timer = a == Awaiting::dot || a == Awaiting::lmtp_dot || a == Awaiting::discard_dot ? ClientEvent::Timer::data
               : a == Awaiting::quit                             ? ClientEvent::Timer::goodbye
                                                                 : ClientEvent::Timer::command;
     return e;
@@ -197,7 +218,7 @@ void ClientDialogue::on_reply(Awaiting answered, const Reply& r) {
       greeting_ = r;
       // RFC 5321 §3.1: 554 instead of 220 means "no service here".
       if (r.code != 220) return fail(Failure::reply, "the server refused the session", r);
-      command("EHLO " + helo_name_);
+      command((lmtp_ ? "LHLO " : "EHLO ") + helo_name_);
       return expect(Awaiting::ehlo);
 
     case Awaiting::ehlo:
@@ -206,6 +227,8 @@ void ClientDialogue::on_reply(Awaiting answered, const Reply& r) {
         return after_hello();
       }
       if (r.code == 421 || r.temporary()) return fail(Failure::reply, "the server refused EHLO", r);
+      // RFC 2033 §4.1: an LMTP server knows no HELO.
+      if (lmtp_) return fail(Failure::reply, "the server refused LHLO", r);
       // RFC 5321 §3.2: a server that does not know EHLO answers 5xx; fall back to HELO.
       command("HELO " + helo_name_);
       return expect(Awaiting::helo);
@@ -258,9 +281,7 @@ void ClientDialogue::on_reply(Awaiting answered, const Reply& r) {
       delivery_.rcpt[rcpt_answered_++] = r;
       if (caps_.pipelining) return;
       if (rcpt_sent_ < message_.recipients.size()) return next_rcpt();
-      if (!any_recipient_accepted()) return after_transaction();
-      command("DATA");
-      return expect(Awaiting::data);
+      return after_rcpts();
 
     case Awaiting::data:
       if (!positive_or_refusal(r, 3, "DATA")) return;
@@ -281,12 +302,26 @@ void ClientDialogue::on_reply(Awaiting answered, const Reply& r) {
       else
         out_.append(message_.data);
       message_.data = std::string();
-      return expect(Awaiting::dot);
+      if (!lmtp_) return expect(Awaiting::dot);
+      // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
+      delivery_.data = r;
+      lmtp_next_ = 0;
+      next_lmtp_reply();
+      for (auto& rc : delivery_.rcpt)
+        if (rc && rc->positive()) expect(Awaiting::lmtp_dot);
+      return;
 
     case Awaiting::dot:
       if (!positive_or_refusal(r, 2, "the end of DATA")) return;
       delivery_.data = r;
       return finish();
+
+    case Awaiting::lmtp_dot:
+      if (!positive_or_refusal(r, 2, "the end of DATA")) return;
+      delivery_.per_recipient[lmtp_next_++] = r;
+      next_lmtp_reply();
+      if (awaiting_.empty()) return finish();
+      return;
 
     case Awaiting::discard_dot:
       return after_transaction();
@@ -312,6 +347,17 @@ void ClientDialogue::after_hello() {
 void ClientDialogue::next_rcpt() {
   command("RCPT TO:<" + message_.recipients[rcpt_sent_++] + ">");
   expect(Awaiting::rcpt);
+}
+
+void ClientDialogue::after_rcpts() {
+  if (verifying_ || !any_recipient_accepted()) return after_transaction();
+  command("DATA");
+  expect(Awaiting::data);
+}
+
+void ClientDialogue::next_lmtp_reply() {
+  const auto& rcpt = delivery_.rcpt;
+  while (lmtp_next_ < rcpt.size() && !(rcpt[lmtp_next_] && rcpt[lmtp_next_]->positive())) ++lmtp_next_;
 }
 
 void ClientDialogue::after_transaction() {

@@ -15,6 +15,13 @@
 // ("*" cancels, at most max_auth_rounds), and the reply grammar with its
 // line and size limits. What a failure means for delivery, the
 // mechanisms, the deadlines and the I/O are the host's.
+//
+// LMTP (RFC 2033) is the same dialogue with two differences, chosen at
+// open(): LHLO instead of EHLO (no HELO fall-back), and after the final
+// dot one reply for each recipient whose RCPT was accepted, in RCPT order
+// (Delivery::per_recipient). verify() asks about recipients without
+// sending a message: MAIL, RCPT..., RSET (an LMTP server checks its
+// users and their quota at RCPT).
 #pragma once
 
 #include <cstdint>
@@ -36,9 +43,13 @@ struct Delivery {
   std::optional<Reply> mail;               // reply to MAIL FROM
   std::vector<std::optional<Reply>> rcpt;  // reply to each RCPT TO (absent when not sent)
   std::optional<Reply> data;               // reply to DATA when refused, else to the final dot
+  // LMTP: the reply after the final dot for each recipient (absent when
+  // its RCPT was refused or the server stopped before it).
+  std::vector<std::optional<Reply>> per_recipient;
 
   // The reply that decides recipient i: its RCPT refusal, a MAIL refusal,
-  // else the DATA outcome. nullopt when the transaction never got that far.
+  // else the DATA outcome (LMTP: its own reply after the dot). nullopt
+  // when the transaction never got that far.
   std::optional<Reply> outcome(std::size_t i) const;
   bool delivered(std::size_t i) const;
   bool all_delivered() const;
@@ -113,9 +124,16 @@ class ClientDialogue {
   // operation still under way (the host gave up on it: its I/O failed).
   // Greeting, EHLO (HELO when refused), STARTTLS as `tls` asks, EHLO again.
   void open(std::string helo_name, TlsWant tls);
+  // The same for LMTP (RFC 2033 §4.1): LHLO, and every later send() reads
+  // one reply per accepted recipient after the final dot.
+  void open_lmtp(std::string lhlo_name, TlsWant tls);
+  bool lmtp() const { return lmtp_; }
   // AUTH `mechanism`, with an initial response for client-first mechanisms.
   void authenticate(std::string mechanism, std::optional<SaslAnswer> initial);
   void send(Outbound message);
+  // MAIL FROM `message.reverse_path`, RCPT TO each recipient, then RSET:
+  // the replies say whether the server would take them; nothing is sent.
+  void verify(Outbound message);
   void reset();
   void quit();
 
@@ -143,14 +161,17 @@ class ClientDialogue {
 
  private:
   // What the next reply answers.
-  enum class Awaiting { greeting, ehlo, helo, starttls, auth, auth_cancel, mail, rcpt, data, dot, discard_dot, rset, quit };
+  enum class Awaiting { greeting, ehlo, helo, starttls, auth, auth_cancel, mail, rcpt, data, dot, lmtp_dot, discard_dot, rset, quit };
 
   void start();
+  void transaction(Outbound message, bool verifying);  // send() or verify()
   void command(std::string line, std::string shown = {});
   void expect(Awaiting what) { awaiting_.push_back(what); }
   void on_reply(Awaiting answered, const Reply& reply);
   void after_hello();
   void next_rcpt();
+  void after_rcpts();  // every RCPT answered (not pipelining): DATA, or RSET
+  void next_lmtp_reply();  // the recipient the next LMTP reply after the dot is for
   void after_transaction();  // RSET, so the next transaction starts clean
   void abandon(std::string why);
   // True for the class wanted and for a refusal the caller records;
@@ -175,6 +196,9 @@ class ClientDialogue {
   bool waiting_for_host_ = false;   // after start_tls or challenge
 
   std::string helo_name_;
+  bool lmtp_ = false;
+  bool verifying_ = false;         // verify(): RSET where DATA would come
+  std::size_t lmtp_next_ = 0;      // LMTP: the recipient the next reply after the dot is for
   TlsWant tls_ = TlsWant::never;
   bool tls_done_ = false;
   std::string mechanism_;
