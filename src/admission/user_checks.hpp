@@ -9,6 +9,9 @@
 // then bare <postmaster> is `550 5.1.1` rather than a bounce to <> that
 // nobody reads. An SRS address of ours takes only bounces (MAIL FROM:<>),
 // else `550 5.7.1`. Locks and quotas are policy_checks' (450 4.2.1, 452 4.2.2).
+// With an LMTP transport ([delivery] transport = "lmtp:..."), an address
+// without a row is not refused here: the LMTP server is asked last
+// (delivery/lmtp.hpp, through server::RecipientVerifier).
 //
 // At MAIL FROM of an authenticated session the sender must be owned by
 // the login (store/sender_ownership.hpp), else `553 5.7.1`.

@@ -1,5 +1,7 @@
 #include "cli/services.hpp"
 
+#include <asio/this_coro.hpp>
+
 #include "http/metrics_endpoint.hpp"
 #include "log/log.hpp"
 #include "queue/route.hpp"
@@ -7,9 +9,12 @@
 #include "server/intake.hpp"
 #include "server/server.hpp"
 #include "admission/user_checks.hpp"
+#include "delivery/lmtp.hpp"
 #include "delivery/local_delivery.hpp"
+#include "store/forwarding.hpp"
 #include "store/sender_ownership.hpp"
 #include "store/users.hpp"
+#include "util/strings.hpp"
 
 namespace postern::cli {
 namespace {
@@ -24,6 +29,40 @@ void describe(util::Metrics& m) {
              "Delivery attempts per recipient, by transport (direct: before the 250) and status.");
   m.describe("postern_delivery_seconds", "histogram", "Time from acceptance to delivery, by transport.");
 }
+
+// [delivery] transport = "lmtp:...": at RCPT, after every check of our
+// own, the LMTP server says whether it takes a local recipient (SPEC §12).
+// Postmaster (always accepted, RFC 5321 §4.5.1) and what the aliases file
+// or SRS expands are not its to judge.
+class LmtpRecipients final : public server::RecipientVerifier {
+ public:
+  explicit LmtpRecipients(store::UserDb* users) : forwarding_(users) {}
+
+  asio::awaitable<std::optional<smtp::Reply>> verify(const admission::SessionInfo& session,
+                                                     const admission::TransactionInfo&,
+                                                     const smtp::Path& path) override {
+    const config::Config& config = *session.config;
+    const auto& mailbox = path.mailbox;
+    if (!config.delivery.lmtp() || path.postmaster || mailbox.address_literal ||
+        !config.is_local_domain(mailbox.domain) || util::iequals(mailbox.local_part, "postmaster"))
+      co_return std::nullopt;
+    const auto address = store::canonical_address(mailbox.local_part + "@" + mailbox.domain);
+    if (!address) co_return std::nullopt;  // the user checks refused it already
+    try {
+      if (forwarding_.expand(config, *address).kind != store::Expansion::Kind::none) co_return std::nullopt;
+    } catch (const std::exception&) {
+      co_return std::nullopt;  // the user checks answered 451 for this already
+    }
+    // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
+    asio::any_io_executor executor = co_await asio::this_coro::executor;
+    std::string to = std::move(*address);
+    auto reply = co_await delivery::check_recipient(executor, config, std::move(to));
+    co_return reply;
+  }
+
+ private:
+  store::Forwarding forwarding_;
+};
 
 }  // namespace
 
@@ -67,6 +106,7 @@ void start_services(server::Server& server) {
     return intake.accept(e, m, intake.new_id());
   });
   local->start();
+  server.set_recipient_verifier(std::make_shared<LmtpRecipients>(users.get()));
 
   // One scheduler for every spooled message, local and remote recipients
   // alike. Its DSNs enter through the intake like any message.

@@ -134,7 +134,12 @@ Error Session::io_error(const asio::error_code& ec, std::string_view doing) cons
 }
 
 asio::awaitable<std::optional<Error>> Session::open() {
-  if (auto e = co_await (options_.unix_path.empty() ? connect() : connect_unix())) co_return e;
+  std::optional<Error> e;
+  if (options_.unix_path.empty())
+    e = co_await connect();
+  else
+    e = co_await connect_unix();
+  if (e) co_return e;
   if (options_.tls == TlsMode::implicit)
     if (auto e = co_await handshake()) co_return e;
   using Want = smtp::ClientDialogue::TlsWant;

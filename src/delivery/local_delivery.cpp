@@ -72,8 +72,10 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config
   if (users_) {
     try {
       auto user = users_->get(*canonical);
-      if (!user) t.bounce = "550 5.1.1 No such user";
-      else if (user->disabled) t.bounce = "550 5.2.1 Mailbox disabled";
+      // With an LMTP transport the LMTP server knows the users: no row here is not "unknown".
+      if (!user) {
+        if (!config.delivery.lmtp()) t.bounce = "550 5.1.1 No such user";
+      } else if (user->disabled) t.bounce = "550 5.2.1 Mailbox disabled";
     } catch (const std::exception& e) {
       t.defer = "451 4.3.0 User database unavailable";
     }
@@ -86,7 +88,7 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config
 std::vector<DirectDelivery::Target> LocalDelivery::direct_targets(const config::Config& cfg, const Envelope& envelope,
                                                                   std::vector<std::size_t>* elsewhere) const {
   std::vector<DirectDelivery::Target> targets;
-  const bool maildir = cfg.mailbox_format == config::MailboxFormat::maildir;
+  const bool maildir = cfg.mailbox_format == config::MailboxFormat::maildir && !cfg.delivery.lmtp();
   if (!maildir && !elsewhere) return targets;
   std::map<std::filesystem::path, bool> seen;  // one copy per mailbox, however many RCPTs name it
   for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
@@ -146,7 +148,8 @@ void LocalDelivery::recover_journal() {
 }
 
 std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entry,
-                                                          const std::vector<std::size_t>& recipients) {
+                                                          const std::vector<std::size_t>& recipients,
+                                                          std::vector<std::size_t>* lmtp) {
   const auto snapshot = config();
   const config::Config& cfg = *snapshot;
   std::optional<std::string> body;
@@ -163,6 +166,13 @@ std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entr
       continue;
     } else if (target->bounce) o = {i, RecipientStatus::bounced, *target->bounce};
     else if (target->defer) o.reply = *target->defer;
+    else if (cfg.delivery.lmtp()) {
+      if (lmtp) {
+        lmtp->push_back(i);  // the caller hands it to the LMTP server (delivery/lmtp.hpp)
+        continue;
+      }
+      o.reply = "451 4.3.0 Delivery through LMTP unavailable here";
+    }
     else if (auto it = by_mailbox.find(target->mailbox); it != by_mailbox.end()) o = {i, it->second.status, it->second.reply};
     else {
       if (!body) {

@@ -64,7 +64,12 @@ class LocalDelivery {
   // however many recipients name it. Blocks on disk I/O. Mailbox trouble
   // is a deferred result, never a throw; empty when the message is gone
   // from the spool.
-  std::vector<Result> attempt(const SpoolEntry& entry, const std::vector<std::size_t>& recipients);
+  // With an LMTP transport ([delivery] transport = "lmtp:..."), aliases
+  // are expanded and unknown or disabled users bounced here as ever, and
+  // the recipients left for the LMTP server go to `lmtp` (without a
+  // result) for the caller to deliver (delivery/lmtp.hpp).
+  std::vector<Result> attempt(const SpoolEntry& entry, const std::vector<std::size_t>& recipients,
+                              std::vector<std::size_t>* lmtp = nullptr);
 
   // Delivery before the 250 (direct_delivery.hpp), for a message held in
   // memory whose every recipient is a deliverable local Maildir now. True:

@@ -22,6 +22,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "delivery/lmtp.hpp"
 #include "log/log.hpp"
 #include "queue/control.hpp"
 
@@ -238,21 +239,48 @@ struct Scheduler::Impl {
     }
   }
 
+  // A local job: mailboxes (and alias expansion, unknown users) on the
+  // blocking pool; with an LMTP transport, the recipients left go to the
+  // LMTP server from this thread (delivery/lmtp.hpp); then every outcome
+  // is recorded at once, on the pool.
   asio::awaitable<void> run_local(LocalJob job) {
     const auto cfg = config;
     const auto sched = schedule;
     const double u = uniform();
-    auto attempt = [&]() -> States {
-      auto results = local.attempt(*job.entry, job.job.rcpts);
-      if (results.empty()) return std::nullopt;  // the message went meanwhile
+    std::vector<delivery::LocalDelivery::Result> results;
+    std::vector<std::size_t> lmtp;
+    std::optional<std::string> body;
+    auto attempt = [&]() -> bool {
+      results = local.attempt(*job.entry, job.job.rcpts, &lmtp);
+      if (!lmtp.empty()) body = spool.message(job.job.id);
+      return !(results.empty() && lmtp.empty()) && (lmtp.empty() || body);  // false: the message went meanwhile
+    };
+    std::vector<delivery::LmtpResult> handed;
+    auto record = [&]() -> States {
+      std::vector<std::size_t> rcpts;
       std::vector<Outcome> outcomes;
-      for (const auto& r : results) outcomes.push_back(from_local(r));
-      return recorder.record(*cfg, sched, *job.entry, job.job.rcpts, std::move(outcomes), Transport::local, u);
+      for (const auto& r : results) {
+        rcpts.push_back(r.recipient);
+        outcomes.push_back(from_local(r));
+      }
+      for (const auto& r : handed) {
+        rcpts.push_back(r.recipient);
+        outcomes.push_back(from_local({r.recipient, r.status, r.reply}));
+      }
+      return recorder.record(*cfg, sched, *job.entry, rcpts, std::move(outcomes), Transport::local, u);
     };
     States states;
     bool failed = false;
     try {
-      states = co_await blocking(attempt);
+      if (co_await blocking(attempt)) {
+        if (!lmtp.empty()) {
+          // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
+          asio::any_io_executor executor = io.get_executor();
+          auto got = co_await delivery::deliver(executor, *cfg, *job.entry, *body, lmtp);
+          handed = std::move(got);
+        }
+        states = co_await blocking(record);
+      }
     } catch (const std::exception& e) {
       log::Event("queue_error").add("queue_id", job.job.id).add("error", e.what());
       failed = true;

@@ -6,12 +6,14 @@
 // every thread: they must be thread-safe and quick.
 #pragma once
 
+#include <asio/awaitable.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "admission/session_info.hpp"
+#include "smtp/address.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::server {
@@ -41,6 +43,19 @@ class Admission {
   // `transaction` is null outside a transaction.
   virtual std::optional<Verdict> decide(Stage stage, const admission::SessionInfo& session, const admission::TransactionInfo* transaction,
                                         std::string_view argument) = 0;
+};
+
+// Asked at RCPT once every check of our own has accepted the recipient
+// (`postern serve` with an LMTP transport asks the mailbox server:
+// delivery/lmtp.hpp). May wait on the network, on the session's
+// executor, never blocking the thread, with a deadline of its own.
+// nullopt: take the recipient; else the reply to give.
+class RecipientVerifier {
+ public:
+  virtual ~RecipientVerifier() = default;
+  virtual asio::awaitable<std::optional<smtp::Reply>> verify(const admission::SessionInfo& session,
+                                                             const admission::TransactionInfo& transaction,
+                                                             const smtp::Path& forward_path) = 0;
 };
 
 class SessionObserver {

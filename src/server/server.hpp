@@ -83,6 +83,9 @@ class Server {
   void set_admission(std::shared_ptr<Admission> admission) { admission_ = std::move(admission); }
   void set_observer(std::shared_ptr<SessionObserver> observer) { observer_ = std::move(observer); }
   Admission* admission() const { return admission_.get(); }
+  // Set before connections arrive (a service may set it in start_services). Null: none.
+  void set_recipient_verifier(std::shared_ptr<RecipientVerifier> verifier) { verifier_ = std::move(verifier); }
+  RecipientVerifier* recipient_verifier() const { return verifier_.get(); }
   // Where sessions count connections, replies and AUTH results (GET
   // /metrics); null: nothing is counted. Set before connections arrive.
   void set_metrics(util::Metrics* metrics);
@@ -154,6 +157,7 @@ class Server {
   std::unique_ptr<Intake> intake_;
   std::vector<std::shared_ptr<const void>> kept_;
   std::shared_ptr<Admission> admission_;
+  std::shared_ptr<RecipientVerifier> verifier_;
   std::shared_ptr<SessionObserver> observer_;
   util::Metrics* metrics_ = nullptr;
   ConnectionLimits limits_;

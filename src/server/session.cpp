@@ -360,6 +360,9 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
       !(verdict->action == Verdict::Action::reply && verdict->reply.positive()))
     co_return enforce(*verdict);
   auto r = verdict ? std::nullopt : server_.checks().on_rcpt(info_, *dialogue_.transaction(), cmd.path);
+  if (!verdict && !r)
+    if (auto* verifier = server_.recipient_verifier())
+      r = co_await verifier->verify(info_, *dialogue_.transaction(), cmd.path);
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
       .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
   if (r)

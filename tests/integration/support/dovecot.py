@@ -63,10 +63,11 @@ class Dovecot:
     user_quota: {address: rule} overriding it per user (userdb_quota_rule).
     sieve: None, or the text of a Sieve script made active for every user.
     auth_inet: True also listens for auth clients on a loopback TCP port
-    (self.auth_port). extra: text appended to dovecot.conf."""
+    (self.auth_port). lmtp_inet: True also serves LMTP on a loopback TCP
+    port (self.lmtp_port). extra: text appended to dovecot.conf."""
 
     def __init__(self, users, mechanisms=("plain", "login"), protocols=(), quota=None,
-                 user_quota=None, sieve=None, auth_inet=False, disable_plaintext_auth=True,
+                 user_quota=None, sieve=None, auth_inet=False, lmtp_inet=False, disable_plaintext_auth=True,
                  extra="", debug=False, start=True):
         self.users = dict(users)
         self.dir = scratch_dir("postern-dovecot-")
@@ -77,6 +78,7 @@ class Dovecot:
         self.userdb_socket = os.path.join(self.dir, "auth-userdb")
         self.lmtp_socket = os.path.join(self.dir, "lmtp") if "lmtp" in protocols else None
         self.auth_port = _free_port() if auth_inet else None
+        self.lmtp_port = _free_port() if lmtp_inet and "lmtp" in protocols else None
         self.protocols = tuple(protocols)
         self.quota, self.user_quota, self.sieve = quota, dict(user_quota or {}), sieve
         self.internal_user, self.login_user, self.mail_uid, self.mail_gid = _accounts()
@@ -138,12 +140,19 @@ class Dovecot:
   }}
 """
         lmtp = ""
+        lmtp_inet = ""
+        if self.lmtp_port:
+            lmtp_inet = f"""  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+"""
         if self.lmtp_socket:
             lmtp = f"""service lmtp {{
   unix_listener {self.lmtp_socket} {{
     mode = 0666
   }}
-}}
+{lmtp_inet}}}
 protocol lmtp {{
   mail_plugins = $mail_plugins {' '.join(lmtp_plugins)}
   postmaster_address = postmaster@example.org
@@ -216,8 +225,8 @@ service anvil {{
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dovecot exited with {self.proc.returncode}: {self.stderr()}{self.log()}")
-            if all(_unix_connects(s) for s in sockets) and (
-                    self.auth_port is None or _tcp_connects(self.auth_port)):
+            if all(_unix_connects(s) for s in sockets) and all(
+                    p is None or _tcp_connects(p) for p in (self.auth_port, self.lmtp_port)):
                 return
             if time.monotonic() > deadline:
                 self.stop()

@@ -1,0 +1,101 @@
+#include "delivery/lmtp.hpp"
+
+#include "log/log.hpp"
+#include "util/strings.hpp"
+
+namespace postern::delivery {
+
+client::Options lmtp_options(const config::Config& config, const LmtpTimeouts& timeouts) {
+  client::Options o;
+  o.lmtp = true;
+  o.tls = client::TlsMode::none;  // a local socket or a trusted network: as Postfix's lmtp client by default
+  o.verify_certificate = false;
+  if (config.delivery.kind == config::TransportKind::lmtp_unix) {
+    o.unix_path = config.delivery.lmtp_socket.string();
+    o.host = "localhost";
+  } else {
+    o.host = config.delivery.lmtp_host;
+    o.port = std::to_string(config.delivery.lmtp_port);
+  }
+  o.helo_name = config.hostname;
+  o.connect_timeout = timeouts.connect;
+  o.command_timeout = timeouts.command;
+  o.data_timeout = timeouts.data;
+  return o;
+}
+
+smtp::Reply lmtp_unavailable() {
+  return smtp::Reply(451, "4.4.0", "Mailbox server unavailable, try again later");
+}
+
+std::optional<smtp::Reply> rcpt_reply(const smtp::Reply& r) {
+  if (r.code >= 200 && r.code < 300) return std::nullopt;
+  if (r.code < 400 || r.code > 599) return lmtp_unavailable();  // a 3xx to RCPT is out of turn
+  const int code = r.code == 421 ? 451 : r.code;
+  std::string enhanced = r.enhanced;
+  if (enhanced.empty() || enhanced.front() != static_cast<char>('0' + code / 100))
+    enhanced = std::to_string(code / 100) + ".0.0";
+  std::string text = util::printable(r.text(), 300);
+  if (text.empty()) text = code >= 500 ? "Recipient refused by the mailbox server" : "Recipient deferred by the mailbox server";
+  return smtp::Reply(code, enhanced, text);
+}
+
+asio::awaitable<std::optional<smtp::Reply>> check_recipient(asio::any_io_executor executor,
+                                                            const config::Config& config, std::string address,
+                                                            LmtpTimeouts timeouts) {
+  client::Session session(executor, lmtp_options(config, timeouts));
+  auto err = co_await session.open();
+  client::Delivery out;
+  if (!err) {
+    client::Transaction t;
+    t.recipients = {address};
+    err = co_await session.verify(t, out);
+  }
+  std::optional<smtp::Reply> answer;
+  if (out.mail && out.mail->positive() && !out.rcpt.empty() && out.rcpt[0]) {
+    answer = rcpt_reply(*out.rcpt[0]);
+  } else {
+    const std::string why = err ? (err->reply ? err->reply->summary() + " (" + err->message + ")" : err->message)
+                            : out.mail ? "MAIL FROM:<> refused: " + out.mail->summary()
+                                       : "no reply to RCPT";
+    log::Event("lmtp_unavailable").add("to", "<" + address + ">").add("server", config.transport()).add("error", why);
+    answer = lmtp_unavailable();
+  }
+  if (!err) co_await session.quit();
+  co_return answer;
+}
+
+asio::awaitable<std::vector<LmtpResult>> deliver(asio::any_io_executor executor, const config::Config& config,
+                                                 const store::SpoolEntry& entry, const std::string& message,
+                                                 const std::vector<std::size_t>& recipients, LmtpTimeouts timeouts) {
+  using store::RecipientStatus;
+  client::Session session(executor, lmtp_options(config, timeouts));
+  client::Transaction t;
+  t.reverse_path = entry.envelope.reverse_path;
+  for (auto i : recipients) t.recipients.push_back(config.final_recipient(entry.recipients.at(i).address));
+  t.message = message;
+  client::Delivery out;
+  auto err = co_await session.open();
+  if (!err) err = co_await session.send(t, out);
+  std::vector<LmtpResult> results;
+  for (std::size_t k = 0; k < recipients.size(); ++k) {
+    LmtpResult r{recipients[k], RecipientStatus::deferred, {}};
+    if (auto reply = out.outcome(k)) {
+      r.reply = reply->summary();
+      r.status = reply->code >= 200 && reply->code < 300 ? RecipientStatus::delivered
+                 : reply->permanent()                    ? RecipientStatus::bounced
+                                                         : RecipientStatus::deferred;
+      // A 5xx to the whole session (greeting, LHLO) says nothing about the recipient.
+    } else if (err) {
+      r.reply = "451 4.4.1 LMTP server " + config.transport() + ": " + util::printable(err->message, 300);
+    } else {
+      r.reply = "451 4.4.2 LMTP transaction ended without a reply for this recipient";
+    }
+    results.push_back(std::move(r));
+  }
+  if (!err) co_await session.quit();
+  else session.close();
+  co_return results;
+}
+
+}  // namespace postern::delivery
