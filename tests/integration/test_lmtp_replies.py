@@ -1,0 +1,78 @@
+"""What each recipient's LMTP reply after the dot does (SPEC §12), against
+a small LMTP server of our own that answers on demand (support/lmtp_peer):
+a 4xx keeps the recipient in the queue and the next attempt, on the local
+schedule, delivers it exactly once; a 2xx is final at once; a 5xx bounces
+with a DSN (which itself goes to the sender's mailbox through LMTP). Over
+a unix socket and over TCP."""
+import os
+import smtplib
+import unittest
+import uuid
+from email.message import EmailMessage
+
+from harness import Server, run, wait_for
+from support.lmtp_peer import LmtpPeer
+from support.scratch import scratch_dir
+
+
+def after_dot(recipient, n):
+    if recipient.startswith("alice@"):
+        return f"451 4.2.1 <{recipient}> Mailbox is locked, try again later" if n == 1 else f"250 2.0.0 <{recipient}> Saved"
+    if recipient.startswith("reject@"):
+        return f"554 5.7.1 <{recipient}> Refused by a Sieve rule"
+    return f"250 2.0.0 <{recipient}> Saved"
+
+
+class LmtpRepliesDecide(unittest.TestCase):
+    def transports(self):
+        d = scratch_dir(test=self)
+        os.chmod(d, 0o755)
+        unix = LmtpPeer(after_dot, unix_path=os.path.join(d, "lmtp"))
+        self.addCleanup(unix.stop)
+        inet = LmtpPeer(after_dot)
+        self.addCleanup(inet.stop)
+        return {"unix": (unix, f"lmtp:unix:{unix.address}"),
+                "inet": (inet, f"lmtp:inet:{inet.address[0]}:{inet.address[1]}")}
+
+    def test_4xx_retried_once_2xx_final_5xx_bounced(self):
+        for name, (peer, transport) in self.transports().items():
+            with self.subTest(transport=name):
+                with Server(extra={"delivery": {"transport": transport}}) as server:
+                    subject = uuid.uuid4().hex
+                    m = EmailMessage()
+                    m["From"] = "carol@example.org"
+                    m["To"] = "alice@example.org, bob@example.org, reject@example.org"
+                    m["Subject"] = subject
+                    m.set_content("One message, three fates.\n")
+                    rcpts = ["alice@example.org", "bob@example.org", "reject@example.org"]
+                    with smtplib.SMTP(*server.mx, timeout=30) as s:
+                        self.assertEqual(s.send_message(m, "carol@example.org", rcpts), {})
+                    # alice: 451 at the first attempt, 250 at the second, nothing after.
+                    self.assertTrue(wait_for(lambda: len(peer.delivered_to("alice@example.org")) == 1, timeout=20),
+                                    server.log_text()[-3000:])
+                    self.assertEqual(len(peer.delivered_to("bob@example.org")), 1)
+                    self.assertEqual(peer.delivered_to("reject@example.org"), [])
+                    # reject: a DSN to the sender, delivered through LMTP too.
+                    self.assertTrue(wait_for(lambda: len(peer.delivered_to("carol@example.org")) == 1, timeout=20),
+                                    server.log_text()[-3000:])
+                    dsn = peer.delivered_to("carol@example.org")[0]
+                    self.assertEqual(dsn[0], "")  # from <>
+                    self.assertIn(b"Action: failed", dsn[2])
+                    self.assertIn(b"Final-Recipient: rfc822; reject@example.org", dsn[2])
+                    self.assertIn(b"5.7.1", dsn[2])
+                    # Every recipient is final: the queue is empty, and no attempt came after.
+                    self.assertTrue(wait_for(lambda: run("queue", "list", "--config",
+                                                         server.config_path).stdout.strip() == "Queue is empty.", timeout=20))
+                    log = server.log_text()
+                    self.assertEqual(log.count("to=<alice@example.org> status=deferred"), 1, log[-3000:])
+                    self.assertEqual(peer.seen["alice@example.org"], 2)
+                    self.assertEqual(peer.seen["bob@example.org"], 1)
+                    self.assertEqual(peer.seen["reject@example.org"], 1)
+                    self.assertEqual(len(peer.delivered_to("alice@example.org")), 1)
+                    self.assertIn(subject.encode(), peer.delivered_to("alice@example.org")[0][2])
+                    # Recipients were checked at RCPT: one MAIL/RCPT/RSET each.
+                    self.assertGreaterEqual(peer.rcpt_checks, 3)
+
+
+if __name__ == "__main__":
+    unittest.main()
