@@ -445,5 +445,99 @@ TEST(ClientDialogue, AnOperationTheHostAbandonedDoesNotBlockTheNext) {
   EXPECT_EQ(o.writes, (std::vector<std::string>{"QUIT\r\n"}));
 }
 
+// ---------------------------------------------------------------- LMTP (RFC 2033)
+
+ClientDialogue opened_lmtp(std::vector<std::string> lhlo_lines) {
+  ClientDialogue c({});
+  c.open_lmtp("c.example", ClientDialogue::TlsWant::never);
+  std::string lhlo;
+  for (std::size_t i = 0; i < lhlo_lines.size(); ++i)
+    lhlo += "250" + std::string(i + 1 < lhlo_lines.size() ? "-" : " ") + lhlo_lines[i] + "\r\n";
+  Canned server{{lhlo}};
+  auto o = run(c, server, "220 lmtp ready\r\n");
+  EXPECT_EQ(o.end, Kind::done);
+  EXPECT_EQ(o.writes, (std::vector<std::string>{"LHLO c.example\r\n"}));
+  return c;
+}
+
+TEST(ClientDialogue, LmtpSaysLhloAndNeverFallsBackToHelo) {
+  ClientDialogue c({});
+  c.open_lmtp("c.example", ClientDialogue::TlsWant::never);
+  Canned server{{"500 5.5.1 What?\r\n"}};
+  auto o = run(c, server, "220 lmtp\r\n");
+  EXPECT_EQ(o.end, Kind::failed);
+  EXPECT_EQ(o.shown, (std::vector<std::string>{"LHLO c.example"}));
+  EXPECT_EQ(c.failure().message, "the server refused LHLO");
+}
+
+TEST(ClientDialogue, LmtpReadsOneReplyPerAcceptedRecipientAfterTheDot) {
+  for (bool pipelining : {false, true}) {
+    SCOPED_TRACE(pipelining ? "pipelining" : "one at a time");
+    auto c = opened_lmtp(pipelining ? std::vector<std::string>{"lmtp", "PIPELINING", "ENHANCEDSTATUSCODES"}
+                                    : std::vector<std::string>{"lmtp"});
+    c.send(message({"a@example.org", "unknown@example.org", "b@example.org", "c@example.org"}));
+    const std::string after_dot = "250 2.0.0 <a@example.org> Saved\r\n451 4.2.1 <b@example.org> locked\r\n"
+                                  "552 5.2.2 <c@example.org> over quota\r\n";
+    Canned server = pipelining
+        ? Canned{{"250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 ok\r\n250 ok\r\n354 go\r\n", after_dot}}
+        : Canned{{"250 ok\r\n", "250 ok\r\n", "550 5.1.1 no such user\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n",
+                  after_dot}};
+    auto o = run(c, server, {}, 7);  // split across reads
+    ASSERT_EQ(o.end, Kind::done);
+    const auto& d = c.delivery();
+    EXPECT_EQ(d.outcome(0)->summary(), "250 2.0.0 <a@example.org> Saved");
+    EXPECT_EQ(d.outcome(1)->summary(), "550 5.1.1 no such user");
+    EXPECT_EQ(d.outcome(2)->summary(), "451 4.2.1 <b@example.org> locked");
+    EXPECT_EQ(d.outcome(3)->summary(), "552 5.2.2 <c@example.org> over quota");
+    EXPECT_TRUE(d.delivered(0));
+    EXPECT_FALSE(d.delivered(1));
+    EXPECT_FALSE(d.delivered(2));
+    EXPECT_FALSE(d.delivered(3));
+    EXPECT_EQ(o.timers.back(), ClientEvent::Timer::data);
+  }
+}
+
+TEST(ClientDialogue, LmtpServerClosingAfterTheDotLeavesTheRestWithoutOutcome) {
+  auto c = opened_lmtp({"lmtp", "PIPELINING"});
+  c.send(message({"a@example.org", "b@example.org"}));
+  Canned server{{"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n", "250 2.0.0 saved\r\n421 4.3.2 shutting down\r\n"}};
+  auto o = run(c, server);
+  EXPECT_EQ(o.end, Kind::failed);
+  EXPECT_TRUE(c.delivery().delivered(0));
+  EXPECT_FALSE(c.delivery().outcome(1).has_value());  // the host defers it
+}
+
+TEST(ClientDialogue, LmtpWithNoRecipientAcceptedSendsNoMessage) {
+  auto c = opened_lmtp({"lmtp"});
+  c.send(message({"a@example.org"}));
+  Canned server{{"250 ok\r\n", "550 5.1.1 no\r\n", "250 flushed\r\n"}};
+  auto o = run(c, server);
+  ASSERT_EQ(o.end, Kind::done);
+  EXPECT_EQ(o.writes.back(), "RSET\r\n");
+  EXPECT_EQ(c.delivery().outcome(0)->code, 550);
+}
+
+TEST(ClientDialogue, VerifyAsksAboutRecipientsAndSendsNothing) {
+  for (bool pipelining : {false, true}) {
+    SCOPED_TRACE(pipelining ? "pipelining" : "one at a time");
+    auto c = opened_lmtp(pipelining ? std::vector<std::string>{"lmtp", "PIPELINING"} : std::vector<std::string>{"lmtp"});
+    Outbound m;
+    m.recipients = {"nobody@example.org", "alice@example.org"};
+    c.verify(m);
+    Canned server = pipelining
+        ? Canned{{"250 2.1.0 ok\r\n550 5.1.1 <nobody@example.org> User doesn't exist\r\n250 2.1.5 ok\r\n250 2.0.0 ok\r\n"}}
+        : Canned{{"250 2.1.0 ok\r\n", "550 5.1.1 <nobody@example.org> User doesn't exist\r\n", "250 2.1.5 ok\r\n",
+                  "250 2.0.0 ok\r\n"}};
+    auto o = run(c, server);
+    ASSERT_EQ(o.end, Kind::done);
+    std::string all;
+    for (auto& w : o.writes) all += w;
+    EXPECT_EQ(all, "MAIL FROM:<>\r\nRCPT TO:<nobody@example.org>\r\nRCPT TO:<alice@example.org>\r\nRSET\r\n");
+    EXPECT_EQ(c.delivery().rcpt[0]->summary(), "550 5.1.1 <nobody@example.org> User doesn't exist");
+    EXPECT_EQ(c.delivery().rcpt[1]->code, 250);
+    EXPECT_FALSE(c.delivery().data.has_value());
+  }
+}
+
 }  // namespace
 }  // namespace postern::smtp
