@@ -67,6 +67,17 @@ std::shared_ptr<sasl::CredentialStore> AuthState::users(const config::Config& co
   }
 }
 
+bool AuthState::disabled(const config::Config& config, std::string_view address) {
+  try {
+    auto user = users_.open(config)->get(address);
+    return user && user->disabled;
+  } catch (const store::UserError&) {
+    return false;  // not an address Postern can hold: no state
+  } catch (const std::exception& e) {
+    throw sasl::StoreUnavailable(e.what());
+  }
+}
+
 std::string AuthState::secret(const config::Config& config) {
   std::lock_guard lock(mutex_);
   auto path = config.data_dir / "auth.secret";

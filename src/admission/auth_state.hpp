@@ -17,6 +17,7 @@
 #include "sasl/credentials.hpp"
 #include "sasl/oauth.hpp"
 #include "admission/auth_lockout.hpp"
+#include "dovecot/auth_client.hpp"
 
 namespace postern::store {
 class UserDb;
@@ -37,9 +38,14 @@ class AuthState {
   // The user database of this data dir (opened on first use); throws
   // sasl::StoreUnavailable. Hold it for as long as it is used.
   std::shared_ptr<sasl::CredentialStore> users(const config::Config& config);
+  // Whether Postern's own state disables `address` (`postern user disable`),
+  // for logins checked elsewhere (Dovecot); throws sasl::StoreUnavailable.
+  bool disabled(const config::Config& config, std::string_view address);
   // The server secret, created on first use; throws sasl::StoreUnavailable.
   std::string secret(const config::Config& config);
   AuthLockout& lockout() { return lockout_; }
+  // Dovecot's mechanisms as last seen ([auth] backend = "dovecot"), for EHLO.
+  dovecot::MechanismCache& dovecot_mechanisms() { return dovecot_mechanisms_; }
   // Who checks OAuth bearer tokens: the verifier set by a front end (the
   // testbed's), else token introspection when [auth]
   // oauth_introspection_url is set (kept, with its cache, while the
@@ -53,6 +59,7 @@ class AuthState {
   std::string secret_;
   std::filesystem::path secret_path_;
   AuthLockout lockout_;
+  dovecot::MechanismCache dovecot_mechanisms_;
   std::shared_ptr<sasl::TokenVerifier> fixed_verifier_;  // under mutex_
   std::shared_ptr<sasl::TokenVerifier> introspection_;   // under mutex_
 };
