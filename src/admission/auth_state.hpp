@@ -7,6 +7,7 @@
 // short to be one is replaced). Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -21,6 +22,9 @@
 
 namespace postern::store {
 class UserDb;
+}
+namespace postern::policy {
+class RedisStore;
 }
 
 namespace postern::admission {
@@ -44,6 +48,16 @@ class AuthState {
   // The server secret, created on first use; throws sasl::StoreUnavailable.
   std::string secret(const config::Config& config);
   AuthLockout& lockout() { return lockout_; }
+  // The lockout AUTH applies: this process's, and, when [greylist] store is
+  // "redis://...", the one every node of the cluster shares (SPEC §12).
+  // When Redis fails, the local count alone decides (logged at most every
+  // 10 s): nodes then count separately again, as without Redis, but AUTH
+  // neither hangs (2 s timeout) nor is refused because Redis is down.
+  // Blocking with Redis: call off the I/O thread.
+  bool locked_out(const config::Config& config, const std::string& client);
+  // Counts a failure in both; true when it starts a lockout in either.
+  bool record_failure(const config::Config& config, const std::string& client, const AuthLockout::Limits& limits);
+  static bool shares_lockout(const config::Config& config);
   // Dovecot's mechanisms as last seen ([auth] backend = "dovecot"), for EHLO.
   dovecot::MechanismCache& dovecot_mechanisms() { return dovecot_mechanisms_; }
   // Who checks OAuth bearer tokens: the verifier set by a front end (the
@@ -60,6 +74,12 @@ class AuthState {
   std::filesystem::path secret_path_;
   AuthLockout lockout_;
   dovecot::MechanismCache dovecot_mechanisms_;
+  std::shared_ptr<policy::RedisStore> shared_lockout(const config::Config& config);
+  void shared_lockout_failed(const std::string& what);
+  std::shared_ptr<policy::RedisStore> redis_;         // under mutex_
+  std::string redis_spec_;                            // under mutex_
+  std::chrono::steady_clock::time_point redis_retry_{};  // under mutex_: no reconnect before
+  std::chrono::steady_clock::time_point redis_logged_{};  // under mutex_
   std::shared_ptr<sasl::TokenVerifier> fixed_verifier_;  // under mutex_
   std::shared_ptr<sasl::TokenVerifier> introspection_;   // under mutex_
 };

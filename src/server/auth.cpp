@@ -93,6 +93,26 @@ std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const Session& session, bool
   return v;
 }
 
+// The lockout (AuthState): on the blocking pool when it asks Redis.
+asio::awaitable<bool> locked_out(Session& session, const std::string& client) {
+  auto& state = session.server().auth_state();
+  const config::Config& config = session.config();
+  if (!admission::AuthState::shares_lockout(config)) co_return state.locked_out(config, client);
+  co_return co_await asio::co_spawn(
+      session.server().blocking(), [&]() -> asio::awaitable<bool> { co_return state.locked_out(config, client); },
+      asio::use_awaitable);
+}
+
+asio::awaitable<bool> record_failure(Session& session, const std::string& client,
+                                     const admission::AuthLockout::Limits& limits) {
+  auto& state = session.server().auth_state();
+  const config::Config& config = session.config();
+  if (!admission::AuthState::shares_lockout(config)) co_return state.record_failure(config, client, limits);
+  co_return co_await asio::co_spawn(
+      session.server().blocking(),
+      [&]() -> asio::awaitable<bool> { co_return state.record_failure(config, client, limits); }, asio::use_awaitable);
+}
+
 }  // namespace
 
 void AuthExchange::log_failure(const Session& session, std::string_view outcome) const {
@@ -142,7 +162,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
 
   admission::AuthState& state = session.server().auth_state();
   std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
-  if (state.lockout().locked(client, admission::AuthLockout::Clock::now())) {
+  if (co_await locked_out(session, client)) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
     co_return final(auth_temporary_failure());
   }
@@ -260,10 +280,8 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::
       break;
   }
 
-  admission::AuthState& state = session.server().auth_state();
   const unsigned failures = session.count_auth_failure();
-  const bool locked_now =
-      state.lockout().record_failure(client_, admission::AuthLockout::Clock::now(), lockout_limits(config));
+  const bool locked_now = co_await record_failure(session, client_, lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
   log_failure(session, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);
