@@ -76,10 +76,10 @@ std::optional<smtp::Reply> UserChecks::on_rcpt(const config::Config& config, con
     }
     if (util::iequals(mailbox.local_part, "postmaster")) return postmaster_reply(config);  // RFC 5321 §4.5.1
     const auto user = users_->get(*address);
-    // With an LMTP transport the mailbox server knows the users and is
-    // asked next (server::RecipientVerifier); a row here still disables.
+    // With an LMTP transport or a Dovecot userdb, that server knows the
+    // users and is asked next (server::RecipientVerifier); a row here still disables.
     if (!user) {
-      if (!config.delivery.lmtp()) return smtp::replies::no_such_user();
+      if (!config.users_elsewhere()) return smtp::replies::no_such_user();
     } else if (user->disabled) {
       return smtp::replies::mailbox_disabled();
     }

@@ -9,7 +9,7 @@
 #include "server/intake.hpp"
 #include "server/server.hpp"
 #include "admission/user_checks.hpp"
-#include "delivery/lmtp.hpp"
+#include "delivery/recipient_check.hpp"
 #include "delivery/local_delivery.hpp"
 #include "store/forwarding.hpp"
 #include "store/sender_ownership.hpp"
@@ -30,20 +30,21 @@ void describe(util::Metrics& m) {
   m.describe("postern_delivery_seconds", "histogram", "Time from acceptance to delivery, by transport.");
 }
 
-// [delivery] transport = "lmtp:...": at RCPT, after every check of our
-// own, the LMTP server says whether it takes a local recipient (SPEC §12).
+// [auth] dovecot_userdb or [delivery] transport = "lmtp:...": at RCPT,
+// after every check of our own, the server that keeps the mailboxes says
+// whether it takes a local recipient (SPEC §12; delivery/recipient_check).
 // Postmaster (always accepted, RFC 5321 §4.5.1) and what the aliases file
 // or SRS expands are not its to judge.
-class LmtpRecipients final : public server::RecipientVerifier {
+class MailboxServerRecipients final : public server::RecipientVerifier {
  public:
-  explicit LmtpRecipients(store::UserDb* users) : forwarding_(users) {}
+  explicit MailboxServerRecipients(store::UserDb* users) : forwarding_(users) {}
 
   asio::awaitable<std::optional<smtp::Reply>> verify(const admission::SessionInfo& session,
                                                      const admission::TransactionInfo&,
                                                      const smtp::Path& path) override {
     const config::Config& config = *session.config;
     const auto& mailbox = path.mailbox;
-    if (!config.delivery.lmtp() || path.postmaster || mailbox.address_literal ||
+    if (!delivery::checks_recipients(config) || path.postmaster || mailbox.address_literal ||
         !config.is_local_domain(mailbox.domain) || util::iequals(mailbox.local_part, "postmaster"))
       co_return std::nullopt;
     const auto address = store::canonical_address(mailbox.local_part + "@" + mailbox.domain);
@@ -55,7 +56,7 @@ class LmtpRecipients final : public server::RecipientVerifier {
     }
     // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
     asio::any_io_executor executor = co_await asio::this_coro::executor;
-    std::string to = std::move(*address);
+    std::string to = *address;
     auto reply = co_await delivery::check_recipient(executor, config, std::move(to));
     co_return reply;
   }
@@ -106,7 +107,7 @@ void start_services(server::Server& server) {
     return intake.accept(e, m, intake.new_id());
   });
   local->start();
-  server.set_recipient_verifier(std::make_shared<LmtpRecipients>(users.get()));
+  server.set_recipient_verifier(std::make_shared<MailboxServerRecipients>(users.get()));
 
   // One scheduler for every spooled message, local and remote recipients
   // alike. Its DSNs enter through the intake like any message.

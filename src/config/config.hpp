@@ -58,6 +58,10 @@ struct Auth {
   // Dovecot's auth-client socket: an absolute unix path, or "inet:HOST:PORT".
   std::string dovecot_socket;
   Duration dovecot_timeout{10};  // each connect, write and read on it
+  // Dovecot's auth-userdb socket (an absolute unix path, or "inet:HOST:PORT"):
+  // when set, RCPT for a local domain asks it whether the user exists
+  // (SPEC §12) instead of the LMTP server; "" = not used.
+  std::string dovecot_userdb;
 };
 
 struct Greylist {
@@ -200,6 +204,10 @@ struct Config {
   // [delivery] transport as written in a config file: "maildir", "mbox",
   // "lmtp:unix:/run/dovecot/lmtp", "lmtp:inet:127.0.0.1:24".
   std::string transport() const;
+  // True when the users of local_domains live in another server (an LMTP
+  // transport, or a Dovecot userdb to ask): no row in postern.db is then
+  // not "unknown" (a row still disables, locks or limits the address).
+  bool users_elsewhere() const { return delivery.lmtp() || !auth.dovecot_userdb.empty(); }
   // data_dir / mailbox_path with {domain} and {localpart} substituted.
   std::filesystem::path mailbox_for(std::string_view localpart, std::string_view domain) const;
   std::filesystem::path database_path() const { return data_dir / "postern.db"; }

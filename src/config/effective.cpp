@@ -91,6 +91,7 @@ std::string to_toml(const Config& c) {
   o << "backend = " << str(c.auth.backend == AuthBackend::dovecot ? "dovecot" : "postern") << "\n";
   o << "dovecot_socket = " << str(c.auth.dovecot_socket) << "\n";
   o << "dovecot_timeout = " << dur(c.auth.dovecot_timeout) << "\n";
+  o << "dovecot_userdb = " << str(c.auth.dovecot_userdb) << "\n";
   o << "\n[greylist]\n";
   o << "enabled = " << boolean(c.greylist.enabled) << "\n";
   o << "delay = " << dur(c.greylist.delay) << "\n";

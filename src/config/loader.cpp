@@ -202,6 +202,8 @@ class Loader {
     if (oauth_ca_ && !oauth_ca_->empty()) c_.auth.oauth_introspection_ca = in_data(oauth_ca_, "");
     if (dovecot_socket_ && !dovecot_socket_->empty())
       c_.auth.dovecot_socket = util::istarts_with(*dovecot_socket_, "inet:") ? *dovecot_socket_ : in_data(dovecot_socket_, "").string();
+    if (dovecot_userdb_ && !dovecot_userdb_->empty())
+      c_.auth.dovecot_userdb = util::istarts_with(*dovecot_userdb_, "inet:") ? *dovecot_userdb_ : in_data(dovecot_userdb_, "").string();
     if (c_.auth.backend == AuthBackend::dovecot && c_.auth.dovecot_socket.empty())
       fail(line("auth.backend"), "auth.dovecot_socket",
            "is empty, but auth.backend is \"dovecot\": name Dovecot's auth-client socket (a path, or \"inet:HOST:PORT\")");
@@ -265,7 +267,23 @@ class Loader {
   std::size_t line_ = 0;  // its line
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
   std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_, aliases_file_;
-  std::optional<std::string> oauth_secret_file_, oauth_ca_, dovecot_socket_;
+  std::optional<std::string> oauth_secret_file_, oauth_ca_, dovecot_socket_, dovecot_userdb_;
+
+  // A Dovecot socket: "inet:HOST:PORT" or a unix socket path ("" = none).
+  std::string socket_address(std::string v) {
+    if (util::istarts_with(v, "inet:")) {
+      std::uint16_t port = 0;
+      try {
+        port = parse_endpoint(v.substr(5), 0, false).port;
+      } catch (const std::invalid_argument& e) {
+        fail(q(v) + ": expected \"inet:HOST:PORT\" (" + e.what() + ")");
+      }
+      if (port == 0) fail(q(v) + ": expected \"inet:HOST:PORT\" with a port");
+    } else if (v.find('\0') != std::string::npos || v.size() > 100) {
+      fail(q(v) + ": expected a unix socket path (at most 100 octets) or \"inet:HOST:PORT\"");
+    }
+    return v;
+  }
   std::optional<MailboxFormat> transport_format_;  // [delivery] transport = "maildir" | "mbox"
 
   // [delivery] transport (SPEC §12).
@@ -502,6 +520,9 @@ class Loader {
            if (b == "postern") c_.auth.backend = AuthBackend::postern;
            else if (b == "dovecot") c_.auth.backend = AuthBackend::dovecot;
            else fail(q(b) + ": expected \"postern\" or \"dovecot\"");
+         }},
+        {"dovecot_userdb", [&](auto& n) {
+           dovecot_userdb_ = socket_address(string(n));
          }},
         {"dovecot_socket", [&](auto& n) {
            auto v = string(n);

@@ -40,7 +40,7 @@ std::optional<smtp::Reply> rcpt_reply(const smtp::Reply& r) {
   return smtp::Reply(code, enhanced, text);
 }
 
-asio::awaitable<std::optional<smtp::Reply>> check_recipient(asio::any_io_executor executor,
+asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_executor executor,
                                                             const config::Config& config, std::string address,
                                                             LmtpTimeouts timeouts) {
   client::Session session(executor, lmtp_options(config, timeouts));

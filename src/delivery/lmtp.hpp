@@ -4,7 +4,7 @@
 // (client::Session in LMTP mode: LHLO, one reply per recipient after the
 // dot), on the caller's executor, never blocking a thread:
 //
-//  * check_recipient(): at RCPT, for a local recipient, MAIL FROM:<>,
+//  * lmtp_check_recipient(): at RCPT, for a local recipient, MAIL FROM:<>,
 //    RCPT TO, RSET on a connection of its own, so the mailbox server says
 //    whether it will take the mail (Dovecot: unknown user 550 5.1.1, over
 //    quota 552 5.2.2) before we answer: no accept-then-bounce. Its refusal
@@ -47,7 +47,7 @@ client::Options lmtp_options(const config::Config& config, const LmtpTimeouts& t
 
 // The reply to give at RCPT for `address` (already final_recipient()),
 // or nullopt when the LMTP server takes it.
-asio::awaitable<std::optional<smtp::Reply>> check_recipient(asio::any_io_executor executor,
+asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_executor executor,
                                                             const config::Config& config, std::string address,
                                                             LmtpTimeouts timeouts = {});
 

@@ -72,9 +72,9 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config
   if (users_) {
     try {
       auto user = users_->get(*canonical);
-      // With an LMTP transport the LMTP server knows the users: no row here is not "unknown".
+      // With an LMTP transport or a Dovecot userdb the users live there: no row here is not "unknown".
       if (!user) {
-        if (!config.delivery.lmtp()) t.bounce = "550 5.1.1 No such user";
+        if (!config.users_elsewhere()) t.bounce = "550 5.1.1 No such user";
       } else if (user->disabled) t.bounce = "550 5.2.1 Mailbox disabled";
     } catch (const std::exception& e) {
       t.defer = "451 4.3.0 User database unavailable";

@@ -101,6 +101,25 @@ class LmtpIntoDovecot(unittest.TestCase):
                     s.rset()
         self.assertEqual(len(self.search("bob@example.org", "")), 1)
 
+    def test_userdb_answers_at_rcpt_when_set(self):
+        """With [auth] dovecot_userdb, RCPT asks Dovecot's auth-userdb socket
+        (a USER lookup) instead of the LMTP server: our own 550 5.1.1 text
+        shows which one answered; Dovecot's users are taken and delivered."""
+        server = Server(extra={"delivery": {"transport": f"lmtp:unix:{self.dc.lmtp_socket}"},
+                               "auth": {"dovecot_userdb": self.dc.userdb_socket}})
+        self.addCleanup(server.cleanup)
+        server.start()
+        subject = f"userdb {uuid.uuid4().hex}"
+        with smtplib.SMTP(*server.mx, timeout=30) as s:
+            s.ehlo("client.example.com")
+            s.mail("sender@example.com")
+            self.assertEqual(s.rcpt("nobody@example.org"), (550, b"5.1.1 No such user"))
+            self.assertEqual(s.rcpt("carol@example.org")[0], 250)
+            code, _ = s.data(message("carol@example.org", subject).as_string().encode().replace(b"\n", b"\r\n"))
+            self.assertEqual(code, 250)
+        self.assertTrue(wait_for(lambda: len(self.search("carol@example.org", subject)) == 1, timeout=20),
+                        self.dc.log()[-2000:])
+
     def test_sieve_rule_files_into_a_folder(self):
         subject = f"[lists] weekly {uuid.uuid4().hex}"
         self.send(self.servers["inet"], "carol@example.org", subject)
@@ -128,6 +147,17 @@ class LmtpServerDown(unittest.TestCase):
                         code, text = s.rcpt("postmaster@example.org")  # RFC 5321 §4.5.1
                         self.assertEqual(code, 250, text)
                     self.assertIn("event=lmtp_unavailable", server.log_text())
+
+    def test_rcpt_gets_451_when_the_userdb_is_down(self):
+        from support.scratch import scratch_dir
+        d = scratch_dir(test=self)
+        with Server(extra={"auth": {"dovecot_userdb": f"{d}/no-auth-userdb"}}) as server:
+            with smtplib.SMTP(*server.mx, timeout=30) as s:
+                s.ehlo("client.example.com")
+                s.mail("sender@example.com")
+                code, text = s.rcpt("alice@example.org")
+                self.assertEqual((code, text[:6]), (451, b"4.4.0 "), text)
+            self.assertIn("event=userdb_unavailable", server.log_text())
 
 
 if __name__ == "__main__":
