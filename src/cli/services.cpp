@@ -57,12 +57,13 @@ class MailboxServerRecipients final : public server::RecipientVerifier {
     // Named, not temporaries: GCC 12 destroys temporaries in a co_await expression twice.
     asio::any_io_executor executor = co_await asio::this_coro::executor;
     std::string to = *address;
-    auto reply = co_await delivery::check_recipient(executor, config, std::move(to));
+    auto reply = co_await delivery::check_recipient(executor, config, std::move(to), &connections_);
     co_return reply;
   }
 
  private:
   store::Forwarding forwarding_;
+  delivery::LmtpSessionPool connections_;  // the server destroys its verifier before its I/O contexts
 };
 
 }  // namespace

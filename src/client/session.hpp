@@ -154,6 +154,7 @@ class Session {
   // RFC 9266 tls-exporter (TLS 1.3) or RFC 5929 tls-unique (TLS 1.2), for SCRAM-*-PLUS.
   const sasl::ChannelBindings& channel_bindings() const { return bindings_; }
   std::string peer() const;  // "127.0.0.1:25" once connected
+  const asio::any_io_executor& executor() const { return executor_; }
 
  private:
   asio::awaitable<std::optional<Error>> connect();

@@ -1,5 +1,9 @@
 #include "delivery/lmtp.hpp"
 
+#include <chrono>
+#include <memory>
+#include <vector>
+
 #include "log/log.hpp"
 #include "util/strings.hpp"
 
@@ -40,16 +44,63 @@ std::optional<smtp::Reply> rcpt_reply(const smtp::Reply& r) {
   return smtp::Reply(code, enhanced, text);
 }
 
+std::unique_ptr<client::Session> LmtpSessionPool::take(const std::string& server,
+                                                       const asio::any_io_executor& executor) {
+  std::vector<Idle> expired;  // closed outside the lock
+  std::unique_ptr<client::Session> found;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (now - it->since > max_idle_time) {
+        expired.push_back(std::move(*it));
+        it = idle_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      if (it->server != server || it->session->executor() != executor) continue;
+      found = std::move(it->session);
+      idle_.erase(std::next(it).base());
+      break;
+    }
+  }
+  return found;
+}
+
+void LmtpSessionPool::give(std::unique_ptr<client::Session> session, std::string server) {
+  std::vector<Idle> dropped;
+  std::lock_guard lock(mutex_);
+  if (idle_.size() >= max_idle) {
+    dropped.push_back(std::move(idle_.front()));
+    idle_.erase(idle_.begin());
+  }
+  idle_.push_back({std::move(session), std::move(server), std::chrono::steady_clock::now()});
+}
+
+LmtpSessionPool::~LmtpSessionPool() = default;
+
 asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_executor executor,
                                                             const config::Config& config, std::string address,
-                                                            LmtpTimeouts timeouts) {
-  client::Session session(executor, lmtp_options(config, timeouts));
-  auto err = co_await session.open();
+                                                            LmtpSessionPool* pool, LmtpTimeouts timeouts) {
+  const std::string server = config.transport();
+  client::Transaction t;
+  t.recipients = {address};
   client::Delivery out;
-  if (!err) {
-    client::Transaction t;
-    t.recipients = {address};
-    err = co_await session.verify(t, out);
+  std::optional<client::Error> err;
+  // A kept connection first; if the server closed it meanwhile (nothing
+  // was answered on it), a new one.
+  auto session = pool ? pool->take(server, executor) : nullptr;
+  if (session) {
+    err = co_await session->verify(t, out);
+    if (err && !out.mail) session.reset();
+  }
+  if (!session) {
+    session = std::make_unique<client::Session>(executor, lmtp_options(config, timeouts));
+    out = client::Delivery{};
+    err = co_await session->open();
+    if (!err) err = co_await session->verify(t, out);
   }
   std::optional<smtp::Reply> answer;
   if (out.mail && out.mail->positive() && !out.rcpt.empty() && out.rcpt[0]) {
@@ -58,10 +109,15 @@ asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_ex
     const std::string why = err ? (err->reply ? err->reply->summary() + " (" + err->message + ")" : err->message)
                             : out.mail ? "MAIL FROM:<> refused: " + out.mail->summary()
                                        : "no reply to RCPT";
-    log::Event("lmtp_unavailable").add("to", "<" + address + ">").add("server", config.transport()).add("error", why);
+    log::Event("lmtp_unavailable").add("to", "<" + address + ">").add("server", server).add("error", why);
     answer = lmtp_unavailable();
   }
-  if (!err) co_await session.quit();
+  if (!err && pool)
+    pool->give(std::move(session), server);
+  else if (!err)
+    co_await session->quit();
+  else
+    session->close();
   co_return answer;
 }
 

@@ -25,6 +25,8 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,10 +47,41 @@ struct LmtpTimeouts {
 // How to reach the LMTP server of `config` (which must have an lmtp transport).
 client::Options lmtp_options(const config::Config& config, const LmtpTimeouts& timeouts);
 
+// Connections kept open between RCPT checks (each left clean after its
+// RSET): at most `max_idle` in all, each for at most `max_idle_time`, for
+// the executor (I/O thread) it was opened on. Thread-safe. Destroy it
+// before the executors it holds sessions of.
+class LmtpSessionPool {
+ public:
+  static constexpr std::size_t max_idle = 16;
+  static constexpr std::chrono::seconds max_idle_time{20};
+
+  LmtpSessionPool() = default;
+  ~LmtpSessionPool();
+  LmtpSessionPool(const LmtpSessionPool&) = delete;
+  LmtpSessionPool& operator=(const LmtpSessionPool&) = delete;
+
+  // An idle session to `server` (Config::transport()) on `executor`, or null.
+  std::unique_ptr<client::Session> take(const std::string& server, const asio::any_io_executor& executor);
+  void give(std::unique_ptr<client::Session> session, std::string server);
+
+ private:
+  struct Idle {
+    std::unique_ptr<client::Session> session;
+    std::string server;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::mutex mutex_;
+  std::vector<Idle> idle_;
+};
+
 // The reply to give at RCPT for `address` (already final_recipient()),
-// or nullopt when the LMTP server takes it.
+// or nullopt when the LMTP server takes it. With `pool`, a kept
+// connection is used when there is one (a new one when the server closed
+// it meanwhile) and kept again afterwards.
 asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_executor executor,
                                                             const config::Config& config, std::string address,
+                                                            LmtpSessionPool* pool = nullptr,
                                                             LmtpTimeouts timeouts = {});
 
 // One recipient's result after an attempt.

@@ -43,9 +43,10 @@ asio::awaitable<std::optional<smtp::Reply>> ask_userdb(asio::any_io_executor exe
 }  // namespace
 
 asio::awaitable<std::optional<smtp::Reply>> check_recipient(asio::any_io_executor executor,
-                                                            const config::Config& config, std::string address) {
+                                                            const config::Config& config, std::string address,
+                                                            LmtpSessionPool* pool) {
   if (!config.auth.dovecot_userdb.empty()) co_return co_await ask_userdb(executor, config, std::move(address));
-  if (config.delivery.lmtp()) co_return co_await lmtp_check_recipient(executor, config, std::move(address));
+  if (config.delivery.lmtp()) co_return co_await lmtp_check_recipient(executor, config, std::move(address), pool);
   co_return std::nullopt;
 }
 

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "delivery/lmtp.hpp"
 #include "smtp/reply.hpp"
 
 namespace postern::delivery {
@@ -28,7 +29,9 @@ namespace postern::delivery {
 bool checks_recipients(const config::Config& config);
 
 // `address`: the canonical address, in a local domain.
+// `pool`: LMTP connections kept between checks (may be null).
 asio::awaitable<std::optional<smtp::Reply>> check_recipient(asio::any_io_executor executor,
-                                                            const config::Config& config, std::string address);
+                                                            const config::Config& config, std::string address,
+                                                            LmtpSessionPool* pool = nullptr);
 
 }  // namespace postern::delivery

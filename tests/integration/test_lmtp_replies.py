@@ -74,5 +74,35 @@ class LmtpRepliesDecide(unittest.TestCase):
                     self.assertGreaterEqual(peer.rcpt_checks, 3)
 
 
+class RcptChecksKeepTheirConnection(unittest.TestCase):
+    """RCPT checks reuse a kept LMTP connection, and take a new one when
+    the LMTP server closed the kept one meanwhile: no 451 for that."""
+
+    def check(self, close_after_rset):
+        d = scratch_dir(test=self)
+        peer = LmtpPeer(after_dot, unix_path=os.path.join(d, "lmtp"), close_after_rset=close_after_rset)
+        self.addCleanup(peer.stop)
+        server = Server(extra={"delivery": {"transport": f"lmtp:unix:{peer.address}"}})
+        self.addCleanup(server.cleanup)
+        server.start()
+        with smtplib.SMTP(*server.mx, timeout=30) as s:
+            s.ehlo("client.example.com")
+            s.mail("sender@example.com")
+            for rcpt in ("a@example.org", "b@example.org", "c@example.org"):
+                self.assertEqual(s.rcpt(rcpt)[0], 250)
+            s.rset()
+        self.assertEqual(peer.rcpt_checks, 3)
+        self.assertEqual(server.stop(), 0)
+        self.assertNotIn("AddressSanitizer", server.log_text())
+        self.assertNotIn("lmtp_unavailable", server.log_text())
+        return peer.connections
+
+    def test_one_connection_for_several_checks(self):
+        self.assertEqual(self.check(close_after_rset=False), 1)
+
+    def test_a_closed_connection_is_replaced(self):
+        self.assertEqual(self.check(close_after_rset=True), 3)
+
+
 if __name__ == "__main__":
     unittest.main()

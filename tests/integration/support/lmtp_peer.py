@@ -2,7 +2,8 @@
 to answer what Dovecot will not on demand: after the final dot it gives
 each accepted recipient the reply `after_dot(recipient, n)` chooses (n:
 how many messages that recipient had before, 1-based), and keeps every
-message it answered 250 for. On a unix socket or a loopback TCP port;
+message it answered 250 for; with close_after_rset it hangs up after each
+RSET, as a server that drops idle connections would. On a unix socket or a loopback TCP port;
 threads, stdlib only; stopped with stop()."""
 import os
 import socket
@@ -13,8 +14,10 @@ import harness
 
 
 class LmtpPeer:
-    def __init__(self, after_dot, unix_path=None):
+    def __init__(self, after_dot, unix_path=None, close_after_rset=False):
         self.after_dot = after_dot
+        self.close_after_rset = close_after_rset  # drop every connection once it is idle
+        self.connections = 0
         self.lock = threading.Lock()
         self.seen = {}        # recipient -> messages received (whatever the reply)
         self.delivered = []   # (sender, recipient, message) answered 250
@@ -29,6 +32,8 @@ class LmtpPeer:
                 self.wfile.flush()
 
             def handle(self):
+                with peer.lock:
+                    peer.connections += 1
                 self.reply("220 lmtp.test LMTP ready")
                 sender, rcpts = None, []
                 while True:
@@ -52,6 +57,8 @@ class LmtpPeer:
                             peer.rcpt_checks += 1
                         sender, rcpts = None, []
                         self.reply("250 2.0.0 OK")
+                        if peer.close_after_rset:
+                            return
                     elif verb == "DATA":
                         self.reply("354 go ahead")
                         data = bytearray()
