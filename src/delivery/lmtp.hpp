@@ -5,7 +5,7 @@
 // dot), on the caller's executor, never blocking a thread:
 //
 //  * lmtp_check_recipient(): at RCPT, for a local recipient, MAIL FROM:<>,
-//    RCPT TO, RSET on a connection of its own, so the mailbox server says
+//    RCPT TO, RSET (on a connection kept for the next check: LmtpSessionPool), so the mailbox server says
 //    whether it will take the mail (Dovecot: unknown user 550 5.1.1, over
 //    quota 552 5.2.2) before we answer: no accept-then-bounce. Its refusal
 //    is passed on with its own code, enhanced code and text; a 4xx stays a
