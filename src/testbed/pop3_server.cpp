@@ -156,13 +156,13 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
   // The outcome of a SASL step, for a login by USER/PASS (`by_pass`) or AUTH.
   void answer(server::AuthExchange::Step step, bool by_pass) {
     if (step.challenge) {
-      sasl::wipe(*step.challenge);
       if (by_pass) {  // PLAIN with its response has nothing more to ask
         auth_.reset();
         dialogue_.login_failed(pop3::Reply::err("Authentication credentials invalid", "AUTH"));
-        return;
+      } else {
+        dialogue_.challenge(*step.challenge);
       }
-      dialogue_.challenge(*step.challenge);
+      sasl::wipe(*step.challenge);
       return;
     }
     auth_.reset();
