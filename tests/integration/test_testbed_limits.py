@@ -189,6 +189,8 @@ class PortsFile(unittest.TestCase):
 
 class StartupText(TestbedCase):
     def test_points_to_help_and_the_docs_and_logs_the_ports_taken(self):
+        # The ports file is written before the listeners log; wait for their lines.
+        self.assertTrue(wait_for(lambda: len(re.findall(r"event=listen address=", self.tb.log())) >= 2, timeout=10))
         log = self.tb.log()
         self.assertNotIn("SPEC", log)
         self.assertIn("postern testbed --help", log)
