@@ -117,6 +117,13 @@ bool in(const std::vector<std::string>& sorted, const std::string& lower) {
 
 }  // namespace
 
+std::string clean_search_text(std::string_view s, std::size_t max_octets) {
+  std::string spaced(s.substr(0, std::min(s.size(), max_octets)));
+  for (char& c : spaced)
+    if (c == '<' || c == '>' || c == '"' || c == ',' || c == ';' || c == '(' || c == ')') c = ' ';
+  return util::to_lower(collapse_spaces(spaced, spaced.size()));
+}
+
 std::string clean_tag(std::string_view tag) {
   std::string replaced;
   for (char c : tag) {
@@ -191,7 +198,7 @@ MessageSummary summarize_message(std::string_view bytes, const store::Envelope& 
   add(envelope.reverse_path);
   add(p.html.empty() ? std::string_view(p.text) : std::string_view(html_text(p.html)));
   for (const auto& a : p.attachments) add(a.filename);
-  m.search_text = util::to_lower(collapse_spaces(search, max_search_text));
+  m.search_text = clean_search_text(search, max_search_text);
 
   for (const auto& r : envelope.recipients) add_unique_lower(m.inboxes, r);
   add_unique_lower(m.inboxes, envelope.auth_identity);

@@ -70,6 +70,10 @@ struct MessageInfo : MessageSummary {
 // own scenario addresses (greylist+60@, locked+2@, tempfail-data+1@, slow+3@).
 MessageSummary summarize_message(std::string_view bytes, const store::Envelope& envelope);
 
+// How Mailpit normalises the text it searches and the words it looks
+// for: < > " , ; ( ) and white space runs become one space, trimmed, lower case.
+std::string clean_search_text(std::string_view s, std::size_t max_octets = std::string::npos);
+
 // Mailpit's tag rules: characters other than letters, digits, "-", "_",
 // ".", "@" and space become spaces, runs of spaces one, trimmed, at most
 // 100 octets; "" when nothing is left.
