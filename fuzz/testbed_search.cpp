@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     m.header_from = {"Shop", "shop+news@example.com"};
     m.header_to = {{"", "ann@example.org"}};
     m.tags = {"news"};
-    m.search_text = clean_search_text("shop order 42 ann@example.org hello");
+    m.search_text = std::make_shared<const std::string>(clean_search_text("shop order 42 ann@example.org hello"));
     m.size = 1234;
     const bool yes = matches(q, m);
     if (q.terms.size() == 1) {

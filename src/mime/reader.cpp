@@ -144,6 +144,7 @@ ParsedMessage parse_message(std::string_view bytes) {
   }
   walk_parts(g_mime_message_get_mime_part(message.p), "", [&](GMimeObject* part, const std::string& id) { visit(part, id, out); });
   if (const char* id = g_mime_message_get_message_id(message.p)) out.message_id = id;
+  if (GDateTime* date = g_mime_message_get_date(message.p)) out.date = g_date_time_to_unix(date);
   out.from = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_FROM));
   out.to = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_TO));
   out.cc = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_CC));
@@ -153,15 +154,20 @@ ParsedMessage parse_message(std::string_view bytes) {
 }
 
 std::optional<PartContent> part_content(std::string_view bytes, std::string_view part_id) {
+  for (auto& [id, part] : leaf_parts(bytes))
+    if (id == part_id) return std::move(part);
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, PartContent>> leaf_parts(std::string_view bytes) {
   init_gmime();
   Unref<GMimeStream> stream{g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size())};
   Unref<GMimeParser> parser{g_mime_parser_new_with_stream(stream.p)};
   Unref<GMimeMessage> message{g_mime_parser_construct_message(parser.p, nullptr)};
-  if (!message.p) return std::nullopt;
-  std::optional<PartContent> out;
+  std::vector<std::pair<std::string, PartContent>> out;
+  if (!message.p) return out;
   walk_parts(g_mime_message_get_mime_part(message.p), "", [&](GMimeObject* part, const std::string& id) {
-    if (out || id != part_id) return;
-    out = PartContent{mime_type_of(part), filename_of(part), leaf_content(part)};
+    out.emplace_back(id, PartContent{mime_type_of(part), filename_of(part), leaf_content(part)});
   });
   return out;
 }

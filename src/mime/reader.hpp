@@ -34,6 +34,7 @@ struct ParsedMessage {
   std::string html;  // the first text/html part that is not an attachment
   std::vector<Attachment> attachments;  // inline parts too (Attachment::inline_part)
   std::string message_id;  // Message-ID: without <>
+  std::optional<std::int64_t> date;  // Date:, Unix seconds
   std::vector<Mailbox> from, to, cc, bcc, reply_to;
 };
 
@@ -49,6 +50,8 @@ ParsedMessage parse_message(std::string_view bytes);
 
 // The part `part_id` names (a text part too); nullopt when there is none.
 std::optional<PartContent> part_content(std::string_view bytes, std::string_view part_id);
+// Every leaf part by its part id, decoded, in one reading.
+std::vector<std::pair<std::string, PartContent>> leaf_parts(std::string_view bytes);
 
 // The addresses (addr-spec, groups expanded) of every To, Cc and Bcc field.
 std::vector<std::string> header_recipients(std::string_view bytes);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/guarded_server.hpp"
+#include "testbed/mailpit_api.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -271,6 +272,8 @@ void HttpApi::routes() {
       return sink.write(event.data(), event.size());
     });
   });
+
+  add_mailpit_routes(h, messages_, transcripts_, std::chrono::steady_clock::now());
 
   h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(fmt::format("# HELP postern_testbed_messages Messages kept.\n# TYPE postern_testbed_messages gauge\n"

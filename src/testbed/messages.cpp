@@ -198,7 +198,7 @@ MessageSummary summarize_message(std::string_view bytes, const store::Envelope& 
   add(envelope.reverse_path);
   add(p.html.empty() ? std::string_view(p.text) : std::string_view(html_text(p.html)));
   for (const auto& a : p.attachments) add(a.filename);
-  m.search_text = clean_search_text(search, max_search_text);
+  m.search_text = std::make_shared<const std::string>(clean_search_text(search, max_search_text));
 
   for (const auto& r : envelope.recipients) add_unique_lower(m.inboxes, r);
   add_unique_lower(m.inboxes, envelope.auth_identity);
@@ -273,6 +273,12 @@ std::vector<std::string> Messages::added(const std::string& id) {
   return dropped;
 }
 
+std::string Messages::store(const store::Envelope& envelope, std::string_view message) {
+  const auto id = spool_.put(envelope, message);
+  added(id);
+  return id;
+}
+
 std::vector<MessageSummary> Messages::list(const std::string& inbox) const {
   const auto wanted = util::to_lower(inbox);
   std::lock_guard lock(mutex_);
@@ -280,6 +286,27 @@ std::vector<MessageSummary> Messages::list(const std::string& inbox) const {
   std::vector<MessageSummary> out;
   for (auto it = index_.rbegin(); it != index_.rend(); ++it)
     if (in(it->inboxes, wanted)) out.push_back(*it);
+  return out;
+}
+
+Messages::Page Messages::find(const std::function<bool(const MessageSummary&)>& keep, std::size_t start,
+                              std::size_t limit) const {
+  Page page;
+  std::lock_guard lock(mutex_);
+  for (auto it = index_.rbegin(); it != index_.rend(); ++it) {
+    if (!keep(*it)) continue;
+    if (page.matched >= start && page.messages.size() < limit) page.messages.push_back(*it);
+    ++page.matched;
+    if (!it->read) ++page.matched_unread;
+  }
+  return page;
+}
+
+std::vector<std::string> Messages::ids(const std::function<bool(const MessageSummary&)>& keep) const {
+  std::vector<std::string> out;
+  std::lock_guard lock(mutex_);
+  for (auto it = index_.rbegin(); it != index_.rend(); ++it)
+    if (keep(*it)) out.push_back(it->id);
   return out;
 }
 

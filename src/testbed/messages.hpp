@@ -20,7 +20,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,7 +55,8 @@ struct MessageSummary {
   std::string message_id;                             // without <>
   std::size_t attachments = 0, inlines = 0;
   std::string snippet;      // the start of the text, white space collapsed
-  std::string search_text;  // lower case: addresses, subject, text, file names (bounded)
+  // Lower case: addresses, subject, text, file names (bounded); shared, so copies of a summary stay cheap.
+  std::shared_ptr<const std::string> search_text;
 
   std::vector<std::string> inboxes;  // lower case, sorted, unique
   std::vector<std::string> tags;     // sorted, unique (case-insensitively)
@@ -91,11 +94,25 @@ class Messages {
   // A message was accepted (Intake::on_accepted): indexes it and drops the
   // oldest past max_messages. Returns the ids dropped.
   std::vector<std::string> added(const std::string& id);
+  // Keeps a message that came another way than SMTP (POST /api/v1/send):
+  // into the spool durably, then indexed. Returns its id. Throws
+  // store::IoError or std::invalid_argument (no recipients).
+  std::string store(const store::Envelope& envelope, std::string_view message);
 
   // Newest first, from the index. `inbox`: only the messages in that
   // inbox (the address, any case); "" every message.
   std::vector<MessageSummary> list(const std::string& inbox = "") const;
   std::size_t size() const;
+
+  // The messages `keep` chooses, newest first: the `limit` from `start`
+  // on, and how many matched in all and of those unread.
+  struct Page {
+    std::vector<MessageSummary> messages;
+    std::size_t matched = 0, matched_unread = 0;
+  };
+  Page find(const std::function<bool(const MessageSummary&)>& keep, std::size_t start, std::size_t limit) const;
+  // The ids `keep` chooses, newest first.
+  std::vector<std::string> ids(const std::function<bool(const MessageSummary&)>& keep) const;
   std::optional<MessageSummary> summary(const std::string& id) const;
   std::optional<MessageInfo> get(const std::string& id) const;  // parsed in full
   std::optional<std::string> raw(const std::string& id) const;

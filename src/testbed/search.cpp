@@ -20,7 +20,7 @@ constexpr Prefix prefixes[] = {{"to:", Kind::to},           {"from:", Kind::from
                                {"cc:", Kind::cc},           {"bcc:", Kind::bcc},
                                {"reply-to:", Kind::reply_to}, {"addressed:", Kind::addressed},
                                {"subject:", Kind::subject}, {"message-id:", Kind::message_id},
-                               {"tag:", Kind::tag},         {"after:", Kind::after},
+                               {"tag:", Kind::tag},         {"inbox:", Kind::inbox},         {"after:", Kind::after},
                                {"before:", Kind::before}};
 
 struct Flag {
@@ -62,7 +62,7 @@ bool any_has(const std::vector<Mailbox>& list, std::string_view value) {
 
 bool positive_match(const SearchTerm& t, const MessageSummary& m) {
   switch (t.kind) {
-    case Kind::text: return contains(m.search_text, t.value);
+    case Kind::text: return m.search_text && contains(*m.search_text, t.value);
     case Kind::to: return any_has(m.header_to, t.value);
     case Kind::from: return mailbox_has(m.header_from, t.value);
     case Kind::cc: return any_has(m.cc, t.value);
@@ -75,6 +75,7 @@ bool positive_match(const SearchTerm& t, const MessageSummary& m) {
     case Kind::message_id: return contains(util::to_lower(m.message_id), t.value);
     case Kind::tag:
       return std::any_of(m.tags.begin(), m.tags.end(), [&](const std::string& tag) { return util::iequals(tag, t.value); });
+    case Kind::inbox: return std::binary_search(m.inboxes.begin(), m.inboxes.end(), t.value);
     case Kind::is_read: return m.read;
     case Kind::is_unread: return !m.read;
     case Kind::is_tagged: return !m.tags.empty();

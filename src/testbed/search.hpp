@@ -6,6 +6,7 @@
 // * `to:` `from:` `cc:` `bcc:` `reply-to:` `addressed:` (any of those)
 //   match a part of a display name or address, `subject:` and
 //   `message-id:` a part of it, `tag:` a whole tag, all ignoring case;
+// * `inbox:ADDR` (the testbed's own): the message is in that inbox;
 // * `is:read` `is:unread` `is:tagged` `has:attachment(s)` `has:inline(s)`;
 // * `after:DATE` `before:DATE` (received at or after / at or before;
 //   YYYY-MM-DD, YYYY/MM/DD, optionally with [T]HH:MM[:SS][.frac], Z or
@@ -31,7 +32,7 @@ namespace postern::testbed {
 struct SearchTerm {
   enum class Kind {
     text, to, from, cc, bcc, reply_to, addressed, subject, message_id, tag,
-    is_read, is_unread, is_tagged, has_attachment, has_inline, after, before, larger, smaller
+    inbox, is_read, is_unread, is_tagged, has_attachment, has_inline, after, before, larger, smaller
   };
   Kind kind = Kind::text;
   bool exclude = false;

@@ -156,8 +156,8 @@ TEST(Messages, MailpitFieldsFromTheMessage) {
   EXPECT_EQ(m.message_id, "abc@example.com");
   EXPECT_EQ(m.attachments, 1u);
   EXPECT_EQ(m.snippet, "Hello&welcome Ann");
-  EXPECT_NE(m.search_text.find("bill.pdf"), std::string::npos);
-  EXPECT_NE(m.search_text.find("ann example"), std::string::npos);
+  EXPECT_NE(m.search_text->find("bill.pdf"), std::string::npos);
+  EXPECT_NE(m.search_text->find("ann example"), std::string::npos);
   auto part = mime::part_content(*messages.raw(id), "2");
   ASSERT_TRUE(part);
   EXPECT_EQ(part->bytes, "PDF");

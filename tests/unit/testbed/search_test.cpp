@@ -19,10 +19,11 @@ MessageSummary sample() {
   m.reply_to = {{"", "help@example.com"}};
   m.message_id = "ABC-123@example.com";
   m.tags = {"Orders", "urgent"};
+  m.inboxes = {"ann@example.org", "audit@example.net"};
   m.attachments = 1;
   m.size = 3000;
   m.received = sys_days(year(2025) / 3 / 15) + hours(12);
-  m.search_text = clean_search_text("Shop Team shop@example.com Your Order #42 shipped ann@example.org Hello, the parcel (2 boxes) left today invoice.pdf");
+  m.search_text = std::make_shared<const std::string>(clean_search_text("Shop Team shop@example.com Your Order #42 shipped ann@example.org Hello, the parcel (2 boxes) left today invoice.pdf"));
   return m;
 }
 
@@ -82,6 +83,9 @@ TEST(Search, SubjectMessageIdTag) {
   EXPECT_TRUE(match("tag:orders"));
   EXPECT_FALSE(match("tag:order")) << "a whole tag";
   EXPECT_TRUE(match("is:tagged"));
+  EXPECT_TRUE(match("inbox:Audit@Example.net"));
+  EXPECT_FALSE(match("inbox:audit")) << "a whole address";
+  EXPECT_TRUE(match("-inbox:boss@example.org"));
 }
 
 TEST(Search, FlagsAndSizes) {
