@@ -181,6 +181,21 @@ class Inboxes(Pop3Case):
         self.assertEqual([line.decode().split()[1] for line in uidl], [self.message_ids()["alice only"]])
         self.assertEqual(self.pop("bob@example.org").stat()[0], 1, "bob's inbox keeps it")
         self.assertEqual(set(self.message_ids()), {"shared", "alice only"}, "the API keeps it")
+        status, listed = self.tb.get("/api/messages?inbox=alice@example.org")
+        self.assertEqual([m["subject"] for m in listed], ["alice only"], "the API's inbox agrees")
+
+        p = self.pop("alice@example.org")
+        p.dele(1)
+        p.quit()
+        self.assertEqual(set(self.message_ids()), {"shared"}, "out of its last inbox, a message is gone")
+
+    def test_the_authenticated_sender_reads_what_it_sent(self):
+        with self.tb.smtp() as s:
+            s.login("sender@example.org", "x")
+            s.sendmail("sender@example.org", ["rcpt@example.org"], "Subject: sent\r\n\r\nx\r\n")
+        for user in ("sender@example.org", "rcpt@example.org"):
+            _, uidl, _ = self.pop(user).uidl()
+            self.assertEqual([line.decode().split()[1] for line in uidl], [self.message_ids()["sent"]], user)
 
     def test_dele_without_quit_removes_nothing(self):
         send(self.tb, ["alice@example.org"], "stays")
