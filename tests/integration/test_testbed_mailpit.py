@@ -329,6 +329,11 @@ class Inboxes(Case):
         self.assertEqual(inbox("bob@example.org"), ["to bob", "to both"])
         self.assertEqual(inbox("sender@example.com"), ["to both"], "the AUTH user's inbox")
         self.assertEqual(inbox("nobody@example.org"), [])
+        self.get("/api/v1/message/latest")  # "to bob" is read
+        self.assertEqual(self.get("/api/inboxes")[1], [
+            {"address": "alice@example.org", "messages": 1, "unread": 1},
+            {"address": "bob@example.org", "messages": 2, "unread": 1},
+            {"address": "sender@example.com", "messages": 1, "unread": 1}])
         _, page = self.get("/api/v1/messages?inbox=sender%40example.com")
         self.assertEqual([m["Subject"] for m in page["messages"]], ["to both"])
         self.assertEqual(page["messages"][0]["Username"], "Sender@Example.com")
