@@ -153,6 +153,12 @@ void HttpApi::routes() {
     for (const auto& m : messages_.list(plus_kept(req.get_param_value("inbox")))) out.push_back(summary(m, transcripts_));
     send_json(res, out);
   });
+  h.Get("/api/inboxes", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& [address, count] : messages_.inboxes())
+      out.push_back({{"address", address}, {"messages", count.messages}, {"unread", count.unread}});
+    send_json(res, out);
+  });
   // With ?inbox=ADDR the message only leaves that inbox (deleted when it was its last).
   h.Delete(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string id = req.matches[1];

@@ -82,8 +82,8 @@ std::string utf8_prefix(std::string s, std::size_t max) {
 }
 
 std::string snippet_of(const ParsedMessage& p) {
-  const std::string text = collapse_spaces(!p.html.empty() && util::trim(p.text).empty() ? html_text(p.html) : p.text,
-                                           snippet_chars * 4 + 8);
+  // As Mailpit: from the HTML part when there is one.
+  const std::string text = collapse_spaces(!p.html.empty() ? html_text(p.html) : p.text, snippet_chars * 4 + 8);
   if (text.size() <= snippet_chars) return text;
   return utf8_prefix(text, snippet_chars) + "...";
 }
@@ -407,6 +407,18 @@ std::size_t Messages::set_all_read(bool read) {
 std::size_t Messages::unread() const {
   std::lock_guard lock(mutex_);
   return static_cast<std::size_t>(std::count_if(index_.begin(), index_.end(), [](const auto& m) { return !m.read; }));
+}
+
+std::map<std::string, Messages::InboxCount> Messages::inboxes() const {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, InboxCount> out;
+  for (const auto& m : index_)
+    for (const auto& inbox : m.inboxes) {
+      auto& c = out[inbox];
+      ++c.messages;
+      if (!m.read) ++c.unread;
+    }
+  return out;
 }
 
 std::size_t Messages::set_tags(const std::vector<std::string>& ids, const std::vector<std::string>& tags) {

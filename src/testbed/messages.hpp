@@ -54,7 +54,7 @@ struct MessageSummary {
   std::vector<Mailbox> header_to, cc, bcc, reply_to;  // bcc: the Bcc: field and envelope recipients in no field
   std::string message_id;                             // without <>
   std::size_t attachments = 0, inlines = 0;
-  std::string snippet;      // the start of the text, white space collapsed
+  std::string snippet;      // the start of the text (of the HTML part if any), white space collapsed
   // Lower case: addresses, subject, text, file names (bounded); shared, so copies of a summary stay cheap.
   std::shared_ptr<const std::string> search_text;
 
@@ -130,6 +130,12 @@ class Messages {
   std::size_t set_read(const std::vector<std::string>& ids, bool read);
   std::size_t set_all_read(bool read);
   std::size_t unread() const;
+
+  // Every inbox with its number of messages and of those unread, by address.
+  struct InboxCount {
+    std::size_t messages = 0, unread = 0;
+  };
+  std::map<std::string, InboxCount> inboxes() const;
 
   // Tags: replaces the tags of each of `ids` (cleaned). Returns how many exist.
   std::size_t set_tags(const std::vector<std::string>& ids, const std::vector<std::string>& tags);

@@ -93,6 +93,12 @@ TEST(Messages, InboxesOfRecipientsAndTheAuthenticatedUser) {
   EXPECT_EQ(messages.summary(b)->user, "Sender@Example.com");
   EXPECT_TRUE(messages.list("nobody@example.org").empty());
   EXPECT_EQ(messages.list().size(), 2u);
+  messages.set_read({b}, true);
+  const auto counts = messages.inboxes();
+  ASSERT_EQ(counts.size(), 3u);
+  EXPECT_EQ(counts.at("bob@example.org").messages, 2u);
+  EXPECT_EQ(counts.at("bob@example.org").unread, 1u);
+  EXPECT_EQ(counts.at("sender@example.com").unread, 0u);
 
   EXPECT_FALSE(messages.remove_from_inbox(a, "sender@example.com")) << "not in that inbox";
   EXPECT_TRUE(messages.remove_from_inbox(a, "ALICE@example.org"));
