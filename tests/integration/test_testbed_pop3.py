@@ -341,6 +341,25 @@ class Fetchmail(Pop3Case):
         self.assertEqual(self.pop("other@example.org").stat()[0], 1, "and from fm's inbox only")
 
 
+class Shutdown(Pop3Case):
+    def test_sigterm_with_pop3_sessions_open_exits_0_at_once(self):
+        send(self.tb, ["alice@example.org"], "kept")
+        idle, busy, auth = self.raw(), self.raw(), self.raw()
+        busy.cmd("USER alice@example.org")
+        self.assertTrue(busy.cmd("PASS x").startswith("+OK Logged in"))
+        self.assertEqual(busy.cmd("DELE 1"), "+OK Message 1 deleted")
+        self.assertEqual(auth.cmd("AUTH PLAIN"), "+ ")
+        started = time.monotonic()
+        self.assertEqual(self.tb.stop(), 0)
+        self.assertLess(time.monotonic() - started, 5)
+        for r in (idle, busy, auth):
+            self.assertTrue(r.closed())
+        with open(os.path.join(self.tb.dir, "out.log"), errors="replace") as f:
+            log = f.read()
+        self.assertNotIn("internal_error", log)
+        self.assertNotIn("Sanitizer", log)
+
+
 class Bounds(Pop3Case):
     args = ("--pop3-sessions", "2")
     config = '[limits]\ncommand_timeout = "2s"\nmax_errors = 4\n'
