@@ -96,9 +96,11 @@ int run_testbed(const TestbedOptions& o) {
   server.set_shutdown_grace(std::chrono::seconds(1), std::chrono::seconds(1));  // SIGTERM ends it within 5 s
   // Messages exist once the spool does (after bind()); POP3 logins come later.
   std::unique_ptr<testbed::Messages> kept;
+  auto sizes = std::make_shared<testbed::WireSizes>();
+  server.keep(sizes);
   auto pop3_server = std::make_shared<testbed::Pop3Server>(
-      server, pop3_listener, o.pop3_sessions, [&kept](const std::string& identity) -> std::unique_ptr<pop3::Maildrop> {
-        return std::make_unique<testbed::InboxMaildrop>(*kept, identity);
+      server, pop3_listener, o.pop3_sessions, [&kept, sizes](const std::string& identity) -> std::unique_ptr<pop3::Maildrop> {
+        return std::make_unique<testbed::InboxMaildrop>(*kept, *sizes, identity);
       });
   pop3_server->bind();  // before bind() drops privileges
   server.bind();

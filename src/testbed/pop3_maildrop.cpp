@@ -2,17 +2,32 @@
 
 #include <algorithm>
 
+#include "pop3/reply.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
 
-InboxMaildrop::InboxMaildrop(Messages& messages, std::string address)
-    : messages_(messages), address_(util::to_lower(address)) {}
+std::uint64_t WireSizes::of(const Messages& messages, const MessageSummary& message) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = octets_.find(message.id); it != octets_.end()) return it->second;
+  }
+  const auto raw = messages.raw(message.id);
+  if (!raw) return message.size;  // gone meanwhile: RETR will say so
+  const auto octets = pop3::octets(*raw);
+  std::lock_guard lock(mutex_);
+  if (octets_.size() >= max_entries) octets_.clear();
+  octets_.emplace(message.id, octets);
+  return octets;
+}
+
+InboxMaildrop::InboxMaildrop(Messages& messages, WireSizes& sizes, std::string address)
+    : messages_(messages), sizes_(sizes), address_(util::to_lower(address)) {}
 
 std::vector<pop3::MaildropEntry> InboxMaildrop::entries() {
   std::vector<pop3::MaildropEntry> out;
   const auto list = messages_.list(address_);  // newest first
-  for (auto it = list.rbegin(); it != list.rend(); ++it) out.push_back({it->id, it->size});
+  for (auto it = list.rbegin(); it != list.rend(); ++it) out.push_back({it->id, sizes_.of(messages_, *it)});
   return out;
 }
 

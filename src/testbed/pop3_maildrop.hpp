@@ -5,9 +5,17 @@
 // takes the message out of ADDR's inbox only: it stays in the others, and
 // in none it is deleted (Messages::remove_from_inbox). Reading a message
 // does not mark it read (as in Mailpit).
+//
+// LIST gives the size RETR sends (RFC 1939 §5: "the exact size"), every
+// line ending as CRLF: the same as the spool's size for mail that came in
+// over SMTP, not for a message composed by POST /api/v1/send with bare
+// LFs. WireSizes reads each message once to know it.
 #pragma once
 
+#include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "pop3/maildrop.hpp"
@@ -15,9 +23,21 @@
 
 namespace postern::testbed {
 
+// The octets RETR sends per message id. Thread-safe; bounded (forgets
+// everything past max_entries, then learns again).
+class WireSizes {
+ public:
+  static constexpr std::size_t max_entries = 100000;
+  std::uint64_t of(const Messages& messages, const MessageSummary& message);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::uint64_t> octets_;
+};
+
 class InboxMaildrop final : public pop3::Maildrop {
  public:
-  InboxMaildrop(Messages& messages, std::string address);
+  InboxMaildrop(Messages& messages, WireSizes& sizes, std::string address);
   std::vector<pop3::MaildropEntry> entries() override;
   // nullopt once the message left this inbox (another session, the API) or was dropped.
   std::optional<std::string> content(const std::string& uid) override;
@@ -25,6 +45,7 @@ class InboxMaildrop final : public pop3::Maildrop {
 
  private:
   Messages& messages_;
+  WireSizes& sizes_;
   std::string address_;  // lower case
 };
 

@@ -164,6 +164,17 @@ class Inboxes(Pop3Case):
         self.assertEqual([line.decode().split()[1] for line in uidl], [ids["to carol"]])
         self.assertEqual(self.pop("nobody@example.org").stat(), (0, 0))
 
+    def test_a_message_from_the_send_api_is_listed_with_the_size_retr_sends(self):
+        status, _ = self.tb.request("POST", "/api/v1/send", {
+            "From": {"Email": "api@example.com"}, "To": [{"Email": "alice@example.org"}],
+            "Subject": "via api", "Text": "line 1\nline 2\n.dot line\n"})
+        self.assertEqual(status, 200)
+        p = self.pop("alice@example.org")
+        _, listing, _ = p.list()
+        _, lines, octets = p.retr(1)
+        self.assertEqual(int(listing[0].split()[1]), octets)
+        self.assertIn(b".dot line", lines)
+
     def test_dele_then_quit_removes_from_that_inbox_only(self):
         send(self.tb, ["alice@example.org", "bob@example.org"], "shared")
         send(self.tb, ["alice@example.org"], "alice only")

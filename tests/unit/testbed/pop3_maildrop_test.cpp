@@ -39,7 +39,8 @@ TEST(InboxMaildrop, ALoginSeesItsInboxOldestFirstAndRemovesFromItOnly) {
   const auto b = put(spool, messages, 2, {"carol@example.org"});
   const auto c = put(spool, messages, 3, {"Alice@Example.ORG"});
 
-  InboxMaildrop alice(messages, "ALICE@example.org");
+  WireSizes sizes;
+  InboxMaildrop alice(messages, sizes, "ALICE@example.org");
   EXPECT_EQ(uids(alice), (std::vector<std::string>{a, c}));
   EXPECT_EQ(alice.entries().at(0).octets, pop3::octets(*messages.raw(a)));
   EXPECT_TRUE(alice.content(a));
@@ -48,10 +49,27 @@ TEST(InboxMaildrop, ALoginSeesItsInboxOldestFirstAndRemovesFromItOnly) {
   EXPECT_TRUE(alice.remove({a, c}));
   EXPECT_TRUE(uids(alice).empty());
   EXPECT_FALSE(alice.content(a)) << "gone from this inbox";
-  InboxMaildrop bob(messages, "bob@example.org");
+  InboxMaildrop bob(messages, sizes, "bob@example.org");
   EXPECT_EQ(uids(bob), std::vector<std::string>{a});
   EXPECT_FALSE(messages.summary(c)) << "out of its last inbox, deleted";
   EXPECT_TRUE(alice.remove({a})) << "already out: as good as removed";
+}
+
+// A message with bare LFs (as POST /api/v1/send may store one) is listed
+// with the size RETR sends: every line ending CRLF.
+TEST(InboxMaildrop, SizesCountCrlfLineEndings) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  store::Envelope e;
+  e.reverse_path = "app@example.com";
+  e.recipients = {"lf@example.org"};
+  const auto id = messages.store(e, "Subject: lf\n\nline 1\nline 2");
+  WireSizes sizes;
+  InboxMaildrop lf(messages, sizes, "lf@example.org");
+  ASSERT_EQ(lf.entries().size(), 1u);
+  EXPECT_EQ(lf.entries()[0].octets, std::string("Subject: lf\r\n\r\nline 1\r\nline 2\r\n").size());
+  EXPECT_EQ(lf.entries()[0].uid, id);
 }
 
 }  // namespace
