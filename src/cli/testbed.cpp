@@ -167,7 +167,8 @@ OAUTHBEARER, XOAUTH2: any token passes; a token starting with "invalid" gets the
 JSON error 334 then 535 5.7.8, one starting with "expired" 454 4.7.0.
 Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way.
 POP3 on --pop3: USER/PASS or AUTH with the same credentials; a login as ADDR
-sees the messages with ADDR among their recipients; DELE removes from that inbox only.
+reads ADDR's inbox (mail to ADDR, or sent by ADDR authenticated); DELE removes
+from that inbox only.
 The web page and JSON API are on --http. Everything, with the exact bytes: docs/testbed.md)";
 
 }  // namespace

@@ -15,7 +15,7 @@ import subprocess
 import time
 import unittest
 
-from harness import wait_for
+from harness import POSTERN, wait_for
 from support.tls import tls_context
 from test_testbed import Testbed
 
@@ -350,6 +350,35 @@ class Fetchmail(Pop3Case):
         self.assertIn("fetched body", mail)
         self.assertEqual(self.pop("fm@example.org").stat()[0], 0, "fetchmail deleted it from fm's inbox")
         self.assertEqual(self.pop("other@example.org").stat()[0], 1, "and from fm's inbox only")
+
+
+class Options(unittest.TestCase):
+    def run_testbed(self, *args):
+        return subprocess.run([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+                               "--http", "127.0.0.1:0", *args], capture_output=True, text=True, timeout=30)
+
+    def test_help_names_the_pop3_options(self):
+        out = subprocess.run([POSTERN, "testbed", "--help"], capture_output=True, text=True, timeout=30)
+        self.assertIn("--pop3", out.stdout)
+        self.assertIn("127.0.0.1:1110", out.stdout)
+        self.assertIn("--pop3-sessions", out.stdout)
+
+    def test_a_bad_pop3_address_is_a_usage_error(self):
+        out = self.run_testbed("--pop3", "nowhere")
+        self.assertEqual(out.returncode, 78, out.stderr)
+        self.assertIn("--pop3", out.stderr)
+        out = self.run_testbed("--pop3", "127.0.0.1:0", "--pop3-sessions", "0")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("--pop3-sessions", out.stderr)
+
+    def test_a_pop3_port_in_use_stops_the_start(self):
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = self.run_testbed("--pop3", "127.0.0.1:%d" % taken.getsockname()[1])
+        self.assertEqual(out.returncode, 69, out.stderr)
+        self.assertIn("cannot listen on 127.0.0.1:%d" % taken.getsockname()[1], out.stderr)
 
 
 class Shutdown(Pop3Case):
