@@ -121,6 +121,9 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
     co_return !ec;
   }
   // One read under the idle deadline; false: the session is over.
+  // XXX Every co_await result goes into a local before it is tested: GCC 12
+  // built `if (!co_await ...)` in these member coroutines into an illegal
+  // instruction (SIGILL at the first resume).
   asio::awaitable<bool> read_more() {
     const bool written = co_await flush();
     if (!written) co_return false;
@@ -185,7 +188,6 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
   net::Deadline deadline_;
   std::string out_;
   unsigned auth_failures_ = 0;
-  unsigned retrieved_ = 0;
   bool timed_out_ = false;
   bool stop_requested_ = false;
 };
