@@ -122,8 +122,8 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
   }
   // One read under the idle deadline; false: the session is over.
   // XXX Every co_await result goes into a local before it is tested: GCC 12
-  // built `if (!co_await ...)` in these member coroutines into an illegal
-  // instruction (SIGILL at the first resume).
+  // built the first form of these member coroutines (`if (!co_await f())`,
+  // `over = !co_await f()`) into an illegal instruction (SIGILL on resume).
   asio::awaitable<bool> read_more() {
     const bool written = co_await flush();
     if (!written) co_return false;
