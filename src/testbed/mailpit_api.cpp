@@ -174,9 +174,9 @@ SearchQuery query_of(const std::string& text) {
   }
 }
 
-// The message an {ID} path names: "latest" is the newest (of those
-// matching ?query=, when given).
-std::optional<std::string> resolve(const Messages& messages, const Request& req, const std::string& id) {
+}  // namespace
+
+std::optional<std::string> resolve_message_id(const Messages& messages, const httplib::Request& req, const std::string& id) {
   if (id != "latest") return messages.summary(id) ? std::optional(id) : std::nullopt;
   const std::string query = std::string(util::trim(req.get_param_value("query")));
   if (query.empty()) return messages.latest();
@@ -185,6 +185,8 @@ std::optional<std::string> resolve(const Messages& messages, const Request& req,
   if (page.messages.empty()) return std::nullopt;
   return page.messages.front().id;
 }
+
+namespace {
 
 json parse_body(const Request& req) {
   if (req.body.empty()) throw BadRequest("expected a JSON object as the body");
@@ -452,7 +454,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
   }));
 
   h.Get(R"(/api/v1/message/([^/]+)/headers)", guarded([&messages](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     json out = json::object();
@@ -464,14 +466,14 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     send_json(res, out);
   }));
   h.Get(R"(/api/v1/message/([^/]+)/raw)", guarded([&messages](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     if (req.get_param_value("dl") == "1") res.set_header("Content-Disposition", "attachment; filename=\"" + *id + ".eml\"");
     res.set_content(*raw, "text/plain; charset=utf-8");
   }));
   h.Get(R"(/api/v1/message/([^/]+)/part/([^/]+))", guarded([&messages](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     auto part = mime::part_content(*raw, req.matches[2].str());
@@ -485,7 +487,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     res.set_content(part->bytes, part->content_type.empty() ? "application/octet-stream" : part->content_type);
   }));
   h.Get(R"(/api/v1/message/([^/]+))", guarded([&messages, &transcripts](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     auto m = id ? messages.get(*id) : std::nullopt;
     const auto raw = m ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
@@ -542,7 +544,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
 
   const auto view = [&messages](bool html) {
     return guarded([&messages, html](const Request& req, Response& res) {
-      const auto id = resolve(messages, req, req.matches[1]);
+      const auto id = resolve_message_id(messages, req, req.matches[1]);
       const auto m = id ? messages.get(*id) : std::nullopt;
       if (!m) return not_found(res, req.matches[1]);
       res.set_header("X-Content-Type-Options", "nosniff");
