@@ -172,6 +172,31 @@ TEST(Messages, MailpitFieldsFromTheMessage) {
   EXPECT_FALSE(mime::part_content(*messages.raw(id), "3"));
 }
 
+TEST(Messages, PagesOfWhatAPredicateChooses) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  std::vector<std::string> ids;
+  for (int n = 0; n < 5; ++n) {
+    ids.push_back(put(spool, n, "Subject: s" + std::to_string(n) + "\r\n\r\nx\r\n"));
+    messages.added(ids.back());
+  }
+  messages.set_read({ids[4]}, true);
+  const auto odd = [](const MessageSummary& m) { return (m.subject.back() - '0') % 2 == 0; };  // s0, s2, s4
+  auto page = messages.find(odd, 1, 1);
+  EXPECT_EQ(page.matched, 3u);
+  EXPECT_EQ(page.matched_unread, 2u);
+  EXPECT_EQ(ids_of(page.messages), std::vector<std::string>{ids[2]});
+  EXPECT_TRUE(messages.find(odd, 3, 10).messages.empty());
+  EXPECT_EQ(messages.ids(odd), (std::vector<std::string>{ids[4], ids[2], ids[0]}));
+  EXPECT_EQ(messages.latest(), ids[4]);
+  EXPECT_TRUE(messages.remove(ids[4]));
+  EXPECT_FALSE(messages.remove(ids[4]));
+  EXPECT_EQ(messages.latest(), ids[3]);
+  EXPECT_EQ(messages.deleted(), 1u);
+  EXPECT_EQ(messages.accepted(), 5u);
+}
+
 TEST(Tags, CleanedAsMailpitDoes) {
   EXPECT_EQ(clean_tag("  a!b  c "), "a b c");
   EXPECT_EQ(clean_tag("%%%"), "");
