@@ -36,6 +36,19 @@ struct BadRequest : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// A search gets this long over the kept messages (a snapshot, no lock held).
+constexpr auto search_budget = std::chrono::seconds(2);
+
+// `q` as a predicate that gives up once the search has run past its budget.
+std::function<bool(const MessageSummary&)> matcher(SearchQuery q) {
+  const auto until = std::chrono::steady_clock::now() + search_budget;
+  return [q = std::move(q), until](const MessageSummary& m) {
+    if (std::chrono::steady_clock::now() > until)
+      throw SearchTooSlow("the search ran longer than 2 s over the kept messages; narrow it down");
+    return matches(q, m);
+  };
+}
+
 void send_json(Response& res, const json& j, int status = 200) {
   res.status = status;
   res.set_content(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
@@ -180,8 +193,7 @@ std::optional<std::string> resolve_message_id(const Messages& messages, const ht
   if (id != "latest") return messages.summary(id) ? std::optional(id) : std::nullopt;
   const std::string query = std::string(util::trim(req.get_param_value("query")));
   if (query.empty()) return messages.latest();
-  const auto q = query_of(query);
-  const auto page = messages.find([&](const MessageSummary& m) { return matches(q, m); }, 0, 1);
+  const auto page = messages.find(matcher(query_of(query)), 0, 1);
   if (page.messages.empty()) return std::nullopt;
   return page.messages.front().id;
 }
@@ -342,6 +354,8 @@ httplib::Server::Handler guarded(F f) {
       f(req, res);
     } catch (const BadRequest& e) {
       fail(res, 400, e.what());
+    } catch (const SearchTooSlow& e) {
+      fail(res, 503, e.what());
     }
   };
 }
@@ -421,8 +435,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     const bool read = bool_of(body, "Read");
     if (!ids.empty() && !search.empty()) throw BadRequest("You may specify either IDs or a search query, not both");
     if (!search.empty()) {
-      const auto q = query_of(search);
-      messages.set_read(messages.ids([&](const MessageSummary& m) { return matches(q, m); }), read);
+      messages.set_read(messages.ids(matcher(query_of(search))), read);
     } else if (ids.empty()) {
       messages.set_all_read(read);
     } else {
@@ -442,13 +455,12 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
   }));
 
   h.Get("/api/v1/search", guarded([page_json, search_text, in_inbox](const Request& req, Response& res) {
-    const auto q = search_text(req);
+    const auto match = matcher(search_text(req));
     const auto inbox = in_inbox(req);
-    send_json(res, page_json(req, [&](const MessageSummary& m) { return inbox(m) && matches(q, m); }));
+    send_json(res, page_json(req, [&](const MessageSummary& m) { return inbox(m) && match(m); }));
   }));
   h.Delete("/api/v1/search", guarded([&messages, &transcripts, search_text](const Request& req, Response& res) {
-    const auto q = search_text(req);
-    for (const auto& id : messages.ids([&](const MessageSummary& m) { return matches(q, m); })) messages.remove(id);
+    for (const auto& id : messages.ids(matcher(search_text(req)))) messages.remove(id);
     transcripts.touch();
     ok(res);
   }));

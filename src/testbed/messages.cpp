@@ -10,7 +10,7 @@ namespace postern::testbed {
 namespace {
 
 constexpr std::size_t snippet_chars = 200;
-constexpr std::size_t max_search_text = 64 << 10;
+constexpr std::size_t max_search_text = 32 << 10;
 
 bool older(const MessageSummary& a, const MessageSummary& b) {
   return a.received != b.received ? a.received < b.received : a.id < b.id;
@@ -289,24 +289,23 @@ std::vector<MessageSummary> Messages::list(const std::string& inbox) const {
   return out;
 }
 
+// `keep` runs on a snapshot, outside the lock: a slow search holds up no
+// message arriving and no other request (summaries share their search text).
 Messages::Page Messages::find(const std::function<bool(const MessageSummary&)>& keep, std::size_t start,
                               std::size_t limit) const {
   Page page;
-  std::lock_guard lock(mutex_);
-  for (auto it = index_.rbegin(); it != index_.rend(); ++it) {
-    if (!keep(*it)) continue;
-    if (page.matched >= start && page.messages.size() < limit) page.messages.push_back(*it);
-    ++page.matched;
-    if (!it->read) ++page.matched_unread;
+  for (auto& m : list()) {
+    if (!keep(m)) continue;
+    if (!m.read) ++page.matched_unread;
+    if (page.matched++ >= start && page.messages.size() < limit) page.messages.push_back(std::move(m));
   }
   return page;
 }
 
 std::vector<std::string> Messages::ids(const std::function<bool(const MessageSummary&)>& keep) const {
   std::vector<std::string> out;
-  std::lock_guard lock(mutex_);
-  for (auto it = index_.rbegin(); it != index_.rend(); ++it)
-    if (keep(*it)) out.push_back(it->id);
+  for (const auto& m : list())
+    if (keep(m)) out.push_back(m.id);
   return out;
 }
 
