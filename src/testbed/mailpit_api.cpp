@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "mime/compose.hpp"
@@ -360,6 +361,27 @@ httplib::Server::Handler guarded(F f) {
   };
 }
 
+// The HTML part with each "cid:CONTENT-ID" pointing at its part, as in
+// Mailpit; one pass, whatever the number of parts and references.
+std::string with_part_links(const ParsedMessage& p, const std::string& id) {
+  std::map<std::string, std::string, std::less<>> parts;
+  for (const auto& a : p.attachments)
+    if (!a.content_id.empty()) parts.emplace(a.content_id, a.part_id);
+  const std::string_view html = p.html;
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t at = html.find("cid:"); at != std::string_view::npos; at = html.find("cid:", at + 4)) {
+    const auto start = at + 4;
+    const auto end = std::min(html.size(), html.find_first_of("\"' >);\t\r\n", start));
+    const auto part = parts.find(html.substr(start, end - start));
+    if (part == parts.end()) continue;
+    out.append(html.substr(copied, at - copied)).append("/api/v1/message/" + id + "/part/" + part->second);
+    copied = end;
+    at = end - 4;
+  }
+  return out.append(html.substr(copied));
+}
+
 void not_found(Response& res, const std::string& id) { fail(res, 404, "message not found: " + util::printable(id, 40)); }
 
 }  // namespace
@@ -562,13 +584,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
       res.set_header("X-Content-Type-Options", "nosniff");
       if (!html) return res.set_content(m->parsed.text, "text/plain; charset=utf-8");
       if (m->parsed.html.empty()) return fail(res, 404, "This message does not contain a HTML part");
-      std::string body = m->parsed.html;
-      // cid: references point at the parts, as in Mailpit.
-      for (const auto& a : m->parsed.attachments) {
-        if (a.content_id.empty()) continue;
-        const std::string from = "cid:" + a.content_id, to = "/api/v1/message/" + *id + "/part/" + a.part_id;
-        for (auto at = body.find(from); at != std::string::npos; at = body.find(from, at + to.size())) body.replace(at, from.size(), to);
-      }
+      const std::string body = with_part_links(m->parsed, *id);
       // The captured HTML is the sender's: it runs in a sandbox, never with the API's origin.
       res.set_header("Content-Security-Policy", "sandbox");
       res.set_content(body, "text/html; charset=utf-8");

@@ -43,9 +43,10 @@ std::string html_text(std::string_view html) {
     if (html[i] == '<') {
       for (std::string_view skip : {"style", "script"}) {
         if (util::istarts_with(html.substr(i + 1), skip)) {
-          const auto lower = util::to_lower(html.substr(i));
-          const auto end = lower.find("</" + std::string(skip));
-          i = end == std::string::npos ? html.size() : i + end + 2 + skip.size();
+          // To its closing tag, any case; without one, to the end (each octet is looked at once).
+          auto end = html.find("</", i);
+          while (end != std::string_view::npos && !util::istarts_with(html.substr(end + 2), skip)) end = html.find("</", end + 2);
+          i = end == std::string_view::npos ? html.size() : end + 2 + skip.size();
           break;
         }
       }
@@ -140,6 +141,7 @@ std::vector<std::string> sorted_unique_tags(const std::vector<std::string>& tags
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& t : tags) {
+    if (out.size() >= max_message_tags) break;
     auto clean = clean_tag(t);
     if (clean.empty() || !seen.insert(util::to_lower(clean)).second) continue;
     out.push_back(std::move(clean));

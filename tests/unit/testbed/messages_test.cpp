@@ -202,6 +202,22 @@ TEST(Tags, CleanedAsMailpitDoes) {
   EXPECT_EQ(clean_tag("%%%"), "");
   EXPECT_EQ(clean_tag(std::string(150, 'x')).size(), 100u);
   EXPECT_EQ(sorted_unique_tags({"b", "A", "a", "", "!"}), (std::vector<std::string>{"A", "b"}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1000; ++i) many.push_back("t" + std::to_string(i));
+  EXPECT_EQ(sorted_unique_tags(many).size(), max_message_tags);
+}
+
+TEST(Messages, HostileHtmlCostsLinearTime) {
+  store::Envelope e;
+  e.recipients = {"a@example.org"};
+  std::string html;
+  for (int i = 0; i < 100000; ++i) html += "<STYLE>";
+  const auto start = std::chrono::steady_clock::now();
+  const auto m = summarize_message("Content-Type: text/html\r\n\r\n" + html + "\r\n", e);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(m.snippet, "");
+  const auto closed = summarize_message("Content-Type: text/html\r\n\r\n<p>a</p><Style>x{}</sTyle><b>b</b>\r\n", e);
+  EXPECT_EQ(closed.snippet, "a b");
 }
 
 }  // namespace
