@@ -10,7 +10,7 @@ namespace postern::testbed {
 namespace {
 
 constexpr std::size_t snippet_chars = 200;
-constexpr std::size_t max_search_text = 64 << 10;
+constexpr std::size_t max_search_text = 32 << 10;
 
 bool older(const MessageSummary& a, const MessageSummary& b) {
   return a.received != b.received ? a.received < b.received : a.id < b.id;
@@ -43,9 +43,10 @@ std::string html_text(std::string_view html) {
     if (html[i] == '<') {
       for (std::string_view skip : {"style", "script"}) {
         if (util::istarts_with(html.substr(i + 1), skip)) {
-          const auto lower = util::to_lower(html.substr(i));
-          const auto end = lower.find("</" + std::string(skip));
-          i = end == std::string::npos ? html.size() : i + end + 2 + skip.size();
+          // To its closing tag, any case; without one, to the end (each octet is looked at once).
+          auto end = html.find("</", i);
+          while (end != std::string_view::npos && !util::istarts_with(html.substr(end + 2), skip)) end = html.find("</", end + 2);
+          i = end == std::string_view::npos ? html.size() : end + 2 + skip.size();
           break;
         }
       }
@@ -140,6 +141,7 @@ std::vector<std::string> sorted_unique_tags(const std::vector<std::string>& tags
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& t : tags) {
+    if (out.size() >= max_message_tags) break;
     auto clean = clean_tag(t);
     if (clean.empty() || !seen.insert(util::to_lower(clean)).second) continue;
     out.push_back(std::move(clean));
@@ -289,24 +291,23 @@ std::vector<MessageSummary> Messages::list(const std::string& inbox) const {
   return out;
 }
 
+// `keep` runs on a snapshot, outside the lock: a slow search holds up no
+// message arriving and no other request (summaries share their search text).
 Messages::Page Messages::find(const std::function<bool(const MessageSummary&)>& keep, std::size_t start,
                               std::size_t limit) const {
   Page page;
-  std::lock_guard lock(mutex_);
-  for (auto it = index_.rbegin(); it != index_.rend(); ++it) {
-    if (!keep(*it)) continue;
-    if (page.matched >= start && page.messages.size() < limit) page.messages.push_back(*it);
-    ++page.matched;
-    if (!it->read) ++page.matched_unread;
+  for (auto& m : list()) {
+    if (!keep(m)) continue;
+    if (!m.read) ++page.matched_unread;
+    if (page.matched++ >= start && page.messages.size() < limit) page.messages.push_back(std::move(m));
   }
   return page;
 }
 
 std::vector<std::string> Messages::ids(const std::function<bool(const MessageSummary&)>& keep) const {
   std::vector<std::string> out;
-  std::lock_guard lock(mutex_);
-  for (auto it = index_.rbegin(); it != index_.rend(); ++it)
-    if (keep(*it)) out.push_back(it->id);
+  for (const auto& m : list())
+    if (keep(m)) out.push_back(m.id);
   return out;
 }
 
