@@ -269,6 +269,17 @@ class Logins(Pop3Case):
         p.user("alice@example.org")
         self.assertTrue(p.pass_("x").startswith(b"+OK"), "the session goes on")
 
+    def test_oauth_tokens_as_in_smtp(self):
+        def xoauth2(token):
+            return "AUTH XOAUTH2 " + b64(b"user=dev@example.org\x01auth=Bearer " + token + b"\x01\x01")
+        r = self.raw()
+        challenge = r.cmd(xoauth2(b"invalid-1"))
+        self.assertTrue(challenge.startswith("+ "))
+        self.assertIn(b'"status":"401"', base64.b64decode(challenge[2:]))
+        self.assertEqual(r.cmd(""), "-ERR [AUTH] Authentication credentials invalid")
+        self.assertEqual(r.cmd(xoauth2(b"expired-1")), "-ERR [SYS/TEMP] Temporary authentication failure")
+        self.assertTrue(r.cmd(xoauth2(b"any-token")).startswith("+OK Logged in"))
+
     def test_auth_errors_then_the_session_goes_on(self):
         r = self.raw()
         self.assertEqual(r.cmd("AUTH PLAIN not*base64"), "-ERR Cannot decode response")
