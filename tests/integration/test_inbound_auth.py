@@ -193,6 +193,23 @@ class InboundAuthTest(unittest.TestCase):
         self.assertIn("dkim=fail", log)
         self.assertIn("action=reject", log)
 
+    def test_large_message_on_disk_gets_the_header_on_top(self):
+        # Over the 256 KiB a session holds in memory: the body streams into
+        # the spool file, its DKIM hash is computed on the way, and the
+        # Authentication-Results field is put before it at the end.
+        line = "All work and no play makes a dull message. " * 2 + "\r\n"
+        data = message("alice@example.test", "large", body=line * 6000,
+                       extra=f"Authentication-Results: {HOST}; dkim=pass header.d=example.test\r\n")
+        self.assertGreater(len(data), 300 * 1024)
+        signed = dkim.sign(data, b"ed1", b"example.test", ed25519_seed(self.ed_key),
+                           signature_algorithm=b"ed25519-sha256", include_headers=[b"from", b"to", b"subject"])
+        got = self.send("alice@pass.test", signed + data)
+        ar = self.results(got)
+        self.assertIn("dkim=pass header.d=example.test header.s=ed1", ar)
+        self.assertIn("dmarc=pass", ar)
+        self.assertEqual(got.count(b"Authentication-Results:"), 1)
+        self.assertTrue(got.endswith(line.encode() * 3))
+
     def test_dmarc_quarantine_header(self):
         got = self.send("alice@fail.test", message("alice@quar.test", "quarantine"))
         ar = self.results(got)
