@@ -14,17 +14,26 @@ DnsAnswer from(dns::Resolver::TxtAnswer a) {
   return out;
 }
 
+DnsAnswer expired_answer() {
+  DnsAnswer out;
+  out.status = DnsAnswer::Status::error;
+  return out;
+}
+
 }  // namespace
 
 asio::awaitable<DnsAnswer> ResolverSource::txt(std::string name) {
+  if (expired()) co_return expired_answer();
   co_return from(co_await resolver_.query_txt(std::move(name)));
 }
 
 asio::awaitable<DnsAnswer> ResolverSource::addresses(std::string name, bool ipv6) {
+  if (expired()) co_return expired_answer();
   co_return from(co_await resolver_.query_addresses(std::move(name), ipv6));
 }
 
 asio::awaitable<DnsAnswer> ResolverSource::mx(std::string name) {
+  if (expired()) co_return expired_answer();
   auto a = co_await resolver_.query_mx(std::move(name));
   DnsAnswer out;
   if (a.outcome == dns::Outcome::temporary) {
@@ -38,6 +47,7 @@ asio::awaitable<DnsAnswer> ResolverSource::mx(std::string name) {
 }
 
 asio::awaitable<DnsAnswer> ResolverSource::ptr(asio::ip::address address) {
+  if (expired()) co_return expired_answer();
   co_return from(co_await resolver_.query_ptr(address));
 }
 

@@ -13,6 +13,13 @@
 namespace postern::server {
 namespace {
 
+// All the lookups of one message's checks, or of one DNSBL check, together.
+constexpr auto check_time_limit = std::chrono::seconds(20);
+
+inbound::ResolverSource dns_for(Server& server, const asio::any_io_executor& executor) {
+  return inbound::ResolverSource(server.resolver(executor), std::chrono::steady_clock::now() + check_time_limit);
+}
+
 bool applies(const admission::SessionInfo& session) {
   return session.role == config::Role::mx && !session.authenticated();
 }
@@ -38,7 +45,7 @@ asio::awaitable<std::optional<smtp::Reply>> InboundStage::at_rcpt(Server& server
   dnsbl_checked_ = true;
   const auto client = client_address(session);
   if (client.is_unspecified()) co_return std::nullopt;
-  inbound::ResolverSource dns(server.resolver(executor));
+  auto dns = dns_for(server, executor);
   auto out = co_await inbound::check_dnsbl(dns, client, lists);
   for (const auto& list : out.failed)
     log::Event("dnsbl_failed").add("session", session.id).add("client", session.peer_address).add("list", list);
@@ -82,7 +89,7 @@ asio::awaitable<std::optional<smtp::Reply>> InboundStage::at_end(Server& server,
   auto check = std::move(check_);
   auto rest = check->flush();
   if (!rest.empty()) co_await sink.add(std::move(rest));
-  inbound::ResolverSource dns(server.resolver(executor));
+  auto dns = dns_for(server, executor);
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count();
   auto verdict = co_await check->finish(dns, now);

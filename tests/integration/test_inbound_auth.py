@@ -100,6 +100,7 @@ class InboundAuthTest(unittest.TestCase):
             "perl._domainkey.example.test": "v=DKIM1; k=rsa; p=" + der_public_key(cls.perl_key),
             "_dmarc.example.test": "v=DMARC1; p=reject",
             "_dmarc.quar.test": "v=DMARC1; p=quarantine",
+            "_dmarc.pass.test": "v=DMARC1; p=reject; aspf=s",
             "pass.test": "v=spf1 ip4:127.0.0.0/8 -all",
             "fail.test": "v=spf1 -all",
             "soft.test": "v=spf1 ~all",
@@ -209,6 +210,21 @@ class InboundAuthTest(unittest.TestCase):
         self.assertIn("dmarc=pass", ar)
         self.assertEqual(got.count(b"Authentication-Results:"), 1)
         self.assertTrue(got.endswith(line.encode() * 3))
+
+    def test_dmarc_pass_by_aligned_spf_alone(self):
+        ar = self.results(self.send("alice@pass.test", message("alice@pass.test", "aligned spf")))
+        self.assertIn("spf=pass smtp.mailfrom=alice@pass.test", ar)
+        self.assertIn("dkim=none", ar)
+        self.assertIn("dmarc=pass (p=reject dis=none) header.from=pass.test", ar)
+
+    def test_dmarc_reject_seen_by_swaks(self):
+        host, port = self.server.mx
+        r = subprocess.run(["swaks", "--server", f"{host}:{port}", "--helo", "client.test",
+                            "--from", "mallory@fail.test", "--to", RCPT,
+                            "--header", "From: <ceo@example.test>", "--header", "Subject: pay this invoice"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertIn("<** 550 5.7.1 Message rejected by the DMARC policy of example.test", r.stdout)
+        self.assertNotEqual(r.returncode, 0)
 
     def test_dmarc_quarantine_header(self):
         got = self.send("alice@fail.test", message("alice@quar.test", "quarantine"))
