@@ -38,7 +38,9 @@ InboundStage::InboundStage() = default;
 InboundStage::~InboundStage() = default;
 
 asio::awaitable<std::optional<smtp::Reply>> InboundStage::at_rcpt(Server& server, asio::any_io_executor executor,
-                                                                                const admission::SessionInfo& session) {
+                                                                   const admission::SessionInfo& session,
+                                                                   const admission::TransactionInfo& transaction,
+                                                                   const std::string& recipient) {
   const auto& lists = session.config->inbound.dnsbl;
   if (lists.empty() || !applies(session)) co_return std::nullopt;
   if (dnsbl_checked_) co_return dnsbl_reply_;
@@ -51,7 +53,8 @@ asio::awaitable<std::optional<smtp::Reply>> InboundStage::at_rcpt(Server& server
     log::Event("dnsbl_failed").add("session", session.id).add("client", session.peer_address).add("list", list);
   if (!out.listing) co_return std::nullopt;
   const auto& l = *out.listing;
-  log::Event("dnsbl_listed").add("session", session.id).add("client", session.peer_address).add("list", l.list)
+  log::Event("dnsbl_listed").add("session", session.id).add("client", session.peer_address)
+      .add("from", "<" + transaction.reverse_path.str() + ">").add("to", "<" + recipient + ">").add("list", l.list)
       .add("text", util::printable(l.text, 200));
   std::string text = "Service unavailable; client [" + session.peer_address + "] blocked using " + l.list;
   if (!l.text.empty()) text += "; " + util::printable(l.text, 300);

@@ -33,7 +33,9 @@ class InboundStage {
 
   // RCPT: a 554 5.7.1 when a block list names the client, else nullopt.
   asio::awaitable<std::optional<smtp::Reply>> at_rcpt(Server& server, asio::any_io_executor executor,
-                                                      const admission::SessionInfo& session);
+                                                      const admission::SessionInfo& session,
+                                                      const admission::TransactionInfo& transaction,
+                                                      const std::string& recipient);
   // The message begins (after DATA's 354 or with the first BDAT).
   void begin(const admission::SessionInfo& session,
              const admission::TransactionInfo& transaction);

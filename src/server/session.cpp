@@ -362,7 +362,7 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
       !(verdict->action == Verdict::Action::reply && verdict->reply.positive()))
     co_return enforce(*verdict);
   auto r = verdict ? std::nullopt : server_.checks().on_rcpt(info_, *dialogue_.transaction(), cmd.path);
-  if (!r && !verdict) r = co_await inbound_.at_rcpt(server_, executor(), info_);
+  if (!r && !verdict) r = co_await inbound_.at_rcpt(server_, executor(), info_, *dialogue_.transaction(), to);
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
       .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
   if (r)

@@ -251,7 +251,7 @@ class InboundAuthTest(unittest.TestCase):
         self.assertTrue(text.startswith(b"5.7.1"), text)
         self.assertIn(b"bl.test", text)
         self.assertIn(b"Listed: see http://bl.test/lookup?127.0.0.9", text)
-        self.assertIn("event=dnsbl_listed", self.server.log_text())
+        self.assertIn("from=<alice@pass.test> to=<bob@example.org> list=bl.test", self.server.log_text())
 
 
 if __name__ == "__main__":
