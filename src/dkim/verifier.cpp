@@ -65,6 +65,35 @@ struct MdCtxDeleter {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
+// OpenSSL 3 decodes a key slowly (its decoder framework takes locks);
+// the same few keys sign most mail, so each thread keeps the last ones.
+std::shared_ptr<EVP_PKEY> public_key(const std::string& der, bool ed25519) {
+  static constexpr std::size_t kept = 64;
+  thread_local std::map<std::string, std::shared_ptr<EVP_PKEY>> cache;
+  const std::string id = (ed25519 ? "e" : "r") + der;
+  if (auto it = cache.find(id); it != cache.end()) return it->second;
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  EVP_PKEY* raw = nullptr;
+  if (ed25519) {
+    if (der.size() == 32) raw = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, p, der.size());
+  } else {
+    raw = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+    if (!raw) {
+      p = reinterpret_cast<const unsigned char*>(der.data());
+      raw = d2i_PublicKey(EVP_PKEY_RSA, nullptr, &p, static_cast<long>(der.size()));
+    }
+    if (raw && EVP_PKEY_get_base_id(raw) != EVP_PKEY_RSA) {
+      EVP_PKEY_free(raw);
+      raw = nullptr;
+    }
+  }
+  if (!raw) return nullptr;
+  std::shared_ptr<EVP_PKEY> key(raw, PkeyDeleter{});
+  if (cache.size() >= kept) cache.erase(cache.begin());
+  cache.emplace(id, key);
+  return key;
+}
+
 }  // namespace
 
 std::optional<std::map<std::string, std::string>> parse_tag_list(std::string_view text) {
@@ -222,6 +251,16 @@ void BodyHasher::emit(std::string_view s) {
 // One content octet of a line: the empty lines and the white space held
 // back before it are real after all.
 void BodyHasher::emit_char(char c) {
+  line_has_content_ = true;
+  if (empty_lines_ == 0 && !wsp_ && !limit_) {  // the common case, one octet at a time
+    ++length_;
+    out_ += c;
+    if (out_.size() >= 16384) {
+      EVP_DigestUpdate(ctx_->md, out_.data(), out_.size());
+      out_.clear();
+    }
+    return;
+  }
   while (empty_lines_ > 0) {
     emit("\r\n");
     --empty_lines_;
@@ -343,21 +382,9 @@ Verification verify(const Signature& sig, const std::vector<Field>& fields, std:
   }
   data += signature_field_for_hashing(fields[signature_index].raw, sig.relaxed_header);
 
-  std::unique_ptr<EVP_PKEY, PkeyDeleter> pkey;
-  const auto* p = reinterpret_cast<const unsigned char*>(key.key.data());
-  if (ed) {
-    if (key.key.size() != 32) return {Result::permerror, "malformed Ed25519 key"};
-    pkey.reset(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, p, key.key.size()));
-  } else {
-    pkey.reset(d2i_PUBKEY(nullptr, &p, static_cast<long>(key.key.size())));
-    if (!pkey) {
-      p = reinterpret_cast<const unsigned char*>(key.key.data());
-      pkey.reset(d2i_PublicKey(EVP_PKEY_RSA, nullptr, &p, static_cast<long>(key.key.size())));
-    }
-    if (pkey && EVP_PKEY_get_base_id(pkey.get()) != EVP_PKEY_RSA) pkey.reset();
-    if (pkey && EVP_PKEY_get_bits(pkey.get()) < 1024) return {Result::permerror, "RSA key shorter than 1024 bits"};
-  }
-  if (!pkey) return {Result::permerror, "malformed public key"};
+  std::shared_ptr<EVP_PKEY> pkey = public_key(key.key, ed);
+  if (!pkey) return {Result::permerror, ed ? "malformed Ed25519 key" : "malformed public key"};
+  if (!ed && EVP_PKEY_get_bits(pkey.get()) < 1024) return {Result::permerror, "RSA key shorter than 1024 bits"};
   std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
   int ok;
   const auto* sigbytes = reinterpret_cast<const unsigned char*>(sig.b.data());
