@@ -34,27 +34,66 @@ MessageCheck::MessageCheck(CheckSettings settings, CheckEnvelope envelope)
 
 MessageCheck::~MessageCheck() = default;
 
+bool MessageCheck::forged(std::string_view field) const {
+  if (!util::iequals(field_name(field), "Authentication-Results")) return false;
+  return util::iequals(authserv_id(field.substr(field.find(':') + 1)), settings_.authserv_id);
+}
+
 void MessageCheck::end_field() {
-  if (field_.empty()) return;
-  const std::string name = field_name(field_);
-  bool keep = true;
-  if (util::iequals(name, "Authentication-Results")) {
-    const auto value = std::string_view(field_).substr(field_.find(':') + 1);
-    if (util::iequals(authserv_id(value), settings_.authserv_id)) keep = false;
+  if (field_mode_ != FieldMode::holding) {
+    field_mode_ = FieldMode::holding;  // it went out (or was dropped) as it came
+    return;
   }
-  if (keep) {
-    out_ += field_;
-    fields_.push_back({name, field_});
-  } else {
+  if (field_.empty()) return;
+  if (forged(field_)) {
     ++removed_;
+  } else {
+    out_ += field_;
+    kept_octets_ += field_.size();
+    if (kept_octets_ > max_header_octets) header_overflow_ = true;
+    else fields_.push_back({field_name(field_), field_});
   }
   field_.clear();
+}
+
+// Header octets for the field being read.
+void MessageCheck::add_to_field(std::string_view bytes) {
+  switch (field_mode_) {
+    case FieldMode::passing:
+      out_ += bytes;
+      return;
+    case FieldMode::dropping:
+      return;
+    case FieldMode::holding:
+      field_ += bytes;
+      if (field_.size() > max_field_octets) {
+        // Too long to hold: judged on its start, then streamed (or dropped).
+        header_overflow_ = true;
+        if (forged(field_)) {
+          ++removed_;
+          field_mode_ = FieldMode::dropping;
+        } else {
+          out_ += field_;
+          field_mode_ = FieldMode::passing;
+        }
+        field_.clear();
+      }
+      return;
+  }
+}
+
+// line_, a whole line or the start of a long one: the next line of the
+// current field (it begins with white space), or the first of a new one.
+void MessageCheck::start_line() {
+  if (line_.front() != ' ' && line_.front() != '\t') end_field();
+  add_to_field(line_);
+  line_.clear();
 }
 
 void MessageCheck::end_header() {
   end_field();
   in_header_ = false;
-  if (!settings_.dkim) return;
+  if (!settings_.dkim || header_overflow_) return;
   for (std::size_t i = 0; i < fields_.size(); ++i) {
     if (!util::iequals(fields_[i].name, "DKIM-Signature")) continue;
     Signed s;
@@ -85,50 +124,41 @@ std::string MessageCheck::feed(std::string_view bytes) {
   if (!in_header_) return pass_through(bytes);
   std::size_t i = 0;
   while (i < bytes.size() && in_header_) {
-    auto lf = bytes.find('\n', i);
+    const auto lf = bytes.find('\n', i);
     const std::size_t end = lf == std::string_view::npos ? bytes.size() : lf + 1;
-    line_.append(bytes.substr(i, end - i));
-    header_octets_ += end - i;
+    const auto piece = bytes.substr(i, end - i);
     i = end;
-    if (header_octets_ > max_header_octets) {
-      // Too large to read: stored as it came, and reported as unchecked.
-      header_overflow_ = true;
-      in_header_ = false;
-      out_ += field_;
-      out_ += line_;
-      field_.clear();
-      line_.clear();
-      signatures_.clear();
-      break;
+    if (long_line_) {
+      add_to_field(piece);
+      long_line_ = lf == std::string_view::npos;
+      continue;
     }
-    if (lf == std::string_view::npos) break;
+    line_.append(piece);
+    if (lf == std::string_view::npos) {
+      if (line_.size() > max_field_octets) {
+        start_line();
+        long_line_ = true;
+      }
+      continue;
+    }
     if (line_ == "\r\n" || line_ == "\n") {
       end_header();
       out_ += line_;
-    } else if (line_.front() == ' ' || line_.front() == '\t') {
-      field_ += line_;
+      line_.clear();
     } else {
-      end_field();
-      field_ = line_;
+      start_line();
     }
-    line_.clear();
   }
   std::string out;
   out.swap(out_);
-  if (i < bytes.size()) out += header_overflow_ ? std::string(bytes.substr(i)) : pass_through(bytes.substr(i));
+  if (i < bytes.size()) out += pass_through(bytes.substr(i));
   return out;
 }
 
 std::string MessageCheck::flush() {
   if (in_header_) {
     // A message that is all header: the last field and a partial line.
-    if (!line_.empty() && line_.front() != ' ' && line_.front() != '\t') {
-      end_field();
-      field_ = line_;
-    } else {
-      field_ += line_;
-    }
-    line_.clear();
+    if (!long_line_ && !line_.empty()) start_line();
     end_header();
   }
   std::string out;

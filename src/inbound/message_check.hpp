@@ -52,8 +52,11 @@ class MessageCheck {
  public:
   // At most this many DKIM signatures are checked (the rest: dkim=policy).
   static constexpr std::size_t max_signatures = 8;
-  // A header section larger than this is stored as it came, unchecked.
-  static constexpr std::size_t max_header_octets = 1024 * 1024;
+  // Header fields beyond this many octets in all are not kept for DKIM and
+  // DMARC (dkim=permerror), and a field longer than max_field_octets is
+  // judged on its start and streamed on; forged fields are removed anyway.
+  static constexpr std::size_t max_header_octets = 256 * 1024;
+  static constexpr std::size_t max_field_octets = 64 * 1024;
 
   MessageCheck(CheckSettings settings, CheckEnvelope envelope);
   ~MessageCheck();
@@ -71,17 +74,24 @@ class MessageCheck {
   asio::awaitable<CheckVerdict> finish(DnsSource& dns, long long now);
 
  private:
+  void start_line();
+  void add_to_field(std::string_view bytes);
+  bool forged(std::string_view field) const;
   void end_field();
   void end_header();
   std::string pass_through(std::string_view body);
+
+  enum class FieldMode { holding, passing, dropping };
 
   CheckSettings settings_;
   CheckEnvelope envelope_;
   bool in_header_ = true;
   bool header_overflow_ = false;
-  std::size_t header_octets_ = 0;
+  std::size_t kept_octets_ = 0;  // in fields_
   std::string line_;   // the header line being read
+  bool long_line_ = false;  // the line read so far went to its field already
   std::string field_;  // the header field being read (with its continuation lines)
+  FieldMode field_mode_ = FieldMode::holding;
   std::string out_;
   std::vector<dkim::Field> fields_;
   unsigned removed_ = 0;

@@ -207,6 +207,26 @@ TEST(MessageCheck, ForgedResultsGoWhateverThePiecesTheMessageComesIn) {
   EXPECT_EQ(stream(headers_only, "Subject: x\r\nAuthentication-Results: mx.example.org; none", 3), "Subject: x\r\n");
 }
 
+TEST(MessageCheck, HugeFieldsAreStreamedAndForgedOnesStillGo) {
+  const std::string huge_forged = "Authentication-Results: mx.example.org; spf=pass (" + std::string(200 * 1024, 'x') + ")\r\n";
+  const std::string huge_other = "X-Long: " + std::string(100 * 1024, 'y') + "\r\n " + std::string(100, 'z') + "\r\n";
+  const std::string message = "From: a@example.com\r\n" + huge_forged + huge_other + "Subject: s\r\n\r\nbody\r\n";
+  for (std::size_t chunk : {4096u, 100000u, 1u << 20}) {
+    MessageCheck check(all_checks(), {asio::ip::make_address("192.0.2.1"), "client.example", "a@example.com"});
+    EXPECT_EQ(stream(check, message, chunk), "From: a@example.com\r\n" + huge_other + "Subject: s\r\n\r\nbody\r\n");
+    EXPECT_EQ(check.removed(), 1u);
+    TableDns dns;
+    auto v = run(check.finish(dns, 0));
+    EXPECT_NE(v.summary.find("dkim=permerror"), std::string::npos) << v.summary;
+  }
+  // A header section of many fields: beyond the limit none are kept for DKIM, all are stored.
+  std::string many;
+  for (int i = 0; i < 5000; ++i) many += "X-Filler-" + std::to_string(i) + ": " + std::string(60, 'f') + "\r\n";
+  MessageCheck check(all_checks(), {asio::ip::make_address("192.0.2.1"), "client.example", "a@example.com"});
+  const std::string big = many + "Authentication-Results: mx.example.org; none\r\n\r\nbody\r\n";
+  EXPECT_EQ(stream(check, big, 8192), many + "\r\nbody\r\n");
+}
+
 TEST(MessageCheck, VerdictsFromDkimSpfAndDmarc) {
   postern::dkim::SigningKey key{"example.com", "k1", postern::dkim::Algorithm::ed25519,
                                 postern::dkim::generate(postern::dkim::Algorithm::ed25519), nullptr};
