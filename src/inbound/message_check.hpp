@@ -4,7 +4,8 @@
 //
 // The message streams through feed() on its way to the spool: the header
 // section is read one field at a time (a forged Authentication-Results
-// for our authserv-id is dropped there, before it is stored), and once it
+// for our authserv-id, or an X-Postern-Quarantine, is dropped there,
+// before it is stored), and once it
 // ends every body octet goes to one DKIM body hasher per signature. So
 // the body hash is ready at the end of DATA without holding the message
 // or reading it back. finish() then does the DNS work.

@@ -235,11 +235,13 @@ class InboundAuthTest(unittest.TestCase):
 
     def test_forged_authentication_results_removed(self):
         extra = (f"Authentication-Results: {HOST}; spf=pass smtp.mailfrom=ceo@example.org\r\n"
-                 "Authentication-Results: relay.example.net; dkim=pass header.d=example.net\r\n")
+                 "Authentication-Results: relay.example.net; dkim=pass header.d=example.net\r\n"
+                 "X-Postern-Quarantine: forged\r\n")
         got = self.send("alice@soft.test", message("alice@soft.test", "forged", extra=extra))
         ar = self.results(got)
         self.assertIn("spf=softfail", ar)
         self.assertNotIn(b"ceo@example.org", got)
+        self.assertNotIn(b"X-Postern-Quarantine", got)
         self.assertIn(b"Authentication-Results: relay.example.net; dkim=pass", got)
 
     def test_dnsbl_refuses_at_rcpt_with_the_list_text(self):
