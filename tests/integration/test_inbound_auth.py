@@ -104,6 +104,9 @@ class InboundAuthTest(unittest.TestCase):
             "pass.test": "v=spf1 ip4:127.0.0.0/8 -all",
             "fail.test": "v=spf1 -all",
             "soft.test": "v=spf1 ~all",
+            "ptr.test": "v=spf1 ptr:client.test -all",
+            "mx.test": "v=spf1 mx/24 -all",
+            "macro.test": "v=spf1 exists:%{ir}.%{l1r-}.allow.macro.test -all",
             "example.test": "v=spf1 -all",
             "quar.test": "v=spf1 -all",
             "client.test": "v=spf1 a:client.test -all",
@@ -112,6 +115,8 @@ class InboundAuthTest(unittest.TestCase):
         cls.silent = SilentDns()
         options = [txt_option(n, t) for n, t in cls.records.items()]
         options += ["--host-record=client.test,127.0.0.1", "--host-record=9.0.0.127.bl.test,127.0.0.2",
+                    "--mx-host=mx.test,mail.mx.test,10", "--host-record=mail.mx.test,127.0.0.200",
+                    "--host-record=1.0.0.127.alice.allow.macro.test,127.0.0.2",
                     f"--server=/timeout.test/127.0.0.1#{cls.silent.port}"]
         cls.dns = Dnsmasq(options).start()
         cls.server = harness.Server(listeners=("mx",), tls_mx="none", extra={
@@ -150,7 +155,8 @@ class InboundAuthTest(unittest.TestCase):
         return " ".join(ours[0].split())
 
     def test_spf_pass_fail_softfail(self):
-        for domain, want in (("pass.test", "pass"), ("fail.test", "fail"), ("soft.test", "softfail")):
+        for domain, want in (("pass.test", "pass"), ("fail.test", "fail"), ("soft.test", "softfail"),
+                             ("ptr.test", "pass"), ("mx.test", "pass"), ("macro.test", "pass")):
             ar = self.results(self.send(f"alice@{domain}", message(f"alice@{domain}", "spf " + domain)))
             self.assertIn(f"spf={want} smtp.mailfrom=alice@{domain}", ar)
             self.assertIn("spf=pass smtp.helo=client.test", ar)
