@@ -112,6 +112,18 @@ struct Relay {
   bool mta_sts = true;  // RFC 8461 for MX delivery: enforce-mode policies are obeyed
 };
 
+// SPEC §13 [inbound]: the built-in message authentication of mx
+// listeners (src/inbound), and the DNS block lists asked at RCPT.
+struct Inbound {
+  bool spf = false;
+  bool dkim = false;
+  bool dmarc = false;          // needs spf and dkim
+  bool dmarc_enforce = false;  // needs dmarc: p=reject gets 550 5.7.1, p=quarantine X-Postern-Quarantine
+  std::vector<std::string> dnsbl;  // zones, lower case
+
+  bool checks_messages() const { return spf || dkim || dmarc; }
+};
+
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
 struct Http {
   std::string listen;  // "127.0.0.1:9025"; "" = off
@@ -160,6 +172,7 @@ struct Config {
   Limits limits;
   Queue queue;
   Relay relay;
+  Inbound inbound;
   Http http;
   Testbed testbed;
   LogFormat log_format = LogFormat::text;

@@ -143,6 +143,7 @@ class Loader {
              {"delay_warning", [&](auto& v) { c_.queue.delay_warning = duration(v, 0); }},
          }); }},
         {"relay", [&](auto& n) { relay(table(n)); }},
+        {"inbound", [&](auto& n) { inbound(table(n)); }},
         {"http", [&](auto& n) { walk(table(n), "http", {
              {"listen", [&](auto& v) {
                 c_.http.listen = string(v);
@@ -223,6 +224,10 @@ class Loader {
     if (c_.limits.max_connections_per_ip > c_.limits.max_connections)
       fail(line("limits.max_connections_per_ip", "limits.max_connections"), "limits.max_connections_per_ip",
            "must not exceed limits.max_connections (" + std::to_string(c_.limits.max_connections) + ")");
+    if (c_.inbound.dmarc && !(c_.inbound.spf && c_.inbound.dkim))
+      fail(line("inbound.dmarc"), "inbound.dmarc", "needs inbound.spf and inbound.dkim (DMARC reads their results)");
+    if (c_.inbound.dmarc_enforce && !c_.inbound.dmarc)
+      fail(line("inbound.dmarc_enforce"), "inbound.dmarc_enforce", "is true, but inbound.dmarc is false");
     if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost.empty())
       fail(line("relay.smarthost_user"), "relay.smarthost_user", "is set, but relay.smarthost is empty");
     const bool oauth = !c_.relay.smarthost_oauth_token_command.empty();
@@ -535,6 +540,40 @@ class Loader {
            });
          }},
     });
+  }
+
+  void inbound(const toml::table& t) {
+    walk(t, "inbound", {
+        {"spf", [&](auto& n) { c_.inbound.spf = boolean(n); }},
+        {"dkim", [&](auto& n) { c_.inbound.dkim = boolean(n); }},
+        {"dmarc", [&](auto& n) { c_.inbound.dmarc = boolean(n); }},
+        {"dmarc_enforce", [&](auto& n) { c_.inbound.dmarc_enforce = boolean(n); }},
+        {"dnsbl", [&](auto& n) {
+           c_.inbound.dnsbl.clear();
+           each_string(n, [&](std::string v, std::size_t line) {
+             v = util::to_lower(v);
+             if (!dns_zone(v)) fail(line, key_, q(v) + " is not a DNS zone (e.g. \"zen.spamhaus.org\")");
+             c_.inbound.dnsbl.push_back(v);
+           });
+         }},
+    });
+  }
+
+  // A DNS block list's zone: labels of letters, digits and '-', two at least.
+  static bool dns_zone(std::string_view z) {
+    if (z.empty() || z.size() > 200 || z.front() == '.' || z.back() == '.' || z.find("..") != std::string_view::npos ||
+        z.find('.') == std::string_view::npos)
+      return false;
+    std::size_t label = 0;
+    for (char ch : z) {
+      if (ch == '.') {
+        label = 0;
+        continue;
+      }
+      if (++label > 63) return false;
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) return false;
+    }
+    return true;
   }
 
   std::vector<TestbedRule> rules(const toml::node& n, const std::string& name) {

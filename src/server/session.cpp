@@ -284,11 +284,13 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
       co_return co_await auth_response(std::move(e.text));
     case Kind::body_begin:
       sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description());
+      inbound_.begin(info_, *dialogue_.transaction());
       break;
     case Kind::body:
-      co_await sink_->add(std::move(e.text));
+      co_await inbound_.add(*sink_, std::move(e.text));
       break;
     case Kind::body_abandoned:
+      inbound_.abandon();
       sink_.reset();
       break;
     case Kind::body_end:
@@ -360,6 +362,7 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
       !(verdict->action == Verdict::Action::reply && verdict->reply.positive()))
     co_return enforce(*verdict);
   auto r = verdict ? std::nullopt : server_.checks().on_rcpt(info_, *dialogue_.transaction(), cmd.path);
+  if (!r && !verdict) r = co_await inbound_.at_rcpt(server_, executor(), info_, *dialogue_.transaction(), to);
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
       .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
   if (r)
@@ -382,6 +385,11 @@ asio::awaitable<Session::Next> Session::message_end() {
   if (verdict && verdict->action != Verdict::Action::accept) {
     sink_.reset();
     co_return enforce(*verdict);
+  }
+  if (auto refused = co_await inbound_.at_end(server_, executor(), info_, *sink_)) {
+    sink_.reset();
+    dialogue_.message_done(std::move(*refused));
+    co_return Next::go_on;
   }
   auto reply = co_await store_message(server_, info_, *dialogue_.transaction(), *sink_);
   if (reply.code == 250) ++messages_;

@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "server/auth.hpp"
 #include "server/connection_limits.hpp"
+#include "server/inbound_stage.hpp"
 #include "admission/session_info.hpp"
 #include "net/deadline.hpp"
 #include "net/stream.hpp"
@@ -94,6 +95,7 @@ class Session final : public AuthPeer, public std::enable_shared_from_this<Sessi
   admission::SessionInfo info_;
   smtp::ServerDialogue dialogue_;
   std::unique_ptr<MessageSink> sink_;      // the message coming in
+  InboundStage inbound_;                   // [inbound] checks (mx listeners)
   std::unique_ptr<AuthExchange> auth_;     // the SASL exchange under way
   std::optional<ConnectionLimits::Ticket> ticket_;
   std::string out_;  // replies not yet written
