@@ -46,12 +46,14 @@ std::vector<std::string> dovecot_mechanisms_for(const Session& session) {
   const bool tls = session.info().tls;
   if (config.auth.require_tls && !tls) return {};
   auto& state = const_cast<Session&>(session).server().auth_state();
-  return dovecot::offered_mechanisms(state.dovecot_mechanisms().mechanisms(), tls, !config.auth.require_tls);
+  return dovecot::offered_mechanisms(state.dovecot_mechanisms().mechanisms(config.auth.dovecot_socket), tls,
+                                     !config.auth.require_tls);
 }
 
 bool dovecot_may_offer(const Session& session, std::string_view mechanism) {
+  const auto& config = session.config();
   auto& state = const_cast<Session&>(session).server().auth_state();
-  if (state.dovecot_mechanisms().mechanisms().empty()) return true;
+  if (state.dovecot_mechanisms().mechanisms(config.auth.dovecot_socket).empty()) return true;
   for (const auto& name : dovecot_mechanisms_for(session))
     if (util::iequals(name, mechanism)) return true;
   return false;
@@ -62,10 +64,11 @@ asio::awaitable<void> refresh_auth_mechanisms(Session& session) {
   if (config.auth.backend != config::AuthBackend::dovecot) co_return;
   if (config.auth.require_tls && !session.info().tls) co_return;  // nothing offered anyway
   auto& cache = session.server().auth_state().dovecot_mechanisms();
-  const auto max_age = cache.mechanisms().empty() ? kRetryUnknown : kMechanismsMaxAge;
-  if (!cache.claim_refresh(dovecot::MechanismCache::Clock::now(), max_age)) co_return;
+  const auto& socket = config.auth.dovecot_socket;
+  const auto max_age = cache.mechanisms(socket).empty() ? kRetryUnknown : kMechanismsMaxAge;
+  if (!cache.claim_refresh(socket, dovecot::MechanismCache::Clock::now(), max_age)) co_return;
   dovecot::AuthClient client(session.executor(), client_options(config));
-  if (!co_await client.handshake(&cache))
+  if (!co_await client.handshake(&cache, socket))
     log::Event("auth_unavailable")
         .add("session", session.info().id)
         .add("backend", "dovecot")
@@ -81,7 +84,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start_dovecot(Session& session
   auto& cache = session.server().auth_state().dovecot_mechanisms();
   auto dovecot = std::make_unique<dovecot::AuthClient>(session.executor(), client_options(config));
   // A fresh connection per exchange: its handshake is also the freshest list.
-  if (!co_await dovecot->handshake(&cache)) {
+  if (!co_await dovecot->handshake(&cache, config.auth.dovecot_socket)) {
     log::Event("auth_unavailable")
         .add("session", info.id)
         .add("client", info.peer_address)
