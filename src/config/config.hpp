@@ -24,6 +24,8 @@ enum class MailboxFormat { maildir, mbox };
 // How mailbox files delivered before the 250 are made durable (docs/store.md).
 enum class MailboxSync { automatic, syncfs, fsync };
 enum class LogFormat { text, json };
+// Who checks AUTH credentials (SPEC §12): postern.db, or Dovecot's auth service.
+enum class AuthBackend { postern, dovecot };
 
 struct Listener {
   std::string address;  // as written: "0.0.0.0:25", "[::]:25"
@@ -52,6 +54,10 @@ struct Auth {
   std::filesystem::path oauth_client_secret_file;  // absolute; empty = no client authentication
   std::filesystem::path oauth_introspection_ca;    // absolute; empty = the system store
   std::string oauth_scope;                          // named in the JSON error; "" leaves it out
+  AuthBackend backend = AuthBackend::postern;
+  // Dovecot's auth-client socket: an absolute unix path, or "inet:HOST:PORT".
+  std::string dovecot_socket;
+  Duration dovecot_timeout{10};  // each connect, write and read on it
 };
 
 struct Greylist {

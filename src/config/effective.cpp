@@ -88,6 +88,9 @@ std::string to_toml(const Config& c) {
   o << "oauth_client_secret_file = " << path(c.auth.oauth_client_secret_file) << "\n";
   o << "oauth_introspection_ca = " << path(c.auth.oauth_introspection_ca) << "\n";
   o << "oauth_scope = " << str(c.auth.oauth_scope) << "\n";
+  o << "backend = " << str(c.auth.backend == AuthBackend::dovecot ? "dovecot" : "postern") << "\n";
+  o << "dovecot_socket = " << str(c.auth.dovecot_socket) << "\n";
+  o << "dovecot_timeout = " << dur(c.auth.dovecot_timeout) << "\n";
   o << "\n[greylist]\n";
   o << "enabled = " << boolean(c.greylist.enabled) << "\n";
   o << "delay = " << dur(c.greylist.delay) << "\n";

@@ -198,6 +198,11 @@ class Loader {
     if (smarthost_ca_ && !smarthost_ca_->empty()) c_.relay.smarthost_ca = in_data(smarthost_ca_, "");
     if (oauth_secret_file_ && !oauth_secret_file_->empty()) c_.auth.oauth_client_secret_file = in_data(oauth_secret_file_, "");
     if (oauth_ca_ && !oauth_ca_->empty()) c_.auth.oauth_introspection_ca = in_data(oauth_ca_, "");
+    if (dovecot_socket_ && !dovecot_socket_->empty())
+      c_.auth.dovecot_socket = util::istarts_with(*dovecot_socket_, "inet:") ? *dovecot_socket_ : in_data(dovecot_socket_, "").string();
+    if (c_.auth.backend == AuthBackend::dovecot && c_.auth.dovecot_socket.empty())
+      fail(line("auth.backend"), "auth.dovecot_socket",
+           "is empty, but auth.backend is \"dovecot\": name Dovecot's auth-client socket (a path, or \"inet:HOST:PORT\")");
     if (aliases_file_ && aliases_file_->empty()) c_.aliases_file.clear();
     else c_.aliases_file = in_data(aliases_file_, "aliases");
 
@@ -254,7 +259,7 @@ class Loader {
   std::size_t line_ = 0;  // its line
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
   std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_, aliases_file_;
-  std::optional<std::string> oauth_secret_file_, oauth_ca_;
+  std::optional<std::string> oauth_secret_file_, oauth_ca_, dovecot_socket_;
 
   [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
     throw Error(file_, line, key, message);
@@ -454,6 +459,28 @@ class Loader {
         {"oauth_client_secret_file", [&](auto& n) { oauth_secret_file_ = string(n); }},
         {"oauth_introspection_ca", [&](auto& n) { oauth_ca_ = string(n); }},
         {"oauth_scope", [&](auto& n) { c_.auth.oauth_scope = string(n); }},
+        {"backend", [&](auto& n) {
+           auto b = string(n);
+           if (b == "postern") c_.auth.backend = AuthBackend::postern;
+           else if (b == "dovecot") c_.auth.backend = AuthBackend::dovecot;
+           else fail(q(b) + ": expected \"postern\" or \"dovecot\"");
+         }},
+        {"dovecot_socket", [&](auto& n) {
+           auto v = string(n);
+           if (util::istarts_with(v, "inet:")) {
+             std::uint16_t port = 0;
+             try {
+               port = parse_endpoint(v.substr(5), 0, false).port;
+             } catch (const std::invalid_argument& e) {
+               fail(q(v) + ": expected \"inet:HOST:PORT\" (" + e.what() + ")");
+             }
+             if (port == 0) fail(q(v) + ": expected \"inet:HOST:PORT\" with a port");
+           } else if (v.find('\0') != std::string::npos || v.size() > 100) {
+             fail(q(v) + ": expected a unix socket path (at most 100 octets) or \"inet:HOST:PORT\"");
+           }
+           dovecot_socket_ = v;
+         }},
+        {"dovecot_timeout", [&](auto& n) { c_.auth.dovecot_timeout = duration(n, 1); }},
     });
   }
 

@@ -21,6 +21,7 @@
 #include "sasl/tls_binding.hpp"
 #include "admission/auth_lockout.hpp"
 #include "admission/auth_state.hpp"
+#include "server/auth_dovecot.hpp"
 #include "server/connection_limits.hpp"
 #include "server/server.hpp"
 #include "server/session.hpp"
@@ -92,6 +93,26 @@ std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const AuthPeer& session, boo
   return v;
 }
 
+// The lockout (AuthState): on the blocking pool when it asks Redis.
+asio::awaitable<bool> locked_out(AuthPeer& session, const std::string& client) {
+  auto& state = session.server().auth_state();
+  const config::Config& config = session.config();
+  if (!admission::AuthState::shares_lockout(config)) co_return state.locked_out(config, client);
+  co_return co_await asio::co_spawn(
+      session.server().blocking(), [&]() -> asio::awaitable<bool> { co_return state.locked_out(config, client); },
+      asio::use_awaitable);
+}
+
+asio::awaitable<bool> record_failure(AuthPeer& session, const std::string& client,
+                                     const admission::AuthLockout::Limits& limits) {
+  auto& state = session.server().auth_state();
+  const config::Config& config = session.config();
+  if (!admission::AuthState::shares_lockout(config)) co_return state.record_failure(config, client, limits);
+  co_return co_await asio::co_spawn(
+      session.server().blocking(),
+      [&]() -> asio::awaitable<bool> { co_return state.record_failure(config, client, limits); }, asio::use_awaitable);
+}
+
 }  // namespace
 
 void AuthExchange::log_failure(const AuthPeer& session, std::string_view outcome) const {
@@ -106,6 +127,7 @@ void AuthExchange::log_failure(const AuthPeer& session, std::string_view outcome
 }
 
 std::vector<std::string> auth_mechanisms_for(const AuthPeer& session) {
+  if (session.config().auth.backend == config::AuthBackend::dovecot) return dovecot_mechanisms_for(session);
   std::vector<std::string> names;
   for (auto m : usable_mechanisms(session.config(), session.info().tls))
     names.emplace_back(sasl::mechanism_name(m));
@@ -126,18 +148,21 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::
   auto parsed = sasl::parse_auth_command(argument);
   auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);
   if (cmd == nullptr) co_return final(auth_syntax());
-  auto mechanism = sasl::parse_mechanism(cmd->mechanism);
-  auto oauth = sasl::parse_oauth_mechanism(cmd->mechanism);
+  const bool dovecot = config.auth.backend == config::AuthBackend::dovecot;
+  if (dovecot && !info.tls && config.auth.require_tls) co_return final(encryption_required());
+  auto mechanism = dovecot ? std::nullopt : sasl::parse_mechanism(cmd->mechanism);
+  auto oauth = dovecot ? std::nullopt : sasl::parse_oauth_mechanism(cmd->mechanism);
   bool oauth_clear_ok = false;
+  if (dovecot && !dovecot_may_offer(session, cmd->mechanism)) co_return final(unknown_mechanism());
   if (oauth && !oauth_verifier(session, &oauth_clear_ok)) co_return final(unknown_mechanism());
   if (oauth && !info.tls && !oauth_clear_ok) co_return final(encryption_required());
-  if (!oauth && (!mechanism || !configured(config, *mechanism))) co_return final(unknown_mechanism());
-  if (!oauth && !info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism)))
+  if (!dovecot && !oauth && (!mechanism || !configured(config, *mechanism))) co_return final(unknown_mechanism());
+  if (!dovecot && !oauth && !info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism)))
     co_return final(encryption_required());
 
   admission::AuthState& state = session.server().auth_state();
   std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
-  if (state.lockout().locked(client, admission::AuthLockout::Clock::now())) {
+  if (co_await locked_out(session, client)) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
     co_return final(auth_temporary_failure());
   }
@@ -150,6 +175,9 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::
     if (std::holds_alternative<sasl::BadBase64>(r)) co_return final(cannot_decode());
     initial = std::move(std::get<std::string>(r));
   }
+  if (dovecot)
+    co_return co_await start_dovecot(session, std::string(cmd->mechanism), std::move(initial), std::move(client),
+                                     exchange);
   if (oauth) co_return co_await start_oauth(session, *oauth, std::move(initial), std::move(client), exchange);
 
   sasl::ServerOptions options;
@@ -194,7 +222,11 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(AuthPeer& session,
 asio::awaitable<AuthExchange::Step> AuthExchange::respond(AuthPeer& session, std::string bytes) {
   last_response_ = std::chrono::steady_clock::now();
   sasl::ServerStepper::Step step;
-  if (oauth_) {
+  if (dovecot_) {
+    auto answer = co_await dovecot_->respond(bytes);
+    sasl::wipe(bytes);
+    step = co_await from_dovecot(session, std::move(answer));
+  } else if (oauth_) {
     auto& stepper = *oauth_;
     step = co_await off_thread(session, [&] { return stepper.step(bytes); });
   } else {
@@ -248,10 +280,8 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl:
       break;
   }
 
-  admission::AuthState& state = session.server().auth_state();
   const unsigned failures = session.count_auth_failure();
-  const bool locked_now =
-      state.lockout().record_failure(client_, admission::AuthLockout::Clock::now(), lockout_limits(config));
+  const bool locked_now = co_await record_failure(session, client_, lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
   log_failure(session, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);

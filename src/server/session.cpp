@@ -76,6 +76,11 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<c
     info_.peer_port = remote.port();
   }
   info_.local_address = listener.address;
+  auto local = stream_.socket().local_endpoint(ec);
+  if (!ec) {
+    info_.local_ip = peer_text(local.address());
+    info_.local_port = local.port();
+  }
   info_.role = listener.role;
   info_.config = config_.get();
 }
@@ -333,7 +338,9 @@ asio::awaitable<Session::Next> Session::hello(const smtp::Command& cmd) {
   auto verdict = co_await decide(Stage::ehlo, cmd.argument);
   if (verdict && verdict->action != Verdict::Action::accept) co_return enforce(*verdict);
   log::Event("helo").add("session", info_.id).add("client", info_.peer_address).add("helo", util::printable(cmd.argument, 100));
-  // The mechanisms depend on TLS only, which EHLO does not change.
+  // The mechanisms depend on TLS only, which EHLO does not change
+  // (and, with the Dovecot backend, on what Dovecot offers: asked when stale).
+  if (cmd.verb == smtp::Verb::ehlo) co_await refresh_auth_mechanisms(*this);
   dialogue_.accept_hello(cmd.verb == smtp::Verb::ehlo ? auth_mechanisms_for(*this) : std::vector<std::string>{});
   co_return Next::go_on;
 }
