@@ -132,11 +132,11 @@ json message_json(const MessageInfo& m, std::string_view raw) {
   j["Text"] = m.parsed.text;
   j["HTML"] = m.parsed.html;
   json inline_parts = json::array(), attached = json::array();
-  const auto parts = mime::leaf_parts(raw);
+  std::map<std::string, std::string> contents;
+  for (auto& [id, part] : mime::leaf_parts(raw)) contents.emplace(id, std::move(part.bytes));
   for (const auto& a : m.parsed.attachments) {
-    std::string_view bytes;
-    for (const auto& [id, part] : parts)
-      if (id == a.part_id) bytes = part.bytes;
+    const auto found = contents.find(a.part_id);
+    const std::string_view bytes = found == contents.end() ? std::string_view() : std::string_view(found->second);
     json one = {{"PartID", a.part_id},
                 {"FileName", a.filename},
                 {"ContentType", a.content_type},

@@ -197,6 +197,17 @@ TEST(Messages, PagesOfWhatAPredicateChooses) {
   EXPECT_EQ(messages.accepted(), 5u);
 }
 
+TEST(Messages, TheIndexEntryIsBoundedWhateverTheHeader) {
+  store::Envelope e;
+  e.recipients = {"a@example.org"};
+  std::string to = "To: ";
+  for (int i = 0; i < 1000; ++i) to += (i ? ", r" : "r") + std::to_string(i) + "@example.org";
+  const auto m = summarize_message(to + "\r\nSubject: " + std::string(10000, 's') + "\r\n\r\nx\r\n", e);
+  EXPECT_EQ(m.header_to.size(), 200u);
+  EXPECT_EQ(m.subject.size(), 4096u);
+  EXPECT_EQ(m.bcc.size(), 1u) << "a@example.org is in no field";
+}
+
 TEST(Tags, CleanedAsMailpitDoes) {
   EXPECT_EQ(clean_tag("  a!b  c "), "a b c");
   EXPECT_EQ(clean_tag("%%%"), "");
