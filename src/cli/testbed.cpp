@@ -20,6 +20,7 @@
 #include "testbed/http_api.hpp"
 #include "testbed/messages.hpp"
 #include "testbed/oauth_tokens.hpp"
+#include "testbed/releases.hpp"
 #include "testbed/scenarios.hpp"
 #include "testbed/transcripts.hpp"
 
@@ -94,6 +95,16 @@ int run_testbed(const TestbedOptions& o) {
   testbed::Messages messages(server.spool(), cfg.testbed.max_messages);
   testbed::HttpApi api(messages, *transcripts, *scenarios);
   api.allow_hosts(o.allowed_hosts);
+  // Releases go through the queue under [queue] and [relay]; their DSNs are
+  // kept like any message. Never to one of our own listeners (as bound).
+  auto release_config = cfg;
+  for (std::size_t i = 0; i < release_config.listeners.size() && i < server.bound_ports().size(); ++i)
+    release_config.listeners[i].port = server.bound_ports()[i];
+  testbed::Releases releases(release_config, [&intake = server.intake()](const store::Envelope& e, std::string_view m) {
+    return intake.accept(e, m, intake.new_id());
+  });
+  releases.on_change([t = transcripts.get()] { t->touch(); });
+  api.serve_releases(releases);
   const int http_port = api.bind(http.host, http.port);
   log::Event("http_listen")
       .add("address", (http.host.find(':') != std::string::npos ? "[" + http.host + "]" : http.host) + ":" +
@@ -119,10 +130,19 @@ int run_testbed(const TestbedOptions& o) {
       messages.added(id);
       t->touch();
     });
+    try {
+      releases.start();
+    } catch (const std::invalid_argument& e) {
+      throw server::StartError(78, std::string("relay.dns_servers: ") + e.what());
+    }
     api.start();
-    s.on_stop([&api] { api.stop(); });
+    s.on_stop([&api, &releases] {
+      api.stop();
+      releases.stop();
+    });
   });
   api.stop();
+  releases.stop();
   if (scratch) {
     std::error_code ec;
     fs::remove_all(*scratch, ec);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/guarded_server.hpp"
+#include "testbed/release_api.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -122,6 +123,11 @@ int HttpApi::bind(const std::string& host, int port) {
   return bound;
 }
 
+void HttpApi::serve_releases(Releases& releases) {
+  releases_ = &releases;
+  add_release_routes(*http_, messages_, releases);
+}
+
 void HttpApi::start() {
   thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
@@ -155,7 +161,9 @@ void HttpApi::routes() {
   h.Get(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = messages_.get(req.matches[1]);
     if (!m) return error(res, 404, "no message " + util::printable(req.matches[1].str(), 40));
-    send_json(res, detail(*m, transcripts_));
+    json j = detail(*m, transcripts_);
+    j["releases"] = releases_ ? releases_json(*releases_, m->id) : json::array();
+    send_json(res, j);
   });
 
   h.Get("/api/sessions", [this](const httplib::Request&, httplib::Response& res) {
