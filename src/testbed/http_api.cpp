@@ -72,7 +72,8 @@ json session_json(const SessionRecord& s) {
 json rule_json(const config::TestbedRule& r, std::size_t number) {
   return {{"number", number}, {"command", r.command}, {"from", r.from},     {"to", r.to},
           {"user", r.user},   {"reply", r.reply},     {"times", r.times},
-          {"delay", config::format_duration(r.delay)}, {"action", r.action}};
+          {"delay", config::format_duration(r.delay)}, {"action", r.action},
+          {"rate", config::format_rate(r.rate_count, r.rate_window)}, {"throttle", config::format_throttle(r.throttle)}};
 }
 
 // A POST /api/rules body larger than this is refused (413) unread.

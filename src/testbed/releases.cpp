@@ -205,7 +205,11 @@ Release Releases::release(const std::string& message_id, const std::string& send
   r.to = request.to;
   r.server = request.server;
   r.created = envelope.received_at;
-  for (const auto& a : request.to) r.recipients.push_back({.address = a});
+  for (const auto& a : request.to) {
+    store::RecipientState state;
+    state.address = a;
+    r.recipients.push_back(std::move(state));
+  }
   {
     // Known (with its route) before the scheduler can see it.
     std::lock_guard lock(mutex_);
