@@ -27,13 +27,18 @@ js_clients() {
   [ "${1:-}" = "--test" ] || return 0
   local dir
   dir="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
-  [ -d "$dir/node_modules/nodemailer" ] && return 0
+  # Installed when any package tests/js/package.json lists is missing.
+  local name missing_js=0
+  for name in $(sed -n '/"dependencies"/,/}/s/^ *"\([^"]*\)": *".*/\1/p' "$dir/package.json"); do
+    [ -d "$dir/node_modules/$name" ] || missing_js=1
+  done
+  [ "$missing_js" -eq 0 ] && return 0
   if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
     # Debian's npm, unless a Node.js from elsewhere (which brings its own) is there.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null 2>&1 || true
   fi
   if ! command -v npm >/dev/null; then
-    echo "postern: npm not found; the nodemailer tests will be skipped" >&2
+    echo "postern: npm not found; the tests with JavaScript clients (nodemailer, mailpit-api) will be skipped" >&2
     return 0
   fi
   echo "postern: installing test-only JavaScript clients (npm ci in tests/js)" >&2
