@@ -43,7 +43,8 @@ json detail(const MessageInfo& m, const Transcripts& t) {
   j["html"] = m.parsed.html;
   json attachments = json::array();
   for (const auto& a : m.parsed.attachments)
-    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+    attachments.push_back(
+        {{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}, {"part", a.part_id}});
   j["attachments"] = attachments;
   return j;
 }
@@ -56,7 +57,11 @@ json session_json(const SessionSummary& s) {
           {"open", s.open},
           {"messages", s.messages},
           {"lines", s.lines},
-          {"dropped", s.dropped}};
+          {"dropped", s.dropped},
+          {"last_reply", s.last_code < 0 ? json(nullptr) : json(s.last_reply)},
+          {"last_class", s.last_code < 0 ? json(nullptr) : s.last_code == 0 ? json("dropped")
+                                                                            : json(std::to_string(s.last_code / 100) + "xx")},
+          {"last_cause", s.last_cause}};
 }
 
 json session_json(const SessionRecord& s) {
