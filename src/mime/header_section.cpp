@@ -41,7 +41,9 @@ std::vector<std::pair<std::string, std::string>> header_fields(std::string_view 
     line = without_line_end(line);
     if (continuation(line) && !out.empty()) {
       // As most readers (Go's net/textproto among them): one space where the fold was.
-      out.back().second = std::string(util::trim(out.back().second)) + " " + std::string(util::trim(line));
+      auto& value = out.back().second;  // appended in place: a field of many folds costs linear time
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+      value.append(" ").append(util::trim(line));
       return;
     }
     const auto name = field_name(line);

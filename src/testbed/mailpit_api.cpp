@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "mime/compose.hpp"
@@ -35,6 +36,19 @@ constexpr std::size_t max_tags = 100;    // tags set on a message at once
 struct BadRequest : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+
+// A search gets this long over the kept messages (a snapshot, no lock held).
+constexpr auto search_budget = std::chrono::seconds(2);
+
+// `q` as a predicate that gives up once the search has run past its budget.
+std::function<bool(const MessageSummary&)> matcher(SearchQuery q) {
+  const auto until = std::chrono::steady_clock::now() + search_budget;
+  return [q = std::move(q), until](const MessageSummary& m) {
+    if (std::chrono::steady_clock::now() > until)
+      throw SearchTooSlow("the search ran longer than 2 s over the kept messages; narrow it down");
+    return matches(q, m);
+  };
+}
 
 void send_json(Response& res, const json& j, int status = 200) {
   res.status = status;
@@ -118,11 +132,11 @@ json message_json(const MessageInfo& m, std::string_view raw) {
   j["Text"] = m.parsed.text;
   j["HTML"] = m.parsed.html;
   json inline_parts = json::array(), attached = json::array();
-  const auto parts = mime::leaf_parts(raw);
+  std::map<std::string, std::string> contents;
+  for (auto& [id, part] : mime::leaf_parts(raw)) contents.emplace(id, std::move(part.bytes));
   for (const auto& a : m.parsed.attachments) {
-    std::string_view bytes;
-    for (const auto& [id, part] : parts)
-      if (id == a.part_id) bytes = part.bytes;
+    const auto found = contents.find(a.part_id);
+    const std::string_view bytes = found == contents.end() ? std::string_view() : std::string_view(found->second);
     json one = {{"PartID", a.part_id},
                 {"FileName", a.filename},
                 {"ContentType", a.content_type},
@@ -174,17 +188,18 @@ SearchQuery query_of(const std::string& text) {
   }
 }
 
-// The message an {ID} path names: "latest" is the newest (of those
-// matching ?query=, when given).
-std::optional<std::string> resolve(const Messages& messages, const Request& req, const std::string& id) {
+}  // namespace
+
+std::optional<std::string> resolve_message_id(const Messages& messages, const httplib::Request& req, const std::string& id) {
   if (id != "latest") return messages.summary(id) ? std::optional(id) : std::nullopt;
   const std::string query = std::string(util::trim(req.get_param_value("query")));
   if (query.empty()) return messages.latest();
-  const auto q = query_of(query);
-  const auto page = messages.find([&](const MessageSummary& m) { return matches(q, m); }, 0, 1);
+  const auto page = messages.find(matcher(query_of(query)), 0, 1);
   if (page.messages.empty()) return std::nullopt;
   return page.messages.front().id;
 }
+
+namespace {
 
 json parse_body(const Request& req) {
   if (req.body.empty()) throw BadRequest("expected a JSON object as the body");
@@ -340,8 +355,31 @@ httplib::Server::Handler guarded(F f) {
       f(req, res);
     } catch (const BadRequest& e) {
       fail(res, 400, e.what());
+    } catch (const SearchTooSlow& e) {
+      fail(res, 503, e.what());
     }
   };
+}
+
+// The HTML part with each "cid:CONTENT-ID" pointing at its part, as in
+// Mailpit; one pass, whatever the number of parts and references.
+std::string with_part_links(const ParsedMessage& p, const std::string& id) {
+  std::map<std::string, std::string, std::less<>> parts;
+  for (const auto& a : p.attachments)
+    if (!a.content_id.empty()) parts.emplace(a.content_id, a.part_id);
+  const std::string_view html = p.html;
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t at = html.find("cid:"); at != std::string_view::npos; at = html.find("cid:", at + 4)) {
+    const auto start = at + 4;
+    const auto end = std::min(html.size(), html.find_first_of("\"' >);\t\r\n", start));
+    const auto part = parts.find(html.substr(start, end - start));
+    if (part == parts.end()) continue;
+    out.append(html.substr(copied, at - copied)).append("/api/v1/message/" + id + "/part/" + part->second);
+    copied = end;
+    at = end - 4;
+  }
+  return out.append(html.substr(copied));
 }
 
 void not_found(Response& res, const std::string& id) { fail(res, 404, "message not found: " + util::printable(id, 40)); }
@@ -419,8 +457,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     const bool read = bool_of(body, "Read");
     if (!ids.empty() && !search.empty()) throw BadRequest("You may specify either IDs or a search query, not both");
     if (!search.empty()) {
-      const auto q = query_of(search);
-      messages.set_read(messages.ids([&](const MessageSummary& m) { return matches(q, m); }), read);
+      messages.set_read(messages.ids(matcher(query_of(search))), read);
     } else if (ids.empty()) {
       messages.set_all_read(read);
     } else {
@@ -440,19 +477,18 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
   }));
 
   h.Get("/api/v1/search", guarded([page_json, search_text, in_inbox](const Request& req, Response& res) {
-    const auto q = search_text(req);
+    const auto match = matcher(search_text(req));
     const auto inbox = in_inbox(req);
-    send_json(res, page_json(req, [&](const MessageSummary& m) { return inbox(m) && matches(q, m); }));
+    send_json(res, page_json(req, [&](const MessageSummary& m) { return inbox(m) && match(m); }));
   }));
   h.Delete("/api/v1/search", guarded([&messages, &transcripts, search_text](const Request& req, Response& res) {
-    const auto q = search_text(req);
-    for (const auto& id : messages.ids([&](const MessageSummary& m) { return matches(q, m); })) messages.remove(id);
+    for (const auto& id : messages.ids(matcher(search_text(req)))) messages.remove(id);
     transcripts.touch();
     ok(res);
   }));
 
   h.Get(R"(/api/v1/message/([^/]+)/headers)", guarded([&messages](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     json out = json::object();
@@ -464,14 +500,14 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     send_json(res, out);
   }));
   h.Get(R"(/api/v1/message/([^/]+)/raw)", guarded([&messages](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     if (req.get_param_value("dl") == "1") res.set_header("Content-Disposition", "attachment; filename=\"" + *id + ".eml\"");
     res.set_content(*raw, "text/plain; charset=utf-8");
   }));
   h.Get(R"(/api/v1/message/([^/]+)/part/([^/]+))", guarded([&messages](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     auto part = mime::part_content(*raw, req.matches[2].str());
@@ -485,7 +521,7 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     res.set_content(part->bytes, part->content_type.empty() ? "application/octet-stream" : part->content_type);
   }));
   h.Get(R"(/api/v1/message/([^/]+))", guarded([&messages, &transcripts](const Request& req, Response& res) {
-    const auto id = resolve(messages, req, req.matches[1]);
+    const auto id = resolve_message_id(messages, req, req.matches[1]);
     auto m = id ? messages.get(*id) : std::nullopt;
     const auto raw = m ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
@@ -542,19 +578,13 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
 
   const auto view = [&messages](bool html) {
     return guarded([&messages, html](const Request& req, Response& res) {
-      const auto id = resolve(messages, req, req.matches[1]);
+      const auto id = resolve_message_id(messages, req, req.matches[1]);
       const auto m = id ? messages.get(*id) : std::nullopt;
       if (!m) return not_found(res, req.matches[1]);
       res.set_header("X-Content-Type-Options", "nosniff");
       if (!html) return res.set_content(m->parsed.text, "text/plain; charset=utf-8");
       if (m->parsed.html.empty()) return fail(res, 404, "This message does not contain a HTML part");
-      std::string body = m->parsed.html;
-      // cid: references point at the parts, as in Mailpit.
-      for (const auto& a : m->parsed.attachments) {
-        if (a.content_id.empty()) continue;
-        const std::string from = "cid:" + a.content_id, to = "/api/v1/message/" + *id + "/part/" + a.part_id;
-        for (auto at = body.find(from); at != std::string::npos; at = body.find(from, at + to.size())) body.replace(at, from.size(), to);
-      }
+      const std::string body = with_part_links(m->parsed, *id);
       // The captured HTML is the sender's: it runs in a sandbox, never with the API's origin.
       res.set_header("Content-Security-Policy", "sandbox");
       res.set_content(body, "text/html; charset=utf-8");

@@ -17,14 +17,29 @@
 
 #include <chrono>
 
+#include <optional>
+#include <stdexcept>
+#include <string>
+
 namespace httplib {
 class Server;
+struct Request;
 }
 
 namespace postern::testbed {
 
 class Messages;
 class Transcripts;
+
+struct SearchTooSlow : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The message an {ID} path names: the id when it is kept; "latest" is the
+// newest (of those matching the request's ?query=, when given). Throws
+// std::invalid_argument for a ?query= that is no search, SearchTooSlow
+// for one that ran past its time.
+std::optional<std::string> resolve_message_id(const Messages& messages, const httplib::Request& req, const std::string& id);
 
 // Adds the routes to `server`. `started`: for the uptime in /api/v1/info.
 void add_mailpit_routes(httplib::Server& server, Messages& messages, Transcripts& transcripts,

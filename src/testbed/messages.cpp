@@ -10,7 +10,11 @@ namespace postern::testbed {
 namespace {
 
 constexpr std::size_t snippet_chars = 200;
-constexpr std::size_t max_search_text = 64 << 10;
+constexpr std::size_t max_search_text = 32 << 10;
+// What one index entry holds at most of a message's own fields, so 500
+// messages of 25 MB with huge header fields still make a small index.
+constexpr std::size_t max_field_addresses = 200;
+constexpr std::size_t max_indexed_field = 4096;  // Subject:, Message-ID:, a name, an address
 
 bool older(const MessageSummary& a, const MessageSummary& b) {
   return a.received != b.received ? a.received < b.received : a.id < b.id;
@@ -43,9 +47,10 @@ std::string html_text(std::string_view html) {
     if (html[i] == '<') {
       for (std::string_view skip : {"style", "script"}) {
         if (util::istarts_with(html.substr(i + 1), skip)) {
-          const auto lower = util::to_lower(html.substr(i));
-          const auto end = lower.find("</" + std::string(skip));
-          i = end == std::string::npos ? html.size() : i + end + 2 + skip.size();
+          // To its closing tag, any case; without one, to the end (each octet is looked at once).
+          auto end = html.find("</", i);
+          while (end != std::string_view::npos && !util::istarts_with(html.substr(end + 2), skip)) end = html.find("</", end + 2);
+          i = end == std::string_view::npos ? html.size() : end + 2 + skip.size();
           break;
         }
       }
@@ -140,6 +145,7 @@ std::vector<std::string> sorted_unique_tags(const std::vector<std::string>& tags
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& t : tags) {
+    if (out.size() >= max_message_tags) break;
     auto clean = clean_tag(t);
     if (clean.empty() || !seen.insert(util::to_lower(clean)).second) continue;
     out.push_back(std::move(clean));
@@ -156,6 +162,19 @@ std::string subject_of(std::string_view message) {
   return parse_message(message.substr(0, end)).subject;
 }
 
+namespace {
+
+std::vector<Mailbox> bounded(const std::vector<Mailbox>& list) {
+  std::vector<Mailbox> out;
+  for (const auto& m : list) {
+    if (out.size() >= max_field_addresses) break;
+    out.push_back({utf8_prefix(m.name, max_indexed_field), utf8_prefix(m.address, max_indexed_field)});
+  }
+  return out;
+}
+
+}  // namespace
+
 MessageSummary summarize_message(std::string_view bytes, const store::Envelope& envelope) {
   const ParsedMessage p = parse_message(bytes);
   MessageSummary m;
@@ -164,22 +183,19 @@ MessageSummary summarize_message(std::string_view bytes, const store::Envelope& 
   m.user = envelope.auth_identity;
   m.size = bytes.size();
   m.received = envelope.received_at;
-  m.subject = p.subject;
-  if (!p.from.empty()) m.header_from = p.from.front();
-  m.header_to = p.to;
-  m.cc = p.cc;
-  m.bcc = p.bcc;
-  m.reply_to = p.reply_to;
+  m.subject = utf8_prefix(p.subject, max_indexed_field);
+  if (!p.from.empty()) m.header_from = bounded({p.from.front()}).front();
+  m.header_to = bounded(p.to);
+  m.cc = bounded(p.cc);
+  m.bcc = bounded(p.bcc);
+  m.reply_to = bounded(p.reply_to);
   // As Mailpit does: an envelope recipient the header fields do not name is a Bcc.
-  std::vector<std::string> named;
+  std::set<std::string> named;
   for (const auto* list : {&p.to, &p.cc, &p.bcc})
-    for (const auto& a : *list) add_unique_lower(named, a.address);
+    for (const auto& a : *list) named.insert(util::to_lower(a.address));
   for (const auto& r : envelope.recipients)
-    if (!in(named, util::to_lower(r))) {
-      m.bcc.push_back({"", r});
-      add_unique_lower(named, r);
-    }
-  m.message_id = p.message_id;
+    if (named.insert(util::to_lower(r)).second && m.bcc.size() < max_field_addresses) m.bcc.push_back({"", r});
+  m.message_id = utf8_prefix(p.message_id, max_indexed_field);
   for (const auto& a : p.attachments) ++(a.inline_part ? m.inlines : m.attachments);
   m.snippet = snippet_of(p);
 
@@ -289,24 +305,23 @@ std::vector<MessageSummary> Messages::list(const std::string& inbox) const {
   return out;
 }
 
+// `keep` runs on a snapshot, outside the lock: a slow search holds up no
+// message arriving and no other request (summaries share their search text).
 Messages::Page Messages::find(const std::function<bool(const MessageSummary&)>& keep, std::size_t start,
                               std::size_t limit) const {
   Page page;
-  std::lock_guard lock(mutex_);
-  for (auto it = index_.rbegin(); it != index_.rend(); ++it) {
-    if (!keep(*it)) continue;
-    if (page.matched >= start && page.messages.size() < limit) page.messages.push_back(*it);
-    ++page.matched;
-    if (!it->read) ++page.matched_unread;
+  for (auto& m : list()) {
+    if (!keep(m)) continue;
+    if (!m.read) ++page.matched_unread;
+    if (page.matched++ >= start && page.messages.size() < limit) page.messages.push_back(std::move(m));
   }
   return page;
 }
 
 std::vector<std::string> Messages::ids(const std::function<bool(const MessageSummary&)>& keep) const {
   std::vector<std::string> out;
-  std::lock_guard lock(mutex_);
-  for (auto it = index_.rbegin(); it != index_.rend(); ++it)
-    if (keep(*it)) out.push_back(it->id);
+  for (const auto& m : list())
+    if (keep(m)) out.push_back(m.id);
   return out;
 }
 

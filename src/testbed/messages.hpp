@@ -82,7 +82,8 @@ std::string clean_search_text(std::string_view s, std::size_t max_octets = std::
 // 100 octets; "" when nothing is left.
 std::string clean_tag(std::string_view tag);
 // Cleaned, without empties, unique ignoring case (the first spelling
-// wins), sorted.
+// wins), sorted; the first `max_message_tags` of them.
+constexpr std::size_t max_message_tags = 100;
 std::vector<std::string> sorted_unique_tags(const std::vector<std::string>& tags);
 
 class Messages {

@@ -48,7 +48,7 @@ struct SearchQuery {
 
 // Bounds on what a client may ask for.
 constexpr std::size_t max_query_octets = 4096;
-constexpr std::size_t max_query_terms = 64;
+constexpr std::size_t max_query_terms = 32;  // different ones: a repeated term counts once
 
 // Throws std::invalid_argument (a message for the client) for a query
 // past the bounds or a date that cannot be read.

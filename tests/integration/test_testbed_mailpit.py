@@ -259,7 +259,7 @@ class Routes(Case):
         self.assertEqual(self.search("to:ann", inbox="boss@example.org"), ["Invoice March"])
         _, page = self.get("/api/v1/search?query=is%3Aunread")
         self.assertEqual((page["messages_count"], page["messages_unread"], page["total"]), (1, 1, 2))
-        for bad in ("", "   ", "before:someday", "after:2025-02-30", "x " * 70):
+        for bad in ("", "   ", "before:someday", "after:2025-02-30", " ".join("w%d" % n for n in range(40))):
             status, body = self.get("/api/v1/search?" + urllib.parse.urlencode({"query": bad}))
             self.assert_json_error(status, body, 400)
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "mime/reader.hpp"
 
 namespace postern::mime {
@@ -54,6 +56,17 @@ TEST(HeaderFields, AsWrittenUnfoldedInOrder) {
   EXPECT_EQ(fields[2].first, "To");
   EXPECT_TRUE(header_fields("no header here\r\n").empty());
   EXPECT_TRUE(header_fields("").empty());
+}
+
+TEST(HeaderFields, ManyFoldsInLinearTime) {
+  std::string message = "X-Long:";
+  for (int i = 0; i < 200000; ++i) message += " w\r\n";
+  message += "\r\nbody\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  const auto fields = header_fields(message);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_EQ(fields.size(), 1u);
+  EXPECT_EQ(fields[0].second.size(), 200000u * 2 - 1);
 }
 
 }  // namespace

@@ -172,11 +172,63 @@ TEST(Messages, MailpitFieldsFromTheMessage) {
   EXPECT_FALSE(mime::part_content(*messages.raw(id), "3"));
 }
 
+TEST(Messages, PagesOfWhatAPredicateChooses) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  std::vector<std::string> ids;
+  for (int n = 0; n < 5; ++n) {
+    ids.push_back(put(spool, n, "Subject: s" + std::to_string(n) + "\r\n\r\nx\r\n"));
+    messages.added(ids.back());
+  }
+  messages.set_read({ids[4]}, true);
+  const auto odd = [](const MessageSummary& m) { return (m.subject.back() - '0') % 2 == 0; };  // s0, s2, s4
+  auto page = messages.find(odd, 1, 1);
+  EXPECT_EQ(page.matched, 3u);
+  EXPECT_EQ(page.matched_unread, 2u);
+  EXPECT_EQ(ids_of(page.messages), std::vector<std::string>{ids[2]});
+  EXPECT_TRUE(messages.find(odd, 3, 10).messages.empty());
+  EXPECT_EQ(messages.ids(odd), (std::vector<std::string>{ids[4], ids[2], ids[0]}));
+  EXPECT_EQ(messages.latest(), ids[4]);
+  EXPECT_TRUE(messages.remove(ids[4]));
+  EXPECT_FALSE(messages.remove(ids[4]));
+  EXPECT_EQ(messages.latest(), ids[3]);
+  EXPECT_EQ(messages.deleted(), 1u);
+  EXPECT_EQ(messages.accepted(), 5u);
+}
+
+TEST(Messages, TheIndexEntryIsBoundedWhateverTheHeader) {
+  store::Envelope e;
+  e.recipients = {"a@example.org"};
+  std::string to = "To: ";
+  for (int i = 0; i < 1000; ++i) to += (i ? ", r" : "r") + std::to_string(i) + "@example.org";
+  const auto m = summarize_message(to + "\r\nSubject: " + std::string(10000, 's') + "\r\n\r\nx\r\n", e);
+  EXPECT_EQ(m.header_to.size(), 200u);
+  EXPECT_EQ(m.subject.size(), 4096u);
+  EXPECT_EQ(m.bcc.size(), 1u) << "a@example.org is in no field";
+}
+
 TEST(Tags, CleanedAsMailpitDoes) {
   EXPECT_EQ(clean_tag("  a!b  c "), "a b c");
   EXPECT_EQ(clean_tag("%%%"), "");
   EXPECT_EQ(clean_tag(std::string(150, 'x')).size(), 100u);
   EXPECT_EQ(sorted_unique_tags({"b", "A", "a", "", "!"}), (std::vector<std::string>{"A", "b"}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1000; ++i) many.push_back("t" + std::to_string(i));
+  EXPECT_EQ(sorted_unique_tags(many).size(), max_message_tags);
+}
+
+TEST(Messages, HostileHtmlCostsLinearTime) {
+  store::Envelope e;
+  e.recipients = {"a@example.org"};
+  std::string html;
+  for (int i = 0; i < 100000; ++i) html += "<STYLE>";
+  const auto start = std::chrono::steady_clock::now();
+  const auto m = summarize_message("Content-Type: text/html\r\n\r\n" + html + "\r\n", e);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(m.snippet, "");
+  const auto closed = summarize_message("Content-Type: text/html\r\n\r\n<p>a</p><Style>x{}</sTyle><b>b</b>\r\n", e);
+  EXPECT_EQ(closed.snippet, "a b");
 }
 
 }  // namespace

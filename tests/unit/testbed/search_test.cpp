@@ -120,9 +120,11 @@ TEST(Search, Dates) {
 
 TEST(Search, Bounds) {
   EXPECT_THROW(parse_search(std::string(max_query_octets + 1, 'a')), std::invalid_argument);
-  std::string many;
-  for (std::size_t i = 0; i <= max_query_terms; ++i) many += "w ";
+  std::string many, same;
+  for (std::size_t i = 0; i <= max_query_terms; ++i) many += "w" + std::to_string(i) + " ", same += "w ";
   EXPECT_THROW(parse_search(many), std::invalid_argument);
+  EXPECT_EQ(parse_search(same).terms.size(), 1u) << "a repeated term counts once";
+  EXPECT_EQ(parse_search("to:a -to:a to:A").terms.size(), 2u);
 }
 
 }  // namespace
