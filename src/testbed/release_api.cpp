@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "store/spool.hpp"
+#include "testbed/mailpit_api.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -96,10 +97,16 @@ void add_release_routes(httplib::Server& server, Messages& messages, Releases& r
   // Both forms: the answer is ours (202 with the release) or Mailpit's (200 "ok").
   auto handle = [&messages, &releases](const httplib::Request& req, httplib::Response& res, bool mailpit) {
     std::string id = req.matches[1];
-    if (mailpit && id == "latest") {
-      const auto all = messages.list();
-      if (all.empty()) return error(res, 404, "no message yet");
-      id = all.front().id;
+    if (mailpit) {  // an {ID}, or "latest" (of ?query= when given), as Mailpit's other routes
+      try {
+        auto resolved = resolve_message_id(messages, req, id);
+        if (!resolved) return error(res, 404, "no message " + util::printable(id, 40));
+        id = *resolved;
+      } catch (const SearchTooSlow& e) {
+        return error(res, 503, e.what());
+      } catch (const std::invalid_argument& e) {
+        return error(res, 400, e.what());
+      }
     }
     if (req.body.size() > max_release_body)
       return error(res, 413, fmt::format("a release body is at most {} octets", max_release_body));
