@@ -31,6 +31,7 @@ TEST(ReleaseRequest, Taken) {
 TEST(ReleaseRequest, Refused) {
   EXPECT_NE(refusal("{"), "");
   EXPECT_NE(refusal("").find("not JSON"), std::string::npos);
+  EXPECT_NE(refusal(R"({"to": ["a@b.test"], "n": 1e999})").find("not JSON"), std::string::npos) << "found by fuzz_testbed_release";
   EXPECT_NE(refusal("[]").find("expected an object"), std::string::npos);
   EXPECT_NE(refusal(R"({"to": []})").find("at least one"), std::string::npos);
   EXPECT_NE(refusal(R"({"to": "a@b.test"})").find("array"), std::string::npos);
