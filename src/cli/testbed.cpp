@@ -165,7 +165,10 @@ const char* const testbed_help = R"(Scenarios by recipient address (any domain):
 AUTH: any credentials pass unless [testbed] users are set; user fail@ gets 535, tempfail@ 454.
 OAUTHBEARER, XOAUTH2: any token passes; a token starting with "invalid" gets the
 JSON error 334 then 535 5.7.8, one starting with "expired" 454 4.7.0.
-Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way.
+Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way
+(rate = "5/1m": only past 5 a minute; throttle = "10K/s": a slow DATA; command STARTTLS too).
+POST /api/messages/ID/release {"to": [...], "server": "HOST:PORT"} sends a kept message on
+through the queue ([queue] retries, [relay] routes; a bounce's DSN is kept here).
 The web page and JSON API are on --http. Everything, with the exact bytes: docs/testbed.md)";
 
 }  // namespace
@@ -174,7 +177,8 @@ void add_testbed(CLI::App& app, int& result) {
   auto* sub = app.add_subcommand("testbed", "Run the deterministic SMTP test server (scenarios, web page, JSON API)");
   sub->footer(testbed_help);
   auto o = std::make_shared<TestbedOptions>();
-  sub->add_option("--config", o->config_file, "TOML file ([testbed] users and [[testbed.rule]]; [tls] and [limits] apply)");
+  sub->add_option("--config", o->config_file,
+                  "TOML file ([testbed] users and [[testbed.rule]]; [tls] and [limits] apply, [queue] and [relay] to releases)");
   sub->add_option("--data-dir", o->data_dir, "Keep messages here (default: a fresh temporary directory, removed at exit)");
   sub->add_option("--smtp", o->smtp, "SMTP listener, STARTTLS offered (port 0: any free port)")->capture_default_str();
   sub->add_option("--smtps", o->smtps, "Implicit-TLS listener")->capture_default_str();
