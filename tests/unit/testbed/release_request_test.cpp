@@ -53,3 +53,40 @@ TEST(ReleaseRequest, Refused) {
 
 }  // namespace
 }  // namespace postern::testbed
+
+namespace postern::testbed {
+namespace {
+
+store::RecipientState state(store::RecipientStatus s, unsigned attempts, std::string reply, int at) {
+  store::RecipientState r;
+  r.address = "a@b.test";
+  r.status = s;
+  r.attempts = attempts;
+  r.last_reply = std::move(reply);
+  r.last_attempt = std::chrono::system_clock::time_point(std::chrono::seconds(at));
+  r.next_attempt = std::chrono::system_clock::time_point(std::chrono::seconds(at + 60));
+  return r;
+}
+
+TEST(ReleaseStatus, FromEachRecipient) {
+  using S = store::RecipientStatus;
+  Release r;
+  r.recipients = {state(S::pending, 0, "", 0), state(S::pending, 0, "", 0)};
+  EXPECT_EQ(r.status(), ReleaseStatus::queued);
+  EXPECT_EQ(r.last_reply(), "");
+  EXPECT_FALSE(r.next_attempt());
+  r.recipients = {state(S::deferred, 2, "450 4.2.1 later", 10), state(S::delivered, 1, "250 ok", 5)};
+  EXPECT_EQ(r.status(), ReleaseStatus::deferred);
+  EXPECT_EQ(r.attempts(), 2u);
+  EXPECT_EQ(r.last_reply(), "450 4.2.1 later");
+  EXPECT_EQ(r.next_attempt(), std::chrono::system_clock::time_point(std::chrono::seconds(70)));
+  r.recipients = {state(S::bounced, 1, "550 5.1.1 no", 20), state(S::delivered, 1, "250 ok", 5)};
+  EXPECT_EQ(r.status(), ReleaseStatus::bounced);
+  EXPECT_EQ(r.last_reply(), "550 5.1.1 no");
+  r.recipients = {state(S::delivered, 3, "250 ok", 30), state(S::delivered, 1, "250 ok", 5)};
+  EXPECT_EQ(r.status(), ReleaseStatus::delivered);
+  EXPECT_EQ(to_string(r.status()), "delivered");
+}
+
+}  // namespace
+}  // namespace postern::testbed
