@@ -115,6 +115,16 @@ class Release(ReleaseCase):
         self.assertIn("unknown@peer.test", raw)
         self.assertIn("550 5.1.1", raw)
 
+    def test_never_to_its_own_listener(self):
+        mid = send(self.tb, "someone@example.org", sender="self@example.com")
+        status, r = self.tb.request("POST", "/api/messages/%s/release" % mid,
+                                    {"to": ["y@loop.test"], "server": "127.0.0.1:%d" % self.tb.ports["smtp"]})
+        self.assertEqual(status, 202, r)
+        done = self.wait_status(mid, r["id"], "bounced")
+        self.assertIn("loops back to myself", done["last_reply"])
+        self.assertEqual(self.tb.get("/api/wait?to=self@example.com&timeout=20")[0], 200, "the DSN")
+        self.assertEqual(len(self.tb.get("/api/messages")[1]), 2, "the message and its DSN, nothing looped")
+
     def test_mailpit_release_route(self):
         peer = self.peer()
         # Mailpit's form has no server: the testbed's [relay] routes decide.
