@@ -155,6 +155,7 @@ function codeOf(line) { return (/^\d{3}/.exec(line || "") || ["\u2014"])[0]; }
 // ------------------------------------------------------------ the lists
 
 async function matchingIds() {
+  state.searchError = "";
   if (!state.query) return null;
   if (!state.searchBroken) {
     try {
@@ -162,8 +163,11 @@ async function matchingIds() {
                 (state.inbox ? "&inbox=" + encodeURIComponent(state.inbox) : "");
       const r = await fetch(q);
       if (r.status === 404) state.searchBroken = true;
-      else if (r.ok) return new Set((await r.json()).messages.map((m) => m.ID));
-      else return new Set();  // a query the syntax refuses matches nothing
+      else if (r.ok) { state.searchError = ""; return new Set((await r.json()).messages.map((m) => m.ID)); }
+      else {  // a query the syntax refuses matches nothing, and says why
+        state.searchError = (await r.json().catch(() => ({}))).error || "search refused: " + r.status;
+        return new Set();
+      }
     } catch (e) { state.searchBroken = true; }
   }
   return null;  // no search endpoint: filtered here
@@ -187,7 +191,8 @@ async function refreshMessages() {
     el("div", {"class": "subject"}, m.subject || "(no subject)"),
     el("div", {"class": "meta"}, "to " + m.to.join(", ") + " \u00b7 " + size(m.size)),
     (m.tags || []).length ? el("div", {}, (m.tags || []).map((t) => el("span", {"class": "chip"}, t))) : null))
-    : [el("li", {"class": "empty"}, state.query ? "No message matches." : "No message yet.")]));
+    : [el("li", {"class": "empty"}, state.query ? (state.searchError ? el("span", {"class": "error", "id": "search-error"}, state.searchError)
+                                                                     : "No message matches.") : "No message yet.")]));
 }
 
 async function refreshSessions() {

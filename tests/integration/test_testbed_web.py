@@ -596,6 +596,10 @@ class PageViews(WebCase):
         self.browser.evaluate(page, "const s = document.getElementById('search'); s.value = 'subject:alpha'; "
                                     "s.dispatchEvent(new Event('input')); 1")
         self.dom(page, "alpha report", gone=("beta report",))
+        # A query the syntax refuses says why.
+        self.browser.evaluate(page, "const b = document.getElementById('search'); b.value = 'before:someday'; "
+                                    "b.dispatchEvent(new Event('input')); 1")
+        self.dom(page, 'id="search-error"', gone=("alpha report",))
         self.browser.evaluate(page, "const t = document.getElementById('search'); t.value = ''; "
                                     "t.dispatchEvent(new Event('input')); "
                                     "const i = document.getElementById('inbox'); i.value = 'bob@example.org'; "
