@@ -301,6 +301,7 @@ async function paneFor(m, tab) {
       frame.srcdoc = m.html;
       return frame;
     }
+    case "source": return el("div", {"class": "pane"}, el("pre", {"id": "source"}, m.html));
     case "text": return el("div", {"class": "pane"}, el("pre", {"id": "text"}, m.text || "(no text part)"));
     case "headers": return el("div", {"class": "pane"}, el("table", {"id": "headers"},
                               m.headers.map((h) => el("tr", {}, el("td", {}, h.name), el("td", {}, h.value)))));
@@ -328,7 +329,7 @@ async function showMessage(id, tab) {
   if (m.read === false)  // opened: read, as in Mailpit
     fetch("/api/v1/messages", {method: "PUT", headers: {"Content-Type": "application/json"},
                                body: JSON.stringify({IDs: [id], Read: true})}).catch(() => {});
-  const tabs = [["html", "HTML", !!m.html], ["text", "Text", true], ["headers", "Headers", true], ["raw", "Raw", true],
+  const tabs = [["html", "HTML", !!m.html], ["source", "HTML source", !!m.html], ["text", "Text", true], ["headers", "Headers", true], ["raw", "Raw", true],
                 ["attachments", "Attachments (" + m.attachments.length + ")", m.attachments.length > 0],
                 ["release", "Release" + ((m.releases || []).length ? " (" + m.releases.length + ")" : ""), true]];
   const usable = (k) => tabs.some(([key, , on]) => key === k && on);

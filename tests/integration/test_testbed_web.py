@@ -549,6 +549,8 @@ class PageViews(WebCase):
         self.assertEqual(self.browser.evaluate(page, "document.title"), "Postern testbed", "the mail's script never ran")
         # The frame shows the HTML part, in a sandbox: no script, an origin of its own.
         self.assertEqual(self.browser.evaluate(page, "document.getElementById('html').srcdoc.includes('rich <b>words</b>')"), True)
+        self.browser.evaluate(page, "document.querySelector('[data-tab=source]').click()")
+        self.dom(page, 'id="source"', "&lt;b&gt;words&lt;/b&gt;")
         self.browser.evaluate(page, "document.querySelector('[data-tab=text]').click()")
         self.dom(page, 'id="text"', "plain words of Order 1042 shipped")
         self.browser.evaluate(page, "document.querySelector('[data-tab=headers]').click()")
