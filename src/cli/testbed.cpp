@@ -22,6 +22,7 @@
 #include "testbed/oauth_tokens.hpp"
 #include "testbed/pop3_maildrop.hpp"
 #include "testbed/pop3_server.hpp"
+#include "testbed/releases.hpp"
 #include "testbed/scenarios.hpp"
 #include "testbed/transcripts.hpp"
 
@@ -108,6 +109,16 @@ int run_testbed(const TestbedOptions& o) {
   testbed::Messages& messages = *kept;
   testbed::HttpApi api(messages, *transcripts, *scenarios);
   api.allow_hosts(o.allowed_hosts);
+  // Releases go through the queue under [queue] and [relay]; their DSNs are
+  // kept like any message. Never to one of our own listeners (as bound).
+  auto release_config = cfg;
+  for (std::size_t i = 0; i < release_config.listeners.size() && i < server.bound_ports().size(); ++i)
+    release_config.listeners[i].port = server.bound_ports()[i];
+  testbed::Releases releases(release_config, [&intake = server.intake()](const store::Envelope& e, std::string_view m) {
+    return intake.accept(e, m, intake.new_id());
+  });
+  releases.on_change([t = transcripts.get()] { t->touch(); });
+  api.serve_releases(releases);
   const int http_port = api.bind(http.host, http.port);
   log::Event("http_listen")
       .add("address", (http.host.find(':') != std::string::npos ? "[" + http.host + "]" : http.host) + ":" +
@@ -135,14 +146,21 @@ int run_testbed(const TestbedOptions& o) {
       messages.added(id);
       t->touch();
     });
+    try {
+      releases.start();
+    } catch (const std::invalid_argument& e) {
+      throw server::StartError(78, std::string("relay.dns_servers: ") + e.what());
+    }
     api.start();
     pop3_server->start();
-    s.on_stop([&api, pop3_server] {
+    s.on_stop([&api, &releases, pop3_server] {
       pop3_server->stop();
       api.stop();
+      releases.stop();
     });
   });
   api.stop();
+  releases.stop();
   if (scratch) {
     std::error_code ec;
     fs::remove_all(*scratch, ec);
@@ -165,7 +183,10 @@ const char* const testbed_help = R"(Scenarios by recipient address (any domain):
 AUTH: any credentials pass unless [testbed] users are set; user fail@ gets 535, tempfail@ 454.
 OAUTHBEARER, XOAUTH2: any token passes; a token starting with "invalid" gets the
 JSON error 334 then 535 5.7.8, one starting with "expired" 454 4.7.0.
-Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way.
+Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way
+(rate = "5/1m": only past 5 a minute; throttle = "10K/s": a slow DATA; command STARTTLS too).
+POST /api/messages/ID/release {"to": [...], "server": "HOST:PORT"} sends a kept message on
+through the queue ([queue] retries, [relay] routes; a bounce's DSN is kept here).
 POP3 on --pop3: USER/PASS or AUTH with the same credentials; a login as ADDR
 reads ADDR's inbox (mail to ADDR, or sent by ADDR authenticated); DELE removes
 from that inbox only.
@@ -177,7 +198,8 @@ void add_testbed(CLI::App& app, int& result) {
   auto* sub = app.add_subcommand("testbed", "Run the deterministic SMTP test server (scenarios, web page, JSON API)");
   sub->footer(testbed_help);
   auto o = std::make_shared<TestbedOptions>();
-  sub->add_option("--config", o->config_file, "TOML file ([testbed] users and [[testbed.rule]]; [tls] and [limits] apply)");
+  sub->add_option("--config", o->config_file,
+                  "TOML file ([testbed] users and [[testbed.rule]]; [tls] and [limits] apply, [queue] and [relay] to releases)");
   sub->add_option("--data-dir", o->data_dir, "Keep messages here (default: a fresh temporary directory, removed at exit)");
   sub->add_option("--smtp", o->smtp, "SMTP listener, STARTTLS offered (port 0: any free port)")->capture_default_str();
   sub->add_option("--smtps", o->smtps, "Implicit-TLS listener")->capture_default_str();

@@ -623,6 +623,20 @@ class Loader {
           {"times", [&](auto& v) { r.times = integer(v, 0); }},
           {"delay", [&](auto& v) { r.delay = duration(v, 0); }},
           {"action", [&](auto& v) { r.action = string(v); }},
+          {"rate", [&](auto& v) {
+             try {
+               std::tie(r.rate_count, r.rate_window) = parse_rate(string(v));
+             } catch (const std::invalid_argument& e) {
+               fail(e.what());
+             }
+           }},
+          {"throttle", [&](auto& v) {
+             try {
+               r.throttle = parse_throttle(string(v));
+             } catch (const std::invalid_argument& e) {
+               fail(e.what());
+             }
+           }},
       });
       if (auto why = check_testbed_rule(r); !why.empty()) fail(line_of(el), prefix, why);
       out.push_back(std::move(r));
@@ -660,12 +674,19 @@ std::string read_file(const fs::path& file) {
 }  // namespace
 
 std::string check_testbed_rule(TestbedRule& r) {
-  static const std::set<std::string> commands{"EHLO", "MAIL", "RCPT", "DATA", "DOT", "AUTH"};
-  if (!commands.count(r.command)) return "command " + q(r.command) + ": expected EHLO, MAIL, RCPT, DATA, DOT or AUTH";
+  static const std::set<std::string> commands{"EHLO", "STARTTLS", "MAIL", "RCPT", "DATA", "DOT", "AUTH"};
+  if (!commands.count(r.command))
+    return "command " + q(r.command) + ": expected EHLO, STARTTLS, MAIL, RCPT, DATA, DOT or AUTH";
   for (const auto& [key, glob] : {std::pair<const char*, const std::string&>{"from", r.from}, {"to", r.to}, {"user", r.user}})
     if (glob.size() > 512) return std::string(key) + ": at most 512 characters, got " + std::to_string(glob.size());
   if (r.action != "reply" && r.action != "drop" && r.action != "shutdown")
     return "action " + q(r.action) + ": expected \"reply\", \"drop\" or \"shutdown\"";
+  if (r.throttle > 0) {
+    if (r.command != "DATA") return "throttle: only with command \"DATA\" (the body that follows it is read slowly)";
+    if (r.action != "reply" || !r.reply.empty())
+      return "throttle: a throttled DATA is accepted at that speed; give no reply or action";
+    return "";
+  }
   if (r.action == "shutdown" && r.reply.empty()) r.reply = "421 4.3.2 Service shutting down";
   if (r.action == "drop") return "";
   const auto& t = r.reply;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,7 +18,7 @@
 namespace postern::server {
 
 // Where in the dialogue a decision is asked for.
-enum class Stage { ehlo, mail, rcpt, data, dot, auth };
+enum class Stage { ehlo, starttls, mail, rcpt, data, dot, auth };
 
 struct Verdict {
   enum class Action {
@@ -29,6 +30,7 @@ struct Verdict {
   Action action = Action::accept;
   smtp::Reply reply;
   std::chrono::milliseconds delay{0};  // waited before the reply (or the close)
+  std::uint64_t throttle = 0;          // DATA accepted: its body is read at this many octets a second (0: at once)
   std::string cause;                   // what decided it, for the transcript ("scenario locked+K", "rule 2")
 };
 

@@ -105,6 +105,12 @@ class Session final : public AuthPeer, public std::enable_shared_from_this<Sessi
 
   net::Deadline deadline_;
   bool timed_out_ = false;
+  // DATA under an Admission's throttle: octets a second, read since when.
+  std::uint64_t throttle_ = 0;
+  std::uint64_t throttle_read_ = 0;
+  std::chrono::steady_clock::time_point throttle_since_{};
+  bool in_body() const;
+  asio::awaitable<bool> wait_for_throttle();
   bool stop_requested_ = false;
   bool force_stop_ = false;
   bool waiting_for_command_ = false;

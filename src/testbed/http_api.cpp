@@ -8,6 +8,7 @@
 
 #include "http/guarded_server.hpp"
 #include "testbed/mailpit_api.hpp"
+#include "testbed/release_api.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -42,7 +43,8 @@ json detail(const MessageInfo& m, const Transcripts& t) {
   j["html"] = m.parsed.html;
   json attachments = json::array();
   for (const auto& a : m.parsed.attachments)
-    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+    attachments.push_back(
+        {{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}, {"part", a.part_id}});
   j["attachments"] = attachments;
   return j;
 }
@@ -55,7 +57,11 @@ json session_json(const SessionSummary& s) {
           {"open", s.open},
           {"messages", s.messages},
           {"lines", s.lines},
-          {"dropped", s.dropped}};
+          {"dropped", s.dropped},
+          {"last_reply", s.last_code < 0 ? json(nullptr) : json(s.last_reply)},
+          {"last_class", s.last_code < 0 ? json(nullptr) : s.last_code == 0 ? json("dropped")
+                                                                            : json(std::to_string(s.last_code / 100) + "xx")},
+          {"last_cause", s.last_cause}};
 }
 
 json session_json(const SessionRecord& s) {
@@ -76,7 +82,8 @@ json session_json(const SessionRecord& s) {
 json rule_json(const config::TestbedRule& r, std::size_t number) {
   return {{"number", number}, {"command", r.command}, {"from", r.from},     {"to", r.to},
           {"user", r.user},   {"reply", r.reply},     {"times", r.times},
-          {"delay", config::format_duration(r.delay)}, {"action", r.action}};
+          {"delay", config::format_duration(r.delay)}, {"action", r.action},
+          {"rate", config::format_rate(r.rate_count, r.rate_window)}, {"throttle", config::format_throttle(r.throttle)}};
 }
 
 // A POST /api/rules body larger than this is refused (413) unread.
@@ -133,6 +140,11 @@ int HttpApi::bind(const std::string& host, int port) {
   return bound;
 }
 
+void HttpApi::serve_releases(Releases& releases) {
+  releases_ = &releases;
+  add_release_routes(*http_, messages_, releases);
+}
+
 void HttpApi::start() {
   thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
@@ -184,7 +196,9 @@ void HttpApi::routes() {
   h.Get(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = messages_.get(req.matches[1]);
     if (!m) return error(res, 404, "no message " + util::printable(req.matches[1].str(), 40));
-    send_json(res, detail(*m, transcripts_));
+    json j = detail(*m, transcripts_);
+    j["releases"] = releases_ ? releases_json(*releases_, m->id) : json::array();
+    send_json(res, j);
   });
 
   h.Get("/api/sessions", [this](const httplib::Request&, httplib::Response& res) {
