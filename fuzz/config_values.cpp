@@ -1,4 +1,4 @@
-// Fuzzes the value parsers of the configuration file (durations, sizes,
+// Fuzzes the value parsers of the configuration file (durations, sizes, rates, throttles,
 // addresses, endpoints, Redis URLs, allow entries): each either returns or
 // throws std::invalid_argument. Parsed durations and sizes must format back
 // to a form that parses to the same value.
@@ -20,6 +20,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     auto s = parse_size(text);
     if (parse_size(format_size(s)) != s) std::abort();
+  } catch (const std::invalid_argument&) {
+  }
+  try {
+    auto [n, window] = parse_rate(text);
+    if (parse_rate(format_rate(n, window)) != std::make_pair(n, window)) std::abort();
+  } catch (const std::invalid_argument&) {
+  }
+  try {
+    auto t = parse_throttle(text);
+    if (parse_throttle(format_throttle(t)) != t) std::abort();
   } catch (const std::invalid_argument&) {
   }
   try { parse_listen_address(text); } catch (const std::invalid_argument&) {}

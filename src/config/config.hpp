@@ -138,6 +138,18 @@ struct Delivery {
   bool lmtp() const { return kind != TransportKind::mailbox; }
 };
 
+// SPEC §13 [inbound]: the built-in message authentication of mx
+// listeners (src/inbound), and the DNS block lists asked at RCPT.
+struct Inbound {
+  bool spf = false;
+  bool dkim = false;
+  bool dmarc = false;          // needs spf and dkim
+  bool dmarc_enforce = false;  // needs dmarc: p=reject gets 550 5.7.1, p=quarantine X-Postern-Quarantine
+  std::vector<std::string> dnsbl;  // zones, lower case
+
+  bool checks_messages() const { return spf || dkim || dmarc; }
+};
+
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
 struct Http {
   std::string listen;  // "127.0.0.1:9025"; "" = off
@@ -153,7 +165,22 @@ struct TestbedRule {
   unsigned times = 0;          // the first N times per client IP + sender + recipient, then pass; 0 = always
   Duration delay{0};           // waited before the reply (or the close)
   std::string action = "reply";  // reply | drop | shutdown
+  // rate = "N/DURATION": the rule applies only once more than `rate_count`
+  // matching commands came from the client IP within `rate_window` (0: always).
+  unsigned rate_count = 0;
+  Duration rate_window{0};
+  // throttle = "BYTES/s" (command DATA only): the body is read at this many
+  // octets a second, and accepted; 0: as fast as it comes.
+  std::uint64_t throttle = 0;
 };
+
+// "5/1m", "5/m", "100/10s" → {5, 60 s}. N from 0 to 1000000, DURATION from
+// 1 s to 1 d. Throws std::invalid_argument saying what was expected.
+std::pair<unsigned, Duration> parse_rate(std::string_view text);
+std::string format_rate(unsigned count, Duration window);  // "5/1m"
+// "1000/s", "10K/s" (K = 1024) → octets a second, from 1 to 1G. Throws std::invalid_argument.
+std::uint64_t parse_throttle(std::string_view text);
+std::string format_throttle(std::uint64_t octets_per_second);  // "1000/s"
 
 struct Testbed {
   std::map<std::string, std::string> users;  // address -> password; empty: any credentials pass
@@ -187,6 +214,7 @@ struct Config {
   Queue queue;
   Relay relay;
   Delivery delivery;
+  Inbound inbound;
   Http http;
   Testbed testbed;
   LogFormat log_format = LogFormat::text;

@@ -139,6 +139,12 @@ std::string to_toml(const Config& c) {
   o << (first ? "}" : " }") << "\n";
   o << "dns_servers = " << list(c.relay.dns_servers) << "\n";
   o << "mta_sts = " << boolean(c.relay.mta_sts) << "\n";
+  o << "\n[inbound]\n";
+  o << "spf = " << boolean(c.inbound.spf) << "\n";
+  o << "dkim = " << boolean(c.inbound.dkim) << "\n";
+  o << "dmarc = " << boolean(c.inbound.dmarc) << "\n";
+  o << "dmarc_enforce = " << boolean(c.inbound.dmarc_enforce) << "\n";
+  o << "dnsbl = " << list(c.inbound.dnsbl) << "\n";
   o << "\n[delivery]\n";
   o << "transport = " << str(c.transport()) << "\n";
   o << "\n[http]\n";

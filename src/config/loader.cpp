@@ -146,6 +146,7 @@ class Loader {
         {"delivery", [&](auto& n) { walk(table(n), "delivery", {
              {"transport", [&](auto& v) { transport(string(v)); }},
          }); }},
+        {"inbound", [&](auto& n) { inbound(table(n)); }},
         {"http", [&](auto& n) { walk(table(n), "http", {
              {"listen", [&](auto& v) {
                 c_.http.listen = string(v);
@@ -241,6 +242,10 @@ class Loader {
     if (c_.limits.max_connections_per_ip > c_.limits.max_connections)
       fail(line("limits.max_connections_per_ip", "limits.max_connections"), "limits.max_connections_per_ip",
            "must not exceed limits.max_connections (" + std::to_string(c_.limits.max_connections) + ")");
+    if (c_.inbound.dmarc && !(c_.inbound.spf && c_.inbound.dkim))
+      fail(line("inbound.dmarc"), "inbound.dmarc", "needs inbound.spf and inbound.dkim (DMARC reads their results)");
+    if (c_.inbound.dmarc_enforce && !c_.inbound.dmarc)
+      fail(line("inbound.dmarc_enforce"), "inbound.dmarc_enforce", "is true, but inbound.dmarc is false");
     if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost.empty())
       fail(line("relay.smarthost_user"), "relay.smarthost_user", "is set, but relay.smarthost is empty");
     const bool oauth = !c_.relay.smarthost_oauth_token_command.empty();
@@ -628,6 +633,40 @@ class Loader {
     });
   }
 
+  void inbound(const toml::table& t) {
+    walk(t, "inbound", {
+        {"spf", [&](auto& n) { c_.inbound.spf = boolean(n); }},
+        {"dkim", [&](auto& n) { c_.inbound.dkim = boolean(n); }},
+        {"dmarc", [&](auto& n) { c_.inbound.dmarc = boolean(n); }},
+        {"dmarc_enforce", [&](auto& n) { c_.inbound.dmarc_enforce = boolean(n); }},
+        {"dnsbl", [&](auto& n) {
+           c_.inbound.dnsbl.clear();
+           each_string(n, [&](std::string v, std::size_t line) {
+             v = util::to_lower(v);
+             if (!dns_zone(v)) fail(line, key_, q(v) + " is not a DNS zone (e.g. \"zen.spamhaus.org\")");
+             c_.inbound.dnsbl.push_back(v);
+           });
+         }},
+    });
+  }
+
+  // A DNS block list's zone: labels of letters, digits and '-', two at least.
+  static bool dns_zone(std::string_view z) {
+    if (z.empty() || z.size() > 200 || z.front() == '.' || z.back() == '.' || z.find("..") != std::string_view::npos ||
+        z.find('.') == std::string_view::npos)
+      return false;
+    std::size_t label = 0;
+    for (char ch : z) {
+      if (ch == '.') {
+        label = 0;
+        continue;
+      }
+      if (++label > 63) return false;
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) return false;
+    }
+    return true;
+  }
+
   std::vector<TestbedRule> rules(const toml::node& n, const std::string& name) {
     if (!n.is_array() || !n.as_array()->is_array_of_tables()) wrong_type(n, "an array of tables ([[rule]])");
     std::vector<TestbedRule> out;
@@ -648,6 +687,20 @@ class Loader {
           {"times", [&](auto& v) { r.times = integer(v, 0); }},
           {"delay", [&](auto& v) { r.delay = duration(v, 0); }},
           {"action", [&](auto& v) { r.action = string(v); }},
+          {"rate", [&](auto& v) {
+             try {
+               std::tie(r.rate_count, r.rate_window) = parse_rate(string(v));
+             } catch (const std::invalid_argument& e) {
+               fail(e.what());
+             }
+           }},
+          {"throttle", [&](auto& v) {
+             try {
+               r.throttle = parse_throttle(string(v));
+             } catch (const std::invalid_argument& e) {
+               fail(e.what());
+             }
+           }},
       });
       if (auto why = check_testbed_rule(r); !why.empty()) fail(line_of(el), prefix, why);
       out.push_back(std::move(r));
@@ -685,12 +738,19 @@ std::string read_file(const fs::path& file) {
 }  // namespace
 
 std::string check_testbed_rule(TestbedRule& r) {
-  static const std::set<std::string> commands{"EHLO", "MAIL", "RCPT", "DATA", "DOT", "AUTH"};
-  if (!commands.count(r.command)) return "command " + q(r.command) + ": expected EHLO, MAIL, RCPT, DATA, DOT or AUTH";
+  static const std::set<std::string> commands{"EHLO", "STARTTLS", "MAIL", "RCPT", "DATA", "DOT", "AUTH"};
+  if (!commands.count(r.command))
+    return "command " + q(r.command) + ": expected EHLO, STARTTLS, MAIL, RCPT, DATA, DOT or AUTH";
   for (const auto& [key, glob] : {std::pair<const char*, const std::string&>{"from", r.from}, {"to", r.to}, {"user", r.user}})
     if (glob.size() > 512) return std::string(key) + ": at most 512 characters, got " + std::to_string(glob.size());
   if (r.action != "reply" && r.action != "drop" && r.action != "shutdown")
     return "action " + q(r.action) + ": expected \"reply\", \"drop\" or \"shutdown\"";
+  if (r.throttle > 0) {
+    if (r.command != "DATA") return "throttle: only with command \"DATA\" (the body that follows it is read slowly)";
+    if (r.action != "reply" || !r.reply.empty())
+      return "throttle: a throttled DATA is accepted at that speed; give no reply or action";
+    return "";
+  }
   if (r.action == "shutdown" && r.reply.empty()) r.reply = "421 4.3.2 Service shutting down";
   if (r.action == "drop") return "";
   const auto& t = r.reply;

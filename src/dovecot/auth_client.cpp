@@ -22,22 +22,25 @@ namespace {
 constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 }
 
-std::vector<MechanismInfo> MechanismCache::mechanisms() const {
+std::vector<MechanismInfo> MechanismCache::mechanisms(const std::string& socket) const {
   std::lock_guard lock(mutex_);
+  if (socket != socket_) return {};
   return mechanisms_;
 }
 
-void MechanismCache::store(std::vector<MechanismInfo> mechanisms, Clock::time_point now) {
+void MechanismCache::store(const std::string& socket, std::vector<MechanismInfo> mechanisms, Clock::time_point now) {
   std::lock_guard lock(mutex_);
+  socket_ = socket;
   mechanisms_ = std::move(mechanisms);
   fetched_ = now;
 }
 
-bool MechanismCache::claim_refresh(Clock::time_point now, Clock::duration max_age) {
+bool MechanismCache::claim_refresh(const std::string& socket, Clock::time_point now, Clock::duration max_age) {
   std::lock_guard lock(mutex_);
-  if (fetched_ != Clock::time_point{} && now - fetched_ < max_age) return false;
-  if (claimed_ != Clock::time_point{} && now - claimed_ < max_age) return false;
+  if (socket == socket_ && fetched_ != Clock::time_point{} && now - fetched_ < max_age) return false;
+  if (socket == claimed_socket_ && claimed_ != Clock::time_point{} && now - claimed_ < max_age) return false;
   claimed_ = now;
+  claimed_socket_ = socket;
   return true;
 }
 
@@ -144,7 +147,8 @@ asio::awaitable<std::optional<Event>> AuthClient::read_event() {
   }
 }
 
-asio::awaitable<std::optional<std::vector<MechanismInfo>>> AuthClient::handshake(MechanismCache* cache) {
+asio::awaitable<std::optional<std::vector<MechanismInfo>>> AuthClient::handshake(MechanismCache* cache,
+                                                                                  const std::string& socket) {
   auto& s = *impl_;
   s.start_clock();
   if (auto err = co_await s.connect(); !err.empty()) {
@@ -165,7 +169,7 @@ asio::awaitable<std::optional<std::vector<MechanismInfo>>> AuthClient::handshake
     give_up("protocol: reply before the handshake ended");
     co_return std::nullopt;
   }
-  if (cache) cache->store(done->mechanisms, MechanismCache::Clock::now());
+  if (cache) cache->store(socket, done->mechanisms, MechanismCache::Clock::now());
   co_return std::move(done->mechanisms);
 }
 

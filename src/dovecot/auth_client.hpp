@@ -31,18 +31,22 @@ namespace postern::dovecot {
 class MechanismCache {
  public:
   using Clock = std::chrono::steady_clock;
-  // The mechanisms of the last handshake (empty: never reached).
-  std::vector<MechanismInfo> mechanisms() const;
-  void store(std::vector<MechanismInfo> mechanisms, Clock::time_point now);
-  // True when the list is older than `max_age` and nobody else is already
-  // refreshing it (claims the refresh until `max_age` passes again).
-  bool claim_refresh(Clock::time_point now, Clock::duration max_age);
+  // The mechanisms of the last handshake with `socket` (empty: never
+  // reached, or the list is another socket's: a reload changed it).
+  std::vector<MechanismInfo> mechanisms(const std::string& socket) const;
+  void store(const std::string& socket, std::vector<MechanismInfo> mechanisms, Clock::time_point now);
+  // True when the list of `socket` is older than `max_age` (or missing)
+  // and nobody else is already refreshing it (claims the refresh until
+  // `max_age` passes again).
+  bool claim_refresh(const std::string& socket, Clock::time_point now, Clock::duration max_age);
 
  private:
   mutable std::mutex mutex_;
+  std::string socket_;
   std::vector<MechanismInfo> mechanisms_;
   Clock::time_point fetched_{};
   Clock::time_point claimed_{};
+  std::string claimed_socket_;
 };
 
 struct ClientOptions {
@@ -70,7 +74,8 @@ class AuthClient {
 
   // Connects and reads the handshake: Dovecot's mechanisms, or nullopt
   // (error() says why). Also feeds `cache` when given.
-  asio::awaitable<std::optional<std::vector<MechanismInfo>>> handshake(MechanismCache* cache = nullptr);
+  asio::awaitable<std::optional<std::vector<MechanismInfo>>> handshake(MechanismCache* cache = nullptr,
+                                                                     const std::string& socket = {});
   // Sends AUTH (after handshake()) and reads the first reply.
   asio::awaitable<Step> begin(AuthRequest request);
   // The client's decoded answer to the last challenge.

@@ -181,6 +181,7 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
                           {{"transport", via}});
     }
   }
+  if (states && observer_) observer_(id, *states);
   if (states && std::all_of(states->begin(), states->end(), [](const auto& s) { return s.final(); })) {
     // All delivered: update() removed it. Bounces too: their DSN is stored.
     if (std::any_of(states->begin(), states->end(), [](const auto& s) { return s.status == RecipientStatus::bounced; }))

@@ -51,6 +51,11 @@ class Recorder {
                                                            std::vector<Outcome> outcomes, Transport transport,
                                                            double uniform);
 
+  // Called after each recorded attempt with the message's id and every
+  // recipient's state (also when that state finished and removed the entry).
+  using Observer = std::function<void(const std::string& id, const std::vector<store::RecipientState>& states)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
   // An entry whose every recipient is final (a crash came between its last
   // state and its removal): removes it.
   void finish(const std::string& id);
@@ -68,6 +73,7 @@ class Recorder {
   store::Spool& spool_;
   Inject inject_;
   util::Metrics* metrics_;
+  Observer observer_;
   std::atomic<std::uint64_t> delivered_{0}, deferred_{0}, bounced_{0}, dsns_{0};
 };
 

@@ -47,7 +47,9 @@ struct Scheduler::Impl {
         smtp(io, s, [this](const Job& job, const store::SpoolEntry* entry, std::vector<Outcome> outcomes) {
           return record_smtp(job, entry, std::move(outcomes));
         }, o.smtp),
-        pool(std::max(1u, o.local_threads)), due_timer(io), control_timer(io), rng(std::random_device{}()) {}
+        pool(std::max(1u, o.local_threads)), due_timer(io), control_timer(io), rng(std::random_device{}()) {
+    recorder.set_observer(o.on_recorded);
+  }
 
   std::shared_ptr<const config::Config> config;  // replaced on the scheduler's thread only
   Schedule schedule;

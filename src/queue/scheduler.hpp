@@ -42,6 +42,7 @@ struct SchedulerOptions {
   unsigned local_in_flight = 16;    // local attempts queued to those threads at once
   std::chrono::milliseconds control_interval{1000};  // how often queue/retry/ is looked at without inotify
   util::Metrics* metrics = nullptr;  // delivery attempts and times (GET /metrics); null: none
+  Recorder::Observer on_recorded;    // each recipient's state after each attempt (on the blocking pool); unset: none
 };
 
 struct QueueStats {

@@ -63,8 +63,9 @@ void SmtpTransport::lift_backoffs() {
 
 std::size_t SmtpTransport::enqueue(const std::string& id, const std::vector<std::pair<std::size_t, std::string>>& rcpts) {
   std::map<std::string, Job> jobs;
+  const auto fixed = options_.route_override ? options_.route_override(id) : std::nullopt;
   for (const auto& [index, address] : rcpts) {
-    Route route = route_for(config_.relay, domain_of(config_.final_recipient(address)), options_.mx_port);
+    Route route = fixed ? *fixed : route_for(config_.relay, domain_of(config_.final_recipient(address)), options_.mx_port);
     auto& job = jobs[route.key];
     job.id = id;
     job.rcpts.push_back(index);

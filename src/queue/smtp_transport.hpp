@@ -79,6 +79,9 @@ struct SmtpOptions {
   // owns From: `domain`, so that its mail may carry our DKIM signature
   // (SPEC §11; store/sender_ownership.hpp). Unset: only `sendmail` run by root is signed.
   std::function<bool(const config::Config& config, std::string_view login, std::string_view domain)> owns_domain;
+  // A next hop for one message that overrides [relay] (the testbed's
+  // release to a named server); nullopt or unset: routes, smarthost, MX.
+  std::function<std::optional<Route>(std::string_view queue_id)> route_override;
 };
 
 // Some recipients of one spooled message, all for one destination.

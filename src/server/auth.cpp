@@ -72,7 +72,7 @@ std::chrono::milliseconds jitter() {
 
 // Runs a SASL step on the blocking pool and resumes on the session's thread.
 template <typename F>
-asio::awaitable<sasl::ServerStepper::Step> off_thread(Session& session, F&& step) {
+asio::awaitable<sasl::ServerStepper::Step> off_thread(AuthPeer& session, F&& step) {
   co_return co_await asio::co_spawn(
       session.server().blocking(),
       [&]() -> asio::awaitable<sasl::ServerStepper::Step> { co_return step(); }, asio::use_awaitable);
@@ -82,10 +82,10 @@ asio::awaitable<sasl::ServerStepper::Step> off_thread(Session& session, F&& step
 // OAuth's mechanisms are on when a verifier exists; a bearer token is a
 // password for as long as it lives, so only over TLS (the testbed's
 // verifier allows clear text, like its other mechanisms).
-std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const Session& session, bool* clear_ok = nullptr) {
+std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const AuthPeer& session, bool* clear_ok = nullptr) {
   std::shared_ptr<sasl::TokenVerifier> v;
   try {
-    v = const_cast<Session&>(session).server().auth_state().oauth(session.config());
+    v = const_cast<AuthPeer&>(session).server().auth_state().oauth(session.config());
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -94,7 +94,7 @@ std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const Session& session, bool
 }
 
 // The lockout (AuthState): on the blocking pool when it asks Redis.
-asio::awaitable<bool> locked_out(Session& session, const std::string& client) {
+asio::awaitable<bool> locked_out(AuthPeer& session, const std::string& client) {
   auto& state = session.server().auth_state();
   const config::Config& config = session.config();
   if (!admission::AuthState::shares_lockout(config)) co_return state.locked_out(config, client);
@@ -103,7 +103,7 @@ asio::awaitable<bool> locked_out(Session& session, const std::string& client) {
       asio::use_awaitable);
 }
 
-asio::awaitable<bool> record_failure(Session& session, const std::string& client,
+asio::awaitable<bool> record_failure(AuthPeer& session, const std::string& client,
                                      const admission::AuthLockout::Limits& limits) {
   auto& state = session.server().auth_state();
   const config::Config& config = session.config();
@@ -115,7 +115,7 @@ asio::awaitable<bool> record_failure(Session& session, const std::string& client
 
 }  // namespace
 
-void AuthExchange::log_failure(const Session& session, std::string_view outcome) const {
+void AuthExchange::log_failure(const AuthPeer& session, std::string_view outcome) const {
   log::Event e("auth_failed");
   e.add("session", session.info().id)
       .add("client", session.info().peer_address)
@@ -126,7 +126,7 @@ void AuthExchange::log_failure(const Session& session, std::string_view outcome)
   if (oauth_ && !oauth_->detail().empty()) e.add("error", oauth_->detail());
 }
 
-std::vector<std::string> auth_mechanisms_for(const Session& session) {
+std::vector<std::string> auth_mechanisms_for(const AuthPeer& session) {
   if (session.config().auth.backend == config::AuthBackend::dovecot) return dovecot_mechanisms_for(session);
   std::vector<std::string> names;
   for (auto m : usable_mechanisms(session.config(), session.info().tls))
@@ -138,7 +138,7 @@ std::vector<std::string> auth_mechanisms_for(const Session& session) {
   return names;
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::string_view argument,
+asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::string_view argument,
                                                         std::unique_ptr<AuthExchange>& exchange) {
   const config::Config& config = session.config();
   const admission::SessionInfo& info = session.info();
@@ -203,7 +203,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   co_return co_await exchange->after(session, step);
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(Session& session, sasl::OAuthMechanism mechanism,
+asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(AuthPeer& session, sasl::OAuthMechanism mechanism,
                                                               std::optional<std::string> initial, std::string client,
                                                               std::unique_ptr<AuthExchange>& exchange) {
   auto verifier = oauth_verifier(session);
@@ -219,7 +219,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(Session& session, 
   co_return co_await exchange->after(session, step);
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std::string bytes) {
+asio::awaitable<AuthExchange::Step> AuthExchange::respond(AuthPeer& session, std::string bytes) {
   last_response_ = std::chrono::steady_clock::now();
   sasl::ServerStepper::Step step;
   if (dovecot_) {
@@ -237,7 +237,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std:
   co_return co_await after(session, step);
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::ServerStepper::Step step) {
+asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl::ServerStepper::Step step) {
   const config::Config& config = session.config();
   const admission::SessionInfo& info = session.info();
   if (step.status == sasl::ServerStepper::Status::more) co_return Step{std::move(step.challenge), {}, {}, false};

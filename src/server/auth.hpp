@@ -37,8 +37,12 @@
 #include <string_view>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <openssl/ssl.h>
 
+#include "admission/session_info.hpp"
+#include "config/config.hpp"
 #include "dovecot/auth_client.hpp"
 #include "sasl/mechanism.hpp"
 #include "sasl/oauth.hpp"
@@ -47,12 +51,27 @@
 
 namespace postern::server {
 
-class Session;
+class Server;
 
-std::vector<std::string> auth_mechanisms_for(const Session& session);
+// What AUTH needs of the session it runs in: the SMTP Session, or another
+// protocol's (the testbed's POP3 session) that authenticates the same way.
+class AuthPeer {
+ public:
+  virtual ~AuthPeer() = default;
+  virtual const admission::SessionInfo& info() const = 0;
+  virtual const config::Config& config() const = 0;
+  virtual Server& server() = 0;
+  // The TLS connection (channel binding for SCRAM-PLUS); nullptr without TLS.
+  virtual SSL* tls_handle() = 0;
+  // AUTH failures in this session so far, after counting one more.
+  virtual unsigned count_auth_failure() = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
+
+std::vector<std::string> auth_mechanisms_for(const AuthPeer& session);
 // Before an EHLO reply: with the Dovecot backend, refreshes the cached
 // mechanism list when it is stale (one session at a time asks).
-asio::awaitable<void> refresh_auth_mechanisms(Session& session);
+asio::awaitable<void> refresh_auth_mechanisms(AuthPeer& session);
 
 class AuthExchange {
  public:
@@ -64,9 +83,9 @@ class AuthExchange {
   };
 
   // `exchange` holds the SASL state while challenges go back and forth.
-  static asio::awaitable<Step> start(Session& session, std::string_view argument,
+  static asio::awaitable<Step> start(AuthPeer& session, std::string_view argument,
                                      std::unique_ptr<AuthExchange>& exchange);
-  asio::awaitable<Step> respond(Session& session, std::string bytes);
+  asio::awaitable<Step> respond(AuthPeer& session, std::string bytes);
 
   AuthExchange(sasl::Mechanism mechanism, std::shared_ptr<sasl::CredentialStore> users,
                std::unique_ptr<sasl::ServerStepper> stepper, std::string client)
@@ -80,15 +99,15 @@ class AuthExchange {
   }
 
  private:
-  asio::awaitable<Step> after(Session& session, sasl::ServerStepper::Step step);
-  static asio::awaitable<Step> start_oauth(Session& session, sasl::OAuthMechanism mechanism,
+  asio::awaitable<Step> after(AuthPeer& session, sasl::ServerStepper::Step step);
+  static asio::awaitable<Step> start_oauth(AuthPeer& session, sasl::OAuthMechanism mechanism,
                                            std::optional<std::string> initial, std::string client,
                                            std::unique_ptr<AuthExchange>& exchange);
-  static asio::awaitable<Step> start_dovecot(Session& session, std::string mechanism,
+  static asio::awaitable<Step> start_dovecot(AuthPeer& session, std::string mechanism,
                                              std::optional<std::string> initial, std::string client,
                                              std::unique_ptr<AuthExchange>& exchange);
   // Dovecot's step as the stepper's, with Postern's disabled state applied.
-  asio::awaitable<sasl::ServerStepper::Step> from_dovecot(Session& session, dovecot::AuthClient::Step step);
+  asio::awaitable<sasl::ServerStepper::Step> from_dovecot(AuthPeer& session, dovecot::AuthClient::Step step);
   const std::string& authcid() const {
     if (dovecot_) return dovecot_->user().empty() ? dovecot_->failed_user() : dovecot_->user();
     return oauth_ ? oauth_->authcid() : stepper_->authcid();
@@ -101,7 +120,7 @@ class AuthExchange {
     if (dovecot_) return dovecot_reason_.empty() ? std::string_view(dovecot_->error()) : dovecot_reason_;
     return oauth_ ? oauth_->reason() : stepper_->reason();
   }
-  void log_failure(const Session& session, std::string_view outcome) const;
+  void log_failure(const AuthPeer& session, std::string_view outcome) const;
 
   std::string_view mechanism_;  // its name
   std::shared_ptr<sasl::CredentialStore> users_;  // what the stepper reads from, kept open

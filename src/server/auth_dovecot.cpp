@@ -41,38 +41,41 @@ std::string upper(std::string s) {
 
 }  // namespace
 
-std::vector<std::string> dovecot_mechanisms_for(const Session& session) {
+std::vector<std::string> dovecot_mechanisms_for(const AuthPeer& session) {
   const auto& config = session.config();
   const bool tls = session.info().tls;
   if (config.auth.require_tls && !tls) return {};
-  auto& state = const_cast<Session&>(session).server().auth_state();
-  return dovecot::offered_mechanisms(state.dovecot_mechanisms().mechanisms(), tls, !config.auth.require_tls);
+  auto& state = const_cast<AuthPeer&>(session).server().auth_state();
+  return dovecot::offered_mechanisms(state.dovecot_mechanisms().mechanisms(config.auth.dovecot_socket), tls,
+                                     !config.auth.require_tls);
 }
 
-bool dovecot_may_offer(const Session& session, std::string_view mechanism) {
-  auto& state = const_cast<Session&>(session).server().auth_state();
-  if (state.dovecot_mechanisms().mechanisms().empty()) return true;
+bool dovecot_may_offer(const AuthPeer& session, std::string_view mechanism) {
+  const auto& config = session.config();
+  auto& state = const_cast<AuthPeer&>(session).server().auth_state();
+  if (state.dovecot_mechanisms().mechanisms(config.auth.dovecot_socket).empty()) return true;
   for (const auto& name : dovecot_mechanisms_for(session))
     if (util::iequals(name, mechanism)) return true;
   return false;
 }
 
-asio::awaitable<void> refresh_auth_mechanisms(Session& session) {
+asio::awaitable<void> refresh_auth_mechanisms(AuthPeer& session) {
   const auto& config = session.config();
   if (config.auth.backend != config::AuthBackend::dovecot) co_return;
   if (config.auth.require_tls && !session.info().tls) co_return;  // nothing offered anyway
   auto& cache = session.server().auth_state().dovecot_mechanisms();
-  const auto max_age = cache.mechanisms().empty() ? kRetryUnknown : kMechanismsMaxAge;
-  if (!cache.claim_refresh(dovecot::MechanismCache::Clock::now(), max_age)) co_return;
+  const auto& socket = config.auth.dovecot_socket;
+  const auto max_age = cache.mechanisms(socket).empty() ? kRetryUnknown : kMechanismsMaxAge;
+  if (!cache.claim_refresh(socket, dovecot::MechanismCache::Clock::now(), max_age)) co_return;
   dovecot::AuthClient client(session.executor(), client_options(config));
-  if (!co_await client.handshake(&cache))
+  if (!co_await client.handshake(&cache, socket))
     log::Event("auth_unavailable")
         .add("session", session.info().id)
         .add("backend", "dovecot")
         .add("error", client.error());
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::start_dovecot(Session& session, std::string mechanism,
+asio::awaitable<AuthExchange::Step> AuthExchange::start_dovecot(AuthPeer& session, std::string mechanism,
                                                                 std::optional<std::string> initial, std::string client,
                                                                 std::unique_ptr<AuthExchange>& exchange) {
   const auto& config = session.config();
@@ -81,7 +84,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start_dovecot(Session& session
   auto& cache = session.server().auth_state().dovecot_mechanisms();
   auto dovecot = std::make_unique<dovecot::AuthClient>(session.executor(), client_options(config));
   // A fresh connection per exchange: its handshake is also the freshest list.
-  if (!co_await dovecot->handshake(&cache)) {
+  if (!co_await dovecot->handshake(&cache, config.auth.dovecot_socket)) {
     log::Event("auth_unavailable")
         .add("session", info.id)
         .add("client", info.peer_address)
@@ -110,7 +113,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start_dovecot(Session& session
   co_return co_await exchange->after(session, std::move(step));
 }
 
-asio::awaitable<sasl::ServerStepper::Step> AuthExchange::from_dovecot(Session& session,
+asio::awaitable<sasl::ServerStepper::Step> AuthExchange::from_dovecot(AuthPeer& session,
                                                                        dovecot::AuthClient::Step step) {
   using In = dovecot::AuthClient::Status;
   using Out = sasl::ServerStepper::Status;

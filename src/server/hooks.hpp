@@ -8,6 +8,7 @@
 
 #include <asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,7 +20,7 @@
 namespace postern::server {
 
 // Where in the dialogue a decision is asked for.
-enum class Stage { ehlo, mail, rcpt, data, dot, auth };
+enum class Stage { ehlo, starttls, mail, rcpt, data, dot, auth };
 
 struct Verdict {
   enum class Action {
@@ -31,6 +32,7 @@ struct Verdict {
   Action action = Action::accept;
   smtp::Reply reply;
   std::chrono::milliseconds delay{0};  // waited before the reply (or the close)
+  std::uint64_t throttle = 0;          // DATA accepted: its body is read at this many octets a second (0: at once)
   std::string cause;                   // what decided it, for the transcript ("scenario locked+K", "rule 2")
 };
 

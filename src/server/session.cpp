@@ -120,6 +120,27 @@ asio::awaitable<bool> Session::flush() {
   co_return !ec;
 }
 
+bool Session::in_body() const {
+  using Phase = smtp::ServerDialogue::Phase;
+  return dialogue_.phase() == Phase::data || dialogue_.phase() == Phase::chunk;
+}
+
+// Waits until the octets read so far are due at the throttle's pace, in
+// steps of at most 100 ms: a stop or the deadline ends the wait at once.
+asio::awaitable<bool> Session::wait_for_throttle() {
+  const auto due = throttle_since_ + std::chrono::microseconds(
+                                         static_cast<long long>(static_cast<double>(throttle_read_) * 1e6 /
+                                                                static_cast<double>(throttle_)));
+  asio::steady_timer t(executor());
+  for (;;) {
+    if (timed_out_ || force_stop_) co_return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= due) co_return true;
+    t.expires_after(std::min<std::chrono::steady_clock::duration>(due - now, std::chrono::milliseconds(100)));
+    co_await t.async_wait(use_tuple);
+  }
+}
+
 asio::awaitable<bool> Session::fill() {
   if (timed_out_ || force_stop_) co_return false;
   if (stop_requested_ && waiting_for_command_ && !dialogue_.in_transaction()) co_return false;
@@ -129,9 +150,16 @@ asio::awaitable<bool> Session::fill() {
     if (auto ec = co_await stream_.wait_readable()) co_return false;
     if (timed_out_ || force_stop_) co_return false;
   }
-  auto room = dialogue_.prepare(read_chunk_octets);
-  auto [ec, n] = co_await stream_.read_some(asio::buffer(room.data(), room.size()));
+  std::size_t want = read_chunk_octets;
+  if (throttle_ > 0 && in_body()) {
+    if (!co_await wait_for_throttle()) co_return false;
+    // Slices of a tenth of a second's worth, so the pace stays even.
+    want = static_cast<std::size_t>(std::clamp<std::uint64_t>(throttle_ / 10, 1, read_chunk_octets));
+  }
+  auto room = dialogue_.prepare(want);
+  auto [ec, n] = co_await stream_.read_some(asio::buffer(room.data(), std::min(room.size(), want)));
   dialogue_.commit(n);
+  if (throttle_ > 0) throttle_read_ += n;
   co_return !ec;
 }
 
@@ -289,11 +317,13 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
       co_return co_await auth_response(std::move(e.text));
     case Kind::body_begin:
       sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description());
+      inbound_.begin(info_, *dialogue_.transaction());
       break;
     case Kind::body:
-      co_await sink_->add(std::move(e.text));
+      co_await inbound_.add(*sink_, std::move(e.text));
       break;
     case Kind::body_abandoned:
+      inbound_.abandon();
       sink_.reset();
       break;
     case Kind::body_end:
@@ -367,6 +397,7 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
       !(verdict->action == Verdict::Action::reply && verdict->reply.positive()))
     co_return enforce(*verdict);
   auto r = verdict ? std::nullopt : server_.checks().on_rcpt(info_, *dialogue_.transaction(), cmd.path);
+  if (!r && !verdict) r = co_await inbound_.at_rcpt(server_, executor(), info_, *dialogue_.transaction(), to);
   if (!verdict && !r)
     if (auto* verifier = server_.recipient_verifier())
       r = co_await verifier->verify(info_, *dialogue_.transaction(), cmd.path);
@@ -382,16 +413,25 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
 asio::awaitable<Session::Next> Session::data() {
   auto verdict = co_await decide(Stage::data, "");
   if (verdict && verdict->action != Verdict::Action::accept) co_return enforce(*verdict);
-  dialogue_.accept();
+  throttle_ = verdict ? verdict->throttle : 0;
+  throttle_read_ = 0;
+  throttle_since_ = std::chrono::steady_clock::now();
+  dialogue_.accept(std::nullopt, verdict && verdict->throttle ? verdict->cause : std::string());
   co_return Next::go_on;
 }
 
 asio::awaitable<Session::Next> Session::message_end() {
+  throttle_ = 0;
   if (auto* o = server_.observer()) o->client_message(info_, sink_->size());
   auto verdict = co_await decide(Stage::dot, "");
   if (verdict && verdict->action != Verdict::Action::accept) {
     sink_.reset();
     co_return enforce(*verdict);
+  }
+  if (auto refused = co_await inbound_.at_end(server_, executor(), info_, *sink_)) {
+    sink_.reset();
+    dialogue_.message_done(std::move(*refused));
+    co_return Next::go_on;
   }
   auto reply = co_await store_message(server_, info_, *dialogue_.transaction(), *sink_);
   if (reply.code == 250) ++messages_;
@@ -401,6 +441,23 @@ asio::awaitable<Session::Next> Session::message_end() {
 }
 
 asio::awaitable<Session::Next> Session::starttls(std::uint64_t discarded) {
+  if (server_.admission()) {
+    // An Admission may answer STARTTLS itself: asked before the 220 goes out.
+    auto& queued = dialogue_.replies();
+    std::optional<smtp::Outgoing> ready;
+    if (!queued.empty() && queued.back().reply.code == 220) {
+      ready = std::move(queued.back());
+      queued.pop_back();
+    }
+    auto verdict = co_await decide(Stage::starttls, "");
+    if (verdict && verdict->action == Verdict::Action::drop) co_return enforce(*verdict);
+    if (verdict && verdict->action != Verdict::Action::accept) {
+      dialogue_.refuse_starttls(verdict->reply, verdict->cause);
+      if (verdict->action == Verdict::Action::shutdown) dialogue_.close();
+      co_return Next::go_on;
+    }
+    if (ready) dialogue_.replies().push_back(std::move(*ready));
+  }
   drain();
   if (!co_await flush()) co_return Next::close;
   if (discarded > 0) {

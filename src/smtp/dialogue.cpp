@@ -442,6 +442,19 @@ void ServerDialogue::refuse(Reply reply, std::string cause) {
   finish_command(command_.verb);
 }
 
+void ServerDialogue::refuse_starttls(Reply reply, std::string cause) {
+  if (asked_ != Asked::starttls) throw std::logic_error("ServerDialogue::refuse_starttls() without STARTTLS");
+  for (auto it = out_.rbegin(); it != out_.rend(); ++it) {
+    if (it->reply.code == 220) {
+      out_.erase(std::next(it).base());
+      break;
+    }
+  }
+  asked_ = Asked::none;
+  send(std::move(reply), "reject", std::move(cause));
+  finish_command(Verb::starttls);
+}
+
 void ServerDialogue::challenge(std::string_view bytes) {
   if (asked_ != Asked::auth) throw std::logic_error("ServerDialogue::challenge() outside AUTH");
   asked_ = Asked::none;

@@ -139,6 +139,10 @@ class ServerDialogue {
   // Any question: answer `reply` instead; the state does not move (a body
   // question ends the transaction).
   void refuse(Reply reply, std::string cause = {});
+  // STARTTLS answered otherwise before its 220 was written (the testbed's
+  // rules): the 220 is withdrawn, `reply` answers, the session goes on in
+  // plaintext (a 421 closes it, as always).
+  void refuse_starttls(Reply reply, std::string cause = {});
   void challenge(std::string_view bytes);           // 334 + base64; the next line is an answer
   // The end of an AUTH exchange; a non-empty identity means authenticated.
   void auth_done(Reply reply, std::string identity = {});

@@ -330,7 +330,7 @@ Spool::Writer::Writer(Spool& spool, const Envelope& envelope, std::string id) : 
   if (envelope.recipients.empty()) throw std::invalid_argument("spool: message without recipients");
   if (!valid_id(id_)) throw std::invalid_argument("spool: malformed queue id");
   tmp_ = spool_.dir_ / ("." + util::random_hex(8) + ".tmp");
-  int fd = syscalls().open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = syscalls().open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) throw IoError(errno, "create " + tmp_.string());
   fd_ = Fd(fd);
   std::string head = encode_envelope_records(id_, envelope, 0);
@@ -363,6 +363,44 @@ void Spool::Writer::append(std::string_view bytes) {
     discard();  // nothing half-written survives, and the space is free again
     throw;
   }
+  size_ += bytes.size();
+}
+
+void Spool::Writer::prepend(std::string_view bytes) {
+  if (!fd_) throw IoError(EBADF, "prepend to a closed spool file");
+  const auto tmp = spool_.dir_ / ("." + util::random_hex(8) + ".tmp");
+  int fd = syscalls().open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    discard();
+    throw IoError(err, "create " + tmp.string());
+  }
+  Fd copy(fd);
+  auto copy_range = [&](std::uint64_t from, std::uint64_t length) {
+    std::string buffer(64 * 1024, '\0');
+    while (length > 0) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+      const ssize_t n = ::pread(fd_.get(), buffer.data(), want, static_cast<off_t>(from));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw IoError(n < 0 ? errno : EIO, "read " + tmp_.string());
+      write_all(copy.get(), std::string_view(buffer.data(), static_cast<std::size_t>(n)), tmp);
+      from += static_cast<std::uint64_t>(n);
+      length -= static_cast<std::uint64_t>(n);
+    }
+  };
+  try {
+    copy_range(0, message_offset_);
+    write_all(copy.get(), bytes, tmp);
+    copy_range(message_offset_, size_);
+  } catch (...) {
+    copy.reset();
+    ::unlink(tmp.c_str());
+    discard();
+    throw;
+  }
+  discard();
+  fd_ = std::move(copy);
+  tmp_ = tmp;
   size_ += bytes.size();
 }
 

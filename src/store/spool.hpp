@@ -106,6 +106,10 @@ class Spool {
     Writer& operator=(const Writer&) = delete;
     // Throws IoError; after a throw the writer is closed.
     void append(std::string_view bytes);
+    // Puts `bytes` before the message octets written so far (a header
+    // field known only at the end of the message): the file is copied
+    // once behind them. Throws IoError; after a throw the writer is closed.
+    void prepend(std::string_view bytes);
     // Durable under the id (IoError EEXIST if it is taken); returns it.
     std::string commit();
     std::uint64_t size() const { return size_; }

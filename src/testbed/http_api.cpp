@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "http/guarded_server.hpp"
+#include "testbed/mailpit_api.hpp"
+#include "testbed/release_api.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -25,7 +27,11 @@ json summary(const MessageSummary& m, const Transcripts& t) {
           {"subject", m.subject},
           {"size", m.size},
           {"received", rfc3339(m.received)},
-          {"session", t.session_of(m.id)}};
+          {"session", t.session_of(m.id)},
+          {"user", m.user},
+          {"inboxes", m.inboxes},
+          {"tags", m.tags},
+          {"read", m.read}};
 }
 
 json detail(const MessageInfo& m, const Transcripts& t) {
@@ -37,7 +43,8 @@ json detail(const MessageInfo& m, const Transcripts& t) {
   j["html"] = m.parsed.html;
   json attachments = json::array();
   for (const auto& a : m.parsed.attachments)
-    attachments.push_back({{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}});
+    attachments.push_back(
+        {{"filename", a.filename}, {"content_type", a.content_type}, {"size", a.size}, {"part", a.part_id}});
   j["attachments"] = attachments;
   return j;
 }
@@ -50,7 +57,11 @@ json session_json(const SessionSummary& s) {
           {"open", s.open},
           {"messages", s.messages},
           {"lines", s.lines},
-          {"dropped", s.dropped}};
+          {"dropped", s.dropped},
+          {"last_reply", s.last_code < 0 ? json(nullptr) : json(s.last_reply)},
+          {"last_class", s.last_code < 0 ? json(nullptr) : s.last_code == 0 ? json("dropped")
+                                                                            : json(std::to_string(s.last_code / 100) + "xx")},
+          {"last_cause", s.last_cause}};
 }
 
 json session_json(const SessionRecord& s) {
@@ -71,7 +82,8 @@ json session_json(const SessionRecord& s) {
 json rule_json(const config::TestbedRule& r, std::size_t number) {
   return {{"number", number}, {"command", r.command}, {"from", r.from},     {"to", r.to},
           {"user", r.user},   {"reply", r.reply},     {"times", r.times},
-          {"delay", config::format_duration(r.delay)}, {"action", r.action}};
+          {"delay", config::format_duration(r.delay)}, {"action", r.action},
+          {"rate", config::format_rate(r.rate_count, r.rate_window)}, {"throttle", config::format_throttle(r.throttle)}};
 }
 
 // A POST /api/rules body larger than this is refused (413) unread.
@@ -89,6 +101,12 @@ void error(httplib::Response& res, int status, const std::string& message) {
 void too_many_waiting(httplib::Response& res) {
   res.set_header("Retry-After", "1");
   error(res, 503, "too many waits and event streams open at once; try again");
+}
+
+// An unencoded "+" (greylist+2@…) in a query arrives as a space; addresses have none.
+std::string plus_kept(std::string address) {
+  std::replace(address.begin(), address.end(), ' ', '+');
+  return address;
 }
 
 bool has_recipient(const MessageSummary& m, std::string_view address) {
@@ -122,6 +140,11 @@ int HttpApi::bind(const std::string& host, int port) {
   return bound;
 }
 
+void HttpApi::serve_releases(Releases& releases) {
+  releases_ = &releases;
+  add_release_routes(*http_, messages_, releases);
+}
+
 void HttpApi::start() {
   thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
@@ -137,10 +160,28 @@ void HttpApi::routes() {
   h.set_payload_max_length(1 << 20);
   h.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(page_html, "text/html; charset=utf-8"); });
 
-  h.Get("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
+  h.Get("/api/messages", [this](const httplib::Request& req, httplib::Response& res) {
     json out = json::array();
-    for (const auto& m : messages_.list()) out.push_back(summary(m, transcripts_));
+    for (const auto& m : messages_.list(plus_kept(req.get_param_value("inbox")))) out.push_back(summary(m, transcripts_));
     send_json(res, out);
+  });
+  h.Get("/api/inboxes", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& [address, count] : messages_.inboxes())
+      out.push_back({{"address", address}, {"messages", count.messages}, {"unread", count.unread}});
+    send_json(res, out);
+  });
+  // With ?inbox=ADDR the message only leaves that inbox (deleted when it was its last).
+  h.Delete(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    const std::string inbox = plus_kept(req.get_param_value("inbox"));
+    const bool done = inbox.empty() ? messages_.remove(id) : messages_.remove_from_inbox(id, inbox);
+    if (!done)
+      return error(res, 404, "no message " + util::printable(id, 40) +
+                                 (inbox.empty() ? std::string() : " in inbox " + util::printable(inbox, 100)));
+    transcripts_.touch();
+    const auto left = messages_.summary(id);
+    send_json(res, {{"id", id}, {"deleted", !left}, {"inboxes", left ? json(left->inboxes) : json::array()}});
   });
   h.Delete("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
     const auto n = messages_.clear();
@@ -155,7 +196,9 @@ void HttpApi::routes() {
   h.Get(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     auto m = messages_.get(req.matches[1]);
     if (!m) return error(res, 404, "no message " + util::printable(req.matches[1].str(), 40));
-    send_json(res, detail(*m, transcripts_));
+    json j = detail(*m, transcripts_);
+    j["releases"] = releases_ ? releases_json(*releases_, m->id) : json::array();
+    send_json(res, j);
   });
 
   h.Get("/api/sessions", [this](const httplib::Request&, httplib::Response& res) {
@@ -170,9 +213,7 @@ void HttpApi::routes() {
   });
 
   h.Get("/api/wait", [this](const httplib::Request& req, httplib::Response& res) {
-    std::string to = req.get_param_value("to");
-    // An unencoded "+" (greylist+2@…) arrives as a space; addresses have none.
-    std::replace(to.begin(), to.end(), ' ', '+');
+    const std::string to = plus_kept(req.get_param_value("to"));
     if (to.empty()) return error(res, 400, "give the recipient: /api/wait?to=ADDRESS&timeout=SECONDS");
     double seconds = 30;
     if (req.has_param("timeout")) {
@@ -251,6 +292,8 @@ void HttpApi::routes() {
       return sink.write(event.data(), event.size());
     });
   });
+
+  add_mailpit_routes(h, messages_, transcripts_, std::chrono::steady_clock::now());
 
   h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(fmt::format("# HELP postern_testbed_messages Messages kept.\n# TYPE postern_testbed_messages gauge\n"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "testbed/messages.hpp"
+#include "testbed/releases.hpp"
 #include "testbed/scenarios.hpp"
 #include "testbed/transcripts.hpp"
 
@@ -32,6 +33,9 @@ class HttpApi {
   void allow_hosts(const std::vector<std::string>& names);
   // Binds host:port (0: a free port) and returns the port. Throws std::runtime_error.
   int bind(const std::string& host, int port);
+  // Release through the queue (release_api.hpp): its routes, and each
+  // message's `releases`. Before start().
+  void serve_releases(Releases& releases);
   // Serves on a thread of its own until stop().
   void start();
   void stop();
@@ -42,6 +46,7 @@ class HttpApi {
   Messages& messages_;
   Transcripts& transcripts_;
   Scenarios& scenarios_;
+  Releases* releases_ = nullptr;
   std::unique_ptr<http::GuardedServer> http_;
   std::thread thread_;
 };

@@ -20,6 +20,7 @@ using server::Verdict;
 std::string_view stage_name(Stage s) {
   switch (s) {
     case Stage::ehlo: return "EHLO";
+    case Stage::starttls: return "STARTTLS";
     case Stage::mail: return "MAIL";
     case Stage::rcpt: return "RCPT";
     case Stage::data: return "DATA";
@@ -53,7 +54,8 @@ namespace {
 
 config::TestbedRule rule_from(const nlohmann::json& j) {
   if (!j.is_object()) throw std::invalid_argument("a rule is a JSON object");
-  static const std::set<std::string> known{"command", "from", "to", "user", "reply", "times", "delay", "action"};
+  static const std::set<std::string> known{"command", "from", "to",     "user",  "reply",
+                                           "times",   "delay", "action", "rate", "throttle"};
   for (auto& [key, value] : j.items())
     if (!known.count(key)) throw std::invalid_argument("unknown key \"" + util::printable(key, 40) + "\"");
   config::TestbedRule r;
@@ -82,6 +84,14 @@ config::TestbedRule rule_from(const nlohmann::json& j) {
       throw std::invalid_argument(std::string("delay: ") + e.what());
     }
     if (r.delay > std::chrono::hours(1)) throw std::invalid_argument("delay: at most 1h");
+  }
+  if (j.contains("rate")) {
+    if (!j["rate"].is_string()) throw std::invalid_argument("rate: expected a string \"N/DURATION\" such as \"5/1m\"");
+    std::tie(r.rate_count, r.rate_window) = config::parse_rate(j["rate"].get<std::string>());
+  }
+  if (j.contains("throttle")) {
+    if (!j["throttle"].is_string()) throw std::invalid_argument("throttle: expected a string \"BYTES/s\" such as \"1000/s\"");
+    r.throttle = config::parse_throttle(j["throttle"].get<std::string>());
   }
   if (auto why = config::check_testbed_rule(r); !why.empty()) throw std::invalid_argument(why);
   return r;
@@ -153,12 +163,26 @@ unsigned Scenarios::count(const std::string& key) {
   return ++counts_[key];
 }
 
+// Rule `index`'s matching commands from `client` within its window, this
+// one counted: true once there are more than its count. Only the latest
+// count + 1 times are kept, all a decision needs.
+bool Scenarios::over_rate(std::size_t index, const config::TestbedRule& rule, const std::string& client) {
+  forget_if_full();
+  auto& seen = recent_[std::to_string(index) + "|" + client];
+  const auto now = now_();
+  seen.push_back(now);
+  while (!seen.empty() && now - seen.front() >= rule.rate_window) seen.pop_front();
+  while (seen.size() > static_cast<std::size_t>(rule.rate_count) + 1) seen.pop_front();
+  return seen.size() > rule.rate_count;
+}
+
 // Every distinct client + sender + recipient adds an entry: past the cap
 // all counts start over, rather than memory growing with what clients send.
 void Scenarios::forget_if_full() {
-  if (counts_.size() + first_seen_.size() < max_triplets) return;
+  if (counts_.size() + first_seen_.size() + recent_.size() < max_triplets) return;
   counts_.clear();
   first_seen_.clear();
+  recent_.clear();
 }
 
 std::optional<Verdict> Scenarios::decide(Stage stage, const admission::SessionInfo& session,
@@ -196,6 +220,7 @@ std::optional<Verdict> Scenarios::by_rule(Stage stage, const admission::SessionI
     if (r.command != stage_name(stage) || !glob(r.from, from) || !glob(r.user, user)) continue;
     auto to = std::find_if(tos.begin(), tos.end(), [&](const std::string& t) { return glob(r.to, t); });
     if (to == tos.end()) continue;
+    if (r.rate_window.count() > 0 && !over_rate(i, r, session.peer_address)) continue;
     if (r.times > 0) {
       const auto key = "rule" + std::to_string(i) + "|" + session.peer_address + "|" + util::to_lower(from) + "|" +
                        util::to_lower(*to);
@@ -204,9 +229,14 @@ std::optional<Verdict> Scenarios::by_rule(Stage stage, const admission::SessionI
     Verdict v;
     v.cause = "rule " + std::to_string(i + 1) + ": " + r.command + (r.from.empty() ? "" : " from " + r.from) +
               (r.to.empty() ? "" : " to " + r.to) + (r.user.empty() ? "" : " user " + r.user) +
-              (r.times ? ", first " + std::to_string(r.times) + " times" : "");
+              (r.times ? ", first " + std::to_string(r.times) + " times" : "") +
+              (r.rate_window.count() ? ", over " + config::format_rate(r.rate_count, r.rate_window) : "") +
+              (r.throttle ? ", read at " + config::format_throttle(r.throttle) : "");
     v.delay = std::chrono::duration_cast<std::chrono::milliseconds>(r.delay);
-    if (r.action == "drop") {
+    if (r.throttle) {
+      v.action = Verdict::Action::accept;
+      v.throttle = r.throttle;
+    } else if (r.action == "drop") {
       v.action = Verdict::Action::drop;
     } else {
       v.action = r.action == "shutdown" ? Verdict::Action::shutdown : Verdict::Action::reply;
@@ -234,6 +264,7 @@ std::optional<Verdict> Scenarios::by_address(Stage stage, const admission::Sessi
   };
   switch (stage) {
     case Stage::ehlo:
+    case Stage::starttls:
       return std::nullopt;
     case Stage::mail:
       return Verdict{};  // any sender

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -52,6 +53,7 @@ class Scenarios final : public server::Admission {
                                             const admission::TransactionInfo* transaction, std::string_view argument);
   // How many times `key` was seen before, counting this one.
   unsigned count(const std::string& key);
+  bool over_rate(std::size_t index, const config::TestbedRule& rule, const std::string& client);
   void forget_if_full();
 
   mutable std::mutex mutex_;
@@ -60,6 +62,7 @@ class Scenarios final : public server::Admission {
   std::function<Clock::time_point()> now_;
   std::map<std::string, unsigned> counts_;
   std::map<std::string, Clock::time_point> first_seen_;
+  std::map<std::string, std::deque<Clock::time_point>> recent_;  // rule + client IP: matching commands (rate)
 };
 
 // "greylist+30@x" → ("greylist", 30); no "+N" → nullopt for the number.

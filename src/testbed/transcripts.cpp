@@ -126,6 +126,10 @@ void Transcripts::client_line(const admission::SessionInfo& s, std::string_view 
   auto* r = find(s.id);
   if (!r) return;
   TranscriptLine t{'c', util::printable(line, 2000), {}, {}, {}};
+  if (!r->in_sasl) {
+    const auto verb = util::to_lower(line.substr(0, line.find(' ')));
+    r->housekeeping = verb == "rset" || verb == "noop" || verb == "quit";
+  }
   if (r->in_sasl) {
     // An answer to a 334: base64 of the mechanism's next message.
     ++r->sasl_answers;
@@ -177,6 +181,11 @@ void Transcripts::server_reply(const admission::SessionInfo& s, const smtp::Repl
   std::lock_guard lock(mutex_);
   auto* r = find(s.id);
   if (!r) return;
+  if (!r->housekeeping || r->last_code < 0) {
+    r->last_code = reply.code;
+    r->last_reply = util::printable(reply.code == 0 ? reply.text() : reply.summary(), 300);
+    r->last_cause = util::printable(cause, 300);
+  }
   if (reply.code == 0) {  // no reply at all: the connection was dropped
     add(*r, {'s', reply.text(), {}, {}, cause.empty() ? std::nullopt : std::optional<std::string>(cause)});
     return;

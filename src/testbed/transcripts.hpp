@@ -42,6 +42,11 @@ struct SessionSummary {
   std::deque<std::string> messages;  // queue ids accepted in it, the newest `max_session_messages`
   std::size_t lines = 0;             // transcript lines the session had, kept or not
   bool dropped = false;              // the transcript went to keep within max_bytes
+  // How it ended, at a glance: the last reply but those to RSET, NOOP and
+  // QUIT (unless nothing else came; code 0: dropped with no reply),
+  // and the scenario or rule that chose it ("" for the usual answer).
+  int last_code = -1;  // -1: no reply yet
+  std::string last_reply, last_cause;
 };
 
 struct SessionRecord : SessionSummary {
@@ -51,6 +56,7 @@ struct SessionRecord : SessionSummary {
   std::string mechanism;  // of the AUTH exchange in progress
   unsigned sasl_answers = 0;
   bool in_sasl = false;
+  bool housekeeping = false;  // the last command was RSET, NOOP or QUIT: its reply says nothing of how it went
 };
 
 struct TranscriptLimits {

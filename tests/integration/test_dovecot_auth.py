@@ -5,7 +5,8 @@ through `postern serve` with Dovecot's passwords (PLAIN, LOGIN, CRAM-MD5,
 SCRAM-SHA-256, SCRAM-SHA-1) and get 535 5.7.8 with a wrong one; the EHLO
 list is Dovecot's; Dovecot stopped gives 454 4.7.0 and Dovecot started
 again is reached again; a silent auth socket gives 454 within the
-deadline; the lockout, the session limit and `postern user disable` stay
+deadline; a TCP auth socket (inet:HOST:PORT) works like the unix one;
+the lockout, the session limit and `postern user disable` stay
 Postern's; `postern user add` says where users live."""
 import base64
 import hmac
@@ -228,6 +229,20 @@ class DovecotGoesAway(unittest.TestCase):
         while auth_plain(c, ALICE, ALICE_PW)[0] != 235:
             self.assertLess(time.monotonic(), deadline, "the lockout did not end")
             time.sleep(0.5)
+
+
+@unittest.skipUnless(AVAILABLE, "dovecot missing (scripts/deps.sh)")
+class OverTcp(unittest.TestCase):
+    def test_inet_socket(self):
+        dc = Dovecot(USERS, mechanisms=("plain", "scram-sha-256"), auth_inet=True)
+        self.addCleanup(dc.cleanup)
+        server = postern_for(f"inet:127.0.0.1:{dc.auth_port}")
+        self.addCleanup(server.cleanup)
+        server.start()
+        c = connect(server)
+        self.addCleanup(c.close)
+        self.assertEqual(sorted(c.mechanisms()), ["PLAIN", "SCRAM-SHA-256"])
+        self.assertEqual(auth_plain(c, BOB, BOB_PW)[0], 235)
 
 
 class FakeAuthService:

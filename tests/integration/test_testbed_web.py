@@ -502,5 +502,138 @@ class HostilePages(WebCase):
         self.assertEqual(self.kept(), [SECRET])
 
 
+@unittest.skipUnless(shutil.which("chromium"), "Debian's chromium is installed by make test")
+class PageViews(WebCase):
+    """What a developer sees on the page, in headless Chromium: deep links
+    that open on load, the message tabs, how sessions ended, the search box,
+    the inbox picker and a release with its state, live."""
+
+    def setUp(self):
+        super().setUp()
+        self.browser = Browser()
+        self.addCleanup(self.browser.close)
+
+    def dom(self, page, *wanted, gone=()):
+        last = ""
+
+        def check():
+            nonlocal last
+            last = self.browser.evaluate(page, "document.documentElement ? document.documentElement.outerHTML : ''") or ""
+            return all(w in last for w in wanted) and not any(g in last for g in gone)
+
+        self.assertTrue(wait_for(check, timeout=30, interval=0.2),
+                        "the page never showed %r without %r:\n%s" % (wanted, gone, last[-3000:]))
+        return last
+
+    def send(self, to, subject, html=False, attach=False):
+        import email.message
+        m = email.message.EmailMessage()
+        m["From"] = "shop@example.com"
+        m["To"] = to
+        m["Subject"] = subject
+        m.set_content("plain words of %s\n" % subject)
+        if html:
+            m.add_alternative("<p>rich <b>words</b> of %s</p><script>document.title='ran'</script>" % subject, subtype="html")
+        if attach:
+            m.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="invoice.pdf")
+        with self.tb.smtp() as s:
+            s.send_message(m)
+        return [x for x in self.tb.get("/api/messages")[1] if x["subject"] == subject][0]["id"]
+
+    def test_a_message_deep_link_opens_on_load_with_its_tabs(self):
+        mid = self.send("alice@example.org", "Order 1042 shipped", html=True, attach=True)
+        self.send("bob@example.org", "Another one")
+        page = self.browser.open("http://127.0.0.1:%d/#message=%s" % (self.port, mid))
+        html = self.dom(page, 'id="message" data-id="%s"' % mid, "Order 1042 shipped", 'id="html"')
+        self.assertIn('sandbox=""', html[html.index('id="html"') - 200:html.index('id="html"') + 200])
+        self.assertEqual(self.browser.evaluate(page, "document.title"), "Postern testbed", "the mail's script never ran")
+        # The frame shows the HTML part, in a sandbox: no script, an origin of its own.
+        self.assertEqual(self.browser.evaluate(page, "document.getElementById('html').srcdoc.includes('rich <b>words</b>')"), True)
+        self.browser.evaluate(page, "document.querySelector('[data-tab=source]').click()")
+        self.dom(page, 'id="source"', "&lt;b&gt;words&lt;/b&gt;")
+        self.browser.evaluate(page, "document.querySelector('[data-tab=text]').click()")
+        self.dom(page, 'id="text"', "plain words of Order 1042 shipped")
+        self.browser.evaluate(page, "document.querySelector('[data-tab=headers]').click()")
+        self.dom(page, 'id="headers"', "Subject", "shop@example.com")
+        self.browser.evaluate(page, "document.querySelector('[data-tab=raw]').click()")
+        self.dom(page, 'id="raw"', "Content-Type: multipart/mixed")
+        self.browser.evaluate(page, "document.querySelector('[data-tab=attachments]').click()")
+        html = self.dom(page, 'id="attachments"', "invoice.pdf", "/part/")
+        link = self.browser.evaluate(page, "document.querySelector('#attachments a').href")
+        status, body = http_request(self.port, "GET", link.split(str(self.port), 1)[1])
+        self.assertEqual((status, body), (200, "%PDF-1.4 fake"))
+        # Opened: read, as in Mailpit.
+        self.assertTrue(wait_for(lambda: [m for m in self.tb.get("/api/messages")[1] if m["id"] == mid][0]["read"], timeout=10))
+
+    def test_a_session_deep_link_and_how_sessions_ended(self):
+        self.tb.request("POST", "/api/rules", {"command": "MAIL", "from": "spam@*", "reply": "550 5.7.1 Not you"})
+        r = self.tb.raw()
+        r.cmd("MAIL FROM:<app@example.com>")
+        self.assertEqual(r.cmd("RCPT TO:<locked@example.org>")[0], 450)
+        r.cmd("QUIT")
+        r.close()
+        r = self.tb.raw()
+        self.assertEqual(r.cmd("MAIL FROM:<spam@example.com>")[0], 550)
+        r.close()
+        sessions = self.tb.get("/api/sessions")[1]
+        locked = [x for x in sessions if x["last_class"] == "4xx"][0]
+        self.assertEqual(locked["last_reply"], "450 4.2.1 Mailbox temporarily unavailable, try again later")
+        self.assertEqual(locked["last_cause"], "scenario locked")
+        page = self.browser.open("http://127.0.0.1:%d/#session=%s" % (self.port, locked["id"]))
+        html = self.dom(page, 'id="session" data-id="%s"' % locked["id"], 'id="outcome"', 'id="transcript"')
+        outcome = self.browser.evaluate(page, "document.getElementById('outcome').textContent")
+        self.assertIn("450 4.2.1 Mailbox temporarily unavailable", outcome)
+        self.assertIn("scenario locked", outcome)
+        # The list shows every session's ending at a glance, coloured by class.
+        classes = self.browser.evaluate(page, "[...document.querySelectorAll('#sessions .code')].map(e => e.className + ' ' + e.textContent).join('|')")
+        self.assertIn("code c4xx 450", classes)
+        self.assertIn("code c5xx 550", classes)
+        self.assertIn("rule 1: MAIL from spam@*", html)
+
+    def test_search_box_and_inbox_picker(self):
+        self.send("alice@example.org", "alpha report")
+        self.send("bob@example.org", "beta report")
+        page = self.browser.open("http://127.0.0.1:%d/" % self.port)
+        self.dom(page, "alpha report", "beta report", 'value="alice@example.org"')
+        self.browser.evaluate(page, "const s = document.getElementById('search'); s.value = 'subject:alpha'; "
+                                    "s.dispatchEvent(new Event('input')); 1")
+        self.dom(page, "alpha report", gone=("beta report",))
+        # A query the syntax refuses says why.
+        self.browser.evaluate(page, "const b = document.getElementById('search'); b.value = 'before:someday'; "
+                                    "b.dispatchEvent(new Event('input')); 1")
+        self.dom(page, 'id="search-error"', gone=("alpha report",))
+        self.browser.evaluate(page, "const t = document.getElementById('search'); t.value = ''; "
+                                    "t.dispatchEvent(new Event('input')); "
+                                    "const i = document.getElementById('inbox'); i.value = 'bob@example.org'; "
+                                    "i.dispatchEvent(new Event('change')); 1")
+        self.dom(page, "beta report", gone=("alpha report",))
+        # Live: a new message for that inbox appears without a reload.
+        self.send("bob@example.org", "gamma arrives")
+        self.dom(page, "gamma arrives", gone=("alpha report",))
+
+    def test_release_form_and_live_status(self):
+        peer = Testbed()
+        self.addCleanup(peer.cleanup)
+        mid = self.send("alice@example.org", "release me from the page")
+        page = self.browser.open("http://127.0.0.1:%d/#message=%s" % (self.port, mid))
+        self.dom(page, 'id="message" data-id="%s"' % mid)
+        self.browser.evaluate(page, "document.querySelector('[data-tab=release]').click()")
+        self.dom(page, '<form class="release"', '<p class="hint">Not released yet.</p>')
+        self.browser.evaluate(page, """(() => {
+            const f = document.querySelector('form.release');
+            f.querySelector('[name=to]').value = 'qa@peer.test';
+            f.querySelector('[name=server]').value = '127.0.0.1:%d';
+            f.querySelector('button').click(); return 1; })()""" % peer.ports["smtp"])
+        self.dom(page, 'id="releases"', "s-delivered", "qa@peer.test")
+        self.assertEqual(peer.get("/api/wait?to=qa@peer.test&timeout=10")[0], 200)
+        # A bad address is refused with the reason, on the page.
+        self.browser.evaluate(page, """(() => {
+            const f = document.querySelector('form.release');
+            f.querySelector('[name=to]').value = 'not-an-address';
+            f.querySelector('[name=server]').value = '';
+            f.querySelector('button').click(); return 1; })()""")
+        self.dom(page, '<span class="error">to: not a mail address: not-an-address')
+
+
 if __name__ == "__main__":
     unittest.main()

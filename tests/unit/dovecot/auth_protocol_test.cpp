@@ -206,13 +206,17 @@ TEST(DovecotAuthProtocol, SocketAddresses) {
   }
 }
 
-TEST(DovecotMechanismCache, OneRefreshAtATime) {
+TEST(DovecotMechanismCache, OneRefreshAtATimeAndPerSocket) {
   MechanismCache c;
+  const std::string a = "/run/a", b = "inet:127.0.0.1:1";
   auto t0 = MechanismCache::Clock::now();
-  EXPECT_TRUE(c.claim_refresh(t0, std::chrono::seconds(60)));
-  EXPECT_FALSE(c.claim_refresh(t0 + std::chrono::seconds(1), std::chrono::seconds(60)));
-  c.store({MechanismInfo{"PLAIN", true}}, t0 + std::chrono::seconds(2));
-  EXPECT_FALSE(c.claim_refresh(t0 + std::chrono::seconds(30), std::chrono::seconds(60)));
-  EXPECT_TRUE(c.claim_refresh(t0 + std::chrono::seconds(120), std::chrono::seconds(60)));
-  EXPECT_EQ(c.mechanisms().size(), 1u);
+  EXPECT_TRUE(c.claim_refresh(a, t0, std::chrono::seconds(60)));
+  EXPECT_FALSE(c.claim_refresh(a, t0 + std::chrono::seconds(1), std::chrono::seconds(60)));
+  c.store(a, {MechanismInfo{"PLAIN", true}}, t0 + std::chrono::seconds(2));
+  EXPECT_FALSE(c.claim_refresh(a, t0 + std::chrono::seconds(30), std::chrono::seconds(60)));
+  EXPECT_TRUE(c.claim_refresh(a, t0 + std::chrono::seconds(120), std::chrono::seconds(60)));
+  EXPECT_EQ(c.mechanisms(a).size(), 1u);
+  // A reload that names another socket does not see the old list.
+  EXPECT_TRUE(c.mechanisms(b).empty());
+  EXPECT_TRUE(c.claim_refresh(b, t0 + std::chrono::seconds(121), std::chrono::seconds(60)));
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "mime/reader.hpp"
 
 namespace postern::mime {
@@ -44,6 +46,27 @@ TEST(WithoutBcc, RemovesBccAndResentBccInEveryForm) {
       "To: a@example.org\r\nBcc : hidden1@example.org\r\nresent-bcc:\r\n hidden2@example.org\r\n"
       "Resent-Bcc\t: hidden3@example.org\r\nSubject: x\r\n\r\nBcc: in the body stays\r\n";
   EXPECT_EQ(without_bcc(m), "To: a@example.org\r\nSubject: x\r\n\r\nBcc: in the body stays\r\n");
+}
+
+TEST(HeaderFields, AsWrittenUnfoldedInOrder) {
+  const auto fields = header_fields("Subject: =?utf-8?q?a?=\r\n  b\r\nX-Tags : one\r\nTo: x@y\r\n\r\nNot: a header\r\n");
+  ASSERT_EQ(fields.size(), 3u);
+  EXPECT_EQ(fields[0], (std::pair<std::string, std::string>{"Subject", "=?utf-8?q?a?= b"}));
+  EXPECT_EQ(fields[1], (std::pair<std::string, std::string>{"X-Tags", "one"}));
+  EXPECT_EQ(fields[2].first, "To");
+  EXPECT_TRUE(header_fields("no header here\r\n").empty());
+  EXPECT_TRUE(header_fields("").empty());
+}
+
+TEST(HeaderFields, ManyFoldsInLinearTime) {
+  std::string message = "X-Long:";
+  for (int i = 0; i < 200000; ++i) message += " w\r\n";
+  message += "\r\nbody\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  const auto fields = header_fields(message);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  ASSERT_EQ(fields.size(), 1u);
+  EXPECT_EQ(fields[0].second.size(), 200000u * 2 - 1);
 }
 
 }  // namespace

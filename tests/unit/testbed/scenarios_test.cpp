@@ -99,7 +99,7 @@ TEST(Scenarios, BadRulesAreRefusedWithTheReason) {
   const std::pair<const char*, const char*> cases[] = {
       {"{", "not JSON"},
       {"42", "a rule is a JSON object"},
-      {R"({"command":"HELO"})", "expected EHLO, MAIL, RCPT, DATA, DOT or AUTH"},
+      {R"({"command":"HELO"})", "expected EHLO, STARTTLS, MAIL, RCPT, DATA, DOT or AUTH"},
       {R"({"command":"RCPT","reply":"hello"})", "expected a reply such as"},
       {R"({"command":"RCPT","reply":"450 4.0.0 a\u0007b"})", "control characters"},
       {R"({"command":"RCPT","action":"shutdown","reply":"450 4.0.0 x"})", "a shutdown replies 421"},
