@@ -10,7 +10,7 @@
 #include "queue/scheduler.hpp"
 #include "smtp/address.hpp"
 #include "store/durable_file.hpp"
-#include "store/local_delivery.hpp"
+#include "delivery/local_delivery.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -129,7 +129,7 @@ Release restored(const json& j) {
 
 struct Releases::Queue {
   std::shared_ptr<const config::Config> config;
-  store::LocalDelivery local;  // never used: the releases' config has no local domains
+  delivery::LocalDelivery local;  // never used: the releases' config has no local domains
   queue::Scheduler scheduler;
 
   Queue(std::shared_ptr<const config::Config> c, store::Spool& spool, queue::Scheduler::Inject inject,
