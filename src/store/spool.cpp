@@ -330,7 +330,7 @@ Spool::Writer::Writer(Spool& spool, const Envelope& envelope, std::string id) : 
   if (envelope.recipients.empty()) throw std::invalid_argument("spool: message without recipients");
   if (!valid_id(id_)) throw std::invalid_argument("spool: malformed queue id");
   tmp_ = spool_.dir_ / ("." + util::random_hex(8) + ".tmp");
-  int fd = syscalls().open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = syscalls().open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) throw IoError(errno, "create " + tmp_.string());
   fd_ = Fd(fd);
   std::string head = encode_envelope_records(id_, envelope, 0);
@@ -364,6 +364,21 @@ void Spool::Writer::append(std::string_view bytes) {
     throw;
   }
   size_ += bytes.size();
+}
+
+std::string Spool::Writer::read(std::uint64_t offset, std::size_t max) const {
+  if (!fd_) throw IoError(EBADF, "read of a closed spool file");
+  if (offset >= size_) return {};
+  std::string out(static_cast<std::size_t>(std::min<std::uint64_t>(max, size_ - offset)), '\0');
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
+                        static_cast<off_t>(message_offset_ + offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw IoError(n < 0 ? errno : EIO, "read " + tmp_.string());
+    done += static_cast<std::size_t>(n);
+  }
+  return out;
 }
 
 std::string Spool::Writer::commit() {
