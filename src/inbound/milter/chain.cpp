@@ -256,10 +256,6 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
         // A refused message is over for every filter; a refused recipient only for itself.
         if (stage >= Stage::mail && stage != Stage::rcpt)
           for (auto& other : slots_) other->done_message = true;
-        log::Event("milter_refused")
-            .add("filter", s.filter.name())
-            .add("stage", stage_name(static_cast<int>(stage)))
-            .add("reply", d.reply.summary());
         co_return d;
       }
       waiting = false;
