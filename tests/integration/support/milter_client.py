@@ -21,7 +21,10 @@ def transaction(addr, sender, recipients, message, helo="client.example.net"):
             out["rcpt"].append((code, text.decode()))
         if not any(c == 250 for c, _ in out["rcpt"]):
             return out
-        code, text = s.data(message)
+        try:
+            code, text = s.data(message)
+        except smtplib.SMTPDataError as e:  # refused at DATA or after the dot
+            code, text = e.smtp_code, e.smtp_error
         out["data"] = (code, text.decode())
     return out
 
