@@ -171,7 +171,7 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     end.discard = true;
     co_return end;
   }
-  for (auto& edit : changes.headers) milter::apply(section.fields, edit);
+  for (auto& edit : changes.headers) milter::apply_edit(section.fields, edit);
   if (changes.quarantine) {
     // Kept and marked, not held: the mailbox's filters decide what a user sees.
     section.fields.push_back(milter::make_field("X-Postern-Quarantine", *changes.quarantine, false));

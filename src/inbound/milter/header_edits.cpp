@@ -74,6 +74,7 @@ HeaderField make_field(std::string_view name, std::string_view value, bool leadi
     char c = value[i];
     if (c == '\r') continue;
     if (c == '\n') {
+      if (line_start) f.raw += '\t';  // an empty line would end the header section
       f.raw += "\r\n";
       line_start = true;
       continue;
@@ -87,7 +88,7 @@ HeaderField make_field(std::string_view name, std::string_view value, bool leadi
   return f;
 }
 
-void apply(std::vector<HeaderField>& fields, const HeaderEdit& edit) {
+void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit) {
   const auto& c = edit.change;
   switch (c.kind) {
     case HeaderChange::Kind::add:

@@ -43,7 +43,7 @@ struct HeaderEdit {
 // Applies one change. insert: at `index` (0 = first; past the end appends);
 // change: the index-th field of that name (1 = first; an empty value
 // deletes it; past the last one, a non-empty value is added at the end).
-void apply(std::vector<HeaderField>& fields, const HeaderEdit& edit);
+void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit);
 
 // The field a filter's name and value make: "\n" in the value becomes a
 // CRLF fold, a line that would not be a fold gets a leading tab.
