@@ -104,6 +104,7 @@ asio::awaitable<std::optional<MilterRefusal>> MilterStage::helo(std::string name
 
 asio::awaitable<std::optional<MilterRefusal>> MilterStage::mail(const smtp::Command& command) {
   queue_id_ = server_.intake().new_id();
+  data_sent_ = false;
   mail_addr_ = command.path.str();
   rcpt_addr_.clear();
   auth_author_ = command.mail.auth ? *command.mail.auth : "";
@@ -125,6 +126,7 @@ asio::awaitable<std::optional<MilterRefusal>> MilterStage::rcpt(const smtp::Comm
 
 asio::awaitable<std::optional<MilterRefusal>> MilterStage::data() {
   rcpt_addr_.clear();
+  data_sent_ = true;
   auto d = co_await chain_.data(lookup_);
   co_return refusal(d, "data");
 }
@@ -137,6 +139,12 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     end.refusal = refusal(d, "eom");
     return d.kind != Kind::go_on;
   };
+  // BDAT has no DATA command: the filters get their DATA event now.
+  if (!data_sent_) {
+    data_sent_ = true;
+    rcpt_addr_.clear();
+    if (decided(co_await chain_.data(lookup_))) co_return end;
+  }
   // The header section, read back from what will be stored (our Received: first).
   std::string head = co_await sink.read_back(0, max_header_octets);
   auto section = milter::split_header_section(head);

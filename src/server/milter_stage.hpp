@@ -68,6 +68,7 @@ class MilterStage {
   milter::MacroLookup lookup_;
   std::string tls_version_, cipher_, auth_type_, auth_author_, queue_id_, mail_addr_, rcpt_addr_;
   int cipher_bits_ = 0;
+  bool data_sent_ = false;  // SMFIC_DATA of this transaction (BDAT has no DATA command)
 };
 
 }  // namespace postern::server

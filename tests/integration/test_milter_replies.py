@@ -13,7 +13,7 @@ import time
 import unittest
 
 import support.fake_milter as fm
-from harness import Server
+from harness import RawSMTP, Server
 from support.milter_client import message, transaction
 from support.users import UserTemplate
 
@@ -262,6 +262,26 @@ class MilterRepliesTest(unittest.TestCase):
         self.assertEqual(out["data"][0], 250, out)
         got = s.delivered("bob@example.org", count=2)[1]
         self.assertTrue(got.endswith(b"\r\n\r\nshort now\r\n"))
+
+    def test_bdat_transaction(self):
+        f = self.filter(script={"E": [fm.addheader("X-Chunked", "yes"), fm.accept]})
+        s = self.server(f)
+        c = RawSMTP(*s.mx)
+        self.addCleanup(c.close)
+        self.assertEqual(c.reply()[0], 220)
+        self.assertEqual(c.cmd("EHLO client.example.net")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<alice@sender.example>")[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<bob@example.org>")[0], 250)
+        first = b"Subject: chunks\r\n\r\none "
+        c.send(f"BDAT {len(first)}\r\n".encode() + first)
+        self.assertEqual(c.reply()[0], 250)
+        c.send(b"BDAT 5 LAST\r\ntwo\r\n")
+        self.assertEqual(c.reply()[0], 250)
+        c.cmd("QUIT")
+        got = s.delivered("bob@example.org")[0]
+        self.assertTrue(got.endswith(b"\r\nX-Chunked: yes\r\n\r\none two\r\n"), got)
+        order = "".join(c for c, _ in f.transactions(1)[0] if c not in "D")
+        self.assertEqual(order, "OCHMRTLLNBEQ", order)
 
     def test_two_filters_in_order(self):
         first = self.filter(script={"E": [fm.addheader("X-First", "1"), fm.cont]})
