@@ -9,12 +9,14 @@ oversized or refuses the negotiation. Messages larger than the in-memory
 part of the spool are read back from the spool file and rewritten."""
 import smtplib
 import struct
+import os
 import time
 import unittest
 
 import support.fake_milter as fm
 from harness import RawSMTP, Server
 from support.milter_client import message, transaction
+from support.scratch import scratch_dir
 from support.users import UserTemplate
 
 
@@ -282,6 +284,19 @@ class MilterRepliesTest(unittest.TestCase):
         self.assertTrue(got.endswith(b"\r\nX-Chunked: yes\r\n\r\none two\r\n"), got)
         order = "".join(c for c, _ in f.transactions(1)[0] if c not in "D")
         self.assertEqual(order, "OCHMRTLLNBEQ", order)
+
+    def test_unix_socket_and_filter_macro_lists(self):
+        d = scratch_dir("postern-milter-sock-", self)
+        # The filter asks for its own macros at MAIL (SMFIR_SETSYMLIST in the negotiation).
+        f = self.filter(unix_path=os.path.join(d, "milter.sock"), macros={2: "{mail_addr} i {client_addr}"},
+                        script={"E": [fm.addheader("X-Via", "unix"), fm.accept]})
+        s = self.server(f)
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "y"))
+        self.assertEqual(out["data"][0], 250, out)
+        self.assertIn(b"\r\nX-Via: unix\r\n", s.delivered("bob@example.org")[0])
+        rec = f.transactions(1)[0]
+        self.assertEqual(fm.macros(rec, "M"), {"{mail_addr}": "alice@sender.example", "i": out["data"][1].split()[-1],
+                                               "{client_addr}": "127.0.0.1"})
 
     def test_two_filters_in_order(self):
         first = self.filter(script={"E": [fm.addheader("X-First", "1"), fm.cont]})

@@ -34,6 +34,15 @@ std::string braced(std::string_view name) {
   return "{" + std::string(name) + "}";
 }
 
+void merge(MessageChanges& into, MessageChanges from) {
+  for (auto& h : from.headers) into.headers.push_back(std::move(h));
+  if (from.body) into.body = std::move(from.body);
+  if (from.sender) into.sender = std::move(from.sender);
+  for (auto& a : from.added_recipients) into.added_recipients.push_back(std::move(a));
+  for (auto& a : from.removed_recipients) into.removed_recipients.push_back(std::move(a));
+  if (from.quarantine) into.quarantine = std::move(from.quarantine);
+}
+
 std::string unbracket(std::string_view address) {
   if (address.size() >= 2 && address.front() == '<' && address.back() == '>') address = address.substr(1, address.size() - 2);
   return std::string(address);
@@ -157,7 +166,9 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
                           (stage == Stage::body && (steps & step::nr_body));
     if (no_reply) continue;
     std::uint64_t body_octets = 0;
-    bool body_replaced = false;
+    // This filter's changes count only once its final reply came: a filter
+    // that fails half-way leaves the message as it was.
+    MessageChanges mine;
     for (bool waiting = true; waiting;) {
       auto answer = co_await s.filter.reply();
       if (auto* error = std::get_if<std::string>(&answer)) {
@@ -186,7 +197,7 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
         }
         switch (r.kind) {
           case K::header:
-            changes->headers.push_back({std::move(r.header), (options.steps & step::hdr_leadspc) != 0});
+            mine.headers.push_back({std::move(r.header), (options.steps & step::hdr_leadspc) != 0});
             break;
           case K::replace_body:
             body_octets += r.text.size();
@@ -195,18 +206,20 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
               waiting = false;
               continue;
             }
-            if (!body_replaced) changes->body.emplace();
-            body_replaced = true;
-            *changes->body += r.text;
+            if (!mine.body) mine.body.emplace();
+            *mine.body += r.text;
             break;
-          case K::add_rcpt: changes->added_recipients.push_back(unbracket(r.text)); break;
-          case K::del_rcpt: changes->removed_recipients.push_back(unbracket(r.text)); break;
-          case K::change_from: changes->sender = unbracket(r.text); break;
-          case K::quarantine: changes->quarantine = r.text; break;
+          case K::add_rcpt: mine.added_recipients.push_back(unbracket(r.text)); break;
+          case K::del_rcpt: mine.removed_recipients.push_back(unbracket(r.text)); break;
+          case K::change_from: mine.sender = unbracket(r.text); break;
+          case K::quarantine: mine.quarantine = r.text; break;
           default: break;
         }
         continue;
       }
+      if (changes && r.kind != Response::Kind::discard && r.kind != Response::Kind::reject &&
+          r.kind != Response::Kind::tempfail && r.kind != Response::Kind::reply_code)
+        merge(*changes, std::move(mine));
       Decision d;
       d.filter = s.filter.name();
       switch (r.kind) {

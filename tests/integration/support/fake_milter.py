@@ -84,7 +84,8 @@ NO_REPLY_FLAG = {"C": 0x1000, "H": 0x2000, "M": 0x4000, "R": 0x8000, "T": 0x1000
 
 
 class FakeMilter:
-    def __init__(self, script=None, actions=0x1FF, steps=0, macros=None, version=6, optneg_reply=None):
+    def __init__(self, script=None, actions=0x1FF, steps=0, macros=None, version=6, optneg_reply=None,
+                 unix_path=None):
         self.script = script or {}
         self.actions = actions
         self.steps = steps
@@ -100,15 +101,19 @@ class FakeMilter:
             def handle(self):
                 owner._serve(self.request)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
+        self.unix_path = unix_path
+        if unix_path:
+            self.server = socketserver.ThreadingUnixStreamServer(unix_path, Handler)
+        else:
+            socketserver.ThreadingTCPServer.allow_reuse_address = True
+            self.server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def address(self):
-        return f"inet:127.0.0.1:{self.port}"
+        return f"unix:{self.unix_path}" if self.unix_path else f"inet:127.0.0.1:{self.port}"
 
     def stop(self):
         self.server.shutdown()
