@@ -145,27 +145,36 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     rcpt_addr_.clear();
     if (decided(co_await chain_.data(lookup_))) co_return end;
   }
-  // The header section, read back from what will be stored (our Received: first).
-  std::string head = co_await sink.read_back(0, max_header_octets);
-  auto section = milter::split_header_section(head);
-  head.resize(section.consumed);
-  const std::uint64_t body_offset = section.consumed;
-  if (chain_.wants_content()) {
+  // One filter after the other, each given the message as those before it left it.
+  for (std::size_t filter = 0; filter < chain_.size(); ++filter) {
+    if (!chain_.wants_content(filter)) continue;
+    // The header section, read back from what will be stored (our Received: first).
+    std::string head = co_await sink.read_back(0, max_header_octets);
+    auto section = milter::split_header_section(head);
+    const std::uint64_t body_offset = section.consumed;
+    head.clear();
     for (auto& field : section.fields)
-      if (decided(co_await chain_.header(field.name, field))) co_return end;
-    if (decided(co_await chain_.end_of_headers(lookup_))) co_return end;
+      if (decided(co_await chain_.header(filter, field.name, field))) co_return end;
+    if (decided(co_await chain_.end_of_headers(filter, lookup_))) co_return end;
     // The body in chunks as the protocol allows, straight from the sink.
-    for (std::uint64_t at = body_offset; chain_.wants_body();) {
+    for (std::uint64_t at = body_offset; chain_.wants_body(filter);) {
       auto chunk = co_await sink.read_back(at, milter::body_chunk_octets);
       if (chunk.empty()) break;
       at += chunk.size();
-      if (decided(co_await chain_.body(chunk))) co_return end;
+      if (decided(co_await chain_.body(filter, chunk))) co_return end;
+    }
+    milter::MessageChanges changes;
+    if (decided(co_await chain_.end_of_message(filter, lookup_, changes))) co_return end;
+    if (changes.any() && !co_await apply(sink, std::move(section), body_offset, std::move(changes))) {
+      end.discard = true;
+      co_return end;
     }
   }
-  milter::MessageChanges changes;
-  if (decided(co_await chain_.end_of_message(lookup_, changes))) co_return end;
-  if (!changes.any()) co_return end;
+  co_return end;
+}
 
+asio::awaitable<bool> MilterStage::apply(MessageSink& sink, milter::HeaderSection section, std::uint64_t body_offset,
+                                         milter::MessageChanges changes) {
   auto envelope = sink.envelope();
   if (changes.sender) envelope.reverse_path = *changes.sender;
   for (auto& removed : changes.removed_recipients)
@@ -176,8 +185,7 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
       envelope.recipients.push_back(added);
   if (envelope.recipients.empty()) {
     log::Event("milter_no_recipients").add("session", info_.id).add("queue_id", queue_id_);
-    end.discard = true;
-    co_return end;
+    co_return false;
   }
   for (auto& edit : changes.headers) milter::apply_edit(section.fields, edit);
   if (changes.quarantine) {
@@ -208,7 +216,7 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
       .add("sender", changes.sender ? "changed" : "kept")
       .add("recipients_added", static_cast<long long>(changes.added_recipients.size()))
       .add("recipients_removed", static_cast<long long>(changes.removed_recipients.size()));
-  co_return end;
+  co_return true;
 }
 
 asio::awaitable<void> MilterStage::quit() { co_await chain_.quit(); }

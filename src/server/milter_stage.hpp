@@ -60,6 +60,9 @@ class MilterStage {
  private:
   std::optional<std::string> macro(std::string_view name) const;
   std::optional<MilterRefusal> refusal(const milter::Decision& decision, const char* stage) const;
+  // One filter's changes made to the message in `sink`; false when no recipient is left.
+  asio::awaitable<bool> apply(MessageSink& sink, milter::HeaderSection section, std::uint64_t body_offset,
+                              milter::MessageChanges changes);
 
   Server& server_;
   const admission::SessionInfo& info_;

@@ -308,6 +308,10 @@ class MilterRepliesTest(unittest.TestCase):
         self.assertEqual(out["data"][0], 250)
         got = s.delivered("bob@example.org")[0]
         self.assertIn(b"\r\nX-First: 1\r\nX-Second: 2\r\n\r\n", got)
+        # As under Postfix, the second filter is given the message as the first one left it.
+        seen = [fm.strings(d)[0] for c, d in second.transactions(1)[0] if c == "L"]
+        self.assertEqual(seen[-1], "X-First")
+        self.assertNotIn("X-First", [fm.strings(d)[0] for c, d in first.transactions(1)[0] if c == "L"])
 
 
 if __name__ == "__main__":

@@ -89,16 +89,12 @@ bool Chain::listening(const Slot& s, Stage stage) const {
   return false;
 }
 
-bool Chain::wants_content() const {
-  for (auto& s : slots_)
-    if (!s->dead && !s->done_connection && !s->done_message && s->filter.is_open() && !discard_) return true;
-  return false;
+bool Chain::wants_content(std::size_t filter) const {
+  return filter < slots_.size() && listening(*slots_[filter], Stage::eom);
 }
 
-bool Chain::wants_body() const {
-  for (auto& s : slots_)
-    if (listening(*s, Stage::body)) return true;
-  return false;
+bool Chain::wants_body(std::size_t filter) const {
+  return filter < slots_.size() && listening(*slots_[filter], Stage::body);
 }
 
 std::optional<Decision> Chain::failed(Slot& s, Stage stage, const std::string& error) {
@@ -122,7 +118,7 @@ std::optional<Decision> Chain::failed(Slot& s, Stage stage, const std::string& e
 }
 
 asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder& packet, const MacroLookup* macros,
-                                       MessageChanges* changes) {
+                                       MessageChanges* changes, std::optional<std::size_t> only) {
   if (stage >= Stage::mail && sticky_) co_return *sticky_;
   const auto macro_stage = stage == Stage::connect ? MacroStage::connect
                            : stage == Stage::helo  ? MacroStage::helo
@@ -131,8 +127,9 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
                            : stage == Stage::data  ? MacroStage::data
                            : stage == Stage::eoh   ? MacroStage::eoh
                                                    : MacroStage::eom;
-  for (auto& slot : slots_) {
-    auto& s = *slot;
+  for (std::size_t index = 0; index < slots_.size(); ++index) {
+    if (only && index != *only) continue;
+    auto& s = *slots_[index];
     if (!listening(s, stage)) continue;
     const auto& options = s.filter.options();
     std::string out;
@@ -332,32 +329,35 @@ asio::awaitable<Decision> Chain::data(const MacroLookup& macros) {
                            nullptr);
 }
 
-asio::awaitable<Decision> Chain::header(const std::string& name, const HeaderField& field) {
+asio::awaitable<Decision> Chain::header(std::size_t filter, const std::string& name, const HeaderField& field) {
   co_return co_await event(
       Stage::header, cmd::header,
       [&](const Negotiated& n) {
         return strings_packet(cmd::header,
                               std::vector<std::string>{name, field_value(field, (n.steps & step::hdr_leadspc) != 0)});
       },
-      nullptr, nullptr);
+      nullptr, nullptr, filter);
 }
 
-asio::awaitable<Decision> Chain::end_of_headers(const MacroLookup& macros) {
-  co_return co_await event(Stage::eoh, cmd::eoh, [](const Negotiated&) { return packet(cmd::eoh); }, &macros, nullptr);
+asio::awaitable<Decision> Chain::end_of_headers(std::size_t filter, const MacroLookup& macros) {
+  co_return co_await event(Stage::eoh, cmd::eoh, [](const Negotiated&) { return packet(cmd::eoh); }, &macros, nullptr,
+                           filter);
 }
 
-asio::awaitable<Decision> Chain::body(std::string_view chunk) {
+asio::awaitable<Decision> Chain::body(std::size_t filter, std::string_view chunk) {
   co_return co_await event(Stage::body, cmd::body, [&](const Negotiated&) { return packet(cmd::body, chunk); }, nullptr,
-                           nullptr);
+                           nullptr, filter);
 }
 
-asio::awaitable<Decision> Chain::end_of_message(const MacroLookup& macros, MessageChanges& changes) {
+asio::awaitable<Decision> Chain::end_of_message(std::size_t filter, const MacroLookup& macros,
+                                                MessageChanges& changes) {
   if (discard_) {
     Decision d;
     d.kind = Decision::Kind::discard;
     co_return d;
   }
-  co_return co_await event(Stage::eom, cmd::eob, [](const Negotiated&) { return packet(cmd::eob); }, &macros, &changes);
+  co_return co_await event(Stage::eom, cmd::eob, [](const Negotiated&) { return packet(cmd::eob); }, &macros, &changes,
+                           filter);
 }
 
 asio::awaitable<void> Chain::quit() {

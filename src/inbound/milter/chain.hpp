@@ -66,22 +66,27 @@ class Chain {
   asio::awaitable<Decision> mail(std::vector<std::string> args, const MacroLookup& macros);
   asio::awaitable<Decision> rcpt(std::vector<std::string> args, const MacroLookup& macros);
   asio::awaitable<Decision> data(const MacroLookup& macros);
-  // The message, read back from the spool at the end of DATA.
-  asio::awaitable<Decision> header(const std::string& name, const HeaderField& field);
-  asio::awaitable<Decision> end_of_headers(const MacroLookup& macros);
-  asio::awaitable<Decision> body(std::string_view chunk);  // at most body_chunk_octets
-  asio::awaitable<Decision> end_of_message(const MacroLookup& macros, MessageChanges& changes);
-  // Whether any filter still wants this message's content (headers, body).
-  bool wants_content() const;
-  bool wants_body() const;
+  // The message, read back from the spool at the end of DATA, goes to one
+  // filter after the other (`filter`: 0 to size() - 1), as under Postfix:
+  // each sees the message with the changes of those before it applied, so
+  // OpenDMARC after OpenDKIM sees its Authentication-Results:.
+  std::size_t size() const { return slots_.size(); }
+  asio::awaitable<Decision> header(std::size_t filter, const std::string& name, const HeaderField& field);
+  asio::awaitable<Decision> end_of_headers(std::size_t filter, const MacroLookup& macros);
+  asio::awaitable<Decision> body(std::size_t filter, std::string_view chunk);  // at most body_chunk_octets
+  asio::awaitable<Decision> end_of_message(std::size_t filter, const MacroLookup& macros, MessageChanges& changes);
+  // Whether the filter still wants this message (its end), and its body.
+  bool wants_content(std::size_t filter) const;
+  bool wants_body(std::size_t filter) const;
   asio::awaitable<void> quit();
 
  private:
   struct Slot;
   enum class Stage { connect, helo, mail, rcpt, data, header, eoh, body, eom };
   using Builder = std::function<std::string(const Negotiated&)>;
+  // `only`: the one filter to send it to; all that listen otherwise.
   asio::awaitable<Decision> event(Stage stage, char command, const Builder& packet, const MacroLookup* macros,
-                                  MessageChanges* changes);
+                                  MessageChanges* changes, std::optional<std::size_t> only = std::nullopt);
   std::optional<Decision> failed(Slot& slot, Stage stage, const std::string& error);
   bool listening(const Slot& slot, Stage stage) const;
 
