@@ -56,6 +56,7 @@ class MilterStage {
   // The queue id chosen at MAIL (filters are told it as the macro `i`).
   const std::string& queue_id() const { return queue_id_; }
   asio::awaitable<void> quit();
+  void cancel() { chain_.cancel(); }
 
  private:
   std::optional<std::string> macro(std::string_view name) const;

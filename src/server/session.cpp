@@ -94,6 +94,7 @@ void Session::request_stop(bool force) {
   // An idle session is interrupted now; one in a transaction may finish
   // it (SPEC §2: every 250 stays honoured) unless the grace period is over.
   if (force_stop_ || (waiting_for_command_ && !dialogue_.in_transaction())) stream_.cancel();
+  if (force_stop_ && milters_) milters_->cancel();
 }
 
 void Session::arm(std::chrono::steady_clock::duration timeout) { deadline_.arm(timeout); }

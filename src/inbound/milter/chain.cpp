@@ -360,6 +360,10 @@ asio::awaitable<Decision> Chain::end_of_message(std::size_t filter, const MacroL
                            filter);
 }
 
+void Chain::cancel() {
+  for (auto& slot : slots_) slot->filter.close();
+}
+
 asio::awaitable<void> Chain::quit() {
   for (auto& slot : slots_) {
     if (!slot->filter.is_open()) continue;

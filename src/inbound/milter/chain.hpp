@@ -79,6 +79,9 @@ class Chain {
   bool wants_content(std::size_t filter) const;
   bool wants_body(std::size_t filter) const;
   asio::awaitable<void> quit();
+  // Closes every filter's connection at once (a forced shutdown): a wait
+  // under way ends now instead of at the filter's timeout.
+  void cancel();
 
  private:
   struct Slot;
