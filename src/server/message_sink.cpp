@@ -24,6 +24,7 @@ void MessageSink::held(std::size_t octets) {
 MessageSink::MessageSink(Server& server, store::Envelope envelope, std::string queue_id, std::string received)
     : server_(server), envelope_(std::move(envelope)), queue_id_(std::move(queue_id)), pending_(std::move(received)) {
   received_octets_ = pending_.size();
+  received_header_ = pending_;
   held(pending_.size());
 }
 

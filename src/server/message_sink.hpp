@@ -60,6 +60,8 @@ class MessageSink {
   asio::awaitable<void> rewrite(store::Envelope envelope, std::string head, std::uint64_t body_offset,
                                 std::optional<std::string> body);
 
+  // Our Received: header, as written first.
+  const std::string& received_header() const { return received_header_; }
   const store::Envelope& envelope() const { return envelope_; }
   const std::string& queue_id() const { return queue_id_; }
   // Message octets so far, without our Received: header.
@@ -82,6 +84,7 @@ class MessageSink {
   smtp::ReceivedCounter received_;
   std::uint64_t size_ = 0;
   std::size_t received_octets_ = 0;  // our Received: header
+  std::string received_header_;
   int error_ = 0;
 };
 

@@ -23,6 +23,13 @@ std::string domain_of(std::string_view address) {
   return at == std::string_view::npos ? std::string() : std::string(address.substr(at + 1));
 }
 
+// Where our Received: is among the fields (first, unless a filter inserted before it).
+std::size_t own_received(const milter::HeaderSection& section, const MessageSink& sink) {
+  for (std::size_t i = 0; i < section.fields.size(); ++i)
+    if (section.fields[i].raw == sink.received_header()) return i;
+  return std::size_t(-1);
+}
+
 }  // namespace
 
 std::unique_ptr<MilterStage> MilterStage::for_session(asio::any_io_executor executor, Server& server,
@@ -153,8 +160,10 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     auto section = milter::split_header_section(head);
     const std::uint64_t body_offset = section.consumed;
     head.clear();
-    for (auto& field : section.fields)
-      if (decided(co_await chain_.header(filter, field.name, field))) co_return end;
+    // Our own Received: is not shown (as Postfix, for Sendmail compatibility).
+    const auto ours = own_received(section, sink);
+    for (std::size_t i = 0; i < section.fields.size(); ++i)
+      if (i != ours && decided(co_await chain_.header(filter, section.fields[i].name, section.fields[i]))) co_return end;
     if (decided(co_await chain_.end_of_headers(filter, lookup_))) co_return end;
     // The body in chunks as the protocol allows, straight from the sink.
     for (std::uint64_t at = body_offset; chain_.wants_body(filter);) {
@@ -187,7 +196,9 @@ asio::awaitable<bool> MilterStage::apply(MessageSink& sink, milter::HeaderSectio
     log::Event("milter_no_recipients").add("session", info_.id).add("queue_id", queue_id_);
     co_return false;
   }
-  for (auto& edit : changes.headers) milter::apply_edit(section.fields, edit);
+  // Inserts count our Received: (the message as delivered), changes do not
+  // (the message as the filter saw it), as under Postfix.
+  for (auto& edit : changes.headers) milter::apply_edit(section.fields, edit, own_received(section, sink));
   if (changes.quarantine) {
     // Kept and marked, not held: the mailbox's filters decide what a user sees.
     section.fields.push_back(milter::make_field("X-Postern-Quarantine", *changes.quarantine, false));

@@ -53,8 +53,8 @@ std::string field_value(const HeaderField& field, bool leading_space) {
   auto colon = raw.find(':');
   std::string_view v = colon == std::string_view::npos ? std::string_view() : raw.substr(colon + 1);
   if (v.size() >= 2 && v.substr(v.size() - 2) == "\r\n") v.remove_suffix(2);
-  if (!leading_space)
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  // As Sendmail and Postfix: one space after the colon is eaten, a tab is not.
+  if (!leading_space && !v.empty() && v.front() == ' ') v.remove_prefix(1);
   std::string out;
   out.reserve(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
@@ -88,7 +88,7 @@ HeaderField make_field(std::string_view name, std::string_view value, bool leadi
   return f;
 }
 
-void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit) {
+void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit, std::size_t hidden) {
   const auto& c = edit.change;
   switch (c.kind) {
     case HeaderChange::Kind::add:
@@ -102,7 +102,7 @@ void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit) {
     case HeaderChange::Kind::change: {
       std::uint32_t seen = 0;
       for (auto it = fields.begin(); it != fields.end(); ++it) {
-        if (!same_name(it->name, c.name)) continue;
+        if (static_cast<std::size_t>(it - fields.begin()) == hidden || !same_name(it->name, c.name)) continue;
         // Sendmail and Postfix count an index of 0 as the first, as 1 is.
         if (++seen < std::max<std::uint32_t>(c.index, 1)) continue;
         if (c.value.empty()) fields.erase(it);

@@ -30,7 +30,7 @@ struct HeaderSection {
 HeaderSection split_header_section(std::string_view message);
 
 // The value a filter is sent: the text after the colon with folds as "\n"
-// (Sendmail's form), leading blanks removed unless `leading_space`.
+// (Sendmail's form), one leading space removed unless `leading_space`.
 std::string field_value(const HeaderField& field, bool leading_space);
 
 // A change as a filter asked for it; `leading_space`: the filter
@@ -40,10 +40,12 @@ struct HeaderEdit {
   bool leading_space = false;
 };
 
-// Applies one change. insert: at `index` (0 = first; past the end appends);
-// change: the index-th field of that name (1 = first; an empty value
-// deletes it; past the last one, a non-empty value is added at the end).
-void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit);
+// Applies one change. insert: at `index` among all fields (0 = first; past
+// the end appends); change: the index-th field of that name (1 = first; an
+// empty value deletes it; past the last one, a non-empty value is added at
+// the end), not counting the field at `hidden` (our own Received:, which
+// filters are not shown, as under Postfix).
+void apply_edit(std::vector<HeaderField>& fields, const HeaderEdit& edit, std::size_t hidden = std::size_t(-1));
 
 // The field a filter's name and value make: "\n" in the value becomes a
 // CRLF fold, a line that would not be a fold gets a leading tab.

@@ -27,6 +27,10 @@ TEST(Split, FieldsFoldsAndTheBlankLine) {
   EXPECT_EQ(field_value(s.fields[0], false), "from a\n\tby b");
   EXPECT_EQ(field_value(s.fields[0], true), " from a\n\tby b");
   EXPECT_EQ(field_value(s.fields[2], false), "");
+  // One space is eaten, as Sendmail and Postfix do; a tab or a second space is not.
+  auto blanks = split_header_section("A:  two\r\nB:\ttab\r\n\r\n");
+  EXPECT_EQ(field_value(blanks.fields[0], false), " two");
+  EXPECT_EQ(field_value(blanks.fields[1], false), "\ttab");
 }
 
 TEST(Split, NoBlankLineOrNotAField) {
@@ -55,6 +59,13 @@ TEST(Apply, AddInsertChangeDelete) {
   apply_edit(f, edit(HeaderChange::Kind::change, 5, "A", ""));        // nothing to delete
   apply_edit(f, edit(HeaderChange::Kind::change, 1, "New", "added"));  // absent: added
   EXPECT_EQ(join(f, true), "First: 0\r\nA: 1\r\nA: three\r\nZ: last\r\nFar: end\r\nNew: added\r\n\r\n");
+}
+
+TEST(Apply, OurReceivedIsHiddenFromChanges) {
+  auto f = split_header_section("Received: ours\r\nReceived: theirs\r\n\r\n").fields;
+  apply_edit(f, edit(HeaderChange::Kind::change, 1, "Received", ""), 0);
+  apply_edit(f, edit(HeaderChange::Kind::insert, 0, "X-Top", "1"), 0);
+  EXPECT_EQ(join(f, false), "X-Top: 1\r\nReceived: ours\r\n");
 }
 
 TEST(Apply, ValuesFromFilters) {
