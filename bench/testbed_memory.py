@@ -51,7 +51,7 @@ def main():
     config = os.path.join(work, "testbed.toml")
     with open(config, "w") as f:
         f.write('[limits]\nmax_message_size = "%dM"\n' % (int(MESSAGE_MB) + 2))
-    proc = subprocess.Popen([BIN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--http",
+    proc = subprocess.Popen([BIN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--pop3", "127.0.0.1:0", "--http",
                              "127.0.0.1:0", "--ports-file", ports_file, "--data-dir", os.path.join(work, "data"),
                              "--config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -3,8 +3,9 @@
 // `lockout_window`, every AUTH from it gets 454 4.7.0 for
 // `lockout_duration`, even with correct credentials.
 //
-// Kept in memory, per process: a restart forgets lockouts, and nodes of a
-// cluster count separately (a node sees at most its own share of an attack).
+// Kept in memory, per process: a restart forgets lockouts. Nodes of a
+// cluster that share a Redis greylist store also count in it (AuthState,
+// SPEC §12); this per-process count is what remains when Redis is down.
 // Memory is bounded: an address keeps at most `lockout_failures` time
 // stamps, and entries with nothing recent are pruned as the map grows.
 // Threads: safe from any thread (one mutex).

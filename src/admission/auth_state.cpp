@@ -8,6 +8,8 @@
 #include <cerrno>
 
 #include "log/log.hpp"
+#include "policy/redis_store.hpp"
+#include "policy/store.hpp"
 #include "store/durable_file.hpp"
 #include "store/users.hpp"
 
@@ -62,6 +64,85 @@ AuthState::~AuthState() = default;
 std::shared_ptr<sasl::CredentialStore> AuthState::users(const config::Config& config) {
   try {
     return users_.open(config);
+  } catch (const std::exception& e) {
+    throw sasl::StoreUnavailable(e.what());
+  }
+}
+
+namespace {
+constexpr auto kRedisRetry = std::chrono::seconds(10);
+policy::Millis millis(std::chrono::seconds s) { return static_cast<policy::Millis>(s.count()) * 1000; }
+}  // namespace
+
+bool AuthState::shares_lockout(const config::Config& config) {
+  return config.greylist.store.rfind("redis://", 0) == 0;
+}
+
+void AuthState::shared_lockout_failed(const std::string& what) {
+  std::lock_guard lock(mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  redis_.reset();
+  redis_retry_ = now + kRedisRetry;
+  if (redis_logged_ != std::chrono::steady_clock::time_point{} && now < redis_logged_ + kRedisRetry) return;
+  redis_logged_ = now;
+  log::Event("auth_lockout_store_unavailable").add("fallback", "local").add("error", what);
+}
+
+std::shared_ptr<policy::RedisStore> AuthState::shared_lockout(const config::Config& config) {
+  if (!shares_lockout(config)) return nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (redis_ && redis_spec_ == config.greylist.store) return redis_;
+    if (std::chrono::steady_clock::now() < redis_retry_ && redis_spec_ == config.greylist.store) return nullptr;
+  }
+  try {
+    auto store = std::make_shared<policy::RedisStore>(config.greylist.store);
+    std::lock_guard lock(mutex_);
+    redis_ = store;
+    redis_spec_ = config.greylist.store;
+    return store;
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard lock(mutex_);
+      redis_spec_ = config.greylist.store;
+    }
+    shared_lockout_failed(e.what());
+    return nullptr;
+  }
+}
+
+bool AuthState::locked_out(const config::Config& config, const std::string& client) {
+  if (lockout_.locked(client, AuthLockout::Clock::now())) return true;
+  auto redis = shared_lockout(config);
+  if (!redis) return false;
+  try {
+    return redis->auth_locked(client);
+  } catch (const std::exception& e) {
+    shared_lockout_failed(e.what());
+    return false;
+  }
+}
+
+bool AuthState::record_failure(const config::Config& config, const std::string& client,
+                               const AuthLockout::Limits& limits) {
+  bool started = lockout_.record_failure(client, AuthLockout::Clock::now(), limits);
+  if (limits.failures == 0) return started;
+  auto redis = shared_lockout(config);
+  if (!redis) return started;
+  try {
+    started |= redis->auth_failure(client, limits.failures, millis(limits.window), millis(limits.duration));
+  } catch (const std::exception& e) {
+    shared_lockout_failed(e.what());
+  }
+  return started;
+}
+
+bool AuthState::disabled(const config::Config& config, std::string_view address) {
+  try {
+    auto user = users_.open(config)->get(address);
+    return user && user->disabled;
+  } catch (const store::UserError&) {
+    return false;  // not an address Postern can hold: no state
   } catch (const std::exception& e) {
     throw sasl::StoreUnavailable(e.what());
   }

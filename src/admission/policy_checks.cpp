@@ -9,8 +9,8 @@
 
 #include "log/log.hpp"
 #include "policy/greylist.hpp"
-#include "store/maildir.hpp"
-#include "store/mbox.hpp"
+#include "delivery/maildir.hpp"
+#include "delivery/mbox.hpp"
 #include "smtp/replies.hpp"
 #include "store/users.hpp"
 
@@ -27,7 +27,7 @@ bool mbox_held_by_other(const std::filesystem::path& mbox) {
   std::ifstream lock(mbox.string() + ".lock");
   std::string pid;
   if (lock && std::getline(lock, pid) && pid == std::to_string(::getpid())) return false;
-  return store::mbox_locked(mbox);
+  return delivery::mbox_locked(mbox);
 }
 
 }  // namespace
@@ -69,7 +69,7 @@ std::uint64_t mailbox_usage(const config::Config& config, const std::filesystem:
   }
   if (!std::filesystem::exists(mailbox, ec)) return 0;
   try {
-    return store::maildir_size(mailbox);
+    return delivery::maildir_size(mailbox);
   } catch (const std::exception&) {
     return 0;
   }

@@ -21,6 +21,8 @@ struct SessionInfo : smtp::SessionState {
   std::string peer_address;          // "127.0.0.1", "::1" (IPv4-mapped addresses unmapped)
   std::uint16_t peer_port = 0;
   std::string local_address;         // the listener's address as configured
+  std::string local_ip;              // the address the client connected to ("" if unknown)
+  std::uint16_t local_port = 0;
   config::Role role = config::Role::mx;
   // Forward-confirmed reverse DNS name, looked up (asynchronously, with a
   // timeout) before the greeting only when a check needs it.

@@ -7,7 +7,7 @@
 #include "server/intake.hpp"
 #include "server/server.hpp"
 #include "admission/user_checks.hpp"
-#include "store/local_delivery.hpp"
+#include "delivery/local_delivery.hpp"
 #include "store/sender_ownership.hpp"
 #include "store/users.hpp"
 
@@ -48,7 +48,7 @@ void start_services(server::Server& server) {
     server.set_metrics(metrics.get());
   }
 
-  auto local = std::make_shared<store::LocalDelivery>(config, server.spool(), users.get());
+  auto local = std::make_shared<delivery::LocalDelivery>(config, server.spool(), users.get());
   server.keep(local);
   server.intake().deliver_directly([l = local.get(), m = metrics.get()](const std::string& id, const store::Envelope& e,
                                                                          std::string_view message) {

@@ -20,6 +20,8 @@
 #include "testbed/http_api.hpp"
 #include "testbed/messages.hpp"
 #include "testbed/oauth_tokens.hpp"
+#include "testbed/pop3_maildrop.hpp"
+#include "testbed/pop3_server.hpp"
 #include "testbed/scenarios.hpp"
 #include "testbed/transcripts.hpp"
 
@@ -30,7 +32,8 @@ namespace fs = std::filesystem;
 
 struct TestbedOptions {
   std::string config_file, data_dir, rules_file, ports_file;
-  std::string smtp = "127.0.0.1:1025", smtps = "127.0.0.1:1465", http = "127.0.0.1:8025";
+  std::string smtp = "127.0.0.1:1025", smtps = "127.0.0.1:1465", http = "127.0.0.1:8025", pop3 = "127.0.0.1:1110";
+  std::size_t pop3_sessions = 50;  // POP3 sessions at once
   std::vector<std::string> allowed_hosts;  // Host names the web side answers beyond IP literals and localhost
 };
 
@@ -65,6 +68,7 @@ int run_testbed(const TestbedOptions& o) {
   cfg.listeners = {listener(o.smtp, config::TlsMode::starttls, "--smtp"),
                    listener(o.smtps, config::TlsMode::implicit, "--smtps")};
   const auto http = listener(o.http, config::TlsMode::none, "--http");
+  const auto pop3_listener = listener(o.pop3, config::TlsMode::starttls, "--pop3");
   cfg.greylist.enabled = false;  // the scenarios greylist, deterministically
   cfg.auth.require_tls = false;  // AUTH offered without TLS too
   cfg.auth.mechanisms = {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"};
@@ -90,8 +94,18 @@ int run_testbed(const TestbedOptions& o) {
   server.auth_state().set_token_verifier(std::make_shared<testbed::OAuthTokens>());
   server.set_observer(transcripts);
   server.set_shutdown_grace(std::chrono::seconds(1), std::chrono::seconds(1));  // SIGTERM ends it within 5 s
+  // Messages exist once the spool does (after bind()); POP3 logins come later.
+  std::unique_ptr<testbed::Messages> kept;
+  auto sizes = std::make_shared<testbed::WireSizes>();
+  server.keep(sizes);
+  auto pop3_server = std::make_shared<testbed::Pop3Server>(
+      server, pop3_listener, o.pop3_sessions, [&kept, sizes](const std::string& identity) -> std::unique_ptr<pop3::Maildrop> {
+        return std::make_unique<testbed::InboxMaildrop>(*kept, *sizes, identity);
+      });
+  pop3_server->bind();  // before bind() drops privileges
   server.bind();
-  testbed::Messages messages(server.spool(), cfg.testbed.max_messages);
+  kept = std::make_unique<testbed::Messages>(server.spool(), cfg.testbed.max_messages);
+  testbed::Messages& messages = *kept;
   testbed::HttpApi api(messages, *transcripts, *scenarios);
   api.allow_hosts(o.allowed_hosts);
   const int http_port = api.bind(http.host, http.port);
@@ -104,10 +118,12 @@ int run_testbed(const TestbedOptions& o) {
   // (O_EXCL): nothing planted beside the file is written through.
   if (!o.ports_file.empty())
     store::write_durably(o.ports_file, "{\"smtp\": " + std::to_string(ports.at(0)) + ", \"smtps\": " +
-                                       std::to_string(ports.at(1)) + ", \"http\": " + std::to_string(http_port) + "}\n", 0644);
+                                       std::to_string(ports.at(1)) + ", \"http\": " + std::to_string(http_port) +
+                                       ", \"pop3\": " + std::to_string(pop3_server->port()) + "}\n", 0644);
   std::cout << "Postern testbed (data in " << cfg.data_dir.string() << (scratch ? ", removed at exit" : "") << ")\n"
             << "  SMTP   " << cfg.listeners[0].host << ":" << ports.at(0) << "  (STARTTLS offered)\n"
             << "  SMTPS  " << cfg.listeners[1].host << ":" << ports.at(1) << "  (implicit TLS)\n"
+            << "  POP3   " << pop3_listener.host << ":" << pop3_server->port() << "  (STLS offered; a login reads its inbox)\n"
             << "  web    http://" << http.host << ":" << http_port << "/  (JSON API under /api/)\n"
             << "AUTH: " << (cfg.testbed.users.empty() ? "any user name and password (PLAIN, LOGIN)"
                                                       : std::to_string(cfg.testbed.users.size()) + " configured user(s)")
@@ -120,7 +136,11 @@ int run_testbed(const TestbedOptions& o) {
       t->touch();
     });
     api.start();
-    s.on_stop([&api] { api.stop(); });
+    pop3_server->start();
+    s.on_stop([&api, pop3_server] {
+      pop3_server->stop();
+      api.stop();
+    });
   });
   api.stop();
   if (scratch) {
@@ -146,6 +166,9 @@ AUTH: any credentials pass unless [testbed] users are set; user fail@ gets 535, 
 OAUTHBEARER, XOAUTH2: any token passes; a token starting with "invalid" gets the
 JSON error 334 then 535 5.7.8, one starting with "expired" 454 4.7.0.
 Rules ([[testbed.rule]], --rules, POST /api/rules) answer any command your way.
+POP3 on --pop3: USER/PASS or AUTH with the same credentials; a login as ADDR
+reads ADDR's inbox (mail to ADDR, or sent by ADDR authenticated); DELE removes
+from that inbox only.
 The web page and JSON API are on --http. Everything, with the exact bytes: docs/testbed.md)";
 
 }  // namespace
@@ -159,7 +182,11 @@ void add_testbed(CLI::App& app, int& result) {
   sub->add_option("--smtp", o->smtp, "SMTP listener, STARTTLS offered (port 0: any free port)")->capture_default_str();
   sub->add_option("--smtps", o->smtps, "Implicit-TLS listener")->capture_default_str();
   sub->add_option("--http", o->http, "Web page and JSON API")->capture_default_str();
-  sub->add_option("--ports-file", o->ports_file, "Write {\"smtp\": N, \"smtps\": N, \"http\": N} here once listening");
+  sub->add_option("--pop3", o->pop3, "POP3 listener, STLS offered: a login as ADDR reads ADDR's inbox")->capture_default_str();
+  sub->add_option("--pop3-sessions", o->pop3_sessions, "POP3 sessions at once (more are refused with -ERR [SYS/TEMP])")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  sub->add_option("--ports-file", o->ports_file, "Write {\"smtp\": N, \"smtps\": N, \"http\": N, \"pop3\": N} here once listening");
   sub->add_option("--rules", o->rules_file, "TOML file of [[rule]] tables");
   sub->add_option("--allowed-hosts", o->allowed_hosts,
                   "Host names the web side answers besides IP addresses and localhost (comma-separated; * = any)")

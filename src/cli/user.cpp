@@ -163,6 +163,21 @@ CLI::App* leaf(CLI::App* parent, const std::string& name, const std::string& hel
   return sub;
 }
 
+// With [auth] backend = "dovecot" passwords are Dovecot's: Postern keeps
+// only its own mailbox states (lock, disable, quota), keyed by address.
+void refuse_if_dovecot(const config::Config& cfg) {
+  if (cfg.auth.backend == config::AuthBackend::dovecot)
+    throw Failure{Exit::config_error,
+                  "users live in Dovecot ([auth] backend = \"dovecot\"): add them and set their passwords in "
+                  "Dovecot's passdb; postern user lock/unlock/disable/enable/quota still apply to their addresses"};
+}
+
+// The row that holds Postern's states for an address whose password is
+// Dovecot's (made on first use, with no secrets: it cannot log in here).
+void ensure_state_row(const config::Config& cfg, store::UserDb& users, const std::string& address) {
+  if (cfg.auth.backend == config::AuthBackend::dovecot) users.ensure(address);
+}
+
 }  // namespace
 
 void add_user(CLI::App& app, int& result) {
@@ -177,6 +192,7 @@ void add_user(CLI::App& app, int& result) {
   add->callback([o, &result] {
     result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
+      refuse_if_dovecot(cfg);
       check_cram_md5(cfg, o->cram_md5);
       if (users.get(address)) throw Failure{Exit::data_error, "user already exists: " + address};
       warn_if_not_local(cfg, address);
@@ -192,6 +208,7 @@ void add_user(CLI::App& app, int& result) {
   passwd->callback([o, &result] {
     result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
+      refuse_if_dovecot(cfg);
       check_cram_md5(cfg, o->cram_md5);
       if (!users.get(address)) throw store::UserError(store::UserError::Kind::unknown_user, "no such user: " + address);
       std::optional<bool> cram;
@@ -230,8 +247,9 @@ void add_user(CLI::App& app, int& result) {
   auto* lock = leaf(user, "lock", "Lock a mailbox temporarily: RCPT gets 450 4.2.1", o);
   lock->add_option("--reason", o->reason, "Why (logged, never shown to clients)");
   lock->callback([o, &result] {
-    result = with_users(*o, [&](const config::Config&, store::UserDb& users) {
+    result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
+      ensure_state_row(cfg, users, address);
       users.lock(address, o->reason);
       std::cout << "locked " << address << '\n';
     });
@@ -239,8 +257,9 @@ void add_user(CLI::App& app, int& result) {
 
   auto* unlock = leaf(user, "unlock", "Remove the lock", o);
   unlock->callback([o, &result] {
-    result = with_users(*o, [&](const config::Config&, store::UserDb& users) {
+    result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
+      ensure_state_row(cfg, users, address);
       users.unlock(address);
       std::cout << "unlocked " << address << '\n';
     });
@@ -248,8 +267,9 @@ void add_user(CLI::App& app, int& result) {
 
   auto* disable = leaf(user, "disable", "Disable a mailbox: RCPT gets 550 5.2.1, logins fail", o);
   disable->callback([o, &result] {
-    result = with_users(*o, [&](const config::Config&, store::UserDb& users) {
+    result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
+      ensure_state_row(cfg, users, address);
       users.set_disabled(address, true);
       std::cout << "disabled " << address << '\n';
     });
@@ -257,8 +277,9 @@ void add_user(CLI::App& app, int& result) {
 
   auto* enable = leaf(user, "enable", "Enable a disabled mailbox", o);
   enable->callback([o, &result] {
-    result = with_users(*o, [&](const config::Config&, store::UserDb& users) {
+    result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
+      ensure_state_row(cfg, users, address);
       users.set_disabled(address, false);
       std::cout << "enabled " << address << '\n';
     });
@@ -298,9 +319,10 @@ void add_user(CLI::App& app, int& result) {
   auto* quota = leaf(user, "quota", "Set the mailbox quota (\"25M\", \"512K\", \"1G\"; \"none\" or 0: no quota)", o);
   quota->add_option("SIZE", o->size, "Quota size")->required();
   quota->callback([o, &result] {
-    result = with_users(*o, [&](const config::Config&, store::UserDb& users) {
+    result = with_users(*o, [&](const config::Config& cfg, store::UserDb& users) {
       auto address = checked_address(o->address);
       auto bytes = parse_quota(o->size);
+      ensure_state_row(cfg, users, address);
       users.set_quota(address, bytes);
       std::cout << "quota of " << address << " set to " << human_size(bytes) << '\n';
     });

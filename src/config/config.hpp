@@ -24,6 +24,8 @@ enum class MailboxFormat { maildir, mbox };
 // How mailbox files delivered before the 250 are made durable (docs/store.md).
 enum class MailboxSync { automatic, syncfs, fsync };
 enum class LogFormat { text, json };
+// Who checks AUTH credentials (SPEC §12): postern.db, or Dovecot's auth service.
+enum class AuthBackend { postern, dovecot };
 
 struct Listener {
   std::string address;  // as written: "0.0.0.0:25", "[::]:25"
@@ -67,6 +69,10 @@ struct Auth {
   std::filesystem::path oauth_client_secret_file;  // absolute; empty = no client authentication
   std::filesystem::path oauth_introspection_ca;    // absolute; empty = the system store
   std::string oauth_scope;                          // named in the JSON error; "" leaves it out
+  AuthBackend backend = AuthBackend::postern;
+  // Dovecot's auth-client socket: an absolute unix path, or "inet:HOST:PORT".
+  std::string dovecot_socket;
+  Duration dovecot_timeout{10};  // each connect, write and read on it
 };
 
 struct Greylist {
@@ -127,6 +133,18 @@ struct Relay {
   bool mta_sts = true;  // RFC 8461 for MX delivery: enforce-mode policies are obeyed
 };
 
+// SPEC §13 [inbound]: the built-in message authentication of mx
+// listeners (src/inbound), and the DNS block lists asked at RCPT.
+struct Inbound {
+  bool spf = false;
+  bool dkim = false;
+  bool dmarc = false;          // needs spf and dkim
+  bool dmarc_enforce = false;  // needs dmarc: p=reject gets 550 5.7.1, p=quarantine X-Postern-Quarantine
+  std::vector<std::string> dnsbl;  // zones, lower case
+
+  bool checks_messages() const { return spf || dkim || dmarc; }
+};
+
 // SPEC §4 [http]: an optional loopback HTTP endpoint for GET /metrics.
 struct Http {
   std::string listen;  // "127.0.0.1:9025"; "" = off
@@ -176,6 +194,7 @@ struct Config {
   Limits limits;
   Queue queue;
   Relay relay;
+  Inbound inbound;
   Http http;
   Testbed testbed;
   LogFormat log_format = LogFormat::text;

@@ -97,6 +97,9 @@ std::string to_toml(const Config& c) {
   o << "oauth_client_secret_file = " << path(c.auth.oauth_client_secret_file) << "\n";
   o << "oauth_introspection_ca = " << path(c.auth.oauth_introspection_ca) << "\n";
   o << "oauth_scope = " << str(c.auth.oauth_scope) << "\n";
+  o << "backend = " << str(c.auth.backend == AuthBackend::dovecot ? "dovecot" : "postern") << "\n";
+  o << "dovecot_socket = " << str(c.auth.dovecot_socket) << "\n";
+  o << "dovecot_timeout = " << dur(c.auth.dovecot_timeout) << "\n";
   o << "\n[greylist]\n";
   o << "enabled = " << boolean(c.greylist.enabled) << "\n";
   o << "delay = " << dur(c.greylist.delay) << "\n";
@@ -144,6 +147,12 @@ std::string to_toml(const Config& c) {
   o << (first ? "}" : " }") << "\n";
   o << "dns_servers = " << list(c.relay.dns_servers) << "\n";
   o << "mta_sts = " << boolean(c.relay.mta_sts) << "\n";
+  o << "\n[inbound]\n";
+  o << "spf = " << boolean(c.inbound.spf) << "\n";
+  o << "dkim = " << boolean(c.inbound.dkim) << "\n";
+  o << "dmarc = " << boolean(c.inbound.dmarc) << "\n";
+  o << "dmarc_enforce = " << boolean(c.inbound.dmarc_enforce) << "\n";
+  o << "dnsbl = " << list(c.inbound.dnsbl) << "\n";
   o << "\n[http]\n";
   o << "listen = " << str(c.http.listen) << "\n";
   o << "allowed_hosts = " << list(c.http.allowed_hosts) << "\n";

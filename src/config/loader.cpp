@@ -144,6 +144,7 @@ class Loader {
              {"delay_warning", [&](auto& v) { c_.queue.delay_warning = duration(v, 0); }},
          }); }},
         {"relay", [&](auto& n) { relay(table(n)); }},
+        {"inbound", [&](auto& n) { inbound(table(n)); }},
         {"http", [&](auto& n) { walk(table(n), "http", {
              {"listen", [&](auto& v) {
                 c_.http.listen = string(v);
@@ -198,6 +199,11 @@ class Loader {
     if (smarthost_ca_ && !smarthost_ca_->empty()) c_.relay.smarthost_ca = in_data(smarthost_ca_, "");
     if (oauth_secret_file_ && !oauth_secret_file_->empty()) c_.auth.oauth_client_secret_file = in_data(oauth_secret_file_, "");
     if (oauth_ca_ && !oauth_ca_->empty()) c_.auth.oauth_introspection_ca = in_data(oauth_ca_, "");
+    if (dovecot_socket_ && !dovecot_socket_->empty())
+      c_.auth.dovecot_socket = util::istarts_with(*dovecot_socket_, "inet:") ? *dovecot_socket_ : in_data(dovecot_socket_, "").string();
+    if (c_.auth.backend == AuthBackend::dovecot && c_.auth.dovecot_socket.empty())
+      fail(line("auth.backend"), "auth.dovecot_socket",
+           "is empty, but auth.backend is \"dovecot\": name Dovecot's auth-client socket (a path, or \"inet:HOST:PORT\")");
     if (aliases_file_ && aliases_file_->empty()) c_.aliases_file.clear();
     else c_.aliases_file = in_data(aliases_file_, "aliases");
 
@@ -224,6 +230,10 @@ class Loader {
     if (c_.limits.max_connections_per_ip > c_.limits.max_connections)
       fail(line("limits.max_connections_per_ip", "limits.max_connections"), "limits.max_connections_per_ip",
            "must not exceed limits.max_connections (" + std::to_string(c_.limits.max_connections) + ")");
+    if (c_.inbound.dmarc && !(c_.inbound.spf && c_.inbound.dkim))
+      fail(line("inbound.dmarc"), "inbound.dmarc", "needs inbound.spf and inbound.dkim (DMARC reads their results)");
+    if (c_.inbound.dmarc_enforce && !c_.inbound.dmarc)
+      fail(line("inbound.dmarc_enforce"), "inbound.dmarc_enforce", "is true, but inbound.dmarc is false");
     if (!c_.relay.smarthost_user.empty() && c_.relay.smarthost.empty())
       fail(line("relay.smarthost_user"), "relay.smarthost_user", "is set, but relay.smarthost is empty");
     const bool oauth = !c_.relay.smarthost_oauth_token_command.empty();
@@ -250,7 +260,7 @@ class Loader {
   std::size_t line_ = 0;  // its line
   std::map<std::string, std::size_t> lines_;  // every key read -> line, for checks across keys
   std::optional<std::string> data_dir_, cert_, key_file_, password_file_, smarthost_ca_, aliases_file_;
-  std::optional<std::string> oauth_secret_file_, oauth_ca_;
+  std::optional<std::string> oauth_secret_file_, oauth_ca_, dovecot_socket_;
 
   [[noreturn]] void fail(std::size_t line, const std::string& key, const std::string& message) const {
     throw Error(file_, line, key, message);
@@ -501,6 +511,28 @@ class Loader {
         {"oauth_client_secret_file", [&](auto& n) { oauth_secret_file_ = string(n); }},
         {"oauth_introspection_ca", [&](auto& n) { oauth_ca_ = string(n); }},
         {"oauth_scope", [&](auto& n) { c_.auth.oauth_scope = string(n); }},
+        {"backend", [&](auto& n) {
+           auto b = string(n);
+           if (b == "postern") c_.auth.backend = AuthBackend::postern;
+           else if (b == "dovecot") c_.auth.backend = AuthBackend::dovecot;
+           else fail(q(b) + ": expected \"postern\" or \"dovecot\"");
+         }},
+        {"dovecot_socket", [&](auto& n) {
+           auto v = string(n);
+           if (util::istarts_with(v, "inet:")) {
+             std::uint16_t port = 0;
+             try {
+               port = parse_endpoint(v.substr(5), 0, false).port;
+             } catch (const std::invalid_argument& e) {
+               fail(q(v) + ": expected \"inet:HOST:PORT\" (" + e.what() + ")");
+             }
+             if (port == 0) fail(q(v) + ": expected \"inet:HOST:PORT\" with a port");
+           } else if (v.find('\0') != std::string::npos || v.size() > 100) {
+             fail(q(v) + ": expected a unix socket path (at most 100 octets) or \"inet:HOST:PORT\"");
+           }
+           dovecot_socket_ = v;
+         }},
+        {"dovecot_timeout", [&](auto& n) { c_.auth.dovecot_timeout = duration(n, 1); }},
     });
   }
 
@@ -587,6 +619,40 @@ class Loader {
            });
          }},
     });
+  }
+
+  void inbound(const toml::table& t) {
+    walk(t, "inbound", {
+        {"spf", [&](auto& n) { c_.inbound.spf = boolean(n); }},
+        {"dkim", [&](auto& n) { c_.inbound.dkim = boolean(n); }},
+        {"dmarc", [&](auto& n) { c_.inbound.dmarc = boolean(n); }},
+        {"dmarc_enforce", [&](auto& n) { c_.inbound.dmarc_enforce = boolean(n); }},
+        {"dnsbl", [&](auto& n) {
+           c_.inbound.dnsbl.clear();
+           each_string(n, [&](std::string v, std::size_t line) {
+             v = util::to_lower(v);
+             if (!dns_zone(v)) fail(line, key_, q(v) + " is not a DNS zone (e.g. \"zen.spamhaus.org\")");
+             c_.inbound.dnsbl.push_back(v);
+           });
+         }},
+    });
+  }
+
+  // A DNS block list's zone: labels of letters, digits and '-', two at least.
+  static bool dns_zone(std::string_view z) {
+    if (z.empty() || z.size() > 200 || z.front() == '.' || z.back() == '.' || z.find("..") != std::string_view::npos ||
+        z.find('.') == std::string_view::npos)
+      return false;
+    std::size_t label = 0;
+    for (char ch : z) {
+      if (ch == '.') {
+        label = 0;
+        continue;
+      }
+      if (++label > 63) return false;
+      if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) return false;
+    }
+    return true;
   }
 
   std::vector<TestbedRule> rules(const toml::node& n, const std::string& name) {

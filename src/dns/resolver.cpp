@@ -372,6 +372,95 @@ asio::awaitable<Resolver::TxtAnswer> Resolver::query_txt(std::string name) {
   co_return out;
 }
 
+asio::awaitable<Resolver::TxtAnswer> Resolver::query_addresses(std::string name, bool ipv6) {
+  auto impl = impl_;
+  auto p = impl->start(name, ipv6 ? ns_t_aaaa : ns_t_a);
+  co_await wait(p);
+  TxtAnswer out;
+  if (p->status == ARES_ENOTFOUND || p->status == ARES_ENODATA) co_return out;
+  if (p->status != ARES_SUCCESS) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": address lookup: " + describe_status(p->status);
+    co_return out;
+  }
+  hostent* he = nullptr;
+  const auto* answer = reinterpret_cast<const unsigned char*>(p->answer.data());
+  const int length = static_cast<int>(p->answer.size());
+  int n = 64;
+  int rc;
+  if (ipv6) {
+    ares_addr6ttl ttls[64];
+    rc = ares_parse_aaaa_reply(answer, length, &he, ttls, &n);
+    for (int i = 0; rc == ARES_SUCCESS && i < n; ++i) {
+      asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &ttls[i].ip6addr, 16);
+      out.records.push_back(asio::ip::address_v6(b).to_string());
+    }
+  } else {
+    ares_addrttl ttls[64];
+    rc = ares_parse_a_reply(answer, length, &he, ttls, &n);
+    for (int i = 0; rc == ARES_SUCCESS && i < n; ++i) {
+      asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &ttls[i].ipaddr, 4);
+      out.records.push_back(asio::ip::address_v4(b).to_string());
+    }
+  }
+  if (he) ares_free_hostent(he);
+  if (rc != ARES_SUCCESS && rc != ARES_ENODATA) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": address lookup: malformed answer";
+  }
+  co_return out;
+}
+
+asio::awaitable<Resolver::TxtAnswer> Resolver::query_ptr(asio::ip::address address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string name;
+  if (address.is_v4()) {
+    auto b = address.to_v4().to_bytes();
+    for (int i = 3; i >= 0; --i) name += std::to_string(b[i]) + ".";
+    name += "in-addr.arpa";
+  } else {
+    auto b = address.to_v6().to_bytes();
+    for (int i = 15; i >= 0; --i) {
+      name += hex[b[i] & 0xf];
+      name += '.';
+      name += hex[b[i] >> 4];
+      name += '.';
+    }
+    name += "ip6.arpa";
+  }
+  auto impl = impl_;
+  auto p = impl->start(name, ns_t_ptr);
+  co_await wait(p);
+  TxtAnswer out;
+  if (p->status == ARES_ENOTFOUND || p->status == ARES_ENODATA) co_return out;
+  if (p->status != ARES_SUCCESS) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": PTR lookup: " + describe_status(p->status);
+    co_return out;
+  }
+  hostent* he = nullptr;
+  const int rc = ares_parse_ptr_reply(reinterpret_cast<const unsigned char*>(p->answer.data()),
+                                      static_cast<int>(p->answer.size()), nullptr, 0, AF_INET, &he);
+  if (rc == ARES_SUCCESS && he) {
+    auto add = [&](const char* n) {
+      std::string s = n ? n : "";
+      while (!s.empty() && s.back() == '.') s.pop_back();
+      if (!s.empty()) out.records.push_back(util::to_lower(s));
+    };
+    add(he->h_name);
+    for (char** a = he->h_aliases; a && *a && out.records.size() < 32; ++a) add(*a);
+  } else if (rc != ARES_ENODATA) {
+    out.outcome = Outcome::temporary;
+    out.error = name + ": PTR lookup: malformed answer";
+  }
+  if (he) ares_free_hostent(he);
+  co_return out;
+}
+
 asio::awaitable<Resolver::TlsaAnswer> Resolver::query_tlsa(std::string name) {
   auto impl = impl_;
   auto p = impl->start(name, 52);

@@ -98,6 +98,15 @@ class Resolver {
   };
   asio::awaitable<TxtAnswer> query_txt(std::string name);
 
+  // The A (or, `ipv6`, AAAA) records of `name` alone, as SPF and DNSBLs
+  // read them: NXDOMAIN or no records is ok with none; no search of
+  // /etc/hosts. `records` holds the addresses as text.
+  asio::awaitable<TxtAnswer> query_addresses(std::string name, bool ipv6);
+
+  // The PTR records of `address` (in-addr.arpa or ip6.arpa), the names
+  // in lower case without the final dot. NXDOMAIN or none: ok, empty.
+  asio::awaitable<TxtAnswer> query_ptr(asio::ip::address address);
+
   // TLSA records of `name` ("_25._tcp.mx.example.org", RFC 7672 §2.2).
   // NXDOMAIN or no TLSA: ok, no records. `authentic_data` is the AD bit:
   // true only when the resolver validated the answer with DNSSEC.

@@ -35,6 +35,24 @@ std::size_t each_header_line(std::string_view message, F f) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> header_fields(std::string_view message) {
+  std::vector<std::pair<std::string, std::string>> out;
+  each_header_line(message, [&](std::string_view line) {
+    line = without_line_end(line);
+    if (continuation(line) && !out.empty()) {
+      // As most readers (Go's net/textproto among them): one space where the fold was.
+      out.back().second = std::string(util::trim(out.back().second)) + " " + std::string(util::trim(line));
+      return;
+    }
+    const auto name = field_name(line);
+    if (!name) return;
+    auto value = line.substr(line.find(':') + 1);
+    out.emplace_back(std::string(*name), std::string(value));
+  });
+  for (auto& [name, value] : out) value = std::string(util::trim(value));
+  return out;
+}
+
 std::optional<std::string_view> field_name(std::string_view line) {
   line = without_line_end(line);
   std::size_t i = 0;

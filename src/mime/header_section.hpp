@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace postern::mime {
 
@@ -15,6 +17,10 @@ namespace postern::mime {
 // when the line is no header field (no colon after a name of printable
 // ASCII, or white space inside the name).
 std::optional<std::string_view> field_name(std::string_view line);
+
+// The header fields as written (encoded words left alone), each value
+// unfolded (one space where each fold was) and trimmed, in order.
+std::vector<std::pair<std::string, std::string>> header_fields(std::string_view message);
 
 // Whether the header section has a field named `name` (case-insensitive).
 bool has_field(std::string_view message, std::string_view name);

@@ -41,31 +41,87 @@ std::string lf(const char* text) {
   return out;
 }
 
-void visit(GMimeObject*, GMimeObject* part, gpointer data) {
-  auto& out = *static_cast<ParsedMessage*>(data);
-  if (GMIME_IS_MESSAGE_PART(part) || GMIME_IS_MULTIPART(part) || !GMIME_IS_PART(part)) return;
-  GMimePart* p = GMIME_PART(part);
-  GMimeContentType* type = g_mime_object_get_content_type(part);
-  const bool attachment = g_mime_part_is_attachment(p);
-  if (!attachment && GMIME_IS_TEXT_PART(part) && g_mime_content_type_is_type(type, "text", "plain") && out.text.empty()) {
-    char* text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-    if (text) out.text = lf(text);
-    g_free(text);
+// Calls `leaf` for each part that is no multipart, depth first, with its
+// section number ("1", "2.1"); an attached message (message/rfc822) is one leaf.
+template <typename Leaf>
+void walk_parts(GMimeObject* part, const std::string& id, Leaf&& leaf) {
+  if (!part) return;
+  if (GMIME_IS_MULTIPART(part)) {
+    GMimeMultipart* multi = GMIME_MULTIPART(part);
+    const int n = g_mime_multipart_get_count(multi);
+    for (int i = 0; i < n; ++i)
+      walk_parts(g_mime_multipart_get_part(multi, i), id.empty() ? std::to_string(i + 1) : id + "." + std::to_string(i + 1),
+                 leaf);
     return;
   }
-  if (!attachment && GMIME_IS_TEXT_PART(part) && g_mime_content_type_is_type(type, "text", "html") && out.html.empty()) {
-    char* text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-    if (text) out.html = lf(text);
-    g_free(text);
-    return;
+  leaf(part, id.empty() ? std::string("1") : id);
+}
+
+std::string mime_type_of(GMimeObject* part) {
+  char* mime = g_mime_content_type_get_mime_type(g_mime_object_get_content_type(part));
+  std::string out = mime ? mime : "";
+  g_free(mime);
+  return out;
+}
+
+// The decoded content of a leaf part (the whole message of a message/rfc822).
+std::string leaf_content(GMimeObject* part) {
+  if (GMIME_IS_PART(part)) return decoded_content(GMIME_PART(part));
+  if (GMIME_IS_MESSAGE_PART(part)) {
+    GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(part));
+    if (!inner) return {};
+    Unref<GMimeStream> mem{g_mime_stream_mem_new()};
+    g_mime_object_write_to_stream(GMIME_OBJECT(inner), nullptr, mem.p);
+    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.p));
+    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+  }
+  return {};
+}
+
+std::string filename_of(GMimeObject* part) {
+  if (GMIME_IS_PART(part))
+    if (const char* name = g_mime_part_get_filename(GMIME_PART(part))) return name;
+  return {};
+}
+
+void visit(GMimeObject* part, const std::string& id, ParsedMessage& out) {
+  GMimeContentType* type = g_mime_object_get_content_type(part);
+  const bool attachment = GMIME_IS_PART(part) && g_mime_part_is_attachment(GMIME_PART(part));
+  for (auto [subtype, into] : {std::pair{"plain", &out.text}, std::pair{"html", &out.html}}) {
+    if (!attachment && GMIME_IS_TEXT_PART(part) && g_mime_content_type_is_type(type, "text", subtype) && into->empty()) {
+      char* text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+      if (text) *into = lf(text);
+      g_free(text);
+      return;
+    }
   }
   Attachment a;
-  if (const char* name = g_mime_part_get_filename(p)) a.filename = name;
-  char* mime = g_mime_content_type_get_mime_type(type);
-  if (mime) a.content_type = mime;
-  g_free(mime);
-  a.size = decoded_content(p).size();
+  a.filename = filename_of(part);
+  a.content_type = mime_type_of(part);
+  a.size = leaf_content(part).size();
+  a.part_id = id;
+  if (const char* cid = g_mime_object_get_content_id(part)) a.content_id = cid;
+  a.inline_part = !a.content_id.empty() && !attachment;
   out.attachments.push_back(std::move(a));
+}
+
+std::vector<Mailbox> mailboxes(InternetAddressList* list) {
+  std::vector<Mailbox> out;
+  std::function<void(InternetAddressList*)> walk = [&](InternetAddressList* l) {
+    if (!l) return;
+    for (int i = 0; i < internet_address_list_length(l); ++i) {
+      InternetAddress* a = internet_address_list_get_address(l, i);
+      if (INTERNET_ADDRESS_IS_GROUP(a)) {
+        walk(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
+      } else if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
+        const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a));
+        const char* name = internet_address_get_name(a);
+        if (addr && *addr) out.push_back({name ? name : "", addr});
+      }
+    }
+  };
+  walk(list);
+  return out;
 }
 
 }  // namespace
@@ -86,7 +142,33 @@ ParsedMessage parse_message(std::string_view bytes) {
     const char* value = g_mime_header_get_value(h);
     out.headers.emplace_back(name ? name : "", value ? value : "");
   }
-  g_mime_message_foreach(message.p, visit, &out);
+  walk_parts(g_mime_message_get_mime_part(message.p), "", [&](GMimeObject* part, const std::string& id) { visit(part, id, out); });
+  if (const char* id = g_mime_message_get_message_id(message.p)) out.message_id = id;
+  if (GDateTime* date = g_mime_message_get_date(message.p)) out.date = g_date_time_to_unix(date);
+  out.from = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_FROM));
+  out.to = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_TO));
+  out.cc = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_CC));
+  out.bcc = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_BCC));
+  out.reply_to = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_REPLY_TO));
+  return out;
+}
+
+std::optional<PartContent> part_content(std::string_view bytes, std::string_view part_id) {
+  for (auto& [id, part] : leaf_parts(bytes))
+    if (id == part_id) return std::move(part);
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, PartContent>> leaf_parts(std::string_view bytes) {
+  init_gmime();
+  Unref<GMimeStream> stream{g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size())};
+  Unref<GMimeParser> parser{g_mime_parser_new_with_stream(stream.p)};
+  Unref<GMimeMessage> message{g_mime_parser_construct_message(parser.p, nullptr)};
+  std::vector<std::pair<std::string, PartContent>> out;
+  if (!message.p) return out;
+  walk_parts(g_mime_message_get_mime_part(message.p), "", [&](GMimeObject* part, const std::string& id) {
+    out.emplace_back(id, PartContent{mime_type_of(part), filename_of(part), leaf_content(part)});
+  });
   return out;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,6 +16,15 @@ struct Attachment {
   std::string filename;
   std::string content_type;
   std::uint64_t size = 0;  // decoded octets
+  std::string part_id;     // its place in the MIME tree, as IMAP numbers sections: "2", "1.2"
+  std::string content_id;  // without <>; "" if none
+  bool inline_part = false;  // shown in the body (Content-ID, not disposition "attachment")
+};
+
+// A mailbox of an address header field: display name (decoded) and addr-spec.
+struct Mailbox {
+  std::string name;
+  std::string address;
 };
 
 struct ParsedMessage {
@@ -22,11 +32,26 @@ struct ParsedMessage {
   std::vector<std::pair<std::string, std::string>> headers;  // decoded values, in order
   std::string text;  // the first text/plain part that is not an attachment (LF line ends)
   std::string html;  // the first text/html part that is not an attachment
-  std::vector<Attachment> attachments;
+  std::vector<Attachment> attachments;  // inline parts too (Attachment::inline_part)
+  std::string message_id;  // Message-ID: without <>
+  std::optional<std::int64_t> date;  // Date:, Unix seconds
+  std::vector<Mailbox> from, to, cc, bcc, reply_to;
+};
+
+// One leaf part by its Attachment::part_id, decoded.
+struct PartContent {
+  std::string content_type;
+  std::string filename;
+  std::string bytes;
 };
 
 // Never throws; a message GMime cannot read gives empty fields.
 ParsedMessage parse_message(std::string_view bytes);
+
+// The part `part_id` names (a text part too); nullopt when there is none.
+std::optional<PartContent> part_content(std::string_view bytes, std::string_view part_id);
+// Every leaf part by its part id, decoded, in one reading.
+std::vector<std::pair<std::string, PartContent>> leaf_parts(std::string_view bytes);
 
 // The addresses (addr-spec, groups expanded) of every To, Cc and Bcc field.
 std::vector<std::string> header_recipients(std::string_view bytes);

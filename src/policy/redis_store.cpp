@@ -65,6 +65,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 )lua";
 
+// KEYS: failure counter, lock. ARGV: failures, window ms, duration ms.
+// Returns 1 when this failure starts a lockout.
+constexpr std::string_view auth_failure_script = R"lua(
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if n >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+)lua";
+
 // KEYS: hashes with an `exp` field. ARGV: now. Deletes the expired ones.
 constexpr std::string_view purge_script = R"lua(
 local now = tonumber(ARGV[1])
@@ -288,6 +302,22 @@ bool RedisStore::rate_hit(std::string_view client, unsigned max, Millis window, 
     auto r = c.eval(c.rate_sha, rate_script, {impl_->prefix + "rate:" + std::string(client)},
                     {std::to_string(now), std::to_string(window), std::to_string(max),
                      std::to_string(now) + "-" + util::random_hex(8)});
+    return r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  });
+}
+
+bool RedisStore::auth_locked(std::string_view client) {
+  return impl_->with([&](Connection& c) {
+    auto r = c.command({"EXISTS", impl_->prefix + "auth:l:" + std::string(client)});
+    return r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  });
+}
+
+bool RedisStore::auth_failure(std::string_view client, unsigned failures, Millis window, Millis duration) {
+  return impl_->with([&](Connection& c) {
+    auto r = c.command({"EVAL", std::string(auth_failure_script), "2", impl_->prefix + "auth:f:" + std::string(client),
+                        impl_->prefix + "auth:l:" + std::string(client), std::to_string(failures),
+                        std::to_string(window), std::to_string(duration)});
     return r->type == REDIS_REPLY_INTEGER && r->integer == 1;
   });
 }

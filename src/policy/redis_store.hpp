@@ -5,7 +5,8 @@
 // so Redis itself forgets expired triplets; the stored expiry is checked
 // as well, because decisions use the caller's clock.
 // Keys (prefix "postern:" by default): gl:t:<triplet> and gl:n:<network>
-// hashes, rate:<client> sorted sets, gl:allow set, gl:allow_version.
+// hashes, rate:<client> sorted sets, gl:allow set, gl:allow_version,
+// auth:f:<client> and auth:l:<client> (the shared AUTH lockout).
 // The keys of one decision are not in one hash slot: standalone Redis (or
 // a primary with replicas), not Redis Cluster.
 // Connections: a pool, one per thread deciding at that moment; connect and
@@ -43,6 +44,14 @@ class RedisStore final : public Store {
   std::vector<NetworkEntry> networks(Millis now) override;
   std::int64_t purge(Millis now, bool all) override;
   std::string describe() const override;
+
+  // The AUTH lockout shared by every node (SPEC §12), beside the Store:
+  // auth:f:<client> counts failures (INCR, the window as its TTL, so the
+  // window is fixed from the first failure), auth:l:<client> is the lock
+  // (the duration as its TTL). One Lua script, atomic. Throw StoreError.
+  bool auth_locked(std::string_view client);
+  // Counts a failure; true when this one starts a lockout.
+  bool auth_failure(std::string_view client, unsigned failures, Millis window, Millis duration);
 
   struct Connection;
 

@@ -71,7 +71,7 @@ std::optional<smtp::Reply> parse_summary(std::string_view s) {
   return smtp::Reply(code, enhanced, text);
 }
 
-Outcome from_local(const store::LocalDelivery::Result& r) {
+Outcome from_local(const delivery::LocalDelivery::Result& r) {
   // The transport's status decides; the reply says why.
   const auto kind = r.status == store::RecipientStatus::delivered ? Outcome::Kind::delivered
                     : r.status == store::RecipientStatus::bounced ? Outcome::Kind::bounced

@@ -10,7 +10,7 @@
 #include "client/session.hpp"
 #include "explain/explain.hpp"
 #include "smtp/reply.hpp"
-#include "store/local_delivery.hpp"
+#include "delivery/local_delivery.hpp"
 
 namespace postern::queue {
 
@@ -38,7 +38,7 @@ struct Outcome {
 Outcome from_client_error(const client::Error& error, const std::string& remote);
 
 // A local mailbox's result.
-Outcome from_local(const store::LocalDelivery::Result& result);
+Outcome from_local(const delivery::LocalDelivery::Result& result);
 
 // "550 5.1.1 text" → that Reply; nullopt when the text does not start with a code.
 std::optional<smtp::Reply> parse_summary(std::string_view summary);

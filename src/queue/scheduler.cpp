@@ -39,7 +39,7 @@ constexpr std::size_t examine_batch = 512;
 }  // namespace
 
 struct Scheduler::Impl {
-  Impl(std::shared_ptr<const config::Config> c, store::Spool& s, store::LocalDelivery& l, Inject inject,
+  Impl(std::shared_ptr<const config::Config> c, store::Spool& s, delivery::LocalDelivery& l, Inject inject,
        SchedulerOptions o)
       : config(std::move(c)), schedule(Schedule::from(config->queue)), spool(s), local(l),
         recorder(s, std::move(inject), o.metrics), options(o),
@@ -51,7 +51,7 @@ struct Scheduler::Impl {
   std::shared_ptr<const config::Config> config;  // replaced on the scheduler's thread only
   Schedule schedule;
   store::Spool& spool;
-  store::LocalDelivery& local;
+  delivery::LocalDelivery& local;
   Recorder recorder;
   SchedulerOptions options;
 
@@ -386,7 +386,7 @@ struct Scheduler::Impl {
   }
 };
 
-Scheduler::Scheduler(std::shared_ptr<const config::Config> config, store::Spool& spool, store::LocalDelivery& local,
+Scheduler::Scheduler(std::shared_ptr<const config::Config> config, store::Spool& spool, delivery::LocalDelivery& local,
                      Inject inject, SchedulerOptions options)
     : impl_(std::make_shared<Impl>(std::move(config), spool, local, std::move(inject), options)) {}
 

@@ -8,7 +8,7 @@
 //    each attempt, `postern queue retry`, SIGHUP, and one timer at the
 //    earliest due time. The spool is never rescanned, so an idle queue
 //    costs nothing however many messages wait in it.
-//  * Transports do the attempts: local mailboxes (store::LocalDelivery, on
+//  * Transports do the attempts: local mailboxes (delivery::LocalDelivery, on
 //    a small pool of threads, since they block on fsync) and SMTP relay
 //    (smtp_transport.hpp, coroutines on the scheduler's thread).
 //  * Every outcome is recorded the same way (record.hpp): DSN first for a
@@ -31,7 +31,7 @@
 #include "config/config.hpp"
 #include "queue/record.hpp"
 #include "queue/smtp_transport.hpp"
-#include "store/local_delivery.hpp"
+#include "delivery/local_delivery.hpp"
 #include "store/spool.hpp"
 
 namespace postern::queue {
@@ -59,7 +59,7 @@ class Scheduler {
   using Inject = Recorder::Inject;
 
   // `spool` and `local` must outlive the scheduler.
-  Scheduler(std::shared_ptr<const config::Config> config, store::Spool& spool, store::LocalDelivery& local,
+  Scheduler(std::shared_ptr<const config::Config> config, store::Spool& spool, delivery::LocalDelivery& local,
             Inject inject, SchedulerOptions options = {});
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;

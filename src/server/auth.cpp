@@ -21,6 +21,7 @@
 #include "sasl/tls_binding.hpp"
 #include "admission/auth_lockout.hpp"
 #include "admission/auth_state.hpp"
+#include "server/auth_dovecot.hpp"
 #include "server/connection_limits.hpp"
 #include "server/server.hpp"
 #include "server/session.hpp"
@@ -71,7 +72,7 @@ std::chrono::milliseconds jitter() {
 
 // Runs a SASL step on the blocking pool and resumes on the session's thread.
 template <typename F>
-asio::awaitable<sasl::ServerStepper::Step> off_thread(Session& session, F&& step) {
+asio::awaitable<sasl::ServerStepper::Step> off_thread(AuthPeer& session, F&& step) {
   co_return co_await asio::co_spawn(
       session.server().blocking(),
       [&]() -> asio::awaitable<sasl::ServerStepper::Step> { co_return step(); }, asio::use_awaitable);
@@ -81,10 +82,10 @@ asio::awaitable<sasl::ServerStepper::Step> off_thread(Session& session, F&& step
 // OAuth's mechanisms are on when a verifier exists; a bearer token is a
 // password for as long as it lives, so only over TLS (the testbed's
 // verifier allows clear text, like its other mechanisms).
-std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const Session& session, bool* clear_ok = nullptr) {
+std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const AuthPeer& session, bool* clear_ok = nullptr) {
   std::shared_ptr<sasl::TokenVerifier> v;
   try {
-    v = const_cast<Session&>(session).server().auth_state().oauth(session.config());
+    v = const_cast<AuthPeer&>(session).server().auth_state().oauth(session.config());
   } catch (const std::exception&) {
     return nullptr;
   }
@@ -92,9 +93,29 @@ std::shared_ptr<sasl::TokenVerifier> oauth_verifier(const Session& session, bool
   return v;
 }
 
+// The lockout (AuthState): on the blocking pool when it asks Redis.
+asio::awaitable<bool> locked_out(AuthPeer& session, const std::string& client) {
+  auto& state = session.server().auth_state();
+  const config::Config& config = session.config();
+  if (!admission::AuthState::shares_lockout(config)) co_return state.locked_out(config, client);
+  co_return co_await asio::co_spawn(
+      session.server().blocking(), [&]() -> asio::awaitable<bool> { co_return state.locked_out(config, client); },
+      asio::use_awaitable);
+}
+
+asio::awaitable<bool> record_failure(AuthPeer& session, const std::string& client,
+                                     const admission::AuthLockout::Limits& limits) {
+  auto& state = session.server().auth_state();
+  const config::Config& config = session.config();
+  if (!admission::AuthState::shares_lockout(config)) co_return state.record_failure(config, client, limits);
+  co_return co_await asio::co_spawn(
+      session.server().blocking(),
+      [&]() -> asio::awaitable<bool> { co_return state.record_failure(config, client, limits); }, asio::use_awaitable);
+}
+
 }  // namespace
 
-void AuthExchange::log_failure(const Session& session, std::string_view outcome) const {
+void AuthExchange::log_failure(const AuthPeer& session, std::string_view outcome) const {
   log::Event e("auth_failed");
   e.add("session", session.info().id)
       .add("client", session.info().peer_address)
@@ -105,7 +126,8 @@ void AuthExchange::log_failure(const Session& session, std::string_view outcome)
   if (oauth_ && !oauth_->detail().empty()) e.add("error", oauth_->detail());
 }
 
-std::vector<std::string> auth_mechanisms_for(const Session& session) {
+std::vector<std::string> auth_mechanisms_for(const AuthPeer& session) {
+  if (session.config().auth.backend == config::AuthBackend::dovecot) return dovecot_mechanisms_for(session);
   std::vector<std::string> names;
   for (auto m : usable_mechanisms(session.config(), session.info().tls))
     names.emplace_back(sasl::mechanism_name(m));
@@ -116,7 +138,7 @@ std::vector<std::string> auth_mechanisms_for(const Session& session) {
   return names;
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::string_view argument,
+asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::string_view argument,
                                                         std::unique_ptr<AuthExchange>& exchange) {
   const config::Config& config = session.config();
   const admission::SessionInfo& info = session.info();
@@ -126,18 +148,21 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   auto parsed = sasl::parse_auth_command(argument);
   auto* cmd = std::get_if<sasl::AuthCommand>(&parsed);
   if (cmd == nullptr) co_return final(auth_syntax());
-  auto mechanism = sasl::parse_mechanism(cmd->mechanism);
-  auto oauth = sasl::parse_oauth_mechanism(cmd->mechanism);
+  const bool dovecot = config.auth.backend == config::AuthBackend::dovecot;
+  if (dovecot && !info.tls && config.auth.require_tls) co_return final(encryption_required());
+  auto mechanism = dovecot ? std::nullopt : sasl::parse_mechanism(cmd->mechanism);
+  auto oauth = dovecot ? std::nullopt : sasl::parse_oauth_mechanism(cmd->mechanism);
   bool oauth_clear_ok = false;
+  if (dovecot && !dovecot_may_offer(session, cmd->mechanism)) co_return final(unknown_mechanism());
   if (oauth && !oauth_verifier(session, &oauth_clear_ok)) co_return final(unknown_mechanism());
   if (oauth && !info.tls && !oauth_clear_ok) co_return final(encryption_required());
-  if (!oauth && (!mechanism || !configured(config, *mechanism))) co_return final(unknown_mechanism());
-  if (!oauth && !info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism)))
+  if (!dovecot && !oauth && (!mechanism || !configured(config, *mechanism))) co_return final(unknown_mechanism());
+  if (!dovecot && !oauth && !info.tls && (config.auth.require_tls || sasl::is_plus(*mechanism)))
     co_return final(encryption_required());
 
   admission::AuthState& state = session.server().auth_state();
   std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
-  if (state.lockout().locked(client, admission::AuthLockout::Clock::now())) {
+  if (co_await locked_out(session, client)) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
     co_return final(auth_temporary_failure());
   }
@@ -150,6 +175,9 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
     if (std::holds_alternative<sasl::BadBase64>(r)) co_return final(cannot_decode());
     initial = std::move(std::get<std::string>(r));
   }
+  if (dovecot)
+    co_return co_await start_dovecot(session, std::string(cmd->mechanism), std::move(initial), std::move(client),
+                                     exchange);
   if (oauth) co_return co_await start_oauth(session, *oauth, std::move(initial), std::move(client), exchange);
 
   sasl::ServerOptions options;
@@ -175,7 +203,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(Session& session, std::s
   co_return co_await exchange->after(session, step);
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(Session& session, sasl::OAuthMechanism mechanism,
+asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(AuthPeer& session, sasl::OAuthMechanism mechanism,
                                                               std::optional<std::string> initial, std::string client,
                                                               std::unique_ptr<AuthExchange>& exchange) {
   auto verifier = oauth_verifier(session);
@@ -191,10 +219,14 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start_oauth(Session& session, 
   co_return co_await exchange->after(session, step);
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std::string bytes) {
+asio::awaitable<AuthExchange::Step> AuthExchange::respond(AuthPeer& session, std::string bytes) {
   last_response_ = std::chrono::steady_clock::now();
   sasl::ServerStepper::Step step;
-  if (oauth_) {
+  if (dovecot_) {
+    auto answer = co_await dovecot_->respond(bytes);
+    sasl::wipe(bytes);
+    step = co_await from_dovecot(session, std::move(answer));
+  } else if (oauth_) {
     auto& stepper = *oauth_;
     step = co_await off_thread(session, [&] { return stepper.step(bytes); });
   } else {
@@ -205,7 +237,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::respond(Session& session, std:
   co_return co_await after(session, step);
 }
 
-asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::ServerStepper::Step step) {
+asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl::ServerStepper::Step step) {
   const config::Config& config = session.config();
   const admission::SessionInfo& info = session.info();
   if (step.status == sasl::ServerStepper::Status::more) co_return Step{std::move(step.challenge), {}, {}, false};
@@ -248,10 +280,8 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(Session& session, sasl::
       break;
   }
 
-  admission::AuthState& state = session.server().auth_state();
   const unsigned failures = session.count_auth_failure();
-  const bool locked_now =
-      state.lockout().record_failure(client_, admission::AuthLockout::Clock::now(), lockout_limits(config));
+  const bool locked_now = co_await record_failure(session, client_, lockout_limits(config));
   const bool last = config.auth.max_failures_per_session > 0 && failures >= config.auth.max_failures_per_session;
   log_failure(session, last ? "disconnect" : "rejected");
   if (locked_now) log::Event("auth_lockout").add("session", info.id).add("client", info.peer_address);

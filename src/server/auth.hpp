@@ -18,6 +18,14 @@
 // (store lookups, yescrypt) run on the server's blocking pool, never on
 // the I/O thread. AUTH payloads are never logged.
 //
+// With [auth] backend = "dovecot" (SPEC §12) every exchange is relayed to
+// Dovecot's auth service (auth_dovecot.cpp, dovecot/auth_client.hpp): the
+// EHLO list is Dovecot's (refresh_auth_mechanisms() asks again when the
+// list is a minute old), each 334 carries Dovecot's challenge, its FAIL is
+// 535 and its temporary failure, silence or absence 454 4.7.0. The
+// lockout, the session limit, the padded failure time and the log stay
+// ours, and so does `postern user disable`: a disabled address fails.
+//
 // The state kept between commands (lockout, failure counts, the user
 // database, the server secret) is the Server's admission::AuthState (auth_state.hpp).
 #pragma once
@@ -29,8 +37,13 @@
 #include <string_view>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
+#include <openssl/ssl.h>
 
+#include "admission/session_info.hpp"
+#include "config/config.hpp"
+#include "dovecot/auth_client.hpp"
 #include "sasl/mechanism.hpp"
 #include "sasl/oauth.hpp"
 #include "sasl/server.hpp"
@@ -38,9 +51,27 @@
 
 namespace postern::server {
 
-class Session;
+class Server;
 
-std::vector<std::string> auth_mechanisms_for(const Session& session);
+// What AUTH needs of the session it runs in: the SMTP Session, or another
+// protocol's (the testbed's POP3 session) that authenticates the same way.
+class AuthPeer {
+ public:
+  virtual ~AuthPeer() = default;
+  virtual const admission::SessionInfo& info() const = 0;
+  virtual const config::Config& config() const = 0;
+  virtual Server& server() = 0;
+  // The TLS connection (channel binding for SCRAM-PLUS); nullptr without TLS.
+  virtual SSL* tls_handle() = 0;
+  // AUTH failures in this session so far, after counting one more.
+  virtual unsigned count_auth_failure() = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
+
+std::vector<std::string> auth_mechanisms_for(const AuthPeer& session);
+// Before an EHLO reply: with the Dovecot backend, refreshes the cached
+// mechanism list when it is stale (one session at a time asks).
+asio::awaitable<void> refresh_auth_mechanisms(AuthPeer& session);
 
 class AuthExchange {
  public:
@@ -52,9 +83,9 @@ class AuthExchange {
   };
 
   // `exchange` holds the SASL state while challenges go back and forth.
-  static asio::awaitable<Step> start(Session& session, std::string_view argument,
+  static asio::awaitable<Step> start(AuthPeer& session, std::string_view argument,
                                      std::unique_ptr<AuthExchange>& exchange);
-  asio::awaitable<Step> respond(Session& session, std::string bytes);
+  asio::awaitable<Step> respond(AuthPeer& session, std::string bytes);
 
   AuthExchange(sasl::Mechanism mechanism, std::shared_ptr<sasl::CredentialStore> users,
                std::unique_ptr<sasl::ServerStepper> stepper, std::string client)
@@ -62,21 +93,42 @@ class AuthExchange {
         client_(std::move(client)) {}
   AuthExchange(sasl::OAuthMechanism mechanism, std::unique_ptr<sasl::OAuthStepper> stepper, std::string client)
       : mechanism_(sasl::oauth_mechanism_name(mechanism)), oauth_(std::move(stepper)), client_(std::move(client)) {}
+  AuthExchange(std::string mechanism, std::unique_ptr<dovecot::AuthClient> client, std::string lockout_key)
+      : mechanism_name_(std::move(mechanism)), dovecot_(std::move(client)), client_(std::move(lockout_key)) {
+    mechanism_ = mechanism_name_;
+  }
 
  private:
-  asio::awaitable<Step> after(Session& session, sasl::ServerStepper::Step step);
-  static asio::awaitable<Step> start_oauth(Session& session, sasl::OAuthMechanism mechanism,
+  asio::awaitable<Step> after(AuthPeer& session, sasl::ServerStepper::Step step);
+  static asio::awaitable<Step> start_oauth(AuthPeer& session, sasl::OAuthMechanism mechanism,
                                            std::optional<std::string> initial, std::string client,
                                            std::unique_ptr<AuthExchange>& exchange);
-  const std::string& authcid() const { return oauth_ ? oauth_->authcid() : stepper_->authcid(); }
-  const std::string& identity() const { return oauth_ ? oauth_->identity() : stepper_->identity(); }
-  std::string_view reason() const { return oauth_ ? oauth_->reason() : stepper_->reason(); }
-  void log_failure(const Session& session, std::string_view outcome) const;
+  static asio::awaitable<Step> start_dovecot(AuthPeer& session, std::string mechanism,
+                                             std::optional<std::string> initial, std::string client,
+                                             std::unique_ptr<AuthExchange>& exchange);
+  // Dovecot's step as the stepper's, with Postern's disabled state applied.
+  asio::awaitable<sasl::ServerStepper::Step> from_dovecot(AuthPeer& session, dovecot::AuthClient::Step step);
+  const std::string& authcid() const {
+    if (dovecot_) return dovecot_->user().empty() ? dovecot_->failed_user() : dovecot_->user();
+    return oauth_ ? oauth_->authcid() : stepper_->authcid();
+  }
+  const std::string& identity() const {
+    if (dovecot_) return dovecot_->user();
+    return oauth_ ? oauth_->identity() : stepper_->identity();
+  }
+  std::string_view reason() const {
+    if (dovecot_) return dovecot_reason_.empty() ? std::string_view(dovecot_->error()) : dovecot_reason_;
+    return oauth_ ? oauth_->reason() : stepper_->reason();
+  }
+  void log_failure(const AuthPeer& session, std::string_view outcome) const;
 
   std::string_view mechanism_;  // its name
   std::shared_ptr<sasl::CredentialStore> users_;  // what the stepper reads from, kept open
   std::unique_ptr<sasl::ServerStepper> stepper_;  // GNU SASL's mechanisms, or
-  std::unique_ptr<sasl::OAuthStepper> oauth_;     // OAUTHBEARER and XOAUTH2
+  std::unique_ptr<sasl::OAuthStepper> oauth_;     // OAUTHBEARER and XOAUTH2, or
+  std::string mechanism_name_;                       // (Dovecot's names are not ours: kept here)
+  std::unique_ptr<dovecot::AuthClient> dovecot_;     // Dovecot's auth service
+  std::string dovecot_reason_;                       // set when our own state refused Dovecot's OK
   std::string client_;  // the lockout key
   std::chrono::steady_clock::time_point last_response_ = std::chrono::steady_clock::now();
 };

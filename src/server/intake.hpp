@@ -41,7 +41,7 @@ class Intake {
   // woken without polling.
   void on_accepted(std::function<void(const std::string& queue_id)> listener);
 
-  // Delivery before the 250 (store/direct_delivery.hpp): accept() offers
+  // Delivery before the 250 (delivery/direct_delivery.hpp): accept() offers
   // each message to `deliver` first; when it returns true the message is
   // in its mailboxes and durable, and is not spooled (listeners are not
   // called). Register before the server runs.

@@ -124,6 +124,30 @@ asio::awaitable<void> MessageSink::rewrite(store::Envelope envelope, std::string
   size_ = stored > received_octets_ ? stored - received_octets_ : 0;
 }
 
+asio::awaitable<void> MessageSink::prepend(std::string header) {
+  if (error_ || header.empty()) co_return;
+  if (!writer_) {
+    pending_.insert(0, header);
+    held(pending_.size());
+    co_return;
+  }
+  try {
+    co_await asio::co_spawn(
+        server_.blocking(),
+        [&]() -> asio::awaitable<void> {
+          writer_->prepend(header);
+          co_return;
+        },
+        asio::use_awaitable);
+  } catch (const store::IoError& e) {
+    error_ = e.code().value();
+    writer_.reset();
+  } catch (const std::exception&) {
+    error_ = EIO;
+    writer_.reset();
+  }
+}
+
 asio::awaitable<std::string> MessageSink::commit() {
   if (error_) throw store::IoError(error_, "spool write");
   std::string piece;

@@ -43,6 +43,10 @@ class MessageSink {
 
   // Adds decoded message octets (moving to disk when over memory_octets).
   asio::awaitable<void> add(std::string bytes);
+  // Puts `header` (whole fields, CRLF-terminated) at the top of the
+  // message, above our Received: (for the results of checks that need the
+  // whole message). A message already on disk is copied once behind it.
+  asio::awaitable<void> prepend(std::string header);
   // Makes the message durable and returns its queue id (throws
   // store::IoError, also for an error kept from add()).
   asio::awaitable<std::string> commit();

@@ -78,6 +78,11 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<c
     info_.peer_port = remote.port();
   }
   info_.local_address = listener.address;
+  auto local = stream_.socket().local_endpoint(ec);
+  if (!ec) {
+    info_.local_ip = peer_text(local.address());
+    info_.local_port = local.port();
+  }
   info_.role = listener.role;
   info_.config = config_.get();
 }
@@ -305,11 +310,13 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
     case Kind::body_begin:
       sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description(),
                            milters_ ? milters_->queue_id() : std::string());
+      inbound_.begin(info_, *dialogue_.transaction());
       break;
     case Kind::body:
-      co_await sink_->add(std::move(e.text));
+      co_await inbound_.add(*sink_, std::move(e.text));
       break;
     case Kind::body_abandoned:
+      inbound_.abandon();
       sink_.reset();
       break;
     case Kind::body_end:
@@ -355,9 +362,12 @@ asio::awaitable<Session::Next> Session::hello(const smtp::Command& cmd) {
   if (milters_) {
     auto* ssl = stream_.tls_handle();
     const int bits = ssl ? SSL_get_cipher_bits(ssl, nullptr) : 0;
-    if (auto refusal = co_await milters_->helo(cmd.argument, stream_.tls_description(), bits)) co_return refuse_for_milter(*refusal);
+    if (auto refusal = co_await milters_->helo(cmd.argument, stream_.tls_description(), bits))
+      co_return refuse_for_milter(*refusal);
   }
-  // The mechanisms depend on TLS only, which EHLO does not change.
+  // The mechanisms depend on TLS only, which EHLO does not change
+  // (and, with the Dovecot backend, on what Dovecot offers: asked when stale).
+  if (cmd.verb == smtp::Verb::ehlo) co_await refresh_auth_mechanisms(*this);
   dialogue_.accept_hello(cmd.verb == smtp::Verb::ehlo ? auth_mechanisms_for(*this) : std::vector<std::string>{});
   co_return Next::go_on;
 }
@@ -388,6 +398,8 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
       !(verdict->action == Verdict::Action::reply && verdict->reply.positive()))
     co_return enforce(*verdict);
   auto r = verdict ? std::nullopt : server_.checks().on_rcpt(info_, *dialogue_.transaction(), cmd.path);
+  if (!r && !verdict) r = co_await inbound_.at_rcpt(server_, executor(), info_, *dialogue_.transaction(), to);
+  // The filters see only what Postern's own checks accepted, as under Postfix.
   if (!r && milters_) {
     if (auto refusal = co_await milters_->rcpt(cmd)) {
       if (refusal->close) co_return refuse_for_milter(*refusal);
@@ -447,6 +459,13 @@ asio::awaitable<Session::Next> Session::message_end() {
   if (verdict && verdict->action != Verdict::Action::accept) {
     sink_.reset();
     co_return enforce(*verdict);
+  }
+  // The built-in checks first (their Authentication-Results: is then part of
+  // what the filters are given), then the filters.
+  if (auto refused = co_await inbound_.at_end(server_, executor(), info_, *sink_)) {
+    sink_.reset();
+    dialogue_.message_done(std::move(*refused));
+    co_return Next::go_on;
   }
   if (milters_) {
     if (auto reply = co_await milters_end_of_message()) {

@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "server/auth.hpp"
 #include "server/connection_limits.hpp"
+#include "server/inbound_stage.hpp"
 #include "admission/session_info.hpp"
 #include "net/deadline.hpp"
 #include "net/stream.hpp"
@@ -37,7 +38,7 @@ class MessageSink;
 class MilterStage;
 struct MilterRefusal;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public AuthPeer, public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config,
           const config::Listener& listener);
@@ -51,16 +52,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void request_stop(bool force);
   // Keeps the connection slot for the session's lifetime.
   void hold(ConnectionLimits::Ticket ticket) { ticket_.emplace(std::move(ticket)); }
-  asio::any_io_executor executor() { return stream_.socket().get_executor(); }
+  asio::any_io_executor executor() override { return stream_.socket().get_executor(); }
 
   // ---- For AUTH (server/auth.cpp) ----
-  const admission::SessionInfo& info() const { return info_; }
-  const config::Config& config() const { return *config_; }
-  Server& server() { return server_; }
-  // The TLS connection (channel binding for SCRAM-PLUS); nullptr without TLS.
-  SSL* tls_handle() { return stream_.tls_handle(); }
-  // AUTH failures in this session so far, after counting one more.
-  unsigned count_auth_failure() { return ++auth_failures_; }
+  const admission::SessionInfo& info() const override { return info_; }
+  const config::Config& config() const override { return *config_; }
+  Server& server() override { return server_; }
+  SSL* tls_handle() override { return stream_.tls_handle(); }
+  unsigned count_auth_failure() override { return ++auth_failures_; }
 
  private:
   enum class Next { go_on, close };
@@ -101,6 +100,7 @@ class Session : public std::enable_shared_from_this<Session> {
   admission::SessionInfo info_;
   smtp::ServerDialogue dialogue_;
   std::unique_ptr<MessageSink> sink_;      // the message coming in
+  InboundStage inbound_;                   // [inbound] checks (mx listeners)
   std::unique_ptr<AuthExchange> auth_;     // the SASL exchange under way
   std::unique_ptr<MilterStage> milters_;   // the [[milter]] filters of this listener's role, if any
   std::string auth_mechanism_;             // of the AUTH under way, for the milters' {auth_type}

@@ -1,5 +1,5 @@
 // The delivery journal: the durable record of messages that were delivered
-// to local mailboxes before their 250 (store/direct_delivery.hpp), kept
+// to local mailboxes before their 250 (delivery/direct_delivery.hpp), kept
 // until those mailbox files are known to be on stable storage.
 //
 // It is an append-only log of segment files under data_dir/spool/journal/

@@ -381,6 +381,44 @@ std::string Spool::Writer::read(std::uint64_t offset, std::size_t max) const {
   return out;
 }
 
+void Spool::Writer::prepend(std::string_view bytes) {
+  if (!fd_) throw IoError(EBADF, "prepend to a closed spool file");
+  const auto tmp = spool_.dir_ / ("." + util::random_hex(8) + ".tmp");
+  int fd = syscalls().open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    discard();
+    throw IoError(err, "create " + tmp.string());
+  }
+  Fd copy(fd);
+  auto copy_range = [&](std::uint64_t from, std::uint64_t length) {
+    std::string buffer(64 * 1024, '\0');
+    while (length > 0) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+      const ssize_t n = ::pread(fd_.get(), buffer.data(), want, static_cast<off_t>(from));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw IoError(n < 0 ? errno : EIO, "read " + tmp_.string());
+      write_all(copy.get(), std::string_view(buffer.data(), static_cast<std::size_t>(n)), tmp);
+      from += static_cast<std::uint64_t>(n);
+      length -= static_cast<std::uint64_t>(n);
+    }
+  };
+  try {
+    copy_range(0, message_offset_);
+    write_all(copy.get(), bytes, tmp);
+    copy_range(message_offset_, size_);
+  } catch (...) {
+    copy.reset();
+    ::unlink(tmp.c_str());
+    discard();
+    throw;
+  }
+  discard();
+  fd_ = std::move(copy);
+  tmp_ = tmp;
+  size_ += bytes.size();
+}
+
 std::string Spool::Writer::commit() {
   if (!fd_) throw IoError(EBADF, "commit of a closed spool file");
   try {

@@ -29,7 +29,7 @@
 // `451 4.3.0 ...`, never 5xx. Nothing is left half-written: when put()
 // throws, no entry exists under any id.
 //
-// Consumers: LocalDelivery (store/local_delivery.hpp) handles recipients
+// Consumers: LocalDelivery (delivery/local_delivery.hpp) handles recipients
 // in local_domains; the outbound queue handles the others. Each only
 // touches its own recipients through update(), which serialises changes
 // to one entry. The consumer whose update leaves every recipient final
@@ -106,6 +106,10 @@ class Spool {
     Writer& operator=(const Writer&) = delete;
     // Throws IoError; after a throw the writer is closed.
     void append(std::string_view bytes);
+    // Puts `bytes` before the message octets written so far (a header
+    // field known only at the end of the message): the file is copied
+    // once behind them. Throws IoError; after a throw the writer is closed.
+    void prepend(std::string_view bytes);
     // Durable under the id (IoError EEXIST if it is taken); returns it.
     std::string commit();
     std::uint64_t size() const { return size_; }

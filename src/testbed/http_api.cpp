@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/guarded_server.hpp"
+#include "testbed/mailpit_api.hpp"
 #include "util/strings.hpp"
 
 namespace postern::testbed {
@@ -25,7 +26,11 @@ json summary(const MessageSummary& m, const Transcripts& t) {
           {"subject", m.subject},
           {"size", m.size},
           {"received", rfc3339(m.received)},
-          {"session", t.session_of(m.id)}};
+          {"session", t.session_of(m.id)},
+          {"user", m.user},
+          {"inboxes", m.inboxes},
+          {"tags", m.tags},
+          {"read", m.read}};
 }
 
 json detail(const MessageInfo& m, const Transcripts& t) {
@@ -91,6 +96,12 @@ void too_many_waiting(httplib::Response& res) {
   error(res, 503, "too many waits and event streams open at once; try again");
 }
 
+// An unencoded "+" (greylist+2@…) in a query arrives as a space; addresses have none.
+std::string plus_kept(std::string address) {
+  std::replace(address.begin(), address.end(), ' ', '+');
+  return address;
+}
+
 bool has_recipient(const MessageSummary& m, std::string_view address) {
   return std::any_of(m.to.begin(), m.to.end(), [&](const std::string& t) { return util::iequals(t, address); });
 }
@@ -137,10 +148,28 @@ void HttpApi::routes() {
   h.set_payload_max_length(1 << 20);
   h.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(page_html, "text/html; charset=utf-8"); });
 
-  h.Get("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
+  h.Get("/api/messages", [this](const httplib::Request& req, httplib::Response& res) {
     json out = json::array();
-    for (const auto& m : messages_.list()) out.push_back(summary(m, transcripts_));
+    for (const auto& m : messages_.list(plus_kept(req.get_param_value("inbox")))) out.push_back(summary(m, transcripts_));
     send_json(res, out);
+  });
+  h.Get("/api/inboxes", [this](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (const auto& [address, count] : messages_.inboxes())
+      out.push_back({{"address", address}, {"messages", count.messages}, {"unread", count.unread}});
+    send_json(res, out);
+  });
+  // With ?inbox=ADDR the message only leaves that inbox (deleted when it was its last).
+  h.Delete(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    const std::string inbox = plus_kept(req.get_param_value("inbox"));
+    const bool done = inbox.empty() ? messages_.remove(id) : messages_.remove_from_inbox(id, inbox);
+    if (!done)
+      return error(res, 404, "no message " + util::printable(id, 40) +
+                                 (inbox.empty() ? std::string() : " in inbox " + util::printable(inbox, 100)));
+    transcripts_.touch();
+    const auto left = messages_.summary(id);
+    send_json(res, {{"id", id}, {"deleted", !left}, {"inboxes", left ? json(left->inboxes) : json::array()}});
   });
   h.Delete("/api/messages", [this](const httplib::Request&, httplib::Response& res) {
     const auto n = messages_.clear();
@@ -170,9 +199,7 @@ void HttpApi::routes() {
   });
 
   h.Get("/api/wait", [this](const httplib::Request& req, httplib::Response& res) {
-    std::string to = req.get_param_value("to");
-    // An unencoded "+" (greylist+2@…) arrives as a space; addresses have none.
-    std::replace(to.begin(), to.end(), ' ', '+');
+    const std::string to = plus_kept(req.get_param_value("to"));
     if (to.empty()) return error(res, 400, "give the recipient: /api/wait?to=ADDRESS&timeout=SECONDS");
     double seconds = 30;
     if (req.has_param("timeout")) {
@@ -251,6 +278,8 @@ void HttpApi::routes() {
       return sink.write(event.data(), event.size());
     });
   });
+
+  add_mailpit_routes(h, messages_, transcripts_, std::chrono::steady_clock::now());
 
   h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(fmt::format("# HELP postern_testbed_messages Messages kept.\n# TYPE postern_testbed_messages gauge\n"

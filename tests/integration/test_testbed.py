@@ -29,7 +29,7 @@ class Testbed:
     def __init__(self, *args, config=None):
         self.dir = tempfile.mkdtemp(prefix="postern-testbed-test-")
         self.ports_file = os.path.join(self.dir, "ports.json")
-        cmd = [POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--http", "127.0.0.1:0",
+        cmd = [POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--pop3", "127.0.0.1:0", "--http", "127.0.0.1:0",
                "--ports-file", self.ports_file, "--data-dir", os.path.join(self.dir, "data"), *args]
         if config is not None:
             path = os.path.join(self.dir, "testbed.toml")
@@ -111,7 +111,7 @@ class TestbedCase(unittest.TestCase):
 
 class Lifecycle(TestbedCase):
     def test_ports_file_and_sigterm_exit_0(self):
-        self.assertEqual(set(self.tb.ports), {"smtp", "smtps", "http"})
+        self.assertEqual(set(self.tb.ports), {"smtp", "smtps", "http", "pop3"})
         self.assertTrue(all(p > 0 for p in self.tb.ports.values()))
         self.assertEqual(self.tb.stop(), 0)
 
@@ -387,7 +387,7 @@ class RulesFile(TestbedCase):
     def test_bad_rules_file_is_a_config_error(self):
         with open(self.rules.name, "w") as f:
             f.write('[[rule]]\ncommand = "RCPT"\nreply = "hello"\n')
-        out = subprocess.run([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+        out = subprocess.run([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--pop3", "127.0.0.1:0",
                               "--http", "127.0.0.1:0", "--rules", self.rules.name],
                              capture_output=True, text=True, timeout=30)
         self.assertEqual(out.returncode, 78)

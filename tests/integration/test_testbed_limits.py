@@ -118,7 +118,7 @@ class MaxMessages(TestbedCase):
         for bad in ["-1", '"many"', "1000001"]:
             with open(path, "w") as f:
                 f.write("[testbed]\nmax_messages = %s\n" % bad)
-            out = subprocess.run([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+            out = subprocess.run([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--pop3", "127.0.0.1:0",
                                   "--http", "127.0.0.1:0", "--config", path], capture_output=True, text=True,
                                  timeout=30)
             self.assertEqual(out.returncode, 78, bad)
@@ -145,14 +145,14 @@ class PortsFile(unittest.TestCase):
             f.write("precious\n")
         ports = os.path.join(d, "ports.json")
         os.symlink(victim, ports + ".tmp")
-        proc = subprocess.Popen([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+        proc = subprocess.Popen([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--pop3", "127.0.0.1:0",
                                  "--http", "127.0.0.1:0", "--ports-file", ports],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(stop_process, proc, 30)
         self.assertTrue(wait_for(lambda: os.path.exists(ports) or proc.poll() is not None, timeout=20))
         self.assertIsNone(proc.poll(), "the testbed runs")
         with open(ports) as f:
-            self.assertEqual(set(json.load(f)), {"smtp", "smtps", "http"})
+            self.assertEqual(set(json.load(f)), {"smtp", "smtps", "http", "pop3"})
         self.assertTrue(wait_for(lambda: answers(ports), timeout=20))
         with open(victim) as f:
             self.assertEqual(f.read(), "precious\n")
@@ -172,7 +172,7 @@ class PortsFile(unittest.TestCase):
         for name in ("key.pem.tmp", "cert.pem.tmp"):
             os.symlink(victim, os.path.join(tls, name))
         ports = os.path.join(d, "ports.json")
-        proc = subprocess.Popen([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+        proc = subprocess.Popen([POSTERN, "testbed", "--smtp", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--pop3", "127.0.0.1:0",
                                  "--http", "127.0.0.1:0", "--ports-file", ports, "--data-dir",
                                  os.path.join(d, "data")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(stop_process, proc, 30)
@@ -189,6 +189,8 @@ class PortsFile(unittest.TestCase):
 
 class StartupText(TestbedCase):
     def test_points_to_help_and_the_docs_and_logs_the_ports_taken(self):
+        # The ports file is written before the listeners log; wait for their lines.
+        self.assertTrue(wait_for(lambda: len(re.findall(r"event=listen address=", self.tb.log())) >= 2, timeout=10))
         log = self.tb.log()
         self.assertNotIn("SPEC", log)
         self.assertIn("postern testbed --help", log)

@@ -46,5 +46,15 @@ TEST(WithoutBcc, RemovesBccAndResentBccInEveryForm) {
   EXPECT_EQ(without_bcc(m), "To: a@example.org\r\nSubject: x\r\n\r\nBcc: in the body stays\r\n");
 }
 
+TEST(HeaderFields, AsWrittenUnfoldedInOrder) {
+  const auto fields = header_fields("Subject: =?utf-8?q?a?=\r\n  b\r\nX-Tags : one\r\nTo: x@y\r\n\r\nNot: a header\r\n");
+  ASSERT_EQ(fields.size(), 3u);
+  EXPECT_EQ(fields[0], (std::pair<std::string, std::string>{"Subject", "=?utf-8?q?a?= b"}));
+  EXPECT_EQ(fields[1], (std::pair<std::string, std::string>{"X-Tags", "one"}));
+  EXPECT_EQ(fields[2].first, "To");
+  EXPECT_TRUE(header_fields("no header here\r\n").empty());
+  EXPECT_TRUE(header_fields("").empty());
+}
+
 }  // namespace
 }  // namespace postern::mime

@@ -87,7 +87,7 @@ TEST(Scheduler, DeliversWhatIsSubmittedAndWhatWasSpooledBefore) {
   Fixture f;
   const auto before = f.put({"alice@example.org"});
   auto cfg = std::make_shared<const config::Config>(f.config);
-  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  delivery::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
   s.start();
   ASSERT_TRUE(eventually([&] { return !f.spool->load(before); })) << "indexed at start";
@@ -104,7 +104,7 @@ TEST(Scheduler, LockedMboxIsRetriedAndDeliveredOnceAfterRelease) {
   Fixture f;
   const auto mbox = f.lock_alices_mbox();
   auto cfg = std::make_shared<const config::Config>(f.config);
-  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  delivery::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
   s.start();
   const auto id = f.put({"alice@example.org"});
@@ -127,7 +127,7 @@ TEST(Scheduler, LockedMboxIsRetriedAndDeliveredOnceAfterRelease) {
 TEST(Scheduler, UnknownUserBouncesWithOneDsnAndTheEntryGoes) {
   Fixture f;
   auto cfg = std::make_shared<const config::Config>(f.config);
-  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  delivery::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
   s.start();
   const auto id = f.put({"ghost@example.org", "alice@example.org"});
@@ -149,7 +149,7 @@ TEST(Scheduler, DeferralPastTheLifetimeBounces447) {
   f.config.queue.lifetime = std::chrono::seconds(1);
   f.lock_alices_mbox();
   auto cfg = std::make_shared<const config::Config>(f.config);
-  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  delivery::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
   s.start();
   const auto id = f.put({"alice@example.org"});
@@ -167,7 +167,7 @@ TEST(Scheduler, OneDelayWarningPerRecipientThenRetriesGoOn) {
   f.config.queue.delay_warning = std::chrono::seconds(1);
   f.lock_alices_mbox();
   auto cfg = std::make_shared<const config::Config>(f.config);
-  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  delivery::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
   s.start();
   const auto id = f.put({"alice@example.org"});
@@ -194,7 +194,7 @@ TEST(Scheduler, AFinishedEntryLeftByACrashIsRemovedAtStart) {
   f.spool->update(id, [](std::vector<store::RecipientState>& s) { s[0].status = RecipientStatus::bounced; });
   ASSERT_TRUE(f.spool->load(id));
   auto cfg = std::make_shared<const config::Config>(f.config);
-  store::LocalDelivery local(cfg, *f.spool, f.users.get());
+  delivery::LocalDelivery local(cfg, *f.spool, f.users.get());
   Scheduler s(cfg, *f.spool, local, f.inject());
   s.start();
   ASSERT_TRUE(eventually([&] { return !f.spool->load(id); }));

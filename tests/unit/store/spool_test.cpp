@@ -249,6 +249,27 @@ TEST(SpoolWriter, StreamsInPiecesAndReadsBackAsPut) {
   EXPECT_EQ(e->envelope.recipients, sample_envelope().recipients);
 }
 
+TEST(SpoolWriter, PrependPutsAHeaderBeforeWhatWasWritten) {
+  TempDir t;
+  Spool spool(t.path);
+  const std::string id = Spool::new_id();
+  const std::string big(200 * 1024, 'x');  // more than one copy buffer
+  {
+    Spool::Writer w(spool, sample_envelope(), id);
+    w.append(sample_message);
+    w.append(big);
+    w.prepend("Authentication-Results: mx.example.org; none\r\n");
+    w.append("tail\r\n");
+    EXPECT_EQ(w.commit(), id);
+  }
+  const std::string want = "Authentication-Results: mx.example.org; none\r\n" + sample_message + big + "tail\r\n";
+  EXPECT_EQ(*spool.message(id), want);
+  EXPECT_EQ(spool.load(id)->message_size, want.size());
+  std::size_t files = 0;
+  for (auto& e : fs::directory_iterator(t.path)) files += e.path().filename().string().front() == '.' ? 100 : 1;
+  EXPECT_EQ(files, 1u) << "no temporary file is left behind";
+}
+
 TEST(SpoolWriter, AbandonedOrFailedLeavesNothing) {
   TempDir t;
   Spool spool(t.path);

@@ -63,5 +63,162 @@ TEST(Messages, NoLimitWithZero) {
   EXPECT_EQ(messages.size(), 5u);
 }
 
+std::string put_to(store::Spool& spool, int n, std::vector<std::string> to, const std::string& user,
+                   const std::string& message) {
+  store::Envelope e;
+  e.reverse_path = "app@example.com";
+  e.recipients = std::move(to);
+  e.auth_identity = user;
+  e.received_at = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000 + n));
+  return spool.put(e, message);
+}
+
+std::vector<std::string> ids_of(const std::vector<MessageSummary>& list) {
+  std::vector<std::string> out;
+  for (const auto& m : list) out.push_back(m.id);
+  return out;
+}
+
+TEST(Messages, InboxesOfRecipientsAndTheAuthenticatedUser) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  const auto a = put_to(spool, 1, {"Alice@Example.org", "bob@example.org"}, "", "Subject: a\r\n\r\nx\r\n");
+  const auto b = put_to(spool, 2, {"bob@example.org"}, "Sender@Example.com", "Subject: b\r\n\r\nx\r\n");
+  messages.added(a);
+  messages.added(b);
+  EXPECT_EQ(ids_of(messages.list("alice@example.org")), std::vector<std::string>{a});
+  EXPECT_EQ(ids_of(messages.list("BOB@example.org")), (std::vector<std::string>{b, a}));
+  EXPECT_EQ(ids_of(messages.list("sender@example.com")), std::vector<std::string>{b});
+  EXPECT_EQ(messages.summary(b)->user, "Sender@Example.com");
+  EXPECT_TRUE(messages.list("nobody@example.org").empty());
+  EXPECT_EQ(messages.list().size(), 2u);
+  messages.set_read({b}, true);
+  const auto counts = messages.inboxes();
+  ASSERT_EQ(counts.size(), 3u);
+  EXPECT_EQ(counts.at("bob@example.org").messages, 2u);
+  EXPECT_EQ(counts.at("bob@example.org").unread, 1u);
+  EXPECT_EQ(counts.at("sender@example.com").unread, 0u);
+
+  EXPECT_FALSE(messages.remove_from_inbox(a, "sender@example.com")) << "not in that inbox";
+  EXPECT_TRUE(messages.remove_from_inbox(a, "ALICE@example.org"));
+  EXPECT_TRUE(messages.list("alice@example.org").empty());
+  EXPECT_EQ(ids_of(messages.list("bob@example.org")), (std::vector<std::string>{b, a}));
+  EXPECT_TRUE(spool.load(a)) << "still in bob's inbox";
+  EXPECT_TRUE(messages.remove_from_inbox(a, "bob@example.org"));
+  EXPECT_FALSE(messages.summary(a)) << "in no inbox: deleted";
+  EXPECT_FALSE(spool.load(a));
+  EXPECT_FALSE(messages.remove_from_inbox(a, "bob@example.org"));
+  EXPECT_EQ(messages.size(), 1u);
+}
+
+TEST(Messages, ReadFlagsAndTags) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  const auto a = put_to(spool, 1, {"user+Orders+urgent@example.org", "greylist+60@example.org", "slow+3@x.test"}, "",
+                        "From: Shop <shop+news@example.com>\r\nX-Tags: one, two ,One\r\nSubject: a\r\n\r\nx\r\n");
+  const auto b = put_to(spool, 2, {"x@example.org"}, "", "Subject: b\r\n\r\nx\r\n");
+  messages.added(a);
+  messages.added(b);
+  EXPECT_EQ(messages.summary(a)->tags, (std::vector<std::string>{"Orders", "news", "one", "two", "urgent"}));
+  EXPECT_TRUE(messages.summary(b)->tags.empty());
+  EXPECT_EQ(messages.unread(), 2u);
+  EXPECT_EQ(messages.set_read({a, "0000000000000000"}, true), 1u);
+  EXPECT_TRUE(messages.summary(a)->read);
+  EXPECT_EQ(messages.unread(), 1u);
+  messages.set_all_read(false);
+  EXPECT_EQ(messages.unread(), 2u);
+
+  EXPECT_EQ(messages.set_tags({b}, {"x/y", " Spaced   out ", "x y"}), 1u);
+  EXPECT_EQ(messages.summary(b)->tags, (std::vector<std::string>{"Spaced out", "x y"}));
+  messages.rename_tag("ONE", "uno");
+  EXPECT_EQ(messages.summary(a)->tags, (std::vector<std::string>{"Orders", "news", "two", "uno", "urgent"}));
+  messages.rename_tag("two", "");
+  EXPECT_EQ(messages.tag_counts(), (std::map<std::string, std::size_t>{
+                                       {"Orders", 1}, {"Spaced out", 1}, {"news", 1}, {"uno", 1}, {"urgent", 1}, {"x y", 1}}));
+}
+
+TEST(Messages, MailpitFieldsFromTheMessage) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  const auto id = put_to(spool, 1, {"to@example.org", "hidden@example.org"}, "",
+                         "From: \"Ann Example\" <ann@example.com>\r\nTo: To <to@example.org>\r\nCc: cc@example.org\r\n"
+                         "Reply-To: r@example.com\r\nMessage-ID: <abc@example.com>\r\nSubject: Hi\r\n"
+                         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                         "--b\r\nContent-Type: text/html\r\n\r\n<p>Hello&amp;welcome <b>Ann</b></p><style>p{}</style>\r\n"
+                         "--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=bill.pdf\r\n"
+                         "Content-Transfer-Encoding: base64\r\n\r\nUERG\r\n--b--\r\n");
+  messages.added(id);
+  const auto m = *messages.summary(id);
+  EXPECT_EQ(m.header_from.name, "Ann Example");
+  EXPECT_EQ(m.header_from.address, "ann@example.com");
+  ASSERT_EQ(m.header_to.size(), 1u);
+  EXPECT_EQ(m.header_to[0].name, "To");
+  ASSERT_EQ(m.bcc.size(), 1u);
+  EXPECT_EQ(m.bcc[0].address, "hidden@example.org") << "an envelope recipient in no field";
+  EXPECT_EQ(m.reply_to.at(0).address, "r@example.com");
+  EXPECT_EQ(m.message_id, "abc@example.com");
+  EXPECT_EQ(m.attachments, 1u);
+  EXPECT_EQ(m.snippet, "Hello&welcome Ann");
+  EXPECT_NE(m.search_text->find("bill.pdf"), std::string::npos);
+  EXPECT_NE(m.search_text->find("ann example"), std::string::npos);
+  auto part = mime::part_content(*messages.raw(id), "2");
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->bytes, "PDF");
+  EXPECT_EQ(part->filename, "bill.pdf");
+  EXPECT_EQ(part->content_type, "application/pdf");
+  EXPECT_FALSE(mime::part_content(*messages.raw(id), "3"));
+}
+
+TEST(Messages, PagesOfWhatAPredicateChooses) {
+  SpoolDir dir;
+  store::Spool spool(dir.path);
+  Messages messages(spool, 0);
+  std::vector<std::string> ids;
+  for (int n = 0; n < 5; ++n) {
+    ids.push_back(put(spool, n, "Subject: s" + std::to_string(n) + "\r\n\r\nx\r\n"));
+    messages.added(ids.back());
+  }
+  messages.set_read({ids[4]}, true);
+  const auto odd = [](const MessageSummary& m) { return (m.subject.back() - '0') % 2 == 0; };  // s0, s2, s4
+  auto page = messages.find(odd, 1, 1);
+  EXPECT_EQ(page.matched, 3u);
+  EXPECT_EQ(page.matched_unread, 2u);
+  EXPECT_EQ(ids_of(page.messages), std::vector<std::string>{ids[2]});
+  EXPECT_TRUE(messages.find(odd, 3, 10).messages.empty());
+  EXPECT_EQ(messages.ids(odd), (std::vector<std::string>{ids[4], ids[2], ids[0]}));
+  EXPECT_EQ(messages.latest(), ids[4]);
+  EXPECT_TRUE(messages.remove(ids[4]));
+  EXPECT_FALSE(messages.remove(ids[4]));
+  EXPECT_EQ(messages.latest(), ids[3]);
+  EXPECT_EQ(messages.deleted(), 1u);
+  EXPECT_EQ(messages.accepted(), 5u);
+}
+
+TEST(Tags, CleanedAsMailpitDoes) {
+  EXPECT_EQ(clean_tag("  a!b  c "), "a b c");
+  EXPECT_EQ(clean_tag("%%%"), "");
+  EXPECT_EQ(clean_tag(std::string(150, 'x')).size(), 100u);
+  EXPECT_EQ(sorted_unique_tags({"b", "A", "a", "", "!"}), (std::vector<std::string>{"A", "b"}));
+  std::vector<std::string> many;
+  for (int i = 0; i < 1000; ++i) many.push_back("t" + std::to_string(i));
+  EXPECT_EQ(sorted_unique_tags(many).size(), max_message_tags);
+}
+
+TEST(Messages, HostileHtmlCostsLinearTime) {
+  store::Envelope e;
+  e.recipients = {"a@example.org"};
+  std::string html;
+  for (int i = 0; i < 100000; ++i) html += "<STYLE>";
+  const auto start = std::chrono::steady_clock::now();
+  const auto m = summarize_message("Content-Type: text/html\r\n\r\n" + html + "\r\n", e);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(m.snippet, "");
+  const auto closed = summarize_message("Content-Type: text/html\r\n\r\n<p>a</p><Style>x{}</sTyle><b>b</b>\r\n", e);
+  EXPECT_EQ(closed.snippet, "a b");
+}
+
 }  // namespace
 }  // namespace postern::testbed

@@ -1,0 +1,262 @@
+#include "delivery/direct_delivery.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "log/log.hpp"
+#include "delivery/maildir.hpp"
+#include "delivery/sync_mode.hpp"
+
+namespace postern::delivery {
+using namespace store;  // the durable-file primitives and the spool this layer builds on
+namespace fs = std::filesystem;
+
+namespace {
+
+// Creates `path` exclusively and writes the pieces, without fsync (the
+// journal holds the message until a syncfs covers this file).
+void write_new_unsynced(const fs::path& path, std::string_view head, std::string_view body) {
+  int fd = syscalls().open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw IoError(errno, "create " + path.string());
+  Fd file(fd);
+  try {
+    write_all(fd, head, path);
+    write_all(fd, body, path);
+  } catch (...) {
+    ::unlink(path.c_str());
+    throw;
+  }
+}
+
+}  // namespace
+
+DirectDelivery::DirectDelivery(fs::path journal_dir, std::size_t max_unconfirmed)
+    : journal_(std::move(journal_dir)), max_unconfirmed_(max_unconfirmed) {}
+
+DirectDelivery::~DirectDelivery() { stop(); }
+
+DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) {
+  {
+    std::lock_guard lock(mailboxes_mutex_);
+    auto it = mailboxes_.find(mailbox.string());
+    if (it != mailboxes_.end()) return it->second;
+  }
+  ensure_maildir(mailbox);
+  struct stat st{};
+  if (::stat(mailbox.c_str(), &st) != 0) throw IoError(errno, "stat " + mailbox.string());
+  std::lock_guard lock(mailboxes_mutex_);
+  auto mode = modes_.find(st.st_dev);
+  if (mode == modes_.end()) {
+    // First sight of this file system: syncfs only where it proves something.
+    const auto kind = file_system_of(mailbox).value_or(FileSystemKind{"unknown", true});
+    const SyncMode chosen = sync_mode_for(policy_, kind);
+    if (chosen == SyncMode::syncfs) {
+      int fd = ::open(mailbox.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) throw IoError(errno, "open " + mailbox.string());
+      sync_fds_.emplace(st.st_dev, Fd(fd));
+    }
+    mode = modes_.emplace(st.st_dev, chosen).first;
+    log::Event("sync_mode")
+        .add("mailbox", mailbox.string())
+        .add("fs", kind.name)
+        .add("mode", std::string(to_string(chosen)));
+  }
+  const Mailbox m{st.st_dev, mode->second};
+  mailboxes_.emplace(mailbox.string(), m);
+  return m;
+}
+
+bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, std::string_view head,
+                             std::string_view message, const std::vector<Target>& targets) {
+  const std::size_t size = head.size() + message.size();
+  std::vector<fs::path> tmps, finals;
+  std::vector<dev_t> devices;
+  std::vector<fs::path> dirs;  // new/ of the mailboxes synced file by file
+  const auto undo = [&] {
+    for (const auto& t : tmps) ::unlink(t.c_str());
+  };
+  try {
+    for (const auto& t : targets) {
+      Mailbox box;
+      try {
+        box = ensure_mailbox(t.mailbox);
+        const std::string name = maildir_fixed_name(envelope, id, t.recipient, size);
+        if (box.mode == SyncMode::syncfs) write_new_unsynced(t.mailbox / "tmp" / name, head, message);
+        else write_new_synced(t.mailbox / "tmp" / name, {head, message}, 0600);  // its rename is synced in the round
+        tmps.push_back(t.mailbox / "tmp" / name);
+        finals.push_back(t.mailbox / "new" / name);
+      } catch (...) {
+        // Look at the mailbox afresh next time (it may have been removed).
+        std::lock_guard lock(mailboxes_mutex_);
+        mailboxes_.erase(t.mailbox.string());
+        throw;
+      }
+      if (box.mode == SyncMode::fsync) dirs.push_back(t.mailbox / "new");
+      else if (std::find(devices.begin(), devices.end(), box.device) == devices.end()) devices.push_back(box.device);
+    }
+    {
+      std::unique_lock lock(mutex_);
+      room_cv_.wait(lock, [&] { return stopping_ || pending_.size() + confirming_ < max_unconfirmed_; });
+    }
+    journal_.append(id, envelope, message);
+  } catch (const std::exception& e) {
+    undo();
+    log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
+    return false;
+  }
+  for (std::size_t i = 0; i < tmps.size(); ++i) {
+    try {
+      rename_file(tmps[i], finals[i]);
+    } catch (const std::exception& e) {
+      // Durable in the journal already: finish it the way a restart would.
+      log::Event("direct_delivery_repair").add("queue_id", id).add("error", e.what());
+      try {
+        const auto& t = targets[i];
+        maildir_deliver_once(t.mailbox, maildir_fixed_prefix(envelope, id, t.recipient), finals[i].filename().string(),
+                             head, message);
+      } catch (const std::exception& e2) {
+        // Kept in the journal: the next start-up completes it.
+        log::Event("direct_delivery_kept").add("queue_id", id).add("error", e2.what());
+        return true;
+      }
+    }
+  }
+  bool wake = false;
+  {
+    std::lock_guard lock(mutex_);
+    pending_.push_back({id, std::move(devices), std::move(dirs)});
+    wake = pending_.size() == 1 || pending_.size() == round_batch;
+  }
+  if (wake) pending_cv_.notify_one();
+  return true;
+}
+
+DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const Head& head, const Leftover& leftover) {
+  Recovered r;
+  auto entries = journal_.recover();
+  std::unordered_map<std::string, MaildirListing> listings;
+  std::vector<std::string> done;
+  for (const auto& e : entries) {
+    try {
+      const auto [targets, rest] = resolve(e.envelope);
+      if (!rest.empty()) leftover(e, rest);
+      const std::string h = head(e.envelope, e.message);
+      const std::size_t size = h.size() + e.message.size();
+      for (const auto& t : targets) {
+        auto [it, fresh] = listings.try_emplace(t.mailbox.string());
+        if (fresh) it->second = maildir_list(t.mailbox);
+        if (maildir_deliver_once(t.mailbox, maildir_fixed_prefix(e.envelope, e.id, t.recipient),
+                                 maildir_fixed_name(e.envelope, e.id, t.recipient, size), h, e.message,
+                                 &it->second) == Placed::written)
+          ++r.rewritten;
+      }
+      done.push_back(e.id);
+      ++r.messages;
+    } catch (const std::exception& ex) {
+      log::Event("journal_recover_error").add("queue_id", e.id).add("error", ex.what());
+    }
+  }
+  journal_.retire(done);
+  return r;
+}
+
+void DirectDelivery::start() {
+  std::lock_guard lock(mutex_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void DirectDelivery::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  pending_cv_.notify_all();
+  room_cv_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+    journal_.close();
+  }
+}
+
+bool DirectDelivery::confirm(std::vector<Pending>& batch) {
+  std::set<dev_t> devices;
+  std::set<fs::path> dirs;
+  for (const auto& p : batch) {
+    devices.insert(p.devices.begin(), p.devices.end());
+    dirs.insert(p.dirs.begin(), p.dirs.end());
+  }
+  for (const auto& dir : dirs) {
+    try {
+      fsync_dir(dir);
+    } catch (const IoError& e) {
+      log::Event("fsync_failed").add("error", e.what());
+      return false;
+    }
+  }
+  for (auto dev : devices) {
+    int fd = -1;
+    {
+      std::lock_guard lock(mailboxes_mutex_);
+      auto it = sync_fds_.find(dev);
+      if (it != sync_fds_.end()) fd = it->second.get();
+    }
+    if (fd >= 0 && ::syncfs(fd) != 0) {
+      log::Event("syncfs_failed").add("error", std::error_code(errno, std::generic_category()).message());
+      return false;
+    }
+  }
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (auto& p : batch) ids.push_back(std::move(p.id));
+  journal_.retire(ids);
+  return true;
+}
+
+void DirectDelivery::run() {
+  constexpr auto round_gap = std::chrono::milliseconds(20);
+  auto last_round = std::chrono::steady_clock::now();
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    pending_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+    if (pending_.empty()) break;  // stopping, nothing left
+    // Batch: a syncfs costs about the same for one file as for hundreds, and
+    // each one competes with the journal's flushes for the disk.
+    pending_cv_.wait_until(lock, last_round + round_gap,
+                           [&] { return stopping_ || pending_.size() >= round_batch; });
+    std::vector<Pending> batch;
+    batch.swap(pending_);
+    confirming_ = batch.size();
+    lock.unlock();
+    const bool ok = confirm(batch);
+    lock.lock();
+    last_round = std::chrono::steady_clock::now();
+    confirming_ = 0;
+    ++rounds_;
+    if (!ok) {
+      // The journal keeps them; try again in a second (or leave them to the next start).
+      pending_.insert(pending_.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+      if (stopping_) break;
+      pending_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    }
+    room_cv_.notify_all();
+  }
+}
+
+std::size_t DirectDelivery::unconfirmed() const {
+  std::lock_guard lock(mutex_);
+  return pending_.size() + confirming_;
+}
+
+std::uint64_t DirectDelivery::syncfs_rounds() const {
+  std::lock_guard lock(mutex_);
+  return rounds_;
+}
+
+}  // namespace postern::delivery

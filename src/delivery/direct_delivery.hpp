@@ -1,0 +1,142 @@
+// Delivery before the 250, for messages whose every recipient is a local
+// Maildir (as an LMTP server delivers): no spool copy, and no fsync of its
+// own per message. The write path, in order:
+//
+//   1. each mailbox gets the message under tmp/ (no fsync), named after the
+//      queue id and the recipient: <secs>.Q<queue id>R<n>.<host>,S=<size>;
+//   2. the message is appended to the journal (store/journal.hpp), whose
+//      group commit shares one fdatasync among every session that is there
+//      at the same moment: from here on, the message is on stable storage;
+//   3. tmp/ → new/ (rename), and the session answers 250;
+//   4. in the background, one syncfs(2) covers every mailbox file written
+//      since the last one; then those messages are retired from the journal.
+//      On a file system where syncfs proves nothing (FUSE, NFS...:
+//      sync_mode.hpp) each file is fsynced in 1 instead, and the round
+//      fsyncs the new/ directories that got one.
+//
+// Why a crash at any instant loses nothing and duplicates nothing:
+//   * before 2 is durable, no 250 was sent: the client still has the mail
+//     (only the tmp/ file may remain, which Maildir readers clean up);
+//   * after 2 and before the syncfs of 4, the journal holds the message:
+//     at start-up (recover()) every live journal message is checked against
+//     its mailboxes by its deterministic name, in new/ and in cur/ (a reader
+//     may have moved it), octet for octet; a file that is missing or torn is
+//     written again, durably (fsync of the file and of new/); then retired;
+//   * after 4, the mailbox files are on stable storage themselves.
+//
+// Threads: deliver() from any thread (it blocks on disk I/O); one
+// background thread runs the syncfs rounds. Backpressure: deliver() waits
+// while more than `max_unconfirmed` messages await their syncfs.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "store/durable_file.hpp"
+#include "store/envelope.hpp"
+#include "store/journal.hpp"
+#include "delivery/sync_mode.hpp"
+
+namespace postern::delivery {
+
+using store::Fd;
+using store::Envelope;
+using store::Journal;
+
+class DirectDelivery {
+ public:
+  struct Target {
+    std::filesystem::path mailbox;  // Maildir root
+    std::size_t recipient = 0;      // index in envelope.recipients
+  };
+
+  explicit DirectDelivery(std::filesystem::path journal_dir, std::size_t max_unconfirmed = 4096);
+  ~DirectDelivery();
+  DirectDelivery(const DirectDelivery&) = delete;
+  DirectDelivery& operator=(const DirectDelivery&) = delete;
+
+  // Steps 1–3 for `head` (Return-Path:) + `message`. True: delivered and
+  // durable, answer 250. False: nothing was delivered (a mailbox or the
+  // journal failed; the error is logged) — spool the message instead.
+  bool deliver(const std::string& id, const Envelope& envelope, std::string_view head, std::string_view message,
+               const std::vector<Target>& targets);
+
+  // At start-up, before deliver(): the journal's live messages. For each,
+  // `resolve` says where its recipients go now: the mailbox targets, and the
+  // recipients that are no longer local Maildirs (`elsewhere`); every target
+  // is completed durably, then the message is retired. `leftover` is called
+  // first with the `elsewhere` recipients (to spool them) and must throw if
+  // it cannot; the message then stays in the journal.
+  struct Recovered {
+    std::size_t messages = 0;
+    std::size_t rewritten = 0;  // mailbox files missing or torn, written again
+  };
+  struct Resolution {
+    std::vector<Target> targets;
+    std::vector<std::size_t> elsewhere;
+  };
+  using Resolve = std::function<Resolution(const Envelope&)>;
+  using Head = std::function<std::string(const Envelope&, std::string_view message)>;
+  using Leftover = std::function<void(const Journal::Entry&, const std::vector<std::size_t>& recipients)>;
+  Recovered recover(const Resolve& resolve, const Head& head, const Leftover& leftover);
+
+  // How mailboxes are synced (mailbox_sync); set before start().
+  void set_sync_policy(config::MailboxSync policy) { policy_ = policy; }
+
+  // Starts the syncfs thread. stop() confirms what is pending, then stops.
+  void start();
+  void stop();
+
+  // Messages delivered and not yet covered by a syncfs.
+  std::size_t unconfirmed() const;
+  std::uint64_t syncfs_rounds() const;
+  const Journal& journal() const { return journal_; }
+
+ private:
+  struct Pending {
+    std::string id;
+    std::vector<dev_t> devices;             // to syncfs
+    std::vector<std::filesystem::path> dirs;  // to fsync (per-file mode)
+  };
+  struct Mailbox {
+    dev_t device = 0;
+    SyncMode mode = SyncMode::syncfs;
+  };
+  // Whether `mailbox` is known to have tmp/new/cur; creates them once. Returns its device and sync mode.
+  Mailbox ensure_mailbox(const std::filesystem::path& mailbox);
+  void run();
+  bool confirm(std::vector<Pending>& batch);
+
+  static constexpr std::size_t round_batch = 512;  // a syncfs round starts early at this many
+
+  Journal journal_;
+  std::size_t max_unconfirmed_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable pending_cv_;  // work for the syncfs thread
+  std::condition_variable room_cv_;     // room for deliver()
+  std::vector<Pending> pending_;
+  std::size_t confirming_ = 0;
+  bool stopping_ = false;
+  std::uint64_t rounds_ = 0;
+  std::thread thread_;
+
+  std::mutex mailboxes_mutex_;
+  config::MailboxSync policy_ = config::MailboxSync::automatic;
+  std::unordered_map<std::string, Mailbox> mailboxes_;
+  std::map<dev_t, SyncMode> modes_;
+  std::map<dev_t, Fd> sync_fds_;
+};
+
+}  // namespace postern::delivery

@@ -1,0 +1,39 @@
+// Which sync proves that a mailbox file is on stable storage. syncfs(2)
+// flushes a whole local file system in one call, but on FUSE and network
+// file systems (s3fs, sshfs, NFS, CIFS, 9p, Ceph...) it returns 0 without
+// asking the server or the FUSE daemon to flush anything: there only an
+// fsync(2) of each file, and of the directory that names it, says the data
+// left the page cache. The file system is read with statfs(2) f_type.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace postern::delivery {
+
+enum class SyncMode { syncfs, fsync };
+
+std::string_view to_string(SyncMode mode);
+
+// A file system type (statfs f_type): its name ("ext4", "fuse", "nfs"...,
+// or "0x<hex>" when unknown), and whether syncfs is no proof there (an
+// unknown type counts as such: per-file fsync is right everywhere).
+struct FileSystemKind {
+  std::string name;
+  bool per_file_sync = false;
+};
+FileSystemKind classify_file_system(long long f_type);
+
+// The kind of the file system holding `path` (or its nearest existing
+// parent). nullopt when statfs fails.
+std::optional<FileSystemKind> file_system_of(const std::filesystem::path& path);
+
+// The mode for a file system of kind `kind` under the configured
+// `mailbox_sync` (auto: by file system; the others force one mode).
+SyncMode sync_mode_for(config::MailboxSync policy, const FileSystemKind& kind);
+
+}  // namespace postern::delivery

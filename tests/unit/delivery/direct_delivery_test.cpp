@@ -1,0 +1,155 @@
+#include "delivery/direct_delivery.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <thread>
+
+#include "delivery/maildir.hpp"
+#include "store/durable_file.hpp"
+#include "store/journal.hpp"
+#include "../store/test_util.hpp"
+
+namespace postern::delivery {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace store;
+using store::testing::TempDir;
+
+Envelope envelope(std::vector<std::string> rcpts) {
+  Envelope e;
+  e.reverse_path = "sender@remote.example";
+  e.recipients = std::move(rcpts);
+  e.client_address = "192.0.2.7";
+  e.received_at = std::chrono::system_clock::now();
+  return e;
+}
+
+struct Mailboxes {
+  TempDir t;
+  fs::path alice = t.path / "mail" / "alice";
+  fs::path bob = t.path / "mail" / "bob";
+  std::vector<std::string> files(const fs::path& box, const char* sub = "new") {
+    std::vector<std::string> out;
+    if (!fs::exists(box / sub)) return out;
+    for (auto& e : fs::directory_iterator(box / sub)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+const std::string head = "Return-Path: <sender@remote.example>\r\n";
+const std::string body = "Subject: hi\r\n\r\nhello\r\n";
+
+TEST(DirectDelivery, DeliversUnderTheQueueIdNameAndRetiresAfterSyncfs) {
+  Mailboxes m;
+  DirectDelivery d(m.t.path / "journal");
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{}; },
+            [](const Envelope&, std::string_view) { return std::string(); },
+            [](const Journal::Entry&, const std::vector<std::size_t>&) {});
+  d.start();
+  auto e = envelope({"alice@example.org", "bob@example.org"});
+  ASSERT_TRUE(d.deliver("0000000aaaaaaaaa", e, head, body, {{m.alice, 0}, {m.bob, 1}}));
+  auto a = m.files(m.alice);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0], maildir_fixed_name(e, "0000000aaaaaaaaa", 0, head.size() + body.size()));
+  EXPECT_EQ(read_file(m.alice / "new" / a[0]), head + body);
+  EXPECT_EQ(m.files(m.bob).size(), 1u);
+  EXPECT_TRUE(m.files(m.alice, "tmp").empty());
+  d.stop();  // confirms what is pending
+  EXPECT_EQ(d.unconfirmed(), 0u);
+  EXPECT_EQ(d.journal().live(), 0u);
+  EXPECT_GE(d.syncfs_rounds(), 1u);
+}
+
+TEST(DirectDelivery, AMailboxThatCannotBeWrittenDeliversNothing) {
+  Mailboxes m;
+  fs::create_directories(m.bob.parent_path());
+  { std::ofstream(m.bob) << "a file where the Maildir should be"; }
+  DirectDelivery d(m.t.path / "journal");
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{}; },
+            [](const Envelope&, std::string_view) { return std::string(); },
+            [](const Journal::Entry&, const std::vector<std::size_t>&) {});
+  d.start();
+  auto e = envelope({"alice@example.org", "bob@example.org"});
+  EXPECT_FALSE(d.deliver("0000000aaaaaaaaa", e, head, body, {{m.alice, 0}, {m.bob, 1}}));
+  EXPECT_TRUE(m.files(m.alice).empty());
+  EXPECT_TRUE(m.files(m.alice, "tmp").empty());
+  EXPECT_EQ(d.journal().live(), 0u);
+}
+
+// A crash after the journal's flush and before the syncfs: whatever state
+// the mailbox files are in, recovery leaves exactly one intact copy each.
+TEST(DirectDelivery, RecoveryCompletesMissingAndTornFilesAndKeepsIntactOnes) {
+  Mailboxes m;
+  auto e = envelope({"alice@example.org", "bob@example.org", "carol@remote.example"});
+  const std::string id = "0000000aaaaaaaaa";
+  const auto name0 = maildir_fixed_name(e, id, 0, head.size() + body.size());
+  {
+    Journal j(m.t.path / "journal");
+    j.recover();
+    j.append(id, e, body);
+  }
+  // alice: the reader already moved it to cur/ with flags (intact).
+  ensure_maildir(m.alice);
+  { std::ofstream(m.alice / "cur" / (name0 + ":2,S"), std::ios::binary) << head << body; }
+  // bob: torn (the crash came before its data reached the disk).
+  ensure_maildir(m.bob);
+  const auto name1 = maildir_fixed_name(e, id, 1, head.size() + body.size());
+  { std::ofstream(m.bob / "new" / name1, std::ios::binary) << head; }
+
+  std::vector<std::size_t> leftover;
+  DirectDelivery d(m.t.path / "journal");
+  auto r = d.recover(
+      [&](const Envelope&) { return DirectDelivery::Resolution{{{m.alice, 0}, {m.bob, 1}}, {2}}; },
+      [&](const Envelope&, std::string_view) { return head; },
+      [&](const Journal::Entry& entry, const std::vector<std::size_t>& rest) {
+        EXPECT_EQ(entry.id, id);
+        leftover = rest;
+      });
+  EXPECT_EQ(r.messages, 1u);
+  EXPECT_EQ(r.rewritten, 1u);
+  EXPECT_EQ(leftover, std::vector<std::size_t>{2});  // carol is the spool's now
+  EXPECT_TRUE(m.files(m.alice).empty());
+  EXPECT_EQ(m.files(m.alice, "cur").size(), 1u);
+  ASSERT_EQ(m.files(m.bob).size(), 1u);
+  EXPECT_EQ(read_file(m.bob / "new" / name1), head + body);
+  EXPECT_EQ(d.journal().live(), 0u);
+
+  // A second start finds nothing to do.
+  DirectDelivery again(m.t.path / "journal");
+  auto r2 = again.recover([&](const Envelope&) { return DirectDelivery::Resolution{}; },
+                          [&](const Envelope&, std::string_view) { return head; },
+                          [&](const Journal::Entry&, const std::vector<std::size_t>&) { ADD_FAILURE(); });
+  EXPECT_EQ(r2.messages, 0u);
+}
+
+TEST(DirectDelivery, RecoveryKeepsTheMessageWhenTheSpoolRefusesTheRest) {
+  Mailboxes m;
+  auto e = envelope({"carol@remote.example"});
+  {
+    Journal j(m.t.path / "journal");
+    j.recover();
+    j.append("0000000aaaaaaaaa", e, body);
+  }
+  {
+    DirectDelivery d(m.t.path / "journal");
+    d.recover([](const Envelope&) { return DirectDelivery::Resolution{{}, {0}}; },
+              [](const Envelope&, std::string_view) { return head; },
+              [](const Journal::Entry&, const std::vector<std::size_t>&) { throw IoError(ENOSPC, "spool"); });
+    EXPECT_EQ(d.journal().live(), 1u);
+  }
+  DirectDelivery d(m.t.path / "journal");
+  int calls = 0;
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{{}, {0}}; },
+            [](const Envelope&, std::string_view) { return head; },
+            [&](const Journal::Entry&, const std::vector<std::size_t>&) { ++calls; });
+  EXPECT_EQ(calls, 1);
+}
+
+}  // namespace
+}  // namespace postern::delivery

@@ -1,0 +1,2 @@
+target_link_libraries(unit_delivery PRIVATE PkgConfig::GSASL)
+target_link_libraries(unit_delivery PRIVATE postern_sasl)
