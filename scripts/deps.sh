@@ -12,6 +12,7 @@ test_pkgs=(libgtest-dev libgmock-dev python3 python3-aiosmtpd swaks curl msmtp g
   redis-server dnsmasq-base sqlite3 clang libclang-rt-14-dev
   libnet-ssleay-perl chromium python3-dkim python3-nacl git git-email libmailtools-perl systemd strace bindfs
   python3-fusepy fuse3 python3-jsonschema fetchmail python3-yaml libmail-dkim-perl
+  rspamd opendkim opendkim-tools opendmarc  # test_milter_*: private instances as milters
   dovecot-core dovecot-submissiond dovecot-lmtpd dovecot-sieve)  # tests run private instances (support/dovecot.py); the packaged service is not used
 
 want=("${build_pkgs[@]}")

@@ -35,6 +35,21 @@ struct Listener {
   TlsMode tls = TlsMode::starttls;
 };
 
+// A mail filter spoken to with the milter protocol (SPEC §13, [[milter]]).
+enum class MilterOnError { tempfail, accept };
+struct Milter {
+  std::string address;  // as written: "unix:/run/rspamd/milter.sock" or "inet:127.0.0.1:11332"
+  std::filesystem::path socket;  // unix: the socket's absolute path; empty for inet
+  std::string host;              // inet: a host name or an IP literal (no brackets)
+  std::uint16_t port = 0;
+  std::vector<Role> roles{Role::mx};  // the listeners whose mail it sees
+  MilterOnError on_error = MilterOnError::tempfail;  // when it is down, slow or speaks nonsense
+  Duration timeout{std::chrono::seconds(30)};        // per reply; SMFIR_PROGRESS restarts it
+};
+// "unix:/absolute/path" or "inet:HOST:PORT" ("inet:[::1]:11332") into a Milter's
+// socket or host and port. Throws std::invalid_argument.
+void parse_milter_address(std::string_view text, Milter& milter);
+
 struct Tls {
   std::filesystem::path cert;  // absolute
   std::filesystem::path key;   // absolute
@@ -206,6 +221,7 @@ struct Config {
   std::string postmaster;  // resolved: never empty after load()/defaults()
   std::string user;        // drop privileges to this user when started as root; empty: stay
   std::vector<Listener> listeners;
+  std::vector<Milter> milters;  // in the order they are applied
   Tls tls;
   Auth auth;
   Greylist greylist;

@@ -73,6 +73,15 @@ std::string to_toml(const Config& c) {
     o << "role = " << str(name(l.role)) << "\n";
     o << "tls = " << str(name(l.tls)) << "\n";
   }
+  for (auto& m : c.milters) {
+    o << "\n[[milter]]\n";
+    o << "address = " << str(m.address) << "\n";
+    std::vector<std::string> roles;
+    for (auto r : m.roles) roles.emplace_back(name(r));
+    o << "roles = " << list(roles) << "\n";
+    o << "on_error = " << str(m.on_error == MilterOnError::accept ? "accept" : "tempfail") << "\n";
+    o << "timeout = " << str(format_duration(m.timeout)) << "\n";
+  }
   o << "\n[tls]\n";
   o << "cert = " << path(c.tls.cert) << "\n";
   o << "key = " << path(c.tls.key) << "\n";

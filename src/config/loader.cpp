@@ -125,6 +125,7 @@ class Loader {
            if (!ok) fail(q(c_.user) + " is not a user name");
          }},
         {"listener", [&](auto& n) { listeners(n); }},
+        {"milter", [&](auto& n) { milters(n); }},
         {"tls", [&](auto& n) { walk(table(n), "tls", {
              {"cert", [&](auto& v) { cert_ = path(v); }},
              {"key", [&](auto& v) { key_file_ = path(v); }},
@@ -486,6 +487,57 @@ class Loader {
       if (!has_address) fail(table_line, prefix + ".address", "missing: every listener needs an address");
       if (!has_role) fail(table_line, prefix + ".role", "missing: every listener needs a role (\"mx\" or \"submission\")");
       c_.listeners.push_back(l);
+    }
+  }
+
+  void milters(const toml::node& n) {
+    if (!n.is_array() || !n.as_array()->is_array_of_tables()) {
+      if (n.is_table()) fail("write each filter as [[milter]], not [milter]");
+      wrong_type(n, "an array of tables ([[milter]])");
+    }
+    c_.milters.clear();
+    std::size_t i = 0;
+    for (auto& el : *n.as_array()) {
+      ++i;
+      std::string prefix = "milter[" + std::to_string(i) + "]";
+      Milter m;
+      bool has_address = false;
+      walk(*el.as_table(), prefix, {
+          {"address", [&](auto& v) {
+             m.address = string(v);
+             try {
+               parse_milter_address(m.address, m);
+             } catch (const std::invalid_argument& e) {
+               fail(std::string("invalid address ") + e.what());
+             }
+             has_address = true;
+           }},
+          {"roles", [&](auto& v) {
+             m.roles.clear();
+             each_string(v, [&](std::string r, std::size_t line) {
+               Role role;
+               if (r == "mx") role = Role::mx;
+               else if (r == "submission") role = Role::submission;
+               else fail(line, key_, q(r) + ": expected \"mx\" or \"submission\"");
+               if (std::find(m.roles.begin(), m.roles.end(), role) != m.roles.end())
+                 fail(line, key_, q(r) + " is listed twice");
+               m.roles.push_back(role);
+             });
+             if (m.roles.empty()) fail("is empty: name the listener roles whose mail the filter sees");
+           }},
+          {"on_error", [&](auto& v) {
+             auto e = string(v);
+             if (e == "tempfail") m.on_error = MilterOnError::tempfail;
+             else if (e == "accept") m.on_error = MilterOnError::accept;
+             else fail(q(e) + ": expected \"tempfail\" or \"accept\"");
+           }},
+          {"timeout", [&](auto& v) {
+             m.timeout = duration(v, 1);
+             if (m.timeout > std::chrono::hours(1)) fail("must be at most 1h");
+           }},
+      });
+      if (!has_address) fail(line_of(el), prefix + ".address", "missing: every milter needs an address");
+      c_.milters.push_back(std::move(m));
     }
   }
 

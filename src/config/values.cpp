@@ -185,6 +185,28 @@ Endpoint parse_endpoint(std::string_view text, std::uint16_t default_port, bool 
   return Endpoint{util::to_lower(hp.host), hp.has_port ? parse_port(hp.port, text) : default_port};
 }
 
+void parse_milter_address(std::string_view text, Milter& m) {
+  if (util::istarts_with(text, "unix:")) {
+    auto path = text.substr(5);
+    if (path.empty() || path.front() != '/')
+      throw invalid_argument(q(text) + ": expected an absolute socket path, as \"unix:/run/rspamd/milter.sock\"");
+    if (path.size() > 107) throw invalid_argument(q(text) + ": the socket path is longer than 107 octets");
+    m.socket = std::string(path);
+    m.host.clear();
+    m.port = 0;
+    return;
+  }
+  if (util::istarts_with(text, "inet:")) {
+    auto ep = parse_endpoint(text.substr(5), 0);
+    if (ep.port == 0) throw invalid_argument(q(text) + ": expected a port, as \"inet:127.0.0.1:11332\"");
+    m.socket.clear();
+    m.host = ep.host;
+    m.port = ep.port;
+    return;
+  }
+  throw invalid_argument(q(text) + ": expected \"unix:/PATH\" or \"inet:HOST:PORT\"");
+}
+
 RedisUrl parse_redis_url(std::string_view text) {
   constexpr std::string_view scheme = "redis://";
   if (!util::istarts_with(text, scheme))

@@ -18,7 +18,8 @@ constexpr unsigned max_received_fields = 50;
 }  // namespace
 
 std::unique_ptr<MessageSink> open_message(Server& server, const admission::SessionInfo& info,
-                                          const admission::TransactionInfo& tx, std::string tls_details) {
+                                          const admission::TransactionInfo& tx, std::string tls_details,
+                                          std::string queue_id) {
   store::Envelope envelope;
   envelope.reverse_path = tx.reverse_path.str();
   envelope.recipients = tx.recipients;
@@ -39,7 +40,7 @@ std::unique_ptr<MessageSink> open_message(Server& server, const admission::Sessi
   received.esmtp = info.esmtp;
   received.tls = info.tls;
   received.authenticated = info.authenticated();
-  received.id = server.intake().new_id();
+  received.id = queue_id.empty() ? server.intake().new_id() : std::move(queue_id);
   received.tls_details = std::move(tls_details);
   if (tx.recipients.size() == 1) received.for_recipient = tx.recipients.front();
   received.when = envelope.received_at;

@@ -18,8 +18,10 @@ namespace postern::server {
 
 class Server;
 
+// `queue_id`: the id chosen beforehand (the milters were told it at MAIL); "" for a new one.
 std::unique_ptr<MessageSink> open_message(Server& server, const admission::SessionInfo& session,
-                                          const admission::TransactionInfo& transaction, std::string tls_details);
+                                          const admission::TransactionInfo& transaction, std::string tls_details,
+                                          std::string queue_id = "");
 
 asio::awaitable<smtp::Reply> store_message(Server& server, const admission::SessionInfo& session,
                                            const admission::TransactionInfo& transaction, MessageSink& sink);

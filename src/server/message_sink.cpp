@@ -23,6 +23,8 @@ void MessageSink::held(std::size_t octets) {
 
 MessageSink::MessageSink(Server& server, store::Envelope envelope, std::string queue_id, std::string received)
     : server_(server), envelope_(std::move(envelope)), queue_id_(std::move(queue_id)), pending_(std::move(received)) {
+  received_octets_ = pending_.size();
+  received_header_ = pending_;
   held(pending_.size());
 }
 
@@ -60,6 +62,66 @@ asio::awaitable<void> MessageSink::spill() {
     error_ = EIO;
     writer_.reset();
   }
+}
+
+asio::awaitable<std::string> MessageSink::read_back(std::uint64_t offset, std::size_t max) {
+  if (error_) throw store::IoError(error_, "spool write");
+  const std::uint64_t on_disk = writer_ ? writer_->size() : 0;
+  std::string out;
+  if (offset < on_disk) {
+    out = co_await asio::co_spawn(
+        server_.blocking(), [&]() -> asio::awaitable<std::string> { co_return writer_->read(offset, max); },
+        asio::use_awaitable);
+    offset += out.size();
+  }
+  if (offset >= on_disk && out.size() < max) {
+    const auto at = static_cast<std::size_t>(offset - on_disk);
+    if (at < pending_.size()) out.append(pending_, at, max - out.size());
+  }
+  co_return out;
+}
+
+asio::awaitable<void> MessageSink::rewrite(store::Envelope envelope, std::string head, std::uint64_t body_offset,
+                                           std::optional<std::string> body) {
+  if (error_) throw store::IoError(error_, "spool write");
+  if (!writer_) {
+    if (!body) body = body_offset < pending_.size() ? pending_.substr(static_cast<std::size_t>(body_offset)) : "";
+    pending_ = std::move(head);
+    pending_ += *body;
+    body.reset();
+  } else {
+    // On disk: a new spool file with the new envelope, the old one's
+    // body copied into it piece by piece (memory stays bounded).
+    co_await asio::co_spawn(
+        server_.blocking(),
+        [&]() -> asio::awaitable<void> {
+          auto fresh = server_.intake().open(envelope, queue_id_);
+          fresh->append(head);
+          if (body) {
+            fresh->append(*body);
+          } else {
+            constexpr std::size_t piece = 256 * 1024;
+            for (std::uint64_t at = body_offset; at < writer_->size();) {
+              auto bytes = writer_->read(at, piece);
+              if (bytes.empty()) break;
+              fresh->append(bytes);
+              at += bytes.size();
+            }
+            const auto on_disk = writer_->size();
+            if (body_offset <= on_disk) fresh->append(pending_);
+            else if (body_offset - on_disk < pending_.size())
+              fresh->append(std::string_view(pending_).substr(static_cast<std::size_t>(body_offset - on_disk)));
+          }
+          writer_ = std::move(fresh);
+          co_return;
+        },
+        asio::use_awaitable);
+    pending_.clear();
+  }
+  held(pending_.size());
+  envelope_ = std::move(envelope);
+  const auto stored = stored_size();
+  size_ = stored > received_octets_ ? stored - received_octets_ : 0;
 }
 
 asio::awaitable<void> MessageSink::prepend(std::string header) {

@@ -13,6 +13,7 @@
 #include <asio/awaitable.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -50,6 +51,21 @@ class MessageSink {
   // store::IoError, also for an error kept from add()).
   asio::awaitable<std::string> commit();
 
+  // ---- For the milters (server/milter_stage.hpp), before commit() ----
+  // Octets to be stored so far: our Received: header and the message.
+  std::uint64_t stored_size() const { return (writer_ ? writer_->size() : 0) + pending_.size(); }
+  // Up to `max` of them from `offset` (read back from the spool file, on
+  // the blocking pool, when the message went to disk). Throws store::IoError.
+  asio::awaitable<std::string> read_back(std::uint64_t offset, std::size_t max);
+  // Replaces what will be stored by `head` (header section and empty
+  // line), then `body`, or when it is nullopt the octets stored from
+  // `body_offset` on; and the envelope. A message on disk is copied into
+  // a new spool file (the old one is dropped). Throws store::IoError.
+  asio::awaitable<void> rewrite(store::Envelope envelope, std::string head, std::uint64_t body_offset,
+                                std::optional<std::string> body);
+
+  // Our Received: header, as written first.
+  const std::string& received_header() const { return received_header_; }
   const store::Envelope& envelope() const { return envelope_; }
   const std::string& queue_id() const { return queue_id_; }
   // Message octets so far, without our Received: header.
@@ -71,6 +87,8 @@ class MessageSink {
   std::unique_ptr<store::Spool::Writer> writer_;
   smtp::ReceivedCounter received_;
   std::uint64_t size_ = 0;
+  std::size_t received_octets_ = 0;  // our Received: header
+  std::string received_header_;
   int error_ = 0;
 };
 

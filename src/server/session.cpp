@@ -4,6 +4,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
+#include <openssl/ssl.h>
 
 #include "dns/resolver.hpp"
 #include "log/log.hpp"
@@ -11,6 +12,7 @@
 #include "admission/checks.hpp"
 #include "server/incoming.hpp"
 #include "server/message_sink.hpp"
+#include "server/milter_stage.hpp"
 #include "server/server.hpp"
 #include "smtp/replies.hpp"
 #include "util/ids.hpp"
@@ -97,6 +99,7 @@ void Session::request_stop(bool force) {
   // An idle session is interrupted now; one in a transaction may finish
   // it (SPEC §2: every 250 stays honoured) unless the grace period is over.
   if (force_stop_ || (waiting_for_command_ && !dialogue_.in_transaction())) stream_.cancel();
+  if (force_stop_ && milters_) milters_->cancel();
 }
 
 void Session::arm(std::chrono::steady_clock::duration timeout) { deadline_.arm(timeout); }
@@ -258,6 +261,22 @@ asio::awaitable<void> Session::dialogue() {
     }
   }
   if (ok) {
+    asio::error_code ec;
+    auto local = stream_.socket().local_endpoint(ec);
+    milters_ = MilterStage::for_session(executor(), server_, info_, ec ? std::string() : peer_text(local.address()));
+    if (milters_) {
+      if (auto refusal = co_await milters_->connect()) {
+        // Only 554 and 421 may open a session (RFC 5321 §4.3.2).
+        auto r = refusal->reply;
+        r.code = r.permanent() ? 554 : 421;
+        dialogue_.send(r, "milter_refused");
+        drain();
+        co_await flush();
+        ok = false;
+      }
+    }
+  }
+  if (ok) {
     dialogue_.greet();
     for (;;) {
       if (stop_requested_ && dialogue_.phase() == smtp::ServerDialogue::Phase::command && !dialogue_.in_transaction()) {
@@ -274,6 +293,7 @@ asio::awaitable<void> Session::dialogue() {
     }
   }
   stream_.close();
+  if (milters_) co_await milters_->quit();
   // The connection slot is free once the socket is: before the log says so.
   ticket_.reset();
   if (auto* o = server_.observer()) o->closed(info_);
@@ -316,7 +336,8 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
     case Kind::auth_response:
       co_return co_await auth_response(std::move(e.text));
     case Kind::body_begin:
-      sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description());
+      sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description(),
+                           milters_ ? milters_->queue_id() : std::string());
       inbound_.begin(info_, *dialogue_.transaction());
       break;
     case Kind::body:
@@ -366,6 +387,12 @@ asio::awaitable<Session::Next> Session::hello(const smtp::Command& cmd) {
   auto verdict = co_await decide(Stage::ehlo, cmd.argument);
   if (verdict && verdict->action != Verdict::Action::accept) co_return enforce(*verdict);
   log::Event("helo").add("session", info_.id).add("client", info_.peer_address).add("helo", util::printable(cmd.argument, 100));
+  if (milters_) {
+    auto* ssl = stream_.tls_handle();
+    const int bits = ssl ? SSL_get_cipher_bits(ssl, nullptr) : 0;
+    if (auto refusal = co_await milters_->helo(cmd.argument, stream_.tls_description(), bits))
+      co_return refuse_for_milter(*refusal);
+  }
   // The mechanisms depend on TLS only, which EHLO does not change
   // (and, with the Dovecot backend, on what Dovecot offers: asked when stale).
   if (cmd.verb == smtp::Verb::ehlo) co_await refresh_auth_mechanisms(*this);
@@ -384,6 +411,8 @@ asio::awaitable<Session::Next> Session::mail(const smtp::Command& cmd) {
       co_return Next::go_on;
     }
   }
+  if (milters_)
+    if (auto refusal = co_await milters_->mail(cmd)) co_return refuse_for_milter(*refusal);
   log::Event("mail").add("session", info_.id).add("client", info_.peer_address).add("from", "<" + cmd.path.str() + ">");
   dialogue_.accept();
   co_return Next::go_on;
@@ -401,6 +430,13 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
   if (!verdict && !r)
     if (auto* verifier = server_.recipient_verifier())
       r = co_await verifier->verify(info_, *dialogue_.transaction(), cmd.path);
+  // The filters see only what Postern's own checks accepted, as under Postfix.
+  if (!r && milters_) {
+    if (auto refusal = co_await milters_->rcpt(cmd)) {
+      if (refusal->close) co_return refuse_for_milter(*refusal);
+      r = refusal->reply;
+    }
+  }
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
       .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
   if (r)
@@ -413,11 +449,42 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
 asio::awaitable<Session::Next> Session::data() {
   auto verdict = co_await decide(Stage::data, "");
   if (verdict && verdict->action != Verdict::Action::accept) co_return enforce(*verdict);
+  if (milters_)
+    if (auto refusal = co_await milters_->data()) co_return refuse_for_milter(*refusal);
   throttle_ = verdict ? verdict->throttle : 0;
   throttle_read_ = 0;
   throttle_since_ = std::chrono::steady_clock::now();
   dialogue_.accept(std::nullopt, verdict && verdict->throttle ? verdict->cause : std::string());
   co_return Next::go_on;
+}
+
+Session::Next Session::refuse_for_milter(const MilterRefusal& refusal) {
+  dialogue_.refuse(refusal.reply, "milter");
+  if (refusal.close) dialogue_.close();
+  return Next::go_on;
+}
+
+// The filters' say at the end of DATA: nullopt to store the message (as
+// they changed it), else the reply instead (a refusal, or 250 for a
+// message they discarded).
+asio::awaitable<std::optional<smtp::Reply>> Session::milters_end_of_message() {
+  MilterStage::End end;
+  try {
+    end = co_await milters_->end_of_message(*sink_);
+  } catch (const std::exception& e) {
+    log::Event("spool_failed").add("session", info_.id).add("client", info_.peer_address).add("error", e.what());
+    co_return smtp::replies::local_error();
+  }
+  if (end.refusal) {
+    if (end.refusal->close) dialogue_.close();
+    co_return end.refusal->reply;
+  }
+  if (end.discard) {
+    log::Event("discarded").add("session", info_.id).add("queue_id", sink_->queue_id()).add("client", info_.peer_address);
+    ++messages_;
+    co_return smtp::replies::queued(sink_->queue_id());
+  }
+  co_return std::nullopt;
 }
 
 asio::awaitable<Session::Next> Session::message_end() {
@@ -428,10 +495,19 @@ asio::awaitable<Session::Next> Session::message_end() {
     sink_.reset();
     co_return enforce(*verdict);
   }
+  // The built-in checks first (their Authentication-Results: is then part of
+  // what the filters are given), then the filters.
   if (auto refused = co_await inbound_.at_end(server_, executor(), info_, *sink_)) {
     sink_.reset();
     dialogue_.message_done(std::move(*refused));
     co_return Next::go_on;
+  }
+  if (milters_) {
+    if (auto reply = co_await milters_end_of_message()) {
+      sink_.reset();
+      dialogue_.message_done(std::move(*reply));
+      co_return Next::go_on;
+    }
   }
   auto reply = co_await store_message(server_, info_, *dialogue_.transaction(), *sink_);
   if (reply.code == 250) ++messages_;
@@ -478,8 +554,9 @@ asio::awaitable<Session::Next> Session::starttls(std::uint64_t discarded) {
 }
 
 asio::awaitable<Session::Next> Session::auth(std::string_view argument) {
+  auth_mechanism_ = loggable_mechanism(argument);
   log::Event("auth_start").add("session", info_.id).add("client", info_.peer_address)
-      .add("mechanism", loggable_mechanism(argument));
+      .add("mechanism", auth_mechanism_);
   auto step = co_await AuthExchange::start(*this, argument, auth_);
   co_return auth_step(std::move(step));
 }
@@ -496,8 +573,10 @@ Session::Next Session::auth_step(AuthExchange::Step step) {
     return Next::go_on;
   }
   auth_.reset();
-  if (!step.identity.empty())
+  if (!step.identity.empty()) {
     log::Event("auth").add("session", info_.id).add("client", info_.peer_address).add("user", step.identity);
+    if (milters_) milters_->authenticated(auth_mechanism_);
+  }
   dialogue_.auth_done(std::move(step.reply), std::move(step.identity));
   if (step.close) dialogue_.close();
   return Next::go_on;

@@ -35,6 +35,8 @@ namespace postern::server {
 
 class Server;
 class MessageSink;
+class MilterStage;
+struct MilterRefusal;
 
 class Session final : public AuthPeer, public std::enable_shared_from_this<Session> {
  public:
@@ -84,6 +86,9 @@ class Session final : public AuthPeer, public std::enable_shared_from_this<Sessi
   asio::awaitable<std::optional<Verdict>> decide(Stage stage, std::string_view argument);
   // Carries out a verdict other than `accept`: the reply, or the close.
   Next enforce(const Verdict& verdict);
+  // A milter's refusal of the current command (server/milter_stage.cpp).
+  Next refuse_for_milter(const MilterRefusal& refusal);
+  asio::awaitable<std::optional<smtp::Reply>> milters_end_of_message();
   // The replies the dialogue queued: logged, observed, counted, buffered for writing.
   void drain();
   void queue_out(const smtp::Reply& reply, std::string_view cause);
@@ -97,6 +102,8 @@ class Session final : public AuthPeer, public std::enable_shared_from_this<Sessi
   std::unique_ptr<MessageSink> sink_;      // the message coming in
   InboundStage inbound_;                   // [inbound] checks (mx listeners)
   std::unique_ptr<AuthExchange> auth_;     // the SASL exchange under way
+  std::unique_ptr<MilterStage> milters_;   // the [[milter]] filters of this listener's role, if any
+  std::string auth_mechanism_;             // of the AUTH under way, for the milters' {auth_type}
   std::optional<ConnectionLimits::Ticket> ticket_;
   std::string out_;  // replies not yet written
   unsigned messages_ = 0;  // accepted (250) in this session

@@ -366,6 +366,21 @@ void Spool::Writer::append(std::string_view bytes) {
   size_ += bytes.size();
 }
 
+std::string Spool::Writer::read(std::uint64_t offset, std::size_t max) const {
+  if (!fd_) throw IoError(EBADF, "read of a closed spool file");
+  if (offset >= size_) return {};
+  std::string out(static_cast<std::size_t>(std::min<std::uint64_t>(max, size_ - offset)), '\0');
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(fd_.get(), out.data() + done, out.size() - done,
+                        static_cast<off_t>(message_offset_ + offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw IoError(n < 0 ? errno : EIO, "read " + tmp_.string());
+    done += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
 void Spool::Writer::prepend(std::string_view bytes) {
   if (!fd_) throw IoError(EBADF, "prepend to a closed spool file");
   const auto tmp = spool_.dir_ / ("." + util::random_hex(8) + ".tmp");

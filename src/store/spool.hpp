@@ -113,6 +113,9 @@ class Spool {
     // Durable under the id (IoError EEXIST if it is taken); returns it.
     std::string commit();
     std::uint64_t size() const { return size_; }
+    // Up to `max` message octets from `offset`, as appended so far (the
+    // milters read the message back before it is committed). Throws IoError.
+    std::string read(std::uint64_t offset, std::size_t max) const;
 
    private:
     void discard();
