@@ -366,6 +366,39 @@ class Inboxes(Case):
             self.assertEqual(len(json.loads(r.read())), 2)
 
 
+class BrowserSafety(Case):
+    """What another site can make a browser do with the API, and what the API
+    tells a browser about mail it serves as is."""
+
+    def message_id(self):
+        status, body = self.get("/api/v1/messages")
+        self.assertEqual(status, 200, body)
+        return body["messages"][0]["ID"]
+
+    def is_read(self, msg_id):
+        return self.get("/api/v1/messages")[1]["messages"][0]["Read"] if msg_id else None
+
+    def test_searches_over_the_limits_are_400_with_a_json_error(self):
+        self.send(self.simple("w1"), ["ann@example.org"])
+        too_long = "a" * 5000
+        too_many = " ".join("w%d" % i for i in range(300))
+        for query in (too_long, too_many):
+            q = urllib.parse.quote(query)
+            for method, path in (("GET", "/api/v1/search?query=" + q), ("DELETE", "/api/v1/search?query=" + q),
+                                 ("GET", "/api/v1/message/latest?query=" + q),
+                                 ("GET", "/api/v1/message/latest/raw?query=" + q),
+                                 ("GET", "/api/v1/message/latest/headers?query=" + q),
+                                 ("GET", "/view/latest.html?query=" + q)):
+                status, headers, body = self.call(method, path)
+                self.assertNotIn("EXCEPTION_WHAT", headers)
+                self.assert_json_error(status, body, 400)
+            status, headers, body = self.call("PUT", "/api/v1/messages", {"Search": query, "Read": True})
+            self.assert_json_error(status, body, 400)
+            status, headers, body = self.call("POST", "/api/v1/message/latest/release?query=" + q, {"To": ["b@example.org"]})
+            self.assertEqual(status, 400, body)
+        self.assertEqual(self.get("/api/v1/messages")[1]["unread"], 1, "nothing was marked read")
+
+
 @unittest.skipUnless(os.path.isdir(os.path.join(JS, "node_modules", "mailpit-api")),
                      "mailpit-api is installed into tests/js by make test (npm)")
 class MailpitApiClient(Case):
