@@ -504,6 +504,9 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     if (req.get_param_value("dl") == "1") res.set_header("Content-Disposition", "attachment; filename=\"" + *id + ".eml\"");
+    // Mail from anyone: a browser must neither sniff it into HTML nor run it with the API's origin.
+    res.set_header("Content-Security-Policy", "sandbox");
+    res.set_header("X-Content-Type-Options", "nosniff");
     res.set_content(*raw, "text/plain; charset=utf-8");
   }));
   h.Get(R"(/api/v1/message/([^/]+)/part/([^/]+))", guarded([&messages](const Request& req, Response& res) {

@@ -378,6 +378,18 @@ class BrowserSafety(Case):
     def is_read(self, msg_id):
         return self.get("/api/v1/messages")[1]["messages"][0]["Read"] if msg_id else None
 
+    def test_raw_messages_are_neither_sniffed_nor_run(self):
+        self.send("From: x@example.com\r\nSubject: html\r\n\r\n<html><script>alert(1)</script></html>\r\n",
+                  ["ann@example.org"])
+        msg_id = self.message_id()
+        for path in ("/api/v1/message/%s/raw" % msg_id, "/api/v1/message/latest/raw", "/api/v1/message/%s/raw?dl=1" % msg_id,
+                     "/api/messages/%s/raw" % msg_id):
+            status, headers, body = self.call("GET", path)
+            self.assertEqual(status, 200, path)
+            self.assertIn("<script>", body)
+            self.assertEqual(headers.get("X-Content-Type-Options"), "nosniff", path)
+            self.assertEqual(headers.get("Content-Security-Policy"), "sandbox", path)
+
     def test_searches_over_the_limits_are_400_with_a_json_error(self):
         self.send(self.simple("w1"), ["ann@example.org"])
         too_long = "a" * 5000
