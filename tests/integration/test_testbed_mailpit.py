@@ -376,7 +376,30 @@ class BrowserSafety(Case):
         return body["messages"][0]["ID"]
 
     def is_read(self, msg_id):
-        return self.get("/api/v1/messages")[1]["messages"][0]["Read"] if msg_id else None
+        status, body = self.get("/api/v1/message/%s/headers" % msg_id)  # reads no flag
+        self.assertEqual(status, 200, body)
+        return {m["ID"]: m["Read"] for m in self.get("/api/v1/messages")[1]["messages"]}[msg_id]
+
+    def test_a_cross_site_navigation_does_not_mark_a_message_read(self):
+        self.send(self.simple("opened elsewhere"), ["ann@example.org"])
+        msg_id = self.message_id()
+        navigation = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+        for site in ("cross-site", "same-site"):
+            status, _, body = self.call("GET", "/api/v1/message/" + msg_id, headers=dict(navigation, **{"Sec-Fetch-Site": site}))
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["Subject"], "opened elsewhere")
+            self.assertFalse(self.is_read(msg_id), "a %s navigation marked it read" % site)
+        # The user's own reads still mark it, as in Mailpit: typed in, from our page, or no browser at all.
+        status, _, _ = self.call("GET", "/api/v1/message/" + msg_id, headers=dict(navigation, **{"Sec-Fetch-Site": "none"}))
+        self.assertEqual(status, 200)
+        self.assertTrue(self.is_read(msg_id))
+        self.call("PUT", "/api/v1/messages", {"IDs": [msg_id], "Read": False})
+        self.assertFalse(self.is_read(msg_id))
+        self.call("GET", "/api/v1/message/" + msg_id, headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"})
+        self.assertTrue(self.is_read(msg_id))
+        self.call("PUT", "/api/v1/messages", {"IDs": [msg_id], "Read": False})
+        self.call("GET", "/api/v1/message/" + msg_id)
+        self.assertTrue(self.is_read(msg_id))
 
     def test_raw_messages_are_neither_sniffed_nor_run(self):
         self.send("From: x@example.com\r\nSubject: html\r\n\r\n<html><script>alert(1)</script></html>\r\n",
