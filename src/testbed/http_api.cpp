@@ -191,6 +191,9 @@ void HttpApi::routes() {
   h.Get(R"(/api/messages/([^/]+)/raw)", [this](const httplib::Request& req, httplib::Response& res) {
     auto raw = messages_.raw(req.matches[1]);
     if (!raw) return error(res, 404, "no message " + util::printable(req.matches[1].str(), 40));
+    // Mail from anyone: a browser must neither sniff it into HTML nor run it with our origin.
+    res.set_header("Content-Security-Policy", "sandbox");
+    res.set_header("X-Content-Type-Options", "nosniff");
     res.set_content(*raw, "message/rfc822");
   });
   h.Get(R"(/api/messages/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {

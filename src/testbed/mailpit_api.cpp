@@ -347,6 +347,14 @@ std::uint64_t resident_bytes() {
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+// A browser says so for a request another site started (Sec-Fetch-Site:
+// cross-site or same-site); absent (curl, test code), same-origin (our
+// page) and none (typed in the address bar) are the user's own.
+bool cross_site(const Request& req) {
+  const auto site = req.get_header_value("Sec-Fetch-Site");
+  return !site.empty() && site != "same-origin" && site != "none";
+}
+
 // The handler with Mailpit's errors: a BadRequest is a 400 with its reason.
 template <typename F>
 httplib::Server::Handler guarded(F f) {
@@ -504,6 +512,9 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     const auto raw = id ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
     if (req.get_param_value("dl") == "1") res.set_header("Content-Disposition", "attachment; filename=\"" + *id + ".eml\"");
+    // Mail from anyone: a browser must neither sniff it into HTML nor run it with the API's origin.
+    res.set_header("Content-Security-Policy", "sandbox");
+    res.set_header("X-Content-Type-Options", "nosniff");
     res.set_content(*raw, "text/plain; charset=utf-8");
   }));
   h.Get(R"(/api/v1/message/([^/]+)/part/([^/]+))", guarded([&messages](const Request& req, Response& res) {
@@ -525,8 +536,9 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     auto m = id ? messages.get(*id) : std::nullopt;
     const auto raw = m ? messages.raw(*id) : std::nullopt;
     if (!raw) return not_found(res, req.matches[1]);
-    // As Mailpit: reading it marks it read.
-    if (!m->read) {
+    // As Mailpit: reading it marks it read; but not when another site
+    // sends the browser here (a top-level navigation passes the guard).
+    if (!m->read && !cross_site(req)) {
       messages.set_read({*id}, true);
       transcripts.touch();
     }

@@ -1,6 +1,8 @@
 #include "testbed/pop3_server.hpp"
 
 #include <asio/co_spawn.hpp>
+#include <optional>
+#include <type_traits>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/v6_only.hpp>
 #include <asio/steady_timer.hpp>
@@ -156,8 +158,36 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
     dialogue_.set_mechanisms(server::auth_mechanisms_for(*this));
     co_return true;
   }
-  // The outcome of a SASL step, for a login by USER/PASS (`by_pass`) or AUTH.
-  void answer(server::AuthExchange::Step step, bool by_pass) {
+  // Runs f() on the server's blocking pool and resumes here with its
+  // result: what reads the maildrop touches the disk, and this thread also
+  // accepts and serves SMTP.
+  template <class F>
+  asio::awaitable<std::invoke_result_t<F&>> off_thread(F f) {
+    using R = std::invoke_result_t<F&>;
+    co_return co_await asio::co_spawn(
+        owner_->server_.blocking(), [&]() -> asio::awaitable<R> { co_return f(); }, asio::use_awaitable);
+  }
+  // Opens the login's maildrop (its list, off the I/O thread: the sizes may read every message).
+  asio::awaitable<void> log_in(std::string identity) {
+    log::Event("pop3_login").add("session", info_.id).add("client", info_.peer_address).add("user", util::printable(identity, 100));
+    info_.auth_identity = identity;
+    auto maildrop = owner_->maildrops_(identity);
+    const bool opened = co_await off_thread([&] {
+      dialogue_.logged_in(std::move(identity), std::move(maildrop));
+      return true;
+    });
+    (void)opened;
+  }
+  // The next event; in TRANSACTION off the I/O thread, since it may read
+  // (RETR, TOP) or remove (QUIT) messages.
+  asio::awaitable<pop3::Event> next_event() {
+    if (dialogue_.phase() != pop3::Dialogue::Phase::transaction) co_return dialogue_.next();
+    auto e = co_await off_thread([this] { return dialogue_.next(); });
+    co_return e;
+  }
+  // The outcome of a SASL step, for a login by USER/PASS (`by_pass`) or
+  // AUTH: the identity when it logged in (then log_in()).
+  std::optional<std::string> answer(server::AuthExchange::Step step, bool by_pass) {
     if (step.challenge) {
       if (by_pass) {  // PLAIN with its response has nothing more to ask
         auth_.reset();
@@ -166,16 +196,14 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
         dialogue_.challenge(*step.challenge);
       }
       sasl::wipe(*step.challenge);
-      return;
+      return std::nullopt;
     }
     auth_.reset();
     if (step.identity.empty()) {
       dialogue_.login_failed(pop3::from_smtp(step.reply), step.close);
-      return;
+      return std::nullopt;
     }
-    log::Event("pop3_login").add("session", info_.id).add("client", info_.peer_address).add("user", util::printable(step.identity, 100));
-    info_.auth_identity = step.identity;
-    dialogue_.logged_in(step.identity, owner_->maildrops_(step.identity));
+    return std::move(step.identity);
   }
   asio::awaitable<void> act(pop3::Event& e, bool& over);
 
@@ -228,7 +256,8 @@ asio::awaitable<void> Pop3Session::act(pop3::Event& e, bool& over) {
       log::Event("pop3_auth_start").add("session", info_.id).add("client", info_.peer_address).add("mechanism", "USER/PASS");
       auto step = co_await server::AuthExchange::start(*this, argument, auth_);
       sasl::wipe(argument);
-      answer(std::move(step), true);
+      auto identity = answer(std::move(step), true);
+      if (identity) co_await log_in(std::move(*identity));
       break;
     }
     case Kind::auth: {
@@ -239,7 +268,8 @@ asio::awaitable<void> Pop3Session::act(pop3::Event& e, bool& over) {
           .add("mechanism", util::printable(name, 20));
       auto step = co_await server::AuthExchange::start(*this, e.text, auth_);
       sasl::wipe(e.text);
-      answer(std::move(step), false);
+      auto identity = answer(std::move(step), false);
+      if (identity) co_await log_in(std::move(*identity));
       break;
     }
     case Kind::auth_response: {
@@ -248,7 +278,8 @@ asio::awaitable<void> Pop3Session::act(pop3::Event& e, bool& over) {
         break;
       }
       auto step = co_await auth_->respond(*this, std::move(e.text));
-      answer(std::move(step), false);
+      auto identity = answer(std::move(step), false);
+      if (identity) co_await log_in(std::move(*identity));
       break;
     }
   }
@@ -267,7 +298,7 @@ asio::awaitable<void> Pop3Session::run() {
   while (!over) {
     if (stop_requested_ && !dialogue_.deciding() && dialogue_.phase() != pop3::Dialogue::Phase::closed)
       dialogue_.shutting_down();
-    auto e = dialogue_.next();
+    auto e = co_await next_event();
     co_await act(e, over);
   }
   stream_.close();

@@ -2,6 +2,9 @@
 // pop3::Dialogue (pop3/dialogue.hpp), which owns the protocol. Each
 // session is one coroutine on the server's first I/O context: read →
 // feed → act → write, as the SMTP session (server/session.cpp) does.
+// Once logged in, the dialogue (which reads and removes messages) runs on
+// the server's blocking pool, so a large RETR or a login to a full inbox
+// never holds up the SMTP sessions and the acceptors of that context.
 //
 // Login: USER/PASS runs as AUTH PLAIN, and AUTH as itself, through the
 // SMTP server's AuthExchange (server/auth.hpp): the same mechanisms

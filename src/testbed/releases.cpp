@@ -180,15 +180,6 @@ void Releases::on_change(std::function<void()> listener) {
 Release Releases::release(const std::string& message_id, const std::string& sender, std::string_view message,
                           const ReleaseRequest& request) {
   check_release_request(request);
-  {
-    std::lock_guard lock(mutex_);
-    const auto open = std::count_if(releases_.begin(), releases_.end(), [](const Release& r) {
-      const auto s = r.status();
-      return s == ReleaseStatus::queued || s == ReleaseStatus::deferred;
-    });
-    if (static_cast<std::size_t>(open) >= max_releases)
-      throw Busy(std::to_string(max_releases) + " releases are under way already; try again when some have finished");
-  }
   store::Envelope envelope;
   envelope.reverse_path = sender;
   envelope.recipients = request.to;
@@ -211,8 +202,15 @@ Release Releases::release(const std::string& message_id, const std::string& send
     r.recipients.push_back(std::move(state));
   }
   {
-    // Known (with its route) before the scheduler can see it.
+    // Known (with its route) before the scheduler can see it; counted and
+    // added under one lock, so concurrent releases never pass the cap together.
     std::lock_guard lock(mutex_);
+    const auto open = std::count_if(releases_.begin(), releases_.end(), [](const Release& x) {
+      const auto s = x.status();
+      return s == ReleaseStatus::queued || s == ReleaseStatus::deferred;
+    });
+    if (static_cast<std::size_t>(open) >= max_releases)
+      throw Busy(std::to_string(max_releases) + " releases are under way already; try again when some have finished");
     releases_.push_back(r);
     while (releases_.size() > max_releases) {
       auto done = std::find_if(releases_.begin(), releases_.end(), [](const Release& x) {

@@ -366,6 +366,74 @@ class Inboxes(Case):
             self.assertEqual(len(json.loads(r.read())), 2)
 
 
+class BrowserSafety(Case):
+    """What another site can make a browser do with the API, and what the API
+    tells a browser about mail it serves as is."""
+
+    def message_id(self):
+        status, body = self.get("/api/v1/messages")
+        self.assertEqual(status, 200, body)
+        return body["messages"][0]["ID"]
+
+    def is_read(self, msg_id):
+        status, body = self.get("/api/v1/message/%s/headers" % msg_id)  # reads no flag
+        self.assertEqual(status, 200, body)
+        return {m["ID"]: m["Read"] for m in self.get("/api/v1/messages")[1]["messages"]}[msg_id]
+
+    def test_a_cross_site_navigation_does_not_mark_a_message_read(self):
+        self.send(self.simple("opened elsewhere"), ["ann@example.org"])
+        msg_id = self.message_id()
+        navigation = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+        for site in ("cross-site", "same-site"):
+            status, _, body = self.call("GET", "/api/v1/message/" + msg_id, headers=dict(navigation, **{"Sec-Fetch-Site": site}))
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["Subject"], "opened elsewhere")
+            self.assertFalse(self.is_read(msg_id), "a %s navigation marked it read" % site)
+        # The user's own reads still mark it, as in Mailpit: typed in, from our page, or no browser at all.
+        status, _, _ = self.call("GET", "/api/v1/message/" + msg_id, headers=dict(navigation, **{"Sec-Fetch-Site": "none"}))
+        self.assertEqual(status, 200)
+        self.assertTrue(self.is_read(msg_id))
+        self.call("PUT", "/api/v1/messages", {"IDs": [msg_id], "Read": False})
+        self.assertFalse(self.is_read(msg_id))
+        self.call("GET", "/api/v1/message/" + msg_id, headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"})
+        self.assertTrue(self.is_read(msg_id))
+        self.call("PUT", "/api/v1/messages", {"IDs": [msg_id], "Read": False})
+        self.call("GET", "/api/v1/message/" + msg_id)
+        self.assertTrue(self.is_read(msg_id))
+
+    def test_raw_messages_are_neither_sniffed_nor_run(self):
+        self.send("From: x@example.com\r\nSubject: html\r\n\r\n<html><script>alert(1)</script></html>\r\n",
+                  ["ann@example.org"])
+        msg_id = self.message_id()
+        for path in ("/api/v1/message/%s/raw" % msg_id, "/api/v1/message/latest/raw", "/api/v1/message/%s/raw?dl=1" % msg_id,
+                     "/api/messages/%s/raw" % msg_id):
+            status, headers, body = self.call("GET", path)
+            self.assertEqual(status, 200, path)
+            self.assertIn("<script>", body)
+            self.assertEqual(headers.get("X-Content-Type-Options"), "nosniff", path)
+            self.assertEqual(headers.get("Content-Security-Policy"), "sandbox", path)
+
+    def test_searches_over_the_limits_are_400_with_a_json_error(self):
+        self.send(self.simple("w1"), ["ann@example.org"])
+        too_long = "a" * 5000
+        too_many = " ".join("w%d" % i for i in range(300))
+        for query in (too_long, too_many):
+            q = urllib.parse.quote(query)
+            for method, path in (("GET", "/api/v1/search?query=" + q), ("DELETE", "/api/v1/search?query=" + q),
+                                 ("GET", "/api/v1/message/latest?query=" + q),
+                                 ("GET", "/api/v1/message/latest/raw?query=" + q),
+                                 ("GET", "/api/v1/message/latest/headers?query=" + q),
+                                 ("GET", "/view/latest.html?query=" + q)):
+                status, headers, body = self.call(method, path)
+                self.assertNotIn("EXCEPTION_WHAT", headers)
+                self.assert_json_error(status, body, 400)
+            status, headers, body = self.call("PUT", "/api/v1/messages", {"Search": query, "Read": True})
+            self.assert_json_error(status, body, 400)
+            status, headers, body = self.call("POST", "/api/v1/message/latest/release?query=" + q, {"To": ["b@example.org"]})
+            self.assertEqual(status, 400, body)
+        self.assertEqual(self.get("/api/v1/messages")[1]["unread"], 1, "nothing was marked read")
+
+
 @unittest.skipUnless(os.path.isdir(os.path.join(JS, "node_modules", "mailpit-api")),
                      "mailpit-api is installed into tests/js by make test (npm)")
 class MailpitApiClient(Case):

@@ -219,6 +219,42 @@ class Inboxes(Pop3Case):
         self.assertEqual(self.pop("alice@example.org").stat()[0], 1)
 
 
+class OffTheIoThread(Pop3Case):
+    """What a POP3 session reads from disk never holds up SMTP: the SMTP
+    acceptor and sessions share the POP3 listener's I/O thread."""
+
+    def test_smtp_answers_while_a_pop3_login_waits_on_the_disk(self):
+        send(self.tb, ["held@example.org"], "held")
+        msg_id = self.message_ids()["held"]
+        paths = [os.path.join(d, f) for d, _, files in os.walk(os.path.join(self.tb.dir, "data"))
+                 for f in files if f == msg_id + ".msg"]
+        self.assertEqual(len(paths), 1)
+        # A FIFO in the message's place: the server's open() of it waits until we open its other end.
+        os.unlink(paths[0])
+        os.mkfifo(paths[0])
+
+        def release():
+            try:
+                os.close(os.open(paths[0], os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass  # nobody is waiting on it
+        self.addCleanup(release)
+
+        r = self.raw()
+        self.assertTrue(r.cmd("USER held@example.org").startswith("+OK"))
+        r.sock.sendall(b"PASS any\r\n")
+        # Logged in: the next step is the inbox's list, which opens the FIFO and waits.
+        self.assertTrue(wait_for(lambda: "event=pop3_login" in self.tb.log(), timeout=10))
+        smtp = RawPOP3(self.tb.ports["smtp"], timeout=10)
+        self.addCleanup(smtp.close)
+        self.assertTrue(smtp.line().startswith("220 "))
+        self.assertTrue(smtp.cmd("EHLO client.example").startswith("250"))
+        release()
+        # The login ends either way (the FIFO is no message file) and the session goes on.
+        self.assertRegex(r.line(), r"^(\+OK|-ERR)")
+        self.assertTrue(r.cmd("QUIT").startswith("+OK"))
+
+
 class Logins(Pop3Case):
     def test_stls_then_user_pass(self):
         send(self.tb, ["alice@example.org"], "over tls")
