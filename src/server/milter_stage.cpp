@@ -146,6 +146,12 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     end.refusal = refusal(d, "eom");
     return d.kind != Kind::go_on;
   };
+  // Discarded at MAIL, RCPT or DATA: no filter listens any more, and the
+  // message is dropped all the same.
+  if (chain_.discarded()) {
+    end.discard = true;
+    co_return end;
+  }
   // BDAT has no DATA command: the filters get their DATA event now.
   if (!data_sent_) {
     data_sent_ = true;

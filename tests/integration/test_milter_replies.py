@@ -10,11 +10,12 @@ part of the spool are read back from the spool file and rewritten."""
 import smtplib
 import struct
 import os
+import re
 import time
 import unittest
 
 import support.fake_milter as fm
-from harness import RawSMTP, Server
+from harness import RawSMTP, Server, wait_for
 from support.milter_client import message, transaction
 from support.scratch import scratch_dir
 from support.users import UserTemplate
@@ -41,6 +42,24 @@ class MilterRepliesTest(unittest.TestCase):
         s.start()
         self.addCleanup(s.cleanup)
         return s
+
+    def fate(self, s, out, timeout=20.0):
+        """What became of the message the client was told "queued as" about:
+        the log line (event=discarded or event=accepted) with its queue id."""
+        self.assertEqual(out["data"][0], 250, out)
+        qid = out["data"][1].split()[-1]
+
+        def line():
+            for l in s.log_text().splitlines():
+                m = re.search(r"\bevent=(discarded|accepted)\b", l)
+                if m and f"queue_id={qid}" in l.split():
+                    return m
+            return None
+        self.assertTrue(wait_for(line, timeout=timeout), f"no outcome for {qid}")
+        return line()
+
+    def session_over(self, s):
+        self.assertTrue(wait_for(s.sessions_ended, timeout=20.0), "the sessions did not end")
 
     def test_events_and_macros_as_postfix_sends_them(self):
         f = self.filter()
@@ -119,7 +138,11 @@ class MilterRepliesTest(unittest.TestCase):
         got = s.delivered("carol@example.org")[0]
         self.assertTrue(got.startswith(b"Return-Path: <new-sender@sender.example>\r\n"), got[:80])
         self.assertTrue(got.endswith(b"\r\n\r\nreplaced\r\nin two parts\r\n"), got)
-        self.assertEqual(s.delivered("bob@example.org", timeout=0.5), [])
+        # Stored for carol alone: bob's Maildir gets nothing, now or later.
+        outcome = self.fate(s, out)
+        self.assertEqual(outcome.group(1), "accepted")
+        self.assertIn(" nrcpt=1", outcome.string)
+        self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
         self.assertIn("event=milter_changed", s.log_text())
 
     def test_reply_codes_reach_the_client_exactly(self):
@@ -142,7 +165,9 @@ class MilterRepliesTest(unittest.TestCase):
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "y"))
         self.assertEqual(out["mail"][0], 250)
         self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"))
-        self.assertEqual(s.delivered("bob@example.org", timeout=0.5), [])
+        self.session_over(s)
+        self.assertNotIn("event=accepted", s.log_text())
+        self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
 
     def test_discard_and_quarantine(self):
         f = self.filter(script={"E": lambda d: [fm.discard]}, )
@@ -150,13 +175,32 @@ class MilterRepliesTest(unittest.TestCase):
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "discard me"))
         self.assertEqual(out["data"][0], 250, out)
         self.assertRegex(out["data"][1], r"^2\.0\.0 OK queued as [0-9a-f]{16}$")
-        self.assertEqual(s.delivered("bob@example.org", timeout=0.5), [])
-        self.assertIn("event=discarded", s.log_text())
+        self.assertEqual(self.fate(s, out).group(1), "discarded")
+        self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
         f.script = {"E": [fm.quarantine("looks odd"), fm.accept]}
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "quarantine me"))
         self.assertEqual(out["data"][0], 250, out)
         got = s.delivered("bob@example.org")[0]
         self.assertIn(b"\r\nX-Postern-Quarantine: looks odd\r\n\r\nquarantine me", got)
+
+    def test_discard_before_the_end_of_the_message(self):
+        # SMFIR_DISCARD at MAIL, RCPT or DATA: 250 after the dot, nothing stored.
+        for stage in ("M", "R", "T"):
+            with self.subTest(stage):
+                f = self.filter(script={stage: [fm.discard]})
+                s = self.server(f)
+                out = transaction(s.mx, "alice@sender.example", ["bob@example.org", "carol@example.org"],
+                                  message("x", "discard me at " + stage))
+                self.assertEqual(out["data"][0], 250, out)
+                self.assertEqual(self.fate(s, out).group(1), "discarded", out)
+                self.assertIn(f"event=milter_discard filter={f.address} stage=", s.log_text())
+                self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
+                self.assertEqual(s.delivered("carol@example.org", timeout=0), [])
+                # The discard was for that message alone.
+                f.script = {}
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("y", "keep me"))
+                self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+                self.assertEqual(len(s.delivered("bob@example.org")), 1)
 
     def test_abort_between_messages(self):
         f = self.filter(script={"R": lambda d: [fm.reject] if b"carol" in d else [fm.cont]})

@@ -78,6 +78,8 @@ class Chain {
   // Whether the filter still wants this message (its end), and its body.
   bool wants_content(std::size_t filter) const;
   bool wants_body(std::size_t filter) const;
+  // Whether a filter discarded the message under way (at any stage from MAIL on).
+  bool discarded() const { return discard_; }
   asio::awaitable<void> quit();
   // Closes every filter's connection at once (a forced shutdown): a wait
   // under way ends now instead of at the filter's timeout.
