@@ -46,7 +46,7 @@ MilterStage::MilterStage(asio::any_io_executor executor, Server& server, const a
     : server_(server),
       info_(info),
       local_address_(std::move(local_address)),
-      chain_(executor, std::move(milters), info.config->limits.max_message_size) {
+      chain_(executor, std::move(milters), info.config->limits.max_message_size, info.config->limits.max_recipients) {
   lookup_ = [this](std::string_view name) { return macro(name); };
 }
 

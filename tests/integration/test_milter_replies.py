@@ -226,6 +226,39 @@ class MilterRepliesTest(unittest.TestCase):
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "slow but alive"))
         self.assertEqual(out["data"][0], 250, out)
 
+    def test_progress_cannot_extend_the_stage_forever(self):
+        # SMFIR_PROGRESS every 0.3s, never a final reply: failed at 10 x timeout.
+        f = self.filter(script={"E": [fm.endless(fm.progress, 0.3)]})
+        s = self.server(f, timeout="1s")
+        started = time.monotonic()
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "forever busy"))
+        self.assertLess(time.monotonic() - started, 14)
+        self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+        self.assertIn('stage=eom error="no final reply within 10s', s.log_text())
+
+    def test_filter_output_is_bounded(self):
+        big = "v" * 60000
+        cases = {
+            "header count": ([fm.addheader("X-Many", str(i)) for i in range(1001)], "more than 1000 header changes"),
+            "header octets": ([fm.addheader("X-Big", big) for _ in range(18)], "header changes over the size limit"),
+            "recipients": ([fm.addrcpt(f"<r{i}@example.org>") for i in range(101)],
+                           "more recipient additions than limits.max_recipients"),
+        }
+        for name, (edits, error) in cases.items():
+            with self.subTest(name):
+                f = self.filter(script={"E": edits + [fm.accept]})
+                s = self.server(f)
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", name))
+                self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+                self.assertIn(f'stage=eom error="sent {error}"', s.log_text())
+                self.session_over(s)
+                self.assertNotIn("event=accepted", s.log_text())
+                # Under the limits, the same edits are applied.
+                f.script = {"E": edits[:3] + [fm.accept]}
+                s2 = self.server(f)
+                out = transaction(s2.mx, "alice@sender.example", "bob@example.org", message("y", name))
+                self.assertEqual(self.fate(s2, out).group(1), "accepted", out)
+
     def test_slow_filter_times_out(self):
         f = self.filter(script={"R": [fm.pause(4), fm.cont]})
         for on_error, expect in (("tempfail", 451), ("accept", 250)):

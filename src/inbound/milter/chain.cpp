@@ -64,8 +64,9 @@ const std::vector<std::string>& default_macros(MacroStage stage) {
   return lists[static_cast<std::size_t>(stage)];
 }
 
-Chain::Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets)
-    : executor_(executor), max_body_octets_(max_body_octets) {
+Chain::Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets,
+             std::size_t max_recipients)
+    : executor_(executor), max_body_octets_(max_body_octets), max_recipients_(max_recipients) {
   for (auto& m : milters) slots_.push_back(std::make_unique<Slot>(executor, std::move(m)));
 }
 
@@ -162,10 +163,11 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
                           (stage == Stage::eoh && (steps & step::nr_eoh)) ||
                           (stage == Stage::body && (steps & step::nr_body));
     if (no_reply) continue;
-    std::uint64_t body_octets = 0;
+    std::uint64_t body_octets = 0, header_octets = 0;
     // This filter's changes count only once its final reply came: a filter
     // that fails half-way leaves the message as it was.
     MessageChanges mine;
+    s.filter.begin_stage();
     for (bool waiting = true; waiting;) {
       auto answer = co_await s.filter.reply();
       if (auto* error = std::get_if<std::string>(&answer)) {
@@ -188,6 +190,15 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
         else if (r.kind == K::del_rcpt && !(actions & action::delrcpt)) refused = "a recipient removal it did not negotiate";
         else if (r.kind == K::change_from && !(actions & action::chgfrom)) refused = "a sender change it did not negotiate";
         else if (r.kind == K::quarantine && !(actions & action::quarantine)) refused = "a quarantine it did not negotiate";
+        if (refused.empty() && r.kind == K::header) {
+          header_octets += r.header.name.size() + r.header.value.size();
+          if (mine.headers.size() >= max_header_edits) refused = "more than " + std::to_string(max_header_edits) + " header changes";
+          else if (header_octets > max_header_edit_octets) refused = "header changes over the size limit";
+        }
+        if (refused.empty() && r.kind == K::add_rcpt && mine.added_recipients.size() >= max_recipients_)
+          refused = "more recipient additions than limits.max_recipients";
+        if (refused.empty() && r.kind == K::del_rcpt && mine.removed_recipients.size() >= max_recipients_)
+          refused = "more recipient removals than limits.max_recipients";
         if (!refused.empty()) {
           if (auto d = failed(s, stage, "sent " + refused)) co_return *d;
           break;

@@ -52,10 +52,18 @@ using MacroLookup = std::function<std::optional<std::string>(std::string_view na
 // port at connect).
 const std::vector<std::string>& default_macros(MacroStage stage);
 
+// What one filter may ask for at the end of one message; past these it has
+// failed (its on_error applies), so a filter cannot make the MTA hold
+// unbounded headers or recipients.
+inline constexpr std::size_t max_header_edits = 1000;
+inline constexpr std::uint64_t max_header_edit_octets = 1024 * 1024;
+
 class Chain {
  public:
-  // `max_body_octets`: the largest replacement body taken from a filter.
-  Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets);
+  // `max_body_octets`: the largest replacement body taken from a filter;
+  // `max_recipients`: the most recipients one filter may add (or remove).
+  Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets,
+        std::size_t max_recipients);
   ~Chain();
 
   // `family`: '4', '6' or 'U'.
@@ -98,6 +106,7 @@ class Chain {
   asio::any_io_executor executor_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::uint64_t max_body_octets_;
+  std::size_t max_recipients_;
   std::optional<Decision> sticky_;  // a failed filter's tempfail, for every later transaction
   bool discard_ = false;            // a filter discarded the message under way
 };

@@ -6,6 +6,7 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <algorithm>
 #include <array>
 
 namespace postern::milter {
@@ -111,12 +112,34 @@ asio::awaitable<std::variant<Packet, std::string>> Filter::next_packet() {
   }
 }
 
+void Filter::begin_stage() {
+  stage_bound_ = net::Deadline::clock::now() + settings_.timeout * max_progress_factor;
+}
+
 asio::awaitable<std::variant<Response, std::string>> Filter::reply() {
+  using clock = net::Deadline::clock;
   if (!open_) co_return std::string("not connected");
-  deadline_.arm(settings_.timeout);
+  if (!stage_bound_) begin_stage();
+  const auto bound = *stage_bound_;
+  // The filter's timeout, cut short by the bound on the whole event.
+  auto arm = [&]() -> bool {
+    const auto now = clock::now();
+    if (now >= bound) return false;
+    deadline_.arm(std::min<clock::duration>(settings_.timeout, bound - now));
+    return true;
+  };
+  const auto past_bound = [&] {
+    close();
+    return "no final reply within " + std::to_string(settings_.timeout.count() * max_progress_factor) +
+           "s (progress reports do not extend that)";
+  };
+  if (!arm()) co_return past_bound();
   for (;;) {
     auto next = co_await next_packet();
-    if (auto* error = std::get_if<std::string>(&next)) co_return std::move(*error);
+    if (auto* error = std::get_if<std::string>(&next)) {
+      if (clock::now() >= bound) co_return past_bound();
+      co_return std::move(*error);
+    }
     auto decoded = decode_response(std::get<Packet>(next));
     if (auto* error = std::get_if<std::string>(&decoded)) {
       close();
@@ -124,7 +147,7 @@ asio::awaitable<std::variant<Response, std::string>> Filter::reply() {
     }
     auto& r = std::get<Response>(decoded);
     if (r.kind == Response::Kind::progress) {
-      deadline_.arm(settings_.timeout);  // still working: a new deadline
+      if (!arm()) co_return past_bound();  // still working: a new deadline, within the bound
       continue;
     }
     deadline_.disarm();
