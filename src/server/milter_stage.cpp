@@ -198,6 +198,10 @@ asio::awaitable<bool> MilterStage::apply(MessageSink& sink, milter::HeaderSectio
     if (!added.empty() && std::none_of(envelope.recipients.begin(), envelope.recipients.end(),
                                        [&](const std::string& r) { return util::iequals(r, added); }))
       envelope.recipients.push_back(added);
+  // A UTF-8 address from a filter needs SMTPUTF8 on the way out.
+  const auto utf8 = [](const std::string& a) { return std::any_of(a.begin(), a.end(), [](char c) { return c & 0x80; }); };
+  if ((changes.sender && utf8(*changes.sender)) || std::any_of(envelope.recipients.begin(), envelope.recipients.end(), utf8))
+    envelope.smtputf8 = true;
   if (envelope.recipients.empty()) {
     log::Event("milter_no_recipients").add("session", info_.id).add("queue_id", queue_id_);
     co_return false;

@@ -259,6 +259,30 @@ class MilterRepliesTest(unittest.TestCase):
                 out = transaction(s2.mx, "alice@sender.example", "bob@example.org", message("y", name))
                 self.assertEqual(self.fate(s2, out).group(1), "accepted", out)
 
+    def test_addresses_from_a_filter_are_checked(self):
+        cases = {
+            "recipient with CRLF": fm.addrcpt("a@b\r\nDATA"),
+            "bracketed recipient with CRLF": fm.addrcpt("<carol@example.org>\r\nRSET"),
+            "null recipient": fm.addrcpt("<>"),
+            "sender with LF": fm.chgfrom("x@sender.example\nRCPT TO:<victim@example.net>"),
+            "sender with junk": fm.chgfrom("<x@sender.example> junk"),
+        }
+        for name, edit in cases.items():
+            with self.subTest(name):
+                f = self.filter(script={"E": [edit, fm.accept]})
+                s = self.server(f)
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", name))
+                self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+                self.assertIn('stage=eom error="sent an address that is not one: ', s.log_text())
+                self.session_over(s)
+                self.assertNotIn("event=accepted", s.log_text())
+        # A plain address, with or without brackets, is taken.
+        f = self.filter(script={"E": [fm.addrcpt("carol@example.org"), fm.chgfrom("<>"), fm.accept]})
+        s = self.server(f)
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "fine"))
+        self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+        self.assertTrue(s.delivered("carol@example.org")[0].startswith(b"Return-Path: <>\r\n"))
+
     def test_slow_filter_times_out(self):
         f = self.filter(script={"R": [fm.pause(4), fm.cont]})
         for on_error, expect in (("tempfail", 451), ("accept", 250)):

@@ -1,6 +1,7 @@
 #include "inbound/milter/chain.hpp"
 
 #include "log/log.hpp"
+#include "smtp/address.hpp"
 #include "util/strings.hpp"
 
 namespace postern::milter {
@@ -46,6 +47,18 @@ void merge(MessageChanges& into, MessageChanges from) {
 std::string unbracket(std::string_view address) {
   if (address.size() >= 2 && address.front() == '<' && address.back() == '>') address = address.substr(1, address.size() - 2);
   return std::string(address);
+}
+
+// A filter's address as an RFC 5321 path ("<" and ">" optional): its
+// canonical text, or nullopt when it is not one (CR, LF, NUL, a source
+// route, junk after it), so nothing a filter sends can reach a later
+// RCPT TO or MAIL FROM but an address.
+std::optional<std::string> filter_address(std::string_view text, bool null_allowed) {
+  const auto bare = unbracket(text);
+  const auto parsed = smtp::parse_path("<" + bare + ">");
+  if (!parsed.path || parsed.consumed != bare.size() + 2 || !parsed.path->source_route.empty()) return std::nullopt;
+  if (parsed.path->null && !null_allowed) return std::nullopt;
+  return parsed.path->str();
 }
 
 }  // namespace
@@ -195,6 +208,11 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
           if (mine.headers.size() >= max_header_edits) refused = "more than " + std::to_string(max_header_edits) + " header changes";
           else if (header_octets > max_header_edit_octets) refused = "header changes over the size limit";
         }
+        if (refused.empty() && (r.kind == K::add_rcpt || r.kind == K::change_from)) {
+          auto address = filter_address(r.text, r.kind == K::change_from);
+          if (!address) refused = "an address that is not one: " + util::printable(r.text, 100);
+          else r.text = std::move(*address);
+        }
         if (refused.empty() && r.kind == K::add_rcpt && mine.added_recipients.size() >= max_recipients_)
           refused = "more recipient additions than limits.max_recipients";
         if (refused.empty() && r.kind == K::del_rcpt && mine.removed_recipients.size() >= max_recipients_)
@@ -217,9 +235,9 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
             if (!mine.body) mine.body.emplace();
             *mine.body += r.text;
             break;
-          case K::add_rcpt: mine.added_recipients.push_back(unbracket(r.text)); break;
+          case K::add_rcpt: mine.added_recipients.push_back(std::move(r.text)); break;
           case K::del_rcpt: mine.removed_recipients.push_back(unbracket(r.text)); break;
-          case K::change_from: mine.sender = unbracket(r.text); break;
+          case K::change_from: mine.sender = std::move(r.text); break;
           case K::quarantine: mine.quarantine = r.text; break;
           default: break;
         }
