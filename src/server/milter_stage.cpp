@@ -30,6 +30,28 @@ std::size_t own_received(const milter::HeaderSection& section, const MessageSink
   return std::size_t(-1);
 }
 
+// Bare LF to CRLF, and a CRLF at the end, in place: one resize, the
+// text moved from the back, so a large body is never held twice.
+void to_crlf(std::string& s) {
+  std::size_t bare = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) ++bare;
+  const bool unterminated = !s.empty() && s.back() != '\n';
+  if (bare == 0 && !unterminated) return;
+  std::size_t from = s.size();
+  s.resize(s.size() + bare + (unterminated ? 2 : 0));
+  std::size_t to = s.size();
+  if (unterminated) {
+    s[--to] = '\n';
+    s[--to] = '\r';
+  }
+  while (from > 0) {
+    const char c = s[--from];
+    s[--to] = c;
+    if (c == '\n' && (from == 0 || s[from - 1] != '\r')) s[--to] = '\r';
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<MilterStage> MilterStage::for_session(asio::any_io_executor executor, Server& server,
@@ -215,25 +237,17 @@ asio::awaitable<bool> MilterStage::apply(MessageSink& sink, milter::HeaderSectio
     log::Event("milter_quarantine").add("session", info_.id).add("queue_id", queue_id_)
         .add("reason", util::printable(*changes.quarantine, 200));
   }
-  std::optional<std::string> body;
-  if (changes.body) {
-    // CRLF lines, as everything in the spool.
-    body.emplace();
-    body->reserve(changes.body->size());
-    for (std::size_t i = 0; i < changes.body->size(); ++i) {
-      char c = (*changes.body)[i];
-      if (c == '\n' && (i == 0 || (*changes.body)[i - 1] != '\r')) *body += '\r';
-      *body += c;
-    }
-    if (!body->empty() && body->back() != '\n') *body += "\r\n";
-  }
-  const bool blank_line = section.blank_line || body.has_value();
-  co_await sink.rewrite(std::move(envelope), milter::join(section.fields, blank_line), body_offset, std::move(body));
+  const bool replaced = changes.body.has_value();
+  // CRLF lines, as everything in the spool.
+  if (changes.body) to_crlf(*changes.body);
+  const bool blank_line = section.blank_line || replaced;
+  co_await sink.rewrite(std::move(envelope), milter::join(section.fields, blank_line), body_offset,
+                        std::move(changes.body));
   log::Event("milter_changed")
       .add("session", info_.id)
       .add("queue_id", queue_id_)
       .add("headers", static_cast<long long>(changes.headers.size()))
-      .add("body", changes.body ? "replaced" : "kept")
+      .add("body", replaced ? "replaced" : "kept")
       .add("sender", changes.sender ? "changed" : "kept")
       .add("recipients_added", static_cast<long long>(changes.added_recipients.size()))
       .add("recipients_removed", static_cast<long long>(changes.removed_recipients.size()));

@@ -145,6 +145,17 @@ class MilterRepliesTest(unittest.TestCase):
         self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
         self.assertIn("event=milter_changed", s.log_text())
 
+    def test_replaced_body_line_ends(self):
+        # Bare LF becomes CRLF, CRLF stays, a last line gets its CRLF; the header section is kept.
+        f = self.filter(script={"E": [fm.replbody(b"\nfirst\r\nsecond\n\n"), fm.replbody(b"third\r\n\r\nlast"),
+                                      fm.accept]})
+        s = self.server(f)
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("line ends", "the original"))
+        self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+        head, _, body = s.delivered("bob@example.org")[0].partition(b"\r\n\r\n")
+        self.assertTrue(head.endswith(b"\r\nSubject: line ends\r\nMessage-ID: " + head.rsplit(b"Message-ID: ", 1)[1]))
+        self.assertEqual(body, b"\r\nfirst\r\nsecond\r\n\r\nthird\r\n\r\nlast\r\n")
+
     def test_reply_codes_reach_the_client_exactly(self):
         f = self.filter(script={
             "R": lambda d: [fm.replycode("550-5.7.1 first line\r\n550 5.7.1 100%% second line")]

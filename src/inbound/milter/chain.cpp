@@ -232,8 +232,8 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
               waiting = false;
               continue;
             }
-            if (!mine.body) mine.body.emplace();
-            *mine.body += r.text;
+            if (!mine.body) mine.body = std::move(r.text);
+            else *mine.body += r.text;
             break;
           case K::add_rcpt: mine.added_recipients.push_back(std::move(r.text)); break;
           case K::del_rcpt: mine.removed_recipients.push_back(unbracket(r.text)); break;
