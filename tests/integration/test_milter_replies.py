@@ -10,7 +10,10 @@ part of the spool are read back from the spool file and rewritten."""
 import smtplib
 import struct
 import os
+import random
 import re
+import socket
+import subprocess
 import time
 import unittest
 
@@ -293,6 +296,32 @@ class MilterRepliesTest(unittest.TestCase):
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "fine"))
         self.assertEqual(self.fate(s, out).group(1), "accepted", out)
         self.assertTrue(s.delivered("carol@example.org")[0].startswith(b"Return-Path: <>\r\n"))
+
+    @unittest.skipUnless(os.geteuid() == 0 and subprocess.run(["unshare", "-m", "true"]).returncode == 0,
+                         "a resolv.conf of its own needs root and a mount namespace")
+    def test_filter_name_that_never_resolves(self):
+        # A name server that never answers, through the server's own resolv.conf:
+        # the lookup of an inet: filter's host ends at the filter's timeout, not the resolver's 8s.
+        d = scratch_dir("postern-milter-dns-", self)
+        dns = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(silent.close)
+        silent.bind((dns, 53))
+        resolv = os.path.join(d, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write(f"nameserver {dns}\noptions timeout:8 attempts:1\n")
+        s = Server(data_dir=self.users.data_dir(self), listeners=("mx",), tls_mx="none",
+                   extra={"milter": [{"address": "inet:filter.example.com:10025", "on_error": "tempfail",
+                                      "timeout": "1s"}]})
+        s.command_prefix = ["unshare", "-m", "sh", "-c",
+                            'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"', "sh", resolv]
+        s.start()
+        self.addCleanup(s.cleanup)
+        started = time.monotonic()
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "no filter"))
+        self.assertLess(time.monotonic() - started, 6)
+        self.assertEqual(out["mail"], (451, "4.7.1 Service unavailable - try again later"), out)
+        self.assertIn('stage=connect error="resolve filter.example.com: timed out"', s.log_text())
 
     def test_slow_filter_times_out(self):
         f = self.filter(script={"R": [fm.pause(4), fm.cont]})
