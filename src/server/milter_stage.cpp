@@ -187,6 +187,9 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     std::string head = co_await sink.read_back(0, max_header_octets);
     auto section = milter::split_header_section(head);
     const std::uint64_t body_offset = section.consumed;
+    // The section went on past what is read: where its body starts is not known.
+    const bool truncated = head.size() >= max_header_octets && !section.blank_line &&
+                           head.find("\r\n", section.consumed) == std::string::npos;
     head.clear();
     // Our own Received: is not shown (as Postfix, for Sendmail compatibility).
     const auto ours = own_received(section, sink);
@@ -202,6 +205,16 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     }
     milter::MessageChanges changes;
     if (decided(co_await chain_.end_of_message(filter, lookup_, changes))) co_return end;
+    if (changes.body && truncated) {
+      // Replacing "the body" would keep part of the header section as body
+      // text: the filter's changes are refused, as those of one that failed.
+      if (auto d = chain_.fail(filter, "replaced the body of a message whose header section is over " +
+                                           std::to_string(max_header_octets / 1024) + " KiB")) {
+        decided(*d);
+        co_return end;
+      }
+      continue;
+    }
     if (changes.any() && !co_await apply(sink, std::move(section), body_offset, std::move(changes))) {
       end.discard = true;
       co_return end;

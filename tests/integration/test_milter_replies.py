@@ -408,6 +408,29 @@ class MilterRepliesTest(unittest.TestCase):
         got = s.delivered("bob@example.org", count=2)[1]
         self.assertTrue(got.endswith(b"\r\n\r\nshort now\r\n"))
 
+    def test_body_replacement_past_a_huge_header_section(self):
+        # Over 1 MiB of header fields: only the first 1 MiB is read as the header
+        # section, so a replaced body would keep the rest of it as body text.
+        fields = "".join(f"X-Filler-{i}: {'f' * 50}\r\n" for i in range(20000))
+        for on_error in ("tempfail", "accept"):
+            with self.subTest(on_error):
+                f = self.filter(script={"E": [fm.replbody(b"replaced\r\n"), fm.accept]})
+                s = self.server(f, on_error=on_error)
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org",
+                                  message("huge head", "the original", extra=fields))
+                self.assertIn('error="replaced the body of a message whose header section is over 1024 KiB"',
+                              s.log_text())
+                if on_error == "tempfail":
+                    self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+                    self.session_over(s)
+                    self.assertNotIn("event=accepted", s.log_text())
+                else:
+                    # The filter left out: the message as it came.
+                    self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+                    got = s.delivered("bob@example.org")[0]
+                    self.assertTrue(got.endswith(b"X-Filler-19999: " + b"f" * 50 + b"\r\n\r\nthe original\r\n"))
+                    self.assertNotIn(b"replaced", got)
+
     def test_bdat_transaction(self):
         f = self.filter(script={"E": [fm.addheader("X-Chunked", "yes"), fm.accept]})
         s = self.server(f)

@@ -389,6 +389,11 @@ asio::awaitable<Decision> Chain::end_of_message(std::size_t filter, const MacroL
                            filter);
 }
 
+std::optional<Decision> Chain::fail(std::size_t filter, const std::string& error) {
+  if (filter >= slots_.size()) return std::nullopt;
+  return failed(*slots_[filter], Stage::eom, error);
+}
+
 void Chain::cancel() {
   for (auto& slot : slots_) slot->filter.close();
 }

@@ -88,6 +88,9 @@ class Chain {
   bool wants_body(std::size_t filter) const;
   // Whether a filter discarded the message under way (at any stage from MAIL on).
   bool discarded() const { return discard_; }
+  // The filter failed at the end of the message for a reason found outside
+  // the chain: closed, and its on_error applies (a tempfail, or nullopt).
+  std::optional<Decision> fail(std::size_t filter, const std::string& error);
   asio::awaitable<void> quit();
   // Closes every filter's connection at once (a forced shutdown): a wait
   // under way ends now instead of at the filter's timeout.
