@@ -2,6 +2,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/use_awaitable.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 
@@ -85,9 +86,15 @@ asio::awaitable<void> MessageSink::rewrite(store::Envelope envelope, std::string
                                            std::optional<std::string> body) {
   if (error_) throw store::IoError(error_, "spool write");
   if (!writer_) {
-    if (!body) body = body_offset < pending_.size() ? pending_.substr(static_cast<std::size_t>(body_offset)) : "";
-    pending_ = std::move(head);
-    pending_ += *body;
+    if (body) {
+      // The old message goes first; the new head goes before the body in its own string.
+      pending_ = std::string();
+      body->insert(0, head);
+      pending_ = std::move(*body);
+    } else {
+      // The head replaced in place; the body stays where it is.
+      pending_.replace(0, std::min<std::size_t>(static_cast<std::size_t>(body_offset), pending_.size()), head);
+    }
     body.reset();
   } else {
     // On disk: a new spool file with the new envelope, the old one's

@@ -30,6 +30,28 @@ std::size_t own_received(const milter::HeaderSection& section, const MessageSink
   return std::size_t(-1);
 }
 
+// Bare LF to CRLF, and a CRLF at the end, in place: one resize, the
+// text moved from the back, so a large body is never held twice.
+void to_crlf(std::string& s) {
+  std::size_t bare = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) ++bare;
+  const bool unterminated = !s.empty() && s.back() != '\n';
+  if (bare == 0 && !unterminated) return;
+  std::size_t from = s.size();
+  s.resize(s.size() + bare + (unterminated ? 2 : 0));
+  std::size_t to = s.size();
+  if (unterminated) {
+    s[--to] = '\n';
+    s[--to] = '\r';
+  }
+  while (from > 0) {
+    const char c = s[--from];
+    s[--to] = c;
+    if (c == '\n' && (from == 0 || s[from - 1] != '\r')) s[--to] = '\r';
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<MilterStage> MilterStage::for_session(asio::any_io_executor executor, Server& server,
@@ -46,7 +68,7 @@ MilterStage::MilterStage(asio::any_io_executor executor, Server& server, const a
     : server_(server),
       info_(info),
       local_address_(std::move(local_address)),
-      chain_(executor, std::move(milters), info.config->limits.max_message_size) {
+      chain_(executor, std::move(milters), info.config->limits.max_message_size, info.config->limits.max_recipients) {
   lookup_ = [this](std::string_view name) { return macro(name); };
 }
 
@@ -146,6 +168,12 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     end.refusal = refusal(d, "eom");
     return d.kind != Kind::go_on;
   };
+  // Discarded at MAIL, RCPT or DATA: no filter listens any more, and the
+  // message is dropped all the same.
+  if (chain_.discarded()) {
+    end.discard = true;
+    co_return end;
+  }
   // BDAT has no DATA command: the filters get their DATA event now.
   if (!data_sent_) {
     data_sent_ = true;
@@ -159,6 +187,9 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     std::string head = co_await sink.read_back(0, max_header_octets);
     auto section = milter::split_header_section(head);
     const std::uint64_t body_offset = section.consumed;
+    // The section went on past what is read: where its body starts is not known.
+    const bool truncated = head.size() >= max_header_octets && !section.blank_line &&
+                           head.find("\r\n", section.consumed) == std::string::npos;
     head.clear();
     // Our own Received: is not shown (as Postfix, for Sendmail compatibility).
     const auto ours = own_received(section, sink);
@@ -174,6 +205,16 @@ asio::awaitable<MilterStage::End> MilterStage::end_of_message(MessageSink& sink)
     }
     milter::MessageChanges changes;
     if (decided(co_await chain_.end_of_message(filter, lookup_, changes))) co_return end;
+    if (changes.body && truncated) {
+      // Replacing "the body" would keep part of the header section as body
+      // text: the filter's changes are refused, as those of one that failed.
+      if (auto d = chain_.fail(filter, "replaced the body of a message whose header section is over " +
+                                           std::to_string(max_header_octets / 1024) + " KiB")) {
+        decided(*d);
+        co_return end;
+      }
+      continue;
+    }
     if (changes.any() && !co_await apply(sink, std::move(section), body_offset, std::move(changes))) {
       end.discard = true;
       co_return end;
@@ -192,6 +233,10 @@ asio::awaitable<bool> MilterStage::apply(MessageSink& sink, milter::HeaderSectio
     if (!added.empty() && std::none_of(envelope.recipients.begin(), envelope.recipients.end(),
                                        [&](const std::string& r) { return util::iequals(r, added); }))
       envelope.recipients.push_back(added);
+  // A UTF-8 address from a filter needs SMTPUTF8 on the way out.
+  const auto utf8 = [](const std::string& a) { return std::any_of(a.begin(), a.end(), [](char c) { return c & 0x80; }); };
+  if ((changes.sender && utf8(*changes.sender)) || std::any_of(envelope.recipients.begin(), envelope.recipients.end(), utf8))
+    envelope.smtputf8 = true;
   if (envelope.recipients.empty()) {
     log::Event("milter_no_recipients").add("session", info_.id).add("queue_id", queue_id_);
     co_return false;
@@ -205,25 +250,17 @@ asio::awaitable<bool> MilterStage::apply(MessageSink& sink, milter::HeaderSectio
     log::Event("milter_quarantine").add("session", info_.id).add("queue_id", queue_id_)
         .add("reason", util::printable(*changes.quarantine, 200));
   }
-  std::optional<std::string> body;
-  if (changes.body) {
-    // CRLF lines, as everything in the spool.
-    body.emplace();
-    body->reserve(changes.body->size());
-    for (std::size_t i = 0; i < changes.body->size(); ++i) {
-      char c = (*changes.body)[i];
-      if (c == '\n' && (i == 0 || (*changes.body)[i - 1] != '\r')) *body += '\r';
-      *body += c;
-    }
-    if (!body->empty() && body->back() != '\n') *body += "\r\n";
-  }
-  const bool blank_line = section.blank_line || body.has_value();
-  co_await sink.rewrite(std::move(envelope), milter::join(section.fields, blank_line), body_offset, std::move(body));
+  const bool replaced = changes.body.has_value();
+  // CRLF lines, as everything in the spool.
+  if (changes.body) to_crlf(*changes.body);
+  const bool blank_line = section.blank_line || replaced;
+  co_await sink.rewrite(std::move(envelope), milter::join(section.fields, blank_line), body_offset,
+                        std::move(changes.body));
   log::Event("milter_changed")
       .add("session", info_.id)
       .add("queue_id", queue_id_)
       .add("headers", static_cast<long long>(changes.headers.size()))
-      .add("body", changes.body ? "replaced" : "kept")
+      .add("body", replaced ? "replaced" : "kept")
       .add("sender", changes.sender ? "changed" : "kept")
       .add("recipients_added", static_cast<long long>(changes.added_recipients.size()))
       .add("recipients_removed", static_cast<long long>(changes.removed_recipients.size()));

@@ -10,11 +10,16 @@ part of the spool are read back from the spool file and rewritten."""
 import smtplib
 import struct
 import os
+import random
+import re
+import shutil
+import socket
+import subprocess
 import time
 import unittest
 
 import support.fake_milter as fm
-from harness import RawSMTP, Server
+from harness import RawSMTP, Server, wait_for
 from support.milter_client import message, transaction
 from support.scratch import scratch_dir
 from support.users import UserTemplate
@@ -41,6 +46,24 @@ class MilterRepliesTest(unittest.TestCase):
         s.start()
         self.addCleanup(s.cleanup)
         return s
+
+    def fate(self, s, out, timeout=20.0):
+        """What became of the message the client was told "queued as" about:
+        the log line (event=discarded or event=accepted) with its queue id."""
+        self.assertEqual(out["data"][0], 250, out)
+        qid = out["data"][1].split()[-1]
+
+        def line():
+            for l in s.log_text().splitlines():
+                m = re.search(r"\bevent=(discarded|accepted)\b", l)
+                if m and f"queue_id={qid}" in l.split():
+                    return m
+            return None
+        self.assertTrue(wait_for(line, timeout=timeout), f"no outcome for {qid}")
+        return line()
+
+    def session_over(self, s):
+        self.assertTrue(wait_for(s.sessions_ended, timeout=20.0), "the sessions did not end")
 
     def test_events_and_macros_as_postfix_sends_them(self):
         f = self.filter()
@@ -119,8 +142,23 @@ class MilterRepliesTest(unittest.TestCase):
         got = s.delivered("carol@example.org")[0]
         self.assertTrue(got.startswith(b"Return-Path: <new-sender@sender.example>\r\n"), got[:80])
         self.assertTrue(got.endswith(b"\r\n\r\nreplaced\r\nin two parts\r\n"), got)
-        self.assertEqual(s.delivered("bob@example.org", timeout=0.5), [])
+        # Stored for carol alone: bob's Maildir gets nothing, now or later.
+        outcome = self.fate(s, out)
+        self.assertEqual(outcome.group(1), "accepted")
+        self.assertIn(" nrcpt=1", outcome.string)
+        self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
         self.assertIn("event=milter_changed", s.log_text())
+
+    def test_replaced_body_line_ends(self):
+        # Bare LF becomes CRLF, CRLF stays, a last line gets its CRLF; the header section is kept.
+        f = self.filter(script={"E": [fm.replbody(b"\nfirst\r\nsecond\n\n"), fm.replbody(b"third\r\n\r\nlast"),
+                                      fm.accept]})
+        s = self.server(f)
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("line ends", "the original"))
+        self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+        head, _, body = s.delivered("bob@example.org")[0].partition(b"\r\n\r\n")
+        self.assertTrue(head.endswith(b"\r\nSubject: line ends\r\nMessage-ID: " + head.rsplit(b"Message-ID: ", 1)[1]))
+        self.assertEqual(body, b"\r\nfirst\r\nsecond\r\n\r\nthird\r\n\r\nlast\r\n")
 
     def test_reply_codes_reach_the_client_exactly(self):
         f = self.filter(script={
@@ -142,7 +180,9 @@ class MilterRepliesTest(unittest.TestCase):
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "y"))
         self.assertEqual(out["mail"][0], 250)
         self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"))
-        self.assertEqual(s.delivered("bob@example.org", timeout=0.5), [])
+        self.session_over(s)
+        self.assertNotIn("event=accepted", s.log_text())
+        self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
 
     def test_discard_and_quarantine(self):
         f = self.filter(script={"E": lambda d: [fm.discard]}, )
@@ -150,13 +190,32 @@ class MilterRepliesTest(unittest.TestCase):
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "discard me"))
         self.assertEqual(out["data"][0], 250, out)
         self.assertRegex(out["data"][1], r"^2\.0\.0 OK queued as [0-9a-f]{16}$")
-        self.assertEqual(s.delivered("bob@example.org", timeout=0.5), [])
-        self.assertIn("event=discarded", s.log_text())
+        self.assertEqual(self.fate(s, out).group(1), "discarded")
+        self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
         f.script = {"E": [fm.quarantine("looks odd"), fm.accept]}
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "quarantine me"))
         self.assertEqual(out["data"][0], 250, out)
         got = s.delivered("bob@example.org")[0]
         self.assertIn(b"\r\nX-Postern-Quarantine: looks odd\r\n\r\nquarantine me", got)
+
+    def test_discard_before_the_end_of_the_message(self):
+        # SMFIR_DISCARD at MAIL, RCPT or DATA: 250 after the dot, nothing stored.
+        for stage in ("M", "R", "T"):
+            with self.subTest(stage):
+                f = self.filter(script={stage: [fm.discard]})
+                s = self.server(f)
+                out = transaction(s.mx, "alice@sender.example", ["bob@example.org", "carol@example.org"],
+                                  message("x", "discard me at " + stage))
+                self.assertEqual(out["data"][0], 250, out)
+                self.assertEqual(self.fate(s, out).group(1), "discarded", out)
+                self.assertIn(f"event=milter_discard filter={f.address} stage=", s.log_text())
+                self.assertEqual(s.delivered("bob@example.org", timeout=0), [])
+                self.assertEqual(s.delivered("carol@example.org", timeout=0), [])
+                # The discard was for that message alone.
+                f.script = {}
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("y", "keep me"))
+                self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+                self.assertEqual(len(s.delivered("bob@example.org")), 1)
 
     def test_abort_between_messages(self):
         f = self.filter(script={"R": lambda d: [fm.reject] if b"carol" in d else [fm.cont]})
@@ -181,6 +240,90 @@ class MilterRepliesTest(unittest.TestCase):
         s = self.server(f, timeout="1s")
         out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "slow but alive"))
         self.assertEqual(out["data"][0], 250, out)
+
+    def test_progress_cannot_extend_the_stage_forever(self):
+        # SMFIR_PROGRESS every 0.3s, never a final reply: failed at 10 x timeout.
+        f = self.filter(script={"E": [fm.endless(fm.progress, 0.3)]})
+        s = self.server(f, timeout="1s")
+        started = time.monotonic()
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "forever busy"))
+        self.assertLess(time.monotonic() - started, 14)
+        self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+        self.assertIn('stage=eom error="no final reply within 10s', s.log_text())
+
+    def test_filter_output_is_bounded(self):
+        big = "v" * 60000
+        cases = {
+            "header count": ([fm.addheader("X-Many", str(i)) for i in range(1001)], "more than 1000 header changes"),
+            "header octets": ([fm.addheader("X-Big", big) for _ in range(18)], "header changes over the size limit"),
+            "recipients": ([fm.addrcpt(f"<r{i}@example.org>") for i in range(101)],
+                           "more recipient additions than limits.max_recipients"),
+        }
+        for name, (edits, error) in cases.items():
+            with self.subTest(name):
+                f = self.filter(script={"E": edits + [fm.accept]})
+                s = self.server(f)
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", name))
+                self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+                self.assertIn(f'stage=eom error="sent {error}"', s.log_text())
+                self.session_over(s)
+                self.assertNotIn("event=accepted", s.log_text())
+                # Under the limits, the same edits are applied.
+                f.script = {"E": edits[:3] + [fm.accept]}
+                s2 = self.server(f)
+                out = transaction(s2.mx, "alice@sender.example", "bob@example.org", message("y", name))
+                self.assertEqual(self.fate(s2, out).group(1), "accepted", out)
+
+    def test_addresses_from_a_filter_are_checked(self):
+        cases = {
+            "recipient with CRLF": fm.addrcpt("a@b\r\nDATA"),
+            "bracketed recipient with CRLF": fm.addrcpt("<carol@example.org>\r\nRSET"),
+            "null recipient": fm.addrcpt("<>"),
+            "sender with LF": fm.chgfrom("x@sender.example\nRCPT TO:<victim@example.net>"),
+            "sender with junk": fm.chgfrom("<x@sender.example> junk"),
+        }
+        for name, edit in cases.items():
+            with self.subTest(name):
+                f = self.filter(script={"E": [edit, fm.accept]})
+                s = self.server(f)
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", name))
+                self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+                self.assertIn('stage=eom error="sent an address that is not one: ', s.log_text())
+                self.session_over(s)
+                self.assertNotIn("event=accepted", s.log_text())
+        # A plain address, with or without brackets, is taken.
+        f = self.filter(script={"E": [fm.addrcpt("carol@example.org"), fm.chgfrom("<>"), fm.accept]})
+        s = self.server(f)
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "fine"))
+        self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+        self.assertTrue(s.delivered("carol@example.org")[0].startswith(b"Return-Path: <>\r\n"))
+
+    @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare")
+                         and subprocess.run(["unshare", "-m", "true"]).returncode == 0,
+                         "a resolv.conf of its own needs root and a mount namespace")
+    def test_filter_name_that_never_resolves(self):
+        # A name server that never answers, through the server's own resolv.conf:
+        # the lookup of an inet: filter's host ends at the filter's timeout, not the resolver's 8s.
+        d = scratch_dir("postern-milter-dns-", self)
+        dns = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(silent.close)
+        silent.bind((dns, 53))
+        resolv = os.path.join(d, "resolv.conf")
+        with open(resolv, "w") as f:
+            f.write(f"nameserver {dns}\noptions timeout:8 attempts:1\n")
+        s = Server(data_dir=self.users.data_dir(self), listeners=("mx",), tls_mx="none",
+                   extra={"milter": [{"address": "inet:filter.example.com:10025", "on_error": "tempfail",
+                                      "timeout": "1s"}]})
+        s.command_prefix = ["unshare", "-m", "sh", "-c",
+                            'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"', "sh", resolv]
+        s.start()
+        self.addCleanup(s.cleanup)
+        started = time.monotonic()
+        out = transaction(s.mx, "alice@sender.example", "bob@example.org", message("x", "no filter"))
+        self.assertLess(time.monotonic() - started, 6)
+        self.assertEqual(out["mail"], (451, "4.7.1 Service unavailable - try again later"), out)
+        self.assertIn('stage=connect error="resolve filter.example.com: timed out"', s.log_text())
 
     def test_slow_filter_times_out(self):
         f = self.filter(script={"R": [fm.pause(4), fm.cont]})
@@ -266,6 +409,29 @@ class MilterRepliesTest(unittest.TestCase):
         self.assertEqual(out["data"][0], 250, out)
         got = s.delivered("bob@example.org", count=2)[1]
         self.assertTrue(got.endswith(b"\r\n\r\nshort now\r\n"))
+
+    def test_body_replacement_past_a_huge_header_section(self):
+        # Over 1 MiB of header fields: only the first 1 MiB is read as the header
+        # section, so a replaced body would keep the rest of it as body text.
+        fields = "".join(f"X-Filler-{i}: {'f' * 50}\r\n" for i in range(20000))
+        for on_error in ("tempfail", "accept"):
+            with self.subTest(on_error):
+                f = self.filter(script={"E": [fm.replbody(b"replaced\r\n"), fm.accept]})
+                s = self.server(f, on_error=on_error)
+                out = transaction(s.mx, "alice@sender.example", "bob@example.org",
+                                  message("huge head", "the original", extra=fields))
+                self.assertIn('error="replaced the body of a message whose header section is over 1024 KiB"',
+                              s.log_text())
+                if on_error == "tempfail":
+                    self.assertEqual(out["data"], (451, "4.7.1 Service unavailable - try again later"), out)
+                    self.session_over(s)
+                    self.assertNotIn("event=accepted", s.log_text())
+                else:
+                    # The filter left out: the message as it came.
+                    self.assertEqual(self.fate(s, out).group(1), "accepted", out)
+                    got = s.delivered("bob@example.org")[0]
+                    self.assertTrue(got.endswith(b"X-Filler-19999: " + b"f" * 50 + b"\r\n\r\nthe original\r\n"))
+                    self.assertNotIn(b"replaced", got)
 
     def test_bdat_transaction(self):
         f = self.filter(script={"E": [fm.addheader("X-Chunked", "yes"), fm.accept]})

@@ -8,7 +8,7 @@ the client as its 451 4.7.1; with rspamd stopped the client gets
 import re
 import unittest
 
-from harness import Server
+from harness import Server, wait_for
 from support.milter_client import message, transaction
 from support.rspamd import RspamdMilter
 from support.users import UserTemplate
@@ -47,8 +47,20 @@ class RspamdMilterTest(unittest.TestCase):
                           message("gtube", GTUBE, to="carol@example.org"))
         self.assertEqual(out["rcpt"], [(250, "2.1.5 Recipient OK")])
         self.assertEqual(out["data"], (554, "5.7.1 Gtube pattern"))
-        self.assertEqual(self.server.delivered("carol@example.org", timeout=1), [])
-        self.assertIn('event=milter_reject stage=eom filter=' + self.rspamd.address, self.server.log_text())
+        # The refusal's session ended with nothing accepted, so nothing can reach the Maildir later.
+        def refusal():
+            for line in self.server.log_text().splitlines():
+                if "event=milter_reject stage=eom filter=" + self.rspamd.address in line and "Gtube" in line:
+                    return re.search(r"\bsession=(\w+)", line).group(1)
+            return None
+        session = wait_for(refusal, timeout=20)
+        self.assertTrue(session, "no milter_reject in the log")
+        self.assertTrue(wait_for(lambda: f"session={session} " in self.server.log_text()
+                                 and any("event=disconnect" in l for l in self.server.log_text().splitlines()
+                                         if f"session={session} " in l), timeout=20))
+        self.assertFalse([l for l in self.server.log_text().splitlines()
+                          if "event=accepted" in l and f"session={session} " in l])
+        self.assertEqual(self.server.delivered("carol@example.org", timeout=0), [])
 
     def test_clean_message_is_delivered_with_rspamds_headers(self):
         out = transaction(self.server.mx, "alice@sender.example", "bob@example.org",
@@ -108,7 +120,10 @@ class RspamdStoppedTest(unittest.TestCase):
         second = lenient.delivered("bob@example.org", count=2)[1]
         self.assertNotIn(b"X-Rspamd", second)
         self.assertIn(b"action=accept", lenient.log_text().encode())
-        self.assertEqual(len(strict.delivered("bob@example.org", timeout=0.5)), 1)
+        # The refused session is over and only the first message was accepted.
+        self.assertTrue(wait_for(strict.sessions_ended, timeout=20))
+        self.assertEqual(strict.log_text().count("event=accepted "), 1)
+        self.assertEqual(len(strict.delivered("bob@example.org", timeout=0)), 1)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #include "inbound/milter/chain.hpp"
 
 #include "log/log.hpp"
+#include "smtp/address.hpp"
 #include "util/strings.hpp"
 
 namespace postern::milter {
@@ -48,6 +49,18 @@ std::string unbracket(std::string_view address) {
   return std::string(address);
 }
 
+// A filter's address as an RFC 5321 path ("<" and ">" optional): its
+// canonical text, or nullopt when it is not one (CR, LF, NUL, a source
+// route, junk after it), so nothing a filter sends can reach a later
+// RCPT TO or MAIL FROM but an address.
+std::optional<std::string> filter_address(std::string_view text, bool null_allowed) {
+  const auto bare = unbracket(text);
+  const auto parsed = smtp::parse_path("<" + bare + ">");
+  if (!parsed.path || parsed.consumed != bare.size() + 2 || !parsed.path->source_route.empty()) return std::nullopt;
+  if (parsed.path->null && !null_allowed) return std::nullopt;
+  return parsed.path->str();
+}
+
 }  // namespace
 
 const std::vector<std::string>& default_macros(MacroStage stage) {
@@ -64,8 +77,9 @@ const std::vector<std::string>& default_macros(MacroStage stage) {
   return lists[static_cast<std::size_t>(stage)];
 }
 
-Chain::Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets)
-    : executor_(executor), max_body_octets_(max_body_octets) {
+Chain::Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets,
+             std::size_t max_recipients)
+    : executor_(executor), max_body_octets_(max_body_octets), max_recipients_(max_recipients) {
   for (auto& m : milters) slots_.push_back(std::make_unique<Slot>(executor, std::move(m)));
 }
 
@@ -162,10 +176,11 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
                           (stage == Stage::eoh && (steps & step::nr_eoh)) ||
                           (stage == Stage::body && (steps & step::nr_body));
     if (no_reply) continue;
-    std::uint64_t body_octets = 0;
+    std::uint64_t body_octets = 0, header_octets = 0;
     // This filter's changes count only once its final reply came: a filter
     // that fails half-way leaves the message as it was.
     MessageChanges mine;
+    s.filter.begin_stage();
     for (bool waiting = true; waiting;) {
       auto answer = co_await s.filter.reply();
       if (auto* error = std::get_if<std::string>(&answer)) {
@@ -188,6 +203,20 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
         else if (r.kind == K::del_rcpt && !(actions & action::delrcpt)) refused = "a recipient removal it did not negotiate";
         else if (r.kind == K::change_from && !(actions & action::chgfrom)) refused = "a sender change it did not negotiate";
         else if (r.kind == K::quarantine && !(actions & action::quarantine)) refused = "a quarantine it did not negotiate";
+        if (refused.empty() && r.kind == K::header) {
+          header_octets += r.header.name.size() + r.header.value.size();
+          if (mine.headers.size() >= max_header_edits) refused = "more than " + std::to_string(max_header_edits) + " header changes";
+          else if (header_octets > max_header_edit_octets) refused = "header changes over the size limit";
+        }
+        if (refused.empty() && (r.kind == K::add_rcpt || r.kind == K::change_from)) {
+          auto address = filter_address(r.text, r.kind == K::change_from);
+          if (!address) refused = "an address that is not one: " + util::printable(r.text, 100);
+          else r.text = std::move(*address);
+        }
+        if (refused.empty() && r.kind == K::add_rcpt && mine.added_recipients.size() >= max_recipients_)
+          refused = "more recipient additions than limits.max_recipients";
+        if (refused.empty() && r.kind == K::del_rcpt && mine.removed_recipients.size() >= max_recipients_)
+          refused = "more recipient removals than limits.max_recipients";
         if (!refused.empty()) {
           if (auto d = failed(s, stage, "sent " + refused)) co_return *d;
           break;
@@ -203,12 +232,12 @@ asio::awaitable<Decision> Chain::event(Stage stage, char command, const Builder&
               waiting = false;
               continue;
             }
-            if (!mine.body) mine.body.emplace();
-            *mine.body += r.text;
+            if (!mine.body) mine.body = std::move(r.text);
+            else *mine.body += r.text;
             break;
-          case K::add_rcpt: mine.added_recipients.push_back(unbracket(r.text)); break;
+          case K::add_rcpt: mine.added_recipients.push_back(std::move(r.text)); break;
           case K::del_rcpt: mine.removed_recipients.push_back(unbracket(r.text)); break;
-          case K::change_from: mine.sender = unbracket(r.text); break;
+          case K::change_from: mine.sender = std::move(r.text); break;
           case K::quarantine: mine.quarantine = r.text; break;
           default: break;
         }
@@ -358,6 +387,11 @@ asio::awaitable<Decision> Chain::end_of_message(std::size_t filter, const MacroL
   }
   co_return co_await event(Stage::eom, cmd::eob, [](const Negotiated&) { return packet(cmd::eob); }, &macros, &changes,
                            filter);
+}
+
+std::optional<Decision> Chain::fail(std::size_t filter, const std::string& error) {
+  if (filter >= slots_.size()) return std::nullopt;
+  return failed(*slots_[filter], Stage::eom, error);
 }
 
 void Chain::cancel() {

@@ -52,10 +52,18 @@ using MacroLookup = std::function<std::optional<std::string>(std::string_view na
 // port at connect).
 const std::vector<std::string>& default_macros(MacroStage stage);
 
+// What one filter may ask for at the end of one message; past these it has
+// failed (its on_error applies), so a filter cannot make the MTA hold
+// unbounded headers or recipients.
+inline constexpr std::size_t max_header_edits = 1000;
+inline constexpr std::uint64_t max_header_edit_octets = 1024 * 1024;
+
 class Chain {
  public:
-  // `max_body_octets`: the largest replacement body taken from a filter.
-  Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets);
+  // `max_body_octets`: the largest replacement body taken from a filter;
+  // `max_recipients`: the most recipients one filter may add (or remove).
+  Chain(asio::any_io_executor executor, std::vector<config::Milter> milters, std::uint64_t max_body_octets,
+        std::size_t max_recipients);
   ~Chain();
 
   // `family`: '4', '6' or 'U'.
@@ -78,6 +86,11 @@ class Chain {
   // Whether the filter still wants this message (its end), and its body.
   bool wants_content(std::size_t filter) const;
   bool wants_body(std::size_t filter) const;
+  // Whether a filter discarded the message under way (at any stage from MAIL on).
+  bool discarded() const { return discard_; }
+  // The filter failed at the end of the message for a reason found outside
+  // the chain: closed, and its on_error applies (a tempfail, or nullopt).
+  std::optional<Decision> fail(std::size_t filter, const std::string& error);
   asio::awaitable<void> quit();
   // Closes every filter's connection at once (a forced shutdown): a wait
   // under way ends now instead of at the filter's timeout.
@@ -96,6 +109,7 @@ class Chain {
   asio::any_io_executor executor_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::uint64_t max_body_octets_;
+  std::size_t max_recipients_;
   std::optional<Decision> sticky_;  // a failed filter's tempfail, for every later transaction
   bool discard_ = false;            // a filter discarded the message under way
 };

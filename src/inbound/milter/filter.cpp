@@ -2,11 +2,14 @@
 
 #include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <algorithm>
 #include <array>
+#include <memory>
 
 namespace postern::milter {
 namespace {
@@ -36,8 +39,30 @@ asio::awaitable<std::optional<std::string>> Filter::connect() {
     if (ec) co_return deadline_.expired() ? std::string("connect timed out") : "connect: " + ec.message();
     co_return std::nullopt;
   }
-  asio::ip::tcp::resolver resolver(socket_.get_executor());
-  auto [rec, results] = co_await resolver.async_resolve(settings_.host, std::to_string(settings_.port), use_tuple);
+  // getaddrinfo runs to its end whatever is cancelled, so the lookup is
+  // not awaited: it reports to a shared state (which keeps the resolver
+  // alive) and wakes this wait, which also ends at the timeout.
+  struct Lookup {
+    explicit Lookup(const asio::any_io_executor& e) : resolver(e), wake(e) {}
+    asio::ip::tcp::resolver resolver;
+    asio::steady_timer wake;
+    bool done = false;
+    asio::error_code ec;
+    asio::ip::tcp::resolver::results_type results;
+  };
+  auto lookup = std::make_shared<Lookup>(socket_.get_executor());
+  lookup->wake.expires_after(settings_.timeout);
+  lookup->resolver.async_resolve(settings_.host, std::to_string(settings_.port),
+                                 [lookup](const asio::error_code& ec, asio::ip::tcp::resolver::results_type results) {
+                                   lookup->done = true;
+                                   lookup->ec = ec;
+                                   lookup->results = std::move(results);
+                                   lookup->wake.cancel();
+                                 });
+  co_await lookup->wake.async_wait(use_tuple);
+  if (!lookup->done) co_return "resolve " + settings_.host + ": timed out";
+  const auto rec = lookup->ec;
+  const auto results = std::move(lookup->results);
   if (rec) co_return "resolve " + settings_.host + ": " + rec.message();
   std::string last = "no address";
   for (const auto& entry : results) {
@@ -111,12 +136,34 @@ asio::awaitable<std::variant<Packet, std::string>> Filter::next_packet() {
   }
 }
 
+void Filter::begin_stage() {
+  stage_bound_ = net::Deadline::clock::now() + settings_.timeout * max_progress_factor;
+}
+
 asio::awaitable<std::variant<Response, std::string>> Filter::reply() {
+  using clock = net::Deadline::clock;
   if (!open_) co_return std::string("not connected");
-  deadline_.arm(settings_.timeout);
+  if (!stage_bound_) begin_stage();
+  const auto bound = *stage_bound_;
+  // The filter's timeout, cut short by the bound on the whole event.
+  auto arm = [&]() -> bool {
+    const auto now = clock::now();
+    if (now >= bound) return false;
+    deadline_.arm(std::min<clock::duration>(settings_.timeout, bound - now));
+    return true;
+  };
+  const auto past_bound = [&] {
+    close();
+    return "no final reply within " + std::to_string(settings_.timeout.count() * max_progress_factor) +
+           "s (progress reports do not extend that)";
+  };
+  if (!arm()) co_return past_bound();
   for (;;) {
     auto next = co_await next_packet();
-    if (auto* error = std::get_if<std::string>(&next)) co_return std::move(*error);
+    if (auto* error = std::get_if<std::string>(&next)) {
+      if (clock::now() >= bound) co_return past_bound();
+      co_return std::move(*error);
+    }
     auto decoded = decode_response(std::get<Packet>(next));
     if (auto* error = std::get_if<std::string>(&decoded)) {
       close();
@@ -124,7 +171,7 @@ asio::awaitable<std::variant<Response, std::string>> Filter::reply() {
     }
     auto& r = std::get<Response>(decoded);
     if (r.kind == Response::Kind::progress) {
-      deadline_.arm(settings_.timeout);  // still working: a new deadline
+      if (!arm()) co_return past_bound();  // still working: a new deadline, within the bound
       continue;
     }
     deadline_.disarm();

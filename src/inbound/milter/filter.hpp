@@ -1,7 +1,9 @@
 // One connection to one filter, for one SMTP session: connect (unix or
 // inet), negotiate, then exchange packets under the filter's deadline.
 // Asynchronous on the session's executor; every wait (connect, write,
-// each reply) ends at `timeout`, which SMFIR_PROGRESS restarts. Any
+// each reply) ends at `timeout`, which SMFIR_PROGRESS restarts, but all
+// the replies to one event end at most at max_progress_factor × timeout
+// from begin_stage(), whatever the progress reports. Any
 // failure closes the connection and is reported as an error text; the
 // chain (chain.hpp) applies the filter's on_error.
 #pragma once
@@ -20,6 +22,8 @@
 
 namespace postern::milter {
 
+inline constexpr int max_progress_factor = 10;
+
 class Filter {
  public:
   Filter(asio::any_io_executor executor, config::Milter settings);
@@ -31,6 +35,8 @@ class Filter {
   asio::awaitable<std::optional<std::string>> open();
   // Writes `bytes` (whole packets). An error text when it fails.
   asio::awaitable<std::optional<std::string>> send(const std::string& bytes);
+  // Starts the bound on the replies to one event.
+  void begin_stage();
   // The next reply other than SMFIR_PROGRESS, or an error text.
   asio::awaitable<std::variant<Response, std::string>> reply();
   void close();
@@ -50,6 +56,7 @@ class Filter {
   PacketReader reader_;
   Negotiated options_;
   bool open_ = false;
+  std::optional<net::Deadline::clock::time_point> stage_bound_;
 };
 
 }  // namespace postern::milter

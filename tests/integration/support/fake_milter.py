@@ -77,6 +77,13 @@ class pause:
         self.seconds = seconds
 
 
+class endless:
+    """Sends `data` every `seconds` until the MTA hangs up."""
+    def __init__(self, data, seconds):
+        self.data = data
+        self.seconds = seconds
+
+
 REPLIED = set("CHMRTLNBE")
 # SMFIP_NR_* for the commands above: with these set, the MTA waits for no reply.
 NO_REPLY_FLAG = {"C": 0x1000, "H": 0x2000, "M": 0x4000, "R": 0x8000, "T": 0x10000, "L": 0x80, "N": 0x40000,
@@ -166,6 +173,10 @@ class FakeMilter:
                     for item in answer:
                         if isinstance(item, pause):
                             time.sleep(item.seconds)
+                        elif isinstance(item, endless):
+                            while True:
+                                sock.sendall(item.data)
+                                time.sleep(item.seconds)
                         else:
                             sock.sendall(item)
         except (EOFError, ConnectionError, OSError):
