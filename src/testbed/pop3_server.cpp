@@ -123,7 +123,7 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
     co_return !ec;
   }
   // One read under the idle deadline; false: the session is over.
-  // XXX Every co_await result goes into a local before it is tested: GCC 12
+  // Every co_await result goes into a local before it is tested: GCC 12
   // built the first form of these member coroutines (`if (!co_await f())`,
   // `over = !co_await f()`) into an illegal instruction (SIGILL on resume).
   asio::awaitable<bool> read_more() {
