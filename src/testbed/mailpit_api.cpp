@@ -298,7 +298,9 @@ std::pair<mime::NewMessage, std::vector<std::string>> send_request(const json& b
   if (body.contains("Headers") && !body["Headers"].is_null()) {
     if (!body["Headers"].is_object() || body["Headers"].size() > 100)
       throw BadRequest("Headers: expected an object of strings (at most 100)");
-    for (const auto& [name, value] : body["Headers"].items()) {
+    for (const auto& item : body["Headers"].items()) {
+      const std::string& name = item.key();
+      const auto& value = item.value();
       if (std::any_of(restricted.begin(), restricted.end(), [&](const std::string& r) { return util::iequals(r, name); }))
         throw BadRequest("cannot overwrite header: \"" + util::printable(name, 80) + "\"");
       if (!field_name_ok(name)) throw BadRequest("not a header field name: " + util::printable(name, 80));
