@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Inbound SMTP throughput, Postern against Postfix, side by side in one run.
+# Inbound SMTP throughput, Postern against Postfix and smtp-sink, side by
+# side in one run.
 #
 # Load: Postfix's smtp-source, messages of 4 KiB (BENCH_SESSIONS,
 # BENCH_SIZE, BENCH_MESSAGES override the 20-session rows), one recipient
@@ -9,15 +10,24 @@
 # and its directory; Postfix's cleanup fsyncs the queue file before smtpd
 # sends 250. Greylisting is off in Postern; in Postfix in_flow_delay is 0
 # (its default 1s would throttle the sender, not measure the server).
+# Postfix's smtp-sink, which stores nothing, gets the same load: the cost of
+# the protocol alone (for it, accepted is delivered).
 #
-# Rows, each run on both servers in turn: 20 sessions with a new connection
-# per message (banner, HELO, one transaction, QUIT, repeated); 20, 1 and 200
-# persistent sessions (smtp-source -d, transactions back to back); 1 KiB,
-# 64 KiB and 4 MiB messages over 20 persistent sessions.
+# Rows, each run on the three servers in turn: 20 sessions with a new
+# connection per message (banner, HELO, one transaction, QUIT, repeated);
+# 20, 1 and 200 persistent sessions (smtp-source -d, transactions back to
+# back); 1 KiB, 64 KiB and 4 MiB messages over 20 persistent sessions.
 # "accepted" is messages / time until smtp-source got its last 250;
 # "delivered" is messages / time until the last one is in the Maildir.
 # First, the disk's own bounds (lib/disk_bounds.py) on the same scratch
 # file system, to read the rates against.
+#
+# BENCH_CLEAN=1: before each row but the first, the previous row's messages
+# are removed from both Maildirs with rm, as a harness that cleans up between
+# runs does (that other writer's metadata is then still on its way to disk
+# while the row runs). Off by default.
+# BENCH_NEIGHBOUR_MBPS=N: a noisy neighbour (lib/neighbour.py) writes N MB/s,
+# buffered, to the same file system through the disk bounds and every row.
 set -euo pipefail
 source "$BENCH_LIB/common.sh"
 source "$BENCH_LIB/postfix.sh"
@@ -25,26 +35,51 @@ source "$BENCH_LIB/postfix.sh"
 sessions=${BENCH_SESSIONS:-20}
 size=${BENCH_SIZE:-4096}
 messages=${BENCH_MESSAGES:-5000}
+clean=${BENCH_CLEAN:-0}
+neighbour_mbps=${BENCH_NEIGHBOUR_MBPS:-}
 
 work=$(bench_workdir throughput)
+sink_pid=""
+neighbour_pid=""
 cleanup() {
+  neighbour_stop
+  [ -n "$sink_pid" ] && { kill -TERM "$sink_pid" 2>/dev/null || true; wait "$sink_pid" 2>/dev/null || true; }
+  sink_pid=""
   postern_stop "$work/postern"
   postfix_private_stop "$work/postfix"
+}
+neighbour_stop() {
+  [ -n "$neighbour_pid" ] || return 0
+  kill -TERM "$neighbour_pid" 2>/dev/null || true
+  wait "$neighbour_pid" 2>/dev/null || true
+  neighbour_pid=""
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 postern_port=$(free_port)
 postfix_port=$(free_port)
+sink_port=$(free_port)
 postern_start "$work/postern" "$postern_port" \
   '[limits]' "max_connections_per_ip = 800" 'max_connections = 2000' 'max_recipients = 10'
 postern_add_user "$work/postern" bench@bench.example bench-password
 postfix_private_start "$work/postfix" "$postfix_port"
+smtp-sink -u nobody -m 1000 "127.0.0.1:$sink_port" 1000 > "$work/sink.log" 2>&1 &
+sink_pid=$!
+if ! wait_for_port "$sink_port" "$sink_pid"; then
+  echo "bench: smtp-sink did not start on 127.0.0.1:$sink_port:" >&2
+  tail -5 "$work/sink.log" >&2
+  exit 1
+fi
 
-postern_count() { maildir_count "$work/postern/data/mail/bench.example/bench"; }
-postfix_count() { postfix_maildir_count "$work/postfix"; }
+postern_maildir=$work/postern/data/mail/bench.example/bench
+postfix_maildir=$work/postfix/mail/bench
+postern_count() { maildir_count "$postern_maildir"; }
+postfix_count() { maildir_count "$postfix_maildir"; }
+sink_count() { echo 0; }
 
 # run_load SERVER PORT COUNTFN SESSIONS SIZE COUNT FLAGS... → sets accepted_rate, delivered_rate, cpu_ms
+# Counting starts from what the Maildir holds when the row starts.
 run_load() {
   local server=$1 port=$2 countfn=$3 n_sessions=$4 n_size=$5 count=$6
   shift 6
@@ -60,7 +95,8 @@ run_load() {
     return 1
   fi
   accepted_at=$(now_ns)
-  wait_for_count "$countfn" -- $((before + count)) 600
+  # smtp-sink stores nothing: its 250 is all there is.
+  [ "$server" = sink ] || wait_for_count "$countfn" -- $((before + count)) 600
   delivered_at=$(now_ns)
   cpu1=$(proc_cpu_ticks "$pid")
   accepted_rate=$(rate "$count" $((accepted_at - start)))
@@ -79,10 +115,33 @@ proc_cpu_ticks() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
-echo "SMTP inbound to one local Maildir user, durable before the 250 on both sides; $messages messages per row unless noted"
-echo "disk bounds on this scratch file system (one writer):"
+# The messages a row left in a Maildir, removed as a cleaning harness does it.
+remove_delivered() {
+  local sub
+  for sub in new cur; do
+    [ -d "$1/$sub" ] && find "$1/$sub" -type f -exec rm -f {} +
+  done
+  return 0
+}
+
+header="SMTP inbound to one local Maildir user, durable before the 250 on both sides; $messages messages per row unless noted"
+if [ -n "$neighbour_mbps" ]; then
+  header+="; a neighbour writes $neighbour_mbps MB/s (buffered) to the same file system through every row"
+fi
+if [ "$clean" = 1 ]; then
+  header+="; before each row the previous row's messages are removed from both Maildirs (rm)"
+fi
+echo "$header"
+if [ -n "$neighbour_mbps" ]; then
+  python3 "$BENCH_LIB/neighbour.py" "$work/neighbour" --mbps "$neighbour_mbps" > "$work/neighbour.log" 2>&1 &
+  neighbour_pid=$!
+  echo "disk bounds on this scratch file system (one writer, and the neighbour):"
+else
+  echo "disk bounds on this scratch file system (one writer):"
+fi
 python3 "$BENCH_LIB/disk_bounds.py" "$work/disk"
-printf '%-44s %13s %13s %7s %16s\n' "load" "postern msg/s" "postfix msg/s" "ratio" "postern CPU ms/msg"
+fmt='%-44s %13s %13s %13s %8s %8s %11s\n'
+printf "$fmt" "load" "postern msg/s" "postfix msg/s" "sink msg/s" "/postfix" "/sink" "pt CPU ms"
 # label | sessions | size | messages | smtp-source flags
 rows=(
   "20 sessions, new connection per message|$sessions|$size|$messages|"
@@ -93,18 +152,31 @@ rows=(
   "20 persistent sessions, 64 KiB|$sessions|65536|$((messages / 5))|-d"
   "20 persistent sessions, 4 MiB|$sessions|4194304|$((messages / 50))|-d"
 )
+first=1
 for row in "${rows[@]}"; do
   IFS='|' read -r label n_sessions n_size count flag <<< "$row"
   flags=()
   [ -n "$flag" ] && flags=("$flag")
+  if [ "$clean" = 1 ] && [ "$first" = 0 ]; then
+    remove_delivered "$postfix_maildir"
+    remove_delivered "$postern_maildir"
+  fi
+  first=0
   # Postfix first, then Postern: a warm page cache helps the second, so the
-  # order is the one that favours the yardstick.
+  # order is the one that favours the yardstick. smtp-sink stores nothing.
   run_load postfix "$postfix_port" postfix_count "$n_sessions" "$n_size" "$count" "${flags[@]}"
   pf_acc=$accepted_rate pf_del=$delivered_rate
   run_load postern "$postern_port" postern_count "$n_sessions" "$n_size" "$count" "${flags[@]}"
-  pt_acc=$accepted_rate pt_del=$delivered_rate
-  printf '%-44s %13s %13s %7s %16s\n' "$label, accepted" "$pt_acc" "$pf_acc" "$(ratio "$pt_acc" "$pf_acc")" ""
-  printf '%-44s %13s %13s %7s %16s\n' "$label, delivered" "$pt_del" "$pf_del" "$(ratio "$pt_del" "$pf_del")" "$cpu_ms"
+  pt_acc=$accepted_rate pt_del=$delivered_rate pt_cpu=$cpu_ms
+  run_load sink "$sink_port" sink_count "$n_sessions" "$n_size" "$count" "${flags[@]}"
+  sk=$accepted_rate
+  printf "$fmt" "$label, accepted" "$pt_acc" "$pf_acc" "$sk" "$(ratio "$pt_acc" "$pf_acc")" "$(ratio "$pt_acc" "$sk")" ""
+  printf "$fmt" "$label, delivered" "$pt_del" "$pf_del" "$sk" "$(ratio "$pt_del" "$pf_del")" "$(ratio "$pt_del" "$sk")" "$pt_cpu"
 done
-echo "(ratio = postern / postfix; both servers on this machine, loopback, one after the other;"
-echo " CPU = postern's user + system time over the row, from /proc; smtp-source shares the same cores)"
+if [ -n "$neighbour_pid" ]; then
+  neighbour_stop
+  echo "neighbour: $(cat "$work/neighbour.log")"
+fi
+echo "(/postfix, /sink = postern's rate over theirs; the three servers on this machine, loopback, one after"
+echo " the other; smtp-sink stores nothing, so its accepted is its delivered; pt CPU = postern's user +"
+echo " system time over the row per message, from /proc; smtp-source shares the same cores)"
