@@ -140,7 +140,7 @@ else
   echo "disk bounds on this scratch file system (one writer):"
 fi
 python3 "$BENCH_LIB/disk_bounds.py" "$work/disk"
-fmt='%-44s %13s %13s %13s %8s %8s %11s\n'
+fmt='%-52s %13s %13s %13s %8s %8s %11s\n'
 printf "$fmt" "load" "postern msg/s" "postfix msg/s" "sink msg/s" "/postfix" "/sink" "pt CPU ms"
 # label | sessions | size | messages | smtp-source flags
 rows=(
