@@ -1,15 +1,26 @@
 #!/usr/bin/env python3
-"""AUTH handshakes per second against a running build of `postern serve`.
+"""AUTH handshakes per second against a build of `postern serve`, and
+beside Postfix with Cyrus SASL (sasldb) in the same run.
 
 For each scenario (SCRAM-SHA-256 and PLAIN, over STARTTLS and in the clear)
 20 concurrent clients repeat: connect, EHLO, [STARTTLS, EHLO], AUTH ...,
 235, QUIT. A handshake is counted at the 235. The server's CPU time per
 handshake (utime + stime from /proc) is printed too.
 
+Then a private Postfix instance (lib/postfix.sh) with smtpd_sasl_type =
+cyrus, its smtpd.conf in its own config directory (auxprop sasldb, a
+private sasldb made with `saslpasswd2 -f`, mech_list PLAIN SCRAM-SHA-256),
+gets the same clients in the clear, and both mechanisms are compared with
+Postern's clear-text rows. Its CPU is the whole instance's (master, live
+and retired children). Cyrus's sasldb keeps the password itself
+(userPassword), so its SCRAM derives the SaltedPassword for every session;
+the iteration count each server announces is printed. Skipped (with a
+note) when not root or when postfix or saslpasswd2 (sasl2-bin) is missing.
+
 Clients cache SCRAM's SaltedPassword per salt (RFC 5802 §5.1 allows it), so
 client-side PBKDF2 does not dominate on a small machine.
 
-Usage: bench/auth.py [--postern build/postern] [--seconds 10] [--clients 20]
+Usage: bench/auth.py [--postern $POSTERN_BIN or build/postern] [--seconds 10] [--clients 20] [--no-postfix]
 """
 import argparse
 import base64
@@ -59,6 +70,7 @@ class Conn:
 
 _salted_cache = {}
 _cache_lock = threading.Lock()
+announced_iterations = [0]  # the i= of the last server-first-message
 
 
 def salted_password(salt, iterations):
@@ -79,6 +91,7 @@ def scram(conn):
     assert code == 334, lines
     server_first = base64.b64decode(lines[0][4:]).decode()
     attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    announced_iterations[0] = int(attrs["i"])
     salted = salted_password(base64.b64decode(attrs["s"]), int(attrs["i"]))
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
     stored_key = hashlib.sha256(client_key).digest()
@@ -149,24 +162,92 @@ def run_scenario(port, pid, tls, mech, clients, seconds):
     return count[0] / elapsed, errors[0], (cpu / count[0] * 1000) if count[0] else float("nan")
 
 
+def postfix_cyrus_start(work, port):
+    """A private Postfix with Cyrus SASL over a private sasldb; returns its
+    directory (stop it with postfix_private_stop)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    pf = os.path.join(work, "postfix")
+    sasl = os.path.join(pf, "etc", "sasl")
+    os.makedirs(sasl)
+    db = os.path.join(sasl, "sasldb2")
+    user, realm = USER.split("@")
+    r = subprocess.run(["saslpasswd2", "-p", "-c", "-f", db, "-u", realm, user],
+                       input=PASSWORD + "\n", capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("saslpasswd2: " + r.stderr)
+    with open(os.path.join(sasl, "smtpd.conf"), "w") as f:
+        f.write(f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nsasldb_path: {db}\n"
+                f"mech_list: PLAIN SCRAM-SHA-256\n")
+    os.chmod(work, 0o755)  # Postfix's unprivileged processes reach their directories under it
+    shutil.chown(db, "postfix", "postfix")
+    r = subprocess.run(
+        ["bash", "-c", f'source "{here}/lib/postfix.sh" && postfix_private_start "$@"', "bench", pf, str(port),
+         "smtpd_sasl_auth_enable = yes", "smtpd_sasl_type = cyrus", "smtpd_sasl_path = smtpd",
+         f"cyrus_sasl_config_path = {sasl}", "smtpd_tls_security_level = none"],
+        capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("postfix: " + r.stdout + r.stderr)
+    return pf
+
+
+def postfix_stop(pf):
+    here = os.path.dirname(os.path.abspath(__file__))
+    subprocess.run(["bash", "-c", f'source "{here}/lib/postfix.sh" && postfix_private_stop "$1"', "bench", pf],
+                   capture_output=True)
+
+
+def postfix_cpu_seconds(pf):
+    """CPU of the whole instance: the master with the children it reaped,
+    plus its live children."""
+    with open(os.path.join(pf, "spool", "pid", "master.pid")) as f:
+        master = int(f.read().strip())
+    tick = os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{master}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    total = sum(int(x) for x in fields[11:15]) / tick
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == master:
+                total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def postfix_missing():
+    if os.geteuid() != 0:
+        return "not root (the private Postfix's daemons run as the postfix user)"
+    for tool in ("postfix", "saslpasswd2"):
+        if shutil.which(tool) is None:
+            return f"{tool} is missing (Debian: postfix, sasl2-bin, libsasl2-modules)"
+    return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--postern", default=os.path.join(os.path.dirname(__file__), "..", "build", "postern"))
+    ap.add_argument("--postern", default=os.environ.get("POSTERN_BIN")
+                    or os.path.join(os.path.dirname(__file__), "..", "build", "postern"))
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--no-postfix", action="store_true", help="Postern alone")
     args = ap.parse_args()
 
-    data = tempfile.mkdtemp(prefix="postern-bench-auth-")
+    data = tempfile.mkdtemp(prefix="postern-bench-auth-", dir=os.environ.get("BENCH_TMP"))
     port = free_port()
     config = os.path.join(data, "postern.toml")
     with open(config, "w") as f:
-        f.write(f'hostname = "localhost"\ndata_dir = "{data}"\nlocal_domains = ["example.org"]\n'
+        f.write(f'hostname = "localhost"\ndata_dir = "{data}/postern"\nlocal_domains = ["example.org"]\n'
                 f'[auth]\nrequire_tls = false\nlockout_failures = 1000000000\nmax_failures_per_session = 1000\n'
                 f'[limits]\nmax_connections_per_ip = 1000\n'
                 f'[greylist]\nenabled = false\n'
                 f'[[listener]]\naddress = "127.0.0.1:{port}"\nrole = "submission"\ntls = "starttls"\n')
     log = open(os.path.join(data, "server.log"), "wb")
     proc = subprocess.Popen([args.postern, "serve", "--config", config], stdout=log, stderr=log)
+    pf = None
     try:
         for _ in range(200):
             try:
@@ -180,11 +261,51 @@ def main():
             sys.exit("user add failed: " + r.stderr)
         print(f"AUTH handshakes/s, {args.clients} concurrent clients, {args.seconds:g} s each")
         print(f"{'mechanism':<15} {'transport':<10} {'handshakes/s':>13} {'errors':>7} {'server CPU ms/handshake':>24}")
+        clear = {}
+        iterations = {}
         for mech_name, mech in (("SCRAM-SHA-256", scram), ("PLAIN", plain)):
             for tls in (True, False):
                 rate, errors, cpu_ms = run_scenario(port, proc.pid, tls, mech, args.clients, args.seconds)
                 print(f"{mech_name:<15} {'STARTTLS' if tls else 'clear':<10} {rate:>13.1f} {errors:>7} {cpu_ms:>24.2f}")
+                if not tls:
+                    clear[mech_name] = (rate, errors, cpu_ms)
+            if mech is scram:
+                iterations["postern"] = announced_iterations[0]
+
+        missing = None if not args.no_postfix else "--no-postfix"
+        missing = missing or postfix_missing()
+        if missing:
+            print(f"(Postfix with Cyrus SASL skipped: {missing})")
+            return
+        pf_port = free_port()
+        pf = postfix_cyrus_start(data, pf_port)
+        pf_rows = {}
+        for mech_name, mech in (("SCRAM-SHA-256", scram), ("PLAIN", plain)):
+            cpu0 = postfix_cpu_seconds(pf)
+            rate, errors, _ = run_scenario(pf_port, proc.pid, False, mech, args.clients, args.seconds)
+            n = rate * args.seconds
+            cpu_ms = (postfix_cpu_seconds(pf) - cpu0) / n * 1000 if n else float("nan")
+            pf_rows[mech_name] = (rate, errors, cpu_ms)
+            if mech is scram:
+                iterations["postfix"] = announced_iterations[0]
+        sasl_version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libsasl2-2"],
+                                      capture_output=True, text=True).stdout or "?"
+        print()
+        print(f"beside Postfix {subprocess.run(['postconf', '-d', '-h', 'mail_version'], capture_output=True, text=True).stdout.strip()}"
+              f" with Cyrus SASL {sasl_version} (sasldb, auxprop), clear text on loopback, "
+              f"same clients; SCRAM iterations announced: postern {iterations['postern']}, "
+              f"postfix {iterations['postfix']}")
+        print(f"{'mechanism':<15} {'postern/s':>10} {'postfix/s':>10} {'ratio':>6} {'errors pt/pf':>13} "
+              f"{'postern CPU ms':>15} {'postfix CPU ms':>15}")
+        for mech_name in ("SCRAM-SHA-256", "PLAIN"):
+            pt, pfr = clear[mech_name], pf_rows[mech_name]
+            ratio = pt[0] / pfr[0] if pfr[0] else float("nan")
+            print(f"{mech_name:<15} {pt[0]:>10.1f} {pfr[0]:>10.1f} {ratio:>6.2f} {f'{pt[1]}/{pfr[1]}':>13} "
+                  f"{pt[2]:>15.2f} {pfr[2]:>15.2f}")
+        print("(ratio = postern / postfix sessions/s; CPU per session: postern's process, Postfix's whole instance)")
     finally:
+        if pf:
+            postfix_stop(pf)
         proc.terminate()
         proc.wait(timeout=40)
         log.close()
