@@ -12,9 +12,9 @@ BENCH_NEIGHBOUR_WARMUP (5) seconds before the first server's run, so its
 dirty pages have built up, and runs through all three.
 
 Per server: delivered msg/s (until the Maildir holds every message; for
-smtp-sink, until the last 250), the fall in % with the neighbour, and the
-time from the final "." to its 250, p50 and p99, quiet and with the
-neighbour. Postfix runs first in each phase (a warm cache helps the second)."""
+smtp-sink, until the last 250), the fall in % with the neighbour, the
+time from the final "." to its 250, p50 and p99, and the server's CPU per
+message (Postfix: the whole instance), quiet and with the neighbour. Postfix runs first in each phase (a warm cache helps the second)."""
 import os
 import signal
 import socket
@@ -69,14 +69,17 @@ def wait_for_port(port, proc, limit=20):
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
-def run(port, maildir):
-    """(delivered msg/s, latencies) of one load; `maildir` None: the 250 is delivery."""
+def run(port, maildir, cpu):
+    """(delivered msg/s, latencies, server CPU ms per message) of one load;
+    `maildir` None: the 250 is delivery."""
     before = maildir_count(maildir) if maildir else 0
+    cpu0 = cpu()
     t0 = time.monotonic()
     lat = smtp_load.send(port, MESSAGES, SESSIONS, SIZE, "load@load.example", USER)
     if maildir:
         wait_for_count(maildir, before + MESSAGES)
-    return MESSAGES / (time.monotonic() - t0), lat
+    elapsed = time.monotonic() - t0
+    return MESSAGES / elapsed, lat, (cpu() - cpu0) * 1000 / MESSAGES
 
 
 class Neighbour:
@@ -111,15 +114,16 @@ def main():
         sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "-m", "1000", f"127.0.0.1:{sink_port}", "1000"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(sink_port, sink)
-        servers = (("postfix", pf.port, os.path.join(pf.dir, "mail", "bench")),
-                   ("postern", pt.port, os.path.join(pt.dir, "data", "mail", "bench.example", "bench")),
-                   ("smtp-sink", sink_port, None))
-        for name, port, maildir in servers:
-            results[name, "quiet"] = run(port, maildir)
+        servers = (("postfix", pf.port, os.path.join(pf.dir, "mail", "bench"), pf.cpu_seconds),
+                   ("postern", pt.port, os.path.join(pt.dir, "data", "mail", "bench.example", "bench"),
+                    lambda: benchlib.cpu_seconds(pt.proc.pid)),
+                   ("smtp-sink", sink_port, None, lambda: benchlib.cpu_seconds(sink.pid)))
+        for name, port, maildir, cpu in servers:
+            results[name, "quiet"] = run(port, maildir, cpu)
         neighbour = Neighbour(benchlib.workdir("neighbour-writer"), MBPS)
         time.sleep(WARMUP)  # the neighbour's dirty pages build up before the first run
-        for name, port, maildir in servers:
-            results[name, "neighbour"] = run(port, maildir)
+        for name, port, maildir, cpu in servers:
+            results[name, "neighbour"] = run(port, maildir, cpu)
         achieved = neighbour.stop()
         neighbour = None
     finally:
@@ -138,18 +142,21 @@ def main():
           f"quiet, then while another process writes {MBPS:g} MB/s buffered to the same file system")
     print(f"neighbour: {achieved}")
     print(f"{'server':10} {'quiet msg/s':>12} {'nbr msg/s':>10} {'fall %':>7} "
-          f"{'p50 quiet':>10} {'p99 quiet':>10} {'p50 nbr':>10} {'p99 nbr':>10}   (ms)")
+          f"{'p50 quiet':>10} {'p99 quiet':>10} {'p50 nbr':>10} {'p99 nbr':>10} "
+          f"{'CPU quiet':>10} {'CPU nbr':>8}   (ms; CPU per message)")
     for name in ("postern", "postfix", "smtp-sink"):
-        q_rate, q_lat = results[name, "quiet"]
-        n_rate, n_lat = results[name, "neighbour"]
+        q_rate, q_lat, q_cpu = results[name, "quiet"]
+        n_rate, n_lat, n_cpu = results[name, "neighbour"]
         fall = (1 - n_rate / q_rate) * 100
         print(f"{name:10} {q_rate:12.1f} {n_rate:10.1f} {fall:7.1f} "
-              f"{ms(q_lat, 0.5):10.2f} {ms(q_lat, 0.99):10.2f} {ms(n_lat, 0.5):10.2f} {ms(n_lat, 0.99):10.2f}")
+              f"{ms(q_lat, 0.5):10.2f} {ms(q_lat, 0.99):10.2f} {ms(n_lat, 0.5):10.2f} {ms(n_lat, 0.99):10.2f} "
+              f"{q_cpu:10.2f} {n_cpu:8.2f}")
     pt_p99 = ms(results["postern", "neighbour"][1], 0.99)
     pf_p99 = ms(results["postfix", "neighbour"][1], 0.99)
     print(f"p99 of the 250 with the neighbour, postern/postfix: {pt_p99 / pf_p99:.2f}")
     print("(msg/s: until every message is in the Maildir, for smtp-sink until the last 250; fall = how much"
-          " lower with the neighbour; p50/p99: final \".\" to its 250)")
+          " lower with the neighbour; p50/p99: final \".\" to its 250; CPU: user + system per message, Postern's"
+          " and smtp-sink's process, Postfix's whole instance)")
 
 
 if __name__ == "__main__":
