@@ -9,6 +9,7 @@
 #include <set>
 
 #include "log/log.hpp"
+#include "delivery/mailbox_sync.hpp"
 #include "delivery/maildir.hpp"
 #include "delivery/sync_mode.hpp"
 
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Creates `path` exclusively and writes the pieces, without fsync (the
-// journal holds the message until a syncfs covers this file).
+// journal holds the message until a sync round covers this file).
 void write_new_unsynced(const fs::path& path, std::string_view head, std::string_view body) {
   int fd = syscalls().open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) throw IoError(errno, "create " + path.string());
@@ -76,7 +77,7 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
   const std::size_t size = head.size() + message.size();
   std::vector<fs::path> tmps, finals;
   std::vector<dev_t> devices;
-  std::vector<fs::path> dirs;  // new/ of the mailboxes synced file by file
+  std::vector<MailboxFile> files;  // in mailboxes synced file by file
   const auto undo = [&] {
     for (const auto& t : tmps) ::unlink(t.c_str());
   };
@@ -86,18 +87,17 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
       try {
         box = ensure_mailbox(t.mailbox);
         const std::string name = maildir_fixed_name(envelope, id, t.recipient, size);
-        if (box.mode == SyncMode::syncfs) write_new_unsynced(t.mailbox / "tmp" / name, head, message);
-        else write_new_synced(t.mailbox / "tmp" / name, {head, message}, 0600);  // its rename is synced in the round
+        write_new_unsynced(t.mailbox / "tmp" / name, head, message);
         tmps.push_back(t.mailbox / "tmp" / name);
         finals.push_back(t.mailbox / "new" / name);
+        if (box.mode == SyncMode::fsync) files.push_back({t.mailbox, name});
       } catch (...) {
         // Look at the mailbox afresh next time (it may have been removed).
         std::lock_guard lock(mailboxes_mutex_);
         mailboxes_.erase(t.mailbox.string());
         throw;
       }
-      if (box.mode == SyncMode::fsync) dirs.push_back(t.mailbox / "new");
-      else if (std::find(devices.begin(), devices.end(), box.device) == devices.end()) devices.push_back(box.device);
+      if (box.mode == SyncMode::syncfs && std::find(devices.begin(), devices.end(), box.device) == devices.end()) devices.push_back(box.device);
     }
     {
       std::unique_lock lock(mutex_);
@@ -129,7 +129,7 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    pending_.push_back({id, std::move(devices), std::move(dirs)});
+    pending_.push_back({id, std::move(devices), std::move(files)});
     wake = pending_.size() == 1 || pending_.size() == round_batch;
   }
   if (wake) pending_cv_.notify_one();
@@ -187,16 +187,16 @@ void DirectDelivery::stop() {
 
 bool DirectDelivery::confirm(std::vector<Pending>& batch) {
   std::set<dev_t> devices;
-  std::set<fs::path> dirs;
-  for (const auto& p : batch) {
+  std::vector<MailboxFile> files;
+  for (auto& p : batch) {
     devices.insert(p.devices.begin(), p.devices.end());
-    dirs.insert(p.dirs.begin(), p.dirs.end());
+    files.insert(files.end(), p.files.begin(), p.files.end());
   }
-  for (const auto& dir : dirs) {
+  if (!files.empty()) {
     try {
-      fsync_dir(dir);
+      sync_mailbox_files(files);
     } catch (const IoError& e) {
-      log::Event("fsync_failed").add("error", e.what());
+      log::Event("mailbox_sync_failed").add("error", e.what());
       return false;
     }
   }
@@ -254,7 +254,7 @@ std::size_t DirectDelivery::unconfirmed() const {
   return pending_.size() + confirming_;
 }
 
-std::uint64_t DirectDelivery::syncfs_rounds() const {
+std::uint64_t DirectDelivery::sync_rounds() const {
   std::lock_guard lock(mutex_);
   return rounds_;
 }

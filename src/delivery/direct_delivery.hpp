@@ -46,6 +46,7 @@
 #include "store/durable_file.hpp"
 #include "store/envelope.hpp"
 #include "store/journal.hpp"
+#include "delivery/mailbox_sync.hpp"
 #include "delivery/sync_mode.hpp"
 
 namespace postern::delivery {
@@ -100,14 +101,14 @@ class DirectDelivery {
 
   // Messages delivered and not yet covered by a syncfs.
   std::size_t unconfirmed() const;
-  std::uint64_t syncfs_rounds() const;
+  std::uint64_t sync_rounds() const;
   const Journal& journal() const { return journal_; }
 
  private:
   struct Pending {
     std::string id;
-    std::vector<dev_t> devices;             // to syncfs
-    std::vector<std::filesystem::path> dirs;  // to fsync (per-file mode)
+    std::vector<dev_t> devices;      // to syncfs (syncfs mode)
+    std::vector<MailboxFile> files;  // to fsync with their directories (fsync mode)
   };
   struct Mailbox {
     dev_t device = 0;

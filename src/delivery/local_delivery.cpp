@@ -279,10 +279,10 @@ void LocalDelivery::start() {
 
 void LocalDelivery::stop() {
   direct_.stop();
-  if (direct_.syncfs_rounds() && !stats_logged_.exchange(true))
+  if (direct_.sync_rounds() && !stats_logged_.exchange(true))
     log::Event("direct_delivery_stats")
         .add("journal_flushes", static_cast<long long>(direct_.journal().flushes()))
-        .add("syncfs_rounds", static_cast<long long>(direct_.syncfs_rounds()))
+        .add("sync_rounds", static_cast<long long>(direct_.sync_rounds()))
         .add("live", static_cast<long long>(direct_.journal().live()));
 }
 

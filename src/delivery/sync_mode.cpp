@@ -58,7 +58,11 @@ SyncMode sync_mode_for(config::MailboxSync policy, const FileSystemKind& kind) {
     case config::MailboxSync::fsync: return SyncMode::fsync;
     case config::MailboxSync::automatic: break;
   }
-  return kind.per_file_sync ? SyncMode::fsync : SyncMode::syncfs;
+  // syncfs waits for every other program's dirty pages too, and proves
+  // nothing on FUSE and network file systems: the files themselves are
+  // synced, everywhere.
+  (void)kind;
+  return SyncMode::fsync;
 }
 
 }  // namespace postern::delivery

@@ -1,9 +1,13 @@
-// Which sync proves that a mailbox file is on stable storage. syncfs(2)
-// flushes a whole local file system in one call, but on FUSE and network
-// file systems (s3fs, sshfs, NFS, CIFS, 9p, Ceph...) it returns 0 without
-// asking the server or the FUSE daemon to flush anything: there only an
-// fsync(2) of each file, and of the directory that names it, says the data
-// left the page cache. The file system is read with statfs(2) f_type.
+// Which sync proves that a mailbox file is on stable storage. By default
+// (and always with mailbox_sync = "fsync") each file and the directory
+// that names it are synced (delivery/mailbox_sync.hpp). mailbox_sync =
+// "syncfs" asks for one syncfs(2) per round instead: it flushes the whole
+// file system, every other program's dirty pages included (a backup, a
+// log, a database on the same disk make each round wait for them), and on
+// FUSE and network file systems (s3fs, sshfs, NFS, CIFS, 9p, Ceph...) it
+// returns 0 without asking the server or the FUSE daemon to flush
+// anything: "syncfs" is for a local file system Postern has to itself.
+// The file system is read with statfs(2) f_type, for the start-up log.
 #pragma once
 
 #include <filesystem>
@@ -33,7 +37,7 @@ FileSystemKind classify_file_system(long long f_type);
 std::optional<FileSystemKind> file_system_of(const std::filesystem::path& path);
 
 // The mode for a file system of kind `kind` under the configured
-// `mailbox_sync` (auto: by file system; the others force one mode).
+// `mailbox_sync`: fsync, unless syncfs is asked for.
 SyncMode sync_mode_for(config::MailboxSync policy, const FileSystemKind& kind);
 
 }  // namespace postern::delivery

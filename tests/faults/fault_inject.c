@@ -1,8 +1,10 @@
 /* LD_PRELOAD fault injection for the integration tests: while the file
  * named by POSTERN_FAULT_FILE exists, fsync(2) and fdatasync(2) on files
  * and directories under a ".../spool" path fail with EIO, as a failing disk
- * makes them fail; while the file named by POSTERN_FAULT_SYNCFS_FILE
- * exists, syncfs(2) fails with EIO. The real binary runs unchanged; a test creates or
+ * makes them fail; while the file named by POSTERN_FAULT_MAIL_FILE exists,
+ * so do they on regular files under a ".../mail/" path (the mailbox files,
+ * not their directories); while the file named
+ * by POSTERN_FAULT_SYNCFS_FILE exists, syncfs(2) fails with EIO. The real binary runs unchanged; a test creates or
  * removes the file to switch the fault on or off. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -13,16 +15,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int faulty(int fd) {
-  const char* flag = getenv("POSTERN_FAULT_FILE");
+static int flag_set(const char* variable) {
+  const char* flag = getenv(variable);
   struct stat st;
-  if (flag == NULL || stat(flag, &st) != 0) return 0;
+  return flag != NULL && stat(flag, &st) == 0;
+}
+
+static int faulty(int fd) {
+  const int spool = flag_set("POSTERN_FAULT_FILE"), mail = flag_set("POSTERN_FAULT_MAIL_FILE");
+  if (!spool && !mail) return 0;
   char link[64], path[4096];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   ssize_t n = readlink(link, path, sizeof path - 1);
   if (n <= 0) return 0;
   path[n] = '\0';
-  return strstr(path, "/spool") != NULL;
+  struct stat st;
+  const int file = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  return (spool && strstr(path, "/spool") != NULL) || (mail && file && strstr(path, "/mail/") != NULL);
 }
 
 int fsync(int fd) {
@@ -48,9 +57,7 @@ int fdatasync(int fd) {
 int syncfs(int fd) {
   static int (*real)(int) = NULL;
   if (real == NULL) real = (int (*)(int))dlsym(RTLD_NEXT, "syncfs");
-  const char* flag = getenv("POSTERN_FAULT_SYNCFS_FILE");
-  struct stat st;
-  if (flag != NULL && stat(flag, &st) == 0) {
+  if (flag_set("POSTERN_FAULT_SYNCFS_FILE")) {
     errno = EIO;
     return -1;
   }

@@ -159,6 +159,15 @@ class Traced(TracedServer, unittest.TestCase):
 
     # -------------------------------------------------------------- item 24
 
+    def assert_file_and_new_synced_after_the_250(self, t, box, name):
+        """The file (renamed into new/ before the 250) and new/ are synced in the
+        round, after the journal's fdatasync that allowed the 250."""
+        commit = t.find(r"fdatasync\(\d+<%s/spool/journal/" % re.escape(self.data))
+        self.assertIsNotNone(commit, "the journal holds the message first")
+        synced = t.fsync_of(os.path.join(box, "new", name), commit)
+        self.assertIsNotNone(synced, "the file itself is synced")
+        self.assertIsNotNone(t.fsync_of(os.path.join(box, "new"), synced), "then the directory that names it")
+
     def test_per_file_mode_fsyncs_each_mailbox_file_instead_of_syncfs(self):
         self.start(extra={"mailbox_sync": "fsync"})
         self.send()
@@ -167,14 +176,22 @@ class Traced(TracedServer, unittest.TestCase):
         self.assertRegex(self.server.log_text(), r"event=sync_mode mailboxes=\S+ fs=\S+ mode=fsync")
         self.assertEqual(t.count(r"\bsyncfs\("), 0, "no syncfs round")
         box = os.path.join(self.data, "mail", "example.org", "postmaster")
-        name = self.mailbox()[0]
-        self.assertIsNotNone(t.find(r"\bfsync\(\d+<%s>" % re.escape(os.path.join(box, "tmp", name))),
-                             "the file itself is synced")
-        self.assertIsNotNone(t.fsync_of(os.path.join(box, "new")), "and the directory that names it")
+        self.assert_file_and_new_synced_after_the_250(t, box, self.mailbox()[0])
         self.assertEqual(os.listdir(os.path.join(self.data, "spool", "journal")), [], "then retired")
 
-    def test_auto_mode_on_a_local_file_system_uses_syncfs(self):
+    def test_auto_mode_on_a_local_file_system_syncs_each_file_never_syncfs(self):
+        # syncfs would wait for every other program's dirty pages as well.
         self.start()
+        self.send()
+        self.assertEqual(len(self.mailbox()), 1)
+        t = self.stop()
+        self.assertRegex(self.server.log_text(), r"event=sync_mode mailboxes=\S+ fs=\S+ mode=fsync")
+        self.assertEqual(t.count(r"\bsyncfs\("), 0)
+        box = os.path.join(self.data, "mail", "example.org", "postmaster")
+        self.assert_file_and_new_synced_after_the_250(t, box, self.mailbox()[0])
+
+    def test_syncfs_mode_uses_syncfs(self):
+        self.start(extra={"mailbox_sync": "syncfs"})
         self.send()
         self.assertEqual(len(self.mailbox()), 1)
         t = self.stop()
@@ -219,7 +236,7 @@ class OnFuse(TracedServer, unittest.TestCase):
         self.assertRegex(log, r"event=sync_mode mailboxes=%s fs=fuse mode=fsync" % re.escape(mnt))
         self.assertRegex(log, r"event=sync_mode mailbox=%s fs=fuse mode=fsync" % re.escape(box))
         self.assertEqual(t.count(r"\bsyncfs\("), 0, "no syncfs on FUSE")
-        self.assertIsNotNone(t.find(r"\bfsync\(\d+<%s>" % re.escape(os.path.join(box, "tmp", names[0]))))
+        self.assertIsNotNone(t.fsync_of(os.path.join(box, "new", names[0])), "the file itself is synced")
         self.assertIsNotNone(t.fsync_of(os.path.join(box, "new")))
 
 

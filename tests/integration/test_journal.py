@@ -1,6 +1,6 @@
 """Delivery before the 250 (docs/store.md): a message for local Maildir
 users is in new/ when its 250 arrives, nothing is spooled, and a crash
-before the background syncfs made the mailbox files durable is repaired at
+before the background sync round made the mailbox files durable is repaired at
 start-up from the journal: a copy that is missing or torn (as a power loss
 leaves it) is written again, an intact one is kept, none is doubled."""
 import os
@@ -62,19 +62,34 @@ class DirectDelivery(unittest.TestCase):
 
     @unittest.skipUnless(os.path.exists(FAULT_INJECT), "fault injection shim not built")
     def test_crash_before_syncfs_is_repaired_from_the_journal(self):
+        self.server.config["mailbox_sync"] = "syncfs"
+        self.server.write_config()
         flag_dir = tempfile.mkdtemp(prefix="postern-fault-")
         self.addCleanup(lambda: shutil.rmtree(flag_dir, ignore_errors=True))
         flag = os.path.join(flag_dir, "fail-syncfs")
         open(flag, "w").close()  # the mailbox files never become durable in this run
         env = {"LD_PRELOAD": os.path.abspath(FAULT_INJECT), "POSTERN_FAULT_SYNCFS_FILE": flag,
                "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
+        self.crash_before_the_round_is_repaired(env, "event=syncfs_failed")
+
+    @unittest.skipUnless(os.path.exists(FAULT_INJECT), "fault injection shim not built")
+    def test_crash_before_the_file_round_is_repaired_from_the_journal(self):
+        flag_dir = tempfile.mkdtemp(prefix="postern-fault-")
+        self.addCleanup(lambda: shutil.rmtree(flag_dir, ignore_errors=True))
+        flag = os.path.join(flag_dir, "fail-mail")
+        open(flag, "w").close()  # the mailbox files never become durable in this run
+        env = {"LD_PRELOAD": os.path.abspath(FAULT_INJECT), "POSTERN_FAULT_MAIL_FILE": flag,
+               "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
+        self.crash_before_the_round_is_repaired(env, "event=mailbox_sync_failed")
+
+    def crash_before_the_round_is_repaired(self, env, failure):
         self.server.env = env
         self.server.start()
         with smtplib.SMTP(*self.server.mx, timeout=10) as c:
             for u in USERS:
                 c.sendmail("sender@remote.example", [u], body_for(u))
-        self.assertTrue(wait_for(lambda: "event=syncfs_failed" in self.server.log_text(), timeout=20))
-        self.assertNotEqual(journal_segments(self.server), [], "the journal keeps what syncfs did not cover")
+        self.assertTrue(wait_for(lambda: failure in self.server.log_text(), timeout=20))
+        self.assertNotEqual(journal_segments(self.server), [], "the journal keeps what the round did not cover")
         self.server.kill9()
         # What a power loss could leave: alice's copy gone, bob's torn, carol's intact.
         os.unlink(new_files(self.server, "alice@example.org")[0])

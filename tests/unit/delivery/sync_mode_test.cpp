@@ -7,11 +7,13 @@
 namespace postern::delivery {
 namespace {
 
-TEST(SyncMode, LocalFileSystemsTrustSyncfs) {
+TEST(SyncMode, LocalFileSystemsAreSyncedFileByFileByDefaultToo) {
+  // syncfs would also wait for every other program's dirty pages there.
   for (long long magic : {0xEF53LL, 0x58465342LL, 0x9123683ELL, 0x01021994LL}) {
     const auto k = classify_file_system(magic);
     EXPECT_FALSE(k.per_file_sync) << k.name;
-    EXPECT_EQ(sync_mode_for(config::MailboxSync::automatic, k), SyncMode::syncfs) << k.name;
+    EXPECT_EQ(sync_mode_for(config::MailboxSync::automatic, k), SyncMode::fsync) << k.name;
+    EXPECT_EQ(sync_mode_for(config::MailboxSync::syncfs, k), SyncMode::syncfs) << k.name;
   }
   EXPECT_EQ(classify_file_system(0xEF53).name, "ext4");
 }

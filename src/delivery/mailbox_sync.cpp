@@ -1,0 +1,76 @@
+#include "delivery/mailbox_sync.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <optional>
+#include <set>
+
+#include "store/durable_file.hpp"
+
+namespace postern::delivery {
+namespace fs = std::filesystem;
+using store::Fd;
+using store::IoError;
+
+namespace {
+
+// cur/<name>:2,<flags> when a reader moved new/<name> there.
+std::optional<fs::path> moved_to_cur(const fs::path& mailbox, const std::string& name) {
+  const fs::path cur = mailbox / "cur";
+  DIR* dir = ::opendir(cur.c_str());
+  if (!dir) return std::nullopt;
+  std::optional<fs::path> found;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string_view n(e->d_name);
+    if (n.size() > name.size() && n.substr(0, name.size()) == name && n[name.size()] == ':') {
+      found = cur / std::string(n);
+      break;
+    }
+  }
+  ::closedir(dir);
+  return found;
+}
+
+struct Open {
+  Fd fd;
+  fs::path path;
+};
+
+}  // namespace
+
+void sync_mailbox_files(const std::vector<MailboxFile>& files) {
+  std::vector<Open> open;
+  open.reserve(files.size());
+  std::set<fs::path> dirs;
+  for (const auto& f : files) {
+    fs::path path = f.mailbox / "new" / f.name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT) {
+      auto moved = moved_to_cur(f.mailbox, f.name);
+      if (!moved) continue;  // expunged already
+      path = *moved;
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0 && errno == ENOENT) continue;
+    }
+    if (fd < 0) throw IoError(errno, "open " + path.string());
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // a hint: errors show in fdatasync
+    dirs.insert(path.parent_path());
+    open.push_back({Fd(fd), std::move(path)});
+  }
+  for (auto& o : open) {
+    if (store::syscalls().fsync != store::real_syscalls().fsync) {
+      store::fsync_fd(o.fd.get(), o.path);  // tests inject failures through the fsync seam
+    } else {
+      while (::fdatasync(o.fd.get()) != 0) {
+        if (errno != EINTR) throw IoError(errno, "fdatasync " + o.path.string());
+      }
+    }
+    o.fd.reset();
+  }
+  for (const auto& dir : dirs) store::fsync_dir(dir);
+}
+
+}  // namespace postern::delivery
