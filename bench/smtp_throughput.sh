@@ -153,7 +153,11 @@ rows=(
   "20 persistent sessions, 4 MiB|$sessions|4194304|$((messages / 50))|-d"
 )
 first=1
+index=0
 for row in "${rows[@]}"; do
+  index=$((index + 1))
+  # BENCH_ROWS="2 4": only those rows (1-based, in the order above)
+  if [ -n "${BENCH_ROWS:-}" ] && [[ " $BENCH_ROWS " != *" $index "* ]]; then continue; fi
   IFS='|' read -r label n_sessions n_size count flag <<< "$row"
   flags=()
   [ -n "$flag" ] && flags=("$flag")

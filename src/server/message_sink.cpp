@@ -49,7 +49,7 @@ asio::awaitable<void> MessageSink::spill() {
   held(0);
   try {
     co_await asio::co_spawn(
-        server_.blocking(),
+        server_.disk(),
         [&]() -> asio::awaitable<void> {
           if (!writer_) writer_ = server_.intake().open(envelope_, queue_id_);
           writer_->append(piece);
@@ -71,7 +71,7 @@ asio::awaitable<std::string> MessageSink::read_back(std::uint64_t offset, std::s
   std::string out;
   if (offset < on_disk) {
     out = co_await asio::co_spawn(
-        server_.blocking(), [&]() -> asio::awaitable<std::string> { co_return writer_->read(offset, max); },
+        server_.disk(), [&]() -> asio::awaitable<std::string> { co_return writer_->read(offset, max); },
         asio::use_awaitable);
     offset += out.size();
   }
@@ -100,7 +100,7 @@ asio::awaitable<void> MessageSink::rewrite(store::Envelope envelope, std::string
     // On disk: a new spool file with the new envelope, the old one's
     // body copied into it piece by piece (memory stays bounded).
     co_await asio::co_spawn(
-        server_.blocking(),
+        server_.disk(),
         [&]() -> asio::awaitable<void> {
           auto fresh = server_.intake().open(envelope, queue_id_);
           fresh->append(head);
@@ -140,7 +140,7 @@ asio::awaitable<void> MessageSink::prepend(std::string header) {
   }
   try {
     co_await asio::co_spawn(
-        server_.blocking(),
+        server_.disk(),
         [&]() -> asio::awaitable<void> {
           writer_->prepend(header);
           co_return;
@@ -161,7 +161,7 @@ asio::awaitable<std::string> MessageSink::commit() {
   piece.swap(pending_);
   held(0);
   auto id = co_await asio::co_spawn(
-      server_.blocking(),
+      server_.disk(),
       [&]() -> asio::awaitable<std::string> {
         // All of it in memory: one trip (local mailboxes first, else the spool).
         if (!writer_) co_return server_.intake().accept(envelope_, piece, queue_id_);

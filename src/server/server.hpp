@@ -104,7 +104,13 @@ class Server {
   // The one user-database handle of the process (admission, AUTH, local delivery).
   admission::Users& users() { return users_; }
   store::Spool& spool() { return *spool_; }
+  // For work that uses the CPU or may block briefly (password hashes, user
+  // lookups): a few threads, so a flood of AUTH cannot starve the I/O threads.
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
+  // For message bodies on their way to disk: threads that mostly wait (for
+  // the journal's group commit), so there are many; the more messages wait
+  // for one flush together, the more of them one fdatasync covers.
+  asio::thread_pool::executor_type disk() { return disk_.get_executor(); }
   // The c-ares resolver of the I/O context `executor` belongs to ([relay]
   // dns_servers); lookups through it never block the thread.
   dns::Resolver& resolver(const asio::any_io_executor& executor);
@@ -145,6 +151,7 @@ class Server {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::atomic<std::size_t> next_context_{0};
   asio::thread_pool blocking_;
+  asio::thread_pool disk_;
   std::vector<std::unique_ptr<Bound>> listeners_;
   std::vector<std::unique_ptr<dns::Resolver>> resolvers_;  // one per context, same order
   asio::signal_set signals_;
