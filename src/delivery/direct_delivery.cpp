@@ -11,30 +11,13 @@
 #include "log/log.hpp"
 #include "delivery/mailbox_sync.hpp"
 #include "delivery/maildir.hpp"
+#include "delivery/staged_file.hpp"
 #include "delivery/sync_mode.hpp"
 
 namespace postern::delivery {
 using namespace store;  // the durable-file primitives and the spool this layer builds on
 namespace fs = std::filesystem;
 
-namespace {
-
-// Creates `path` exclusively and writes the pieces, without fsync (the
-// journal holds the message until a sync round covers this file).
-void write_new_unsynced(const fs::path& path, std::string_view head, std::string_view body) {
-  int fd = syscalls().open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) throw IoError(errno, "create " + path.string());
-  Fd file(fd);
-  try {
-    write_all(fd, head, path);
-    write_all(fd, body, path);
-  } catch (...) {
-    ::unlink(path.c_str());
-    throw;
-  }
-}
-
-}  // namespace
 
 DirectDelivery::DirectDelivery(fs::path journal_dir, std::size_t max_unconfirmed)
     : journal_(std::move(journal_dir)), max_unconfirmed_(max_unconfirmed) {}
@@ -53,7 +36,7 @@ DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) 
   std::lock_guard lock(mailboxes_mutex_);
   auto mode = modes_.find(st.st_dev);
   if (mode == modes_.end()) {
-    // First sight of this file system: syncfs only where it proves something.
+    // First sight of this file system: the mode for it, and a handle for syncfs.
     const auto kind = file_system_of(mailbox).value_or(FileSystemKind{"unknown", true});
     const SyncMode chosen = sync_mode_for(policy_, kind);
     if (chosen == SyncMode::syncfs) {
@@ -75,21 +58,21 @@ DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) 
 bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, std::string_view head,
                              std::string_view message, const std::vector<Target>& targets) {
   const std::size_t size = head.size() + message.size();
-  std::vector<fs::path> tmps, finals;
+  std::vector<StagedFile> staged;
   std::vector<dev_t> devices;
   std::vector<MailboxFile> files;  // in mailboxes synced file by file
-  const auto undo = [&] {
-    for (const auto& t : tmps) ::unlink(t.c_str());
-  };
   try {
     for (const auto& t : targets) {
       Mailbox box;
       try {
         box = ensure_mailbox(t.mailbox);
         const std::string name = maildir_fixed_name(envelope, id, t.recipient, size);
-        write_new_unsynced(t.mailbox / "tmp" / name, head, message);
-        tmps.push_back(t.mailbox / "tmp" / name);
-        finals.push_back(t.mailbox / "new" / name);
+        bool unnamed = box.unnamed;
+        staged.push_back(StagedFile::write(t.mailbox, name, head, message, unnamed));
+        if (unnamed != box.unnamed) {
+          std::lock_guard lock(mailboxes_mutex_);
+          mailboxes_[t.mailbox.string()].unnamed = unnamed;
+        }
         if (box.mode == SyncMode::fsync) files.push_back({t.mailbox, name});
       } catch (...) {
         // Look at the mailbox afresh next time (it may have been removed).
@@ -97,7 +80,8 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
         mailboxes_.erase(t.mailbox.string());
         throw;
       }
-      if (box.mode == SyncMode::syncfs && std::find(devices.begin(), devices.end(), box.device) == devices.end()) devices.push_back(box.device);
+      if (box.mode == SyncMode::syncfs && std::find(devices.begin(), devices.end(), box.device) == devices.end())
+        devices.push_back(box.device);
     }
     {
       std::unique_lock lock(mutex_);
@@ -105,20 +89,20 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
     }
     journal_.append(id, envelope, message);
   } catch (const std::exception& e) {
-    undo();
+    staged.clear();  // nothing of it stays in any mailbox
     log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
     return false;
   }
-  for (std::size_t i = 0; i < tmps.size(); ++i) {
+  for (std::size_t i = 0; i < staged.size(); ++i) {
     try {
-      rename_file(tmps[i], finals[i]);
+      staged[i].publish();
     } catch (const std::exception& e) {
       // Durable in the journal already: finish it the way a restart would.
       log::Event("direct_delivery_repair").add("queue_id", id).add("error", e.what());
       try {
         const auto& t = targets[i];
-        maildir_deliver_once(t.mailbox, maildir_fixed_prefix(envelope, id, t.recipient), finals[i].filename().string(),
-                             head, message);
+        maildir_deliver_once(t.mailbox, maildir_fixed_prefix(envelope, id, t.recipient),
+                             staged[i].final_path().filename().string(), head, message);
       } catch (const std::exception& e2) {
         // Kept in the journal: the next start-up completes it.
         log::Event("direct_delivery_kept").add("queue_id", id).add("error", e2.what());
@@ -226,7 +210,7 @@ void DirectDelivery::run() {
   for (;;) {
     pending_cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
     if (pending_.empty()) break;  // stopping, nothing left
-    // Batch: a syncfs costs about the same for one file as for hundreds, and
+    // Batch: a round costs little more for hundreds of files than for one, and
     // each one competes with the journal's flushes for the disk.
     pending_cv_.wait_until(lock, last_round + round_gap,
                            [&] { return stopping_ || pending_.size() >= round_batch; });

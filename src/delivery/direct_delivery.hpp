@@ -2,22 +2,26 @@
 // Maildir (as an LMTP server delivers): no spool copy, and no fsync of its
 // own per message. The write path, in order:
 //
-//   1. each mailbox gets the message under tmp/ (no fsync), named after the
-//      queue id and the recipient: <secs>.Q<queue id>R<n>.<host>,S=<size>;
+//   1. each mailbox gets the message as an unnamed file of new/ (or under
+//      tmp/ where the file system has no O_TMPFILE: delivery/staged_file.hpp),
+//      without fsync, to be named after the queue id and the recipient:
+//      <secs>.Q<queue id>R<n>.<host>,S=<size>;
 //   2. the message is appended to the journal (store/journal.hpp), whose
 //      group commit shares one fdatasync among every session that is there
 //      at the same moment: from here on, the message is on stable storage;
-//   3. tmp/ → new/ (rename), and the session answers 250;
-//   4. in the background, one syncfs(2) covers every mailbox file written
-//      since the last one; then those messages are retired from the journal.
-//      On a file system where syncfs proves nothing (FUSE, NFS...:
-//      sync_mode.hpp) each file is fsynced in 1 instead, and the round
-//      fsyncs the new/ directories that got one.
+//   3. each file gets its name in new/ (linkat, or rename from tmp/), and
+//      the session answers 250;
+//   4. in the background, a round makes every mailbox file written since
+//      the last one durable: each file fdatasynced and each new/ directory
+//      that names one fsynced (delivery/mailbox_sync.hpp), or, with
+//      mailbox_sync = "syncfs", one syncfs(2) of the file system (sync_mode.hpp);
+//      then those messages are retired from the journal.
 //
 // Why a crash at any instant loses nothing and duplicates nothing:
 //   * before 2 is durable, no 250 was sent: the client still has the mail
-//     (only the tmp/ file may remain, which Maildir readers clean up);
-//   * after 2 and before the syncfs of 4, the journal holds the message:
+//     (an unnamed file leaves nothing; a tmp/ file may remain, which
+//     Maildir readers clean up);
+//   * after 2 and before the round of 4, the journal holds the message:
 //     at start-up (recover()) every live journal message is checked against
 //     its mailboxes by its deterministic name, in new/ and in cur/ (a reader
 //     may have moved it), octet for octet; a file that is missing or torn is
@@ -25,8 +29,8 @@
 //   * after 4, the mailbox files are on stable storage themselves.
 //
 // Threads: deliver() from any thread (it blocks on disk I/O); one
-// background thread runs the syncfs rounds. Backpressure: deliver() waits
-// while more than `max_unconfirmed` messages await their syncfs.
+// background thread runs the rounds. Backpressure: deliver() waits
+// while more than `max_unconfirmed` messages await their round.
 #pragma once
 
 #include <sys/types.h>
@@ -95,11 +99,11 @@ class DirectDelivery {
   // How mailboxes are synced (mailbox_sync); set before start().
   void set_sync_policy(config::MailboxSync policy) { policy_ = policy; }
 
-  // Starts the syncfs thread. stop() confirms what is pending, then stops.
+  // Starts the round thread. stop() confirms what is pending, then stops.
   void start();
   void stop();
 
-  // Messages delivered and not yet covered by a syncfs.
+  // Messages delivered and not yet covered by a round.
   std::size_t unconfirmed() const;
   std::uint64_t sync_rounds() const;
   const Journal& journal() const { return journal_; }
@@ -113,19 +117,20 @@ class DirectDelivery {
   struct Mailbox {
     dev_t device = 0;
     SyncMode mode = SyncMode::syncfs;
+    bool unnamed = true;  // O_TMPFILE works there (delivery/staged_file.hpp)
   };
   // Whether `mailbox` is known to have tmp/new/cur; creates them once. Returns its device and sync mode.
   Mailbox ensure_mailbox(const std::filesystem::path& mailbox);
   void run();
   bool confirm(std::vector<Pending>& batch);
 
-  static constexpr std::size_t round_batch = 512;  // a syncfs round starts early at this many
+  static constexpr std::size_t round_batch = 512;  // a round starts early at this many
 
   Journal journal_;
   std::size_t max_unconfirmed_;
 
   mutable std::mutex mutex_;
-  std::condition_variable pending_cv_;  // work for the syncfs thread
+  std::condition_variable pending_cv_;  // work for the round thread
   std::condition_variable room_cv_;     // room for deliver()
   std::vector<Pending> pending_;
   std::size_t confirming_ = 0;
