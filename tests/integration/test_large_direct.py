@@ -11,7 +11,7 @@ import smtplib
 import subprocess
 import unittest
 
-from harness import Server, free_port, wait_for
+from harness import RawSMTP, Server, free_port, wait_for
 from queue_peers import NextHop, add_user, tls_context
 
 USERS = ["alice@example.org", "bob@example.org", "carol@example.org"]
@@ -111,6 +111,37 @@ class LargeDirect(unittest.TestCase):
         self.assertEqual(counted(metrics, "direct"), 6.0)
         self.assertEqual(counted(metrics, "local"), 0.0)
         self.assertNotIn("event=direct_stream_failed", self.server.log_text())
+
+    def test_bdat_chunks_and_an_abandoned_transaction(self):
+        self.server.start()
+        msg = message(3 << 20, "chunked")
+        c = RawSMTP(*self.server.mx, timeout=30)
+        self.addCleanup(c.close)
+        c.reply()
+        self.assertEqual(c.cmd("EHLO client.example")[0], 250)
+        # A transaction reset halfway through its chunks leaves no file behind.
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER)[0], 250)
+        self.assertEqual(c.cmd("RCPT TO:<alice@example.org>")[0], 250)
+        c.send(b"BDAT %d\r\n" % len(msg[:1 << 20]) + msg[:1 << 20])
+        self.assertEqual(c.reply()[0], 250)
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        self.assertEqual(os.listdir(os.path.join(self.server.maildir("alice@example.org"), "tmp")), [])
+        # Then a whole message in 1 MiB chunks, the last one with LAST.
+        self.assertEqual(c.cmd("MAIL FROM:<%s>" % SENDER)[0], 250)
+        for u in USERS[:2]:
+            self.assertEqual(c.cmd("RCPT TO:<%s>" % u)[0], 250)
+        chunks = [msg[i:i + (1 << 20)] for i in range(0, len(msg), 1 << 20)]
+        for i, chunk in enumerate(chunks):
+            last = " LAST" if i == len(chunks) - 1 else ""
+            c.send(b"BDAT %d%s\r\n" % (len(chunk), last.encode()) + chunk)
+            code, lines = c.reply()
+            self.assertEqual(code, 250, lines)
+        self.assertIn("queued as", lines[0])
+        paths = [new_paths(self.server, u)[0] for u in USERS[:2]]
+        for p in paths:
+            self.check_copy(p, msg)
+        self.assertEqual(os.stat(paths[0]).st_ino, os.stat(paths[1]).st_ino)
+        self.assertEqual(spool_files(self.server), [])
 
     def check_copy_matches(self, path, msg):
         if os.path.getsize(path) < len(msg):
