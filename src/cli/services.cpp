@@ -66,6 +66,34 @@ class MailboxServerRecipients final : public server::RecipientVerifier {
   delivery::LmtpSessionPool connections_;  // the server destroys its verifier before its I/O contexts
 };
 
+// The intake's view of a delivery::MaildirStream; counts the delivery as the direct path does.
+class MailboxStream final : public server::Intake::DirectStream {
+ public:
+  MailboxStream(std::unique_ptr<delivery::MaildirStream> stream, delivery::LocalDelivery& local, util::Metrics* metrics,
+                std::string id, const store::Envelope& envelope)
+      : stream_(std::move(stream)), local_(local), metrics_(metrics), id_(std::move(id)), envelope_(envelope) {}
+  void append(std::string_view bytes) override { stream_->append(bytes); }
+  std::uint64_t size() const override { return stream_->size(); }
+  std::string read(std::uint64_t offset, std::size_t max) const override { return stream_->read(offset, max); }
+  void commit() override {
+    stream_->commit();
+    local_.log_delivered(id_, envelope_);
+    if (!metrics_) return;
+    metrics_->add("postern_delivery_attempts_total", {{"transport", "direct"}, {"status", "delivered"}},
+                  static_cast<double>(envelope_.recipients.size()));
+    metrics_->observe("postern_delivery_seconds",
+                      std::chrono::duration<double>(std::chrono::system_clock::now() - envelope_.received_at).count(),
+                      {{"transport", "direct"}});
+  }
+
+ private:
+  std::unique_ptr<delivery::MaildirStream> stream_;
+  delivery::LocalDelivery& local_;
+  util::Metrics* metrics_;
+  std::string id_;
+  store::Envelope envelope_;
+};
+
 }  // namespace
 
 void start_services(server::Server& server) {
@@ -102,6 +130,14 @@ void start_services(server::Server& server) {
                  {{"transport", "direct"}});
     }
     return true;
+  });
+  // Too large for memory: streamed into the mailboxes, written once.
+  server.intake().stream_directly([l = local.get(), m = metrics.get()](const std::string& id, const store::Envelope& e,
+                                                                       std::string_view first)
+                                      -> std::unique_ptr<server::Intake::DirectStream> {
+    auto stream = l->open_stream(id, e, first);
+    if (!stream) return nullptr;
+    return std::make_unique<MailboxStream>(std::move(stream), *l, m, id, e);
   });
   // What an alias expands to enters again through the intake, like a DSN.
   local->set_inject([&intake = server.intake()](const store::Envelope& e, std::string_view m) {

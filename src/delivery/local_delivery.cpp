@@ -109,6 +109,23 @@ bool LocalDelivery::deliver_now(const std::string& id, const Envelope& envelope,
   if (targets.empty()) return false;
   if (!direct_.deliver(id, envelope, return_path_header(envelope.reverse_path, message), message, targets))
     return false;
+  log_delivered(id, envelope);
+  return true;
+}
+
+std::unique_ptr<MaildirStream> LocalDelivery::open_stream(const std::string& id, const Envelope& envelope,
+                                                          std::string_view first) {
+  const auto snapshot = config();
+  auto targets = direct_targets(*snapshot, envelope);
+  if (targets.empty()) return nullptr;
+  std::vector<MaildirStream::Target> boxes;
+  boxes.reserve(targets.size());
+  for (auto& t : targets) boxes.push_back({std::move(t.mailbox), t.recipient});
+  return std::make_unique<MaildirStream>(envelope, id, return_path_header(envelope.reverse_path, first),
+                                         std::move(boxes));
+}
+
+void LocalDelivery::log_delivered(const std::string& id, const Envelope& envelope) const {
   for (const auto& r : envelope.recipients) {
     log::Event("delivery")
         .add("queue_id", id)
@@ -117,7 +134,6 @@ bool LocalDelivery::deliver_now(const std::string& id, const Envelope& envelope,
         .add("attempts", 1LL)
         .add("reply", "250 2.0.0 Delivered");
   }
-  return true;
 }
 
 void LocalDelivery::recover_journal() {

@@ -31,6 +31,7 @@
 
 #include "config/config.hpp"
 #include "delivery/direct_delivery.hpp"
+#include "delivery/maildir_stream.hpp"
 #include "store/forwarding.hpp"
 #include "store/spool.hpp"
 #include "store/users.hpp"
@@ -76,6 +77,16 @@ class LocalDelivery {
   // delivered and durable (answer 250; nothing was spooled). False: it is
   // not such a message, or a mailbox or the journal failed: spool it.
   bool deliver_now(const std::string& id, const Envelope& envelope, std::string_view message);
+
+  // Delivery before the 250 for a message too large for memory
+  // (maildir_stream.hpp): when every recipient of `envelope` is a
+  // deliverable local Maildir now, the stream its octets go into (the
+  // Return-Path: head is written already); else nullptr. `first` is the
+  // start of the message (for its line ends). Throws IoError when a
+  // mailbox cannot be written.
+  std::unique_ptr<MaildirStream> open_stream(const std::string& id, const Envelope& envelope, std::string_view first);
+  // Logs each recipient delivered (after deliver_now or a committed stream).
+  void log_delivered(const std::string& id, const Envelope& envelope) const;
 
   // Where alias expansions go (the intake's accept); without it, an alias
   // recipient is deferred. Set before start().

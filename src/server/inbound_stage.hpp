@@ -45,6 +45,8 @@ class InboundStage {
   // reply when the message is refused (DMARC p=reject), else nullopt.
   asio::awaitable<std::optional<smtp::Reply>> at_end(Server& server, asio::any_io_executor executor,
                                                      const admission::SessionInfo& session, MessageSink& sink);
+  // Whether the message passes through a check (it adds a header at the end).
+  bool checking() const { return check_ != nullptr; }
   // The transaction ended without a message.
   void abandon();
 

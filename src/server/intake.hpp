@@ -9,6 +9,7 @@
 // Thread-safe: called concurrently from many sessions.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,9 +50,33 @@ class Intake {
       std::function<bool(const std::string& queue_id, const store::Envelope& envelope, std::string_view message)>;
   void deliver_directly(DirectDeliver deliver) { direct_ = std::move(deliver); }
 
+  // The same for a message too large for memory (delivery/maildir_stream.hpp):
+  // its octets go straight into the mailboxes as they arrive, and commit()
+  // returns once it is delivered and durable (nothing spooled, listeners
+  // not called). Throws store::IoError; after a throw read() still gives
+  // the message octets appended so far, to spool them instead.
+  class DirectStream {
+   public:
+    virtual ~DirectStream() = default;
+    virtual void append(std::string_view bytes) = 0;
+    virtual std::uint64_t size() const = 0;
+    virtual std::string read(std::uint64_t offset, std::size_t max) const = 0;
+    virtual void commit() = 0;
+  };
+  // A stream for the message when every recipient can take it so, else
+  // nullptr; `first` is the start of the message. Throws store::IoError.
+  using OpenDirect = std::function<std::unique_ptr<DirectStream>(const std::string& queue_id,
+                                                                 const store::Envelope& envelope, std::string_view first)>;
+  void stream_directly(OpenDirect open) { open_direct_ = std::move(open); }
+  std::unique_ptr<DirectStream> open_direct(const std::string& queue_id, const store::Envelope& envelope,
+                                            std::string_view first) const {
+    return open_direct_ ? open_direct_(queue_id, envelope, first) : nullptr;
+  }
+
  protected:
   void notify(const std::string& queue_id);
   DirectDeliver direct_;
+  OpenDirect open_direct_;
 
  private:
   std::vector<std::function<void(const std::string&)>> listeners_;

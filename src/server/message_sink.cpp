@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "log/log.hpp"
 #include "server/intake.hpp"
 #include "server/server.hpp"
 
@@ -51,8 +52,65 @@ asio::awaitable<void> MessageSink::spill() {
     co_await asio::co_spawn(
         server_.disk(),
         [&]() -> asio::awaitable<void> {
-          if (!writer_) writer_ = server_.intake().open(envelope_, queue_id_);
-          writer_->append(piece);
+          write_out(piece);
+          co_return;
+        },
+        asio::use_awaitable);
+  } catch (const store::IoError& e) {
+    error_ = e.code().value();
+    writer_.reset();
+    direct_.reset();
+  } catch (const std::exception&) {
+    error_ = EIO;
+    writer_.reset();
+    direct_.reset();
+  }
+}
+
+void MessageSink::write_out(std::string_view piece) {
+  if (!writer_ && !direct_ && direct_allowed_) {
+    direct_allowed_ = false;  // asked once per message
+    try {
+      direct_ = server_.intake().open_direct(queue_id_, envelope_, piece);
+    } catch (const std::exception& e) {
+      log::Event("direct_stream_failed").add("queue_id", queue_id_).add("error", e.what());
+    }
+  }
+  if (direct_) {
+    try {
+      direct_->append(piece);
+      return;
+    } catch (const std::exception& e) {
+      log::Event("direct_stream_failed").add("queue_id", queue_id_).add("error", e.what());
+      leave_direct();
+    }
+  }
+  if (!writer_) writer_ = server_.intake().open(envelope_, queue_id_);
+  writer_->append(piece);
+}
+
+void MessageSink::leave_direct() {
+  auto stream = std::move(direct_);
+  if (!stream) return;
+  auto fresh = server_.intake().open(envelope_, queue_id_);
+  constexpr std::size_t piece = 1024 * 1024;
+  for (std::uint64_t at = 0; at < stream->size();) {
+    auto bytes = stream->read(at, piece);
+    if (bytes.empty()) throw store::IoError(EIO, "read back " + queue_id_);
+    fresh->append(bytes);
+    at += bytes.size();
+  }
+  writer_ = std::move(fresh);
+}
+
+// For the stages that read or change the message: it leaves the mailboxes for the spool.
+asio::awaitable<void> MessageSink::spool_instead() {
+  if (!direct_ || error_) co_return;
+  try {
+    co_await asio::co_spawn(
+        server_.blocking(),
+        [&]() -> asio::awaitable<void> {
+          leave_direct();
           co_return;
         },
         asio::use_awaitable);
@@ -66,6 +124,7 @@ asio::awaitable<void> MessageSink::spill() {
 }
 
 asio::awaitable<std::string> MessageSink::read_back(std::uint64_t offset, std::size_t max) {
+  co_await spool_instead();
   if (error_) throw store::IoError(error_, "spool write");
   const std::uint64_t on_disk = writer_ ? writer_->size() : 0;
   std::string out;
@@ -84,6 +143,7 @@ asio::awaitable<std::string> MessageSink::read_back(std::uint64_t offset, std::s
 
 asio::awaitable<void> MessageSink::rewrite(store::Envelope envelope, std::string head, std::uint64_t body_offset,
                                            std::optional<std::string> body) {
+  co_await spool_instead();
   if (error_) throw store::IoError(error_, "spool write");
   if (!writer_) {
     if (body) {
@@ -132,6 +192,7 @@ asio::awaitable<void> MessageSink::rewrite(store::Envelope envelope, std::string
 }
 
 asio::awaitable<void> MessageSink::prepend(std::string header) {
+  co_await spool_instead();
   if (error_ || header.empty()) co_return;
   if (!writer_) {
     pending_.insert(0, header);
@@ -164,7 +225,21 @@ asio::awaitable<std::string> MessageSink::commit() {
       server_.disk(),
       [&]() -> asio::awaitable<std::string> {
         // All of it in memory: one trip (local mailboxes first, else the spool).
-        if (!writer_) co_return server_.intake().accept(envelope_, piece, queue_id_);
+        if (!writer_ && !direct_) co_return server_.intake().accept(envelope_, piece, queue_id_);
+        if (direct_) {
+          bool appended = false;
+          try {
+            direct_->append(piece);
+            appended = true;
+            direct_->commit();  // delivered and durable: no spool file, no listener to wake
+            direct_.reset();
+            co_return queue_id_;
+          } catch (const std::exception& e) {
+            log::Event("direct_stream_failed").add("queue_id", queue_id_).add("error", e.what());
+            leave_direct();
+            if (appended) piece.clear();
+          }
+        }
         writer_->append(piece);
         std::string committed = writer_->commit();
         writer_.reset();

@@ -4,6 +4,12 @@
 // blocking pool); past that, every piece goes straight into the spool file
 // as it arrives, so a session's memory stays bounded whatever the size.
 //
+// When every recipient is a local Maildir and nothing will rewrite the
+// message (allow_direct()), the octets past memory go into the mailboxes
+// instead (Intake::DirectStream): written once, delivered at commit(), no
+// spool file. If that fails (a mailbox cannot be written), what it holds
+// is moved into a spool file and the message goes on as any other.
+//
 // A disk error while streaming (ENOSPC, EIO) is kept, the file is dropped,
 // and later pieces are ignored: the session reads the body to its end,
 // stays in step, and answers once (452 4.3.1 for a full disk, 451 4.3.0
@@ -18,6 +24,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "server/intake.hpp"
 #include "smtp/data_decoder.hpp"
 #include "store/envelope.hpp"
 #include "store/spool.hpp"
@@ -41,6 +48,10 @@ class MessageSink {
   MessageSink(const MessageSink&) = delete;
   MessageSink& operator=(const MessageSink&) = delete;
 
+  // No milter or inbound check will read or change the message: it may be
+  // delivered from the stream (call before the first add()).
+  void allow_direct() { direct_allowed_ = true; }
+
   // Adds decoded message octets (moving to disk when over memory_octets).
   asio::awaitable<void> add(std::string bytes);
   // Puts `header` (whole fields, CRLF-terminated) at the top of the
@@ -53,7 +64,9 @@ class MessageSink {
 
   // ---- For the milters (server/milter_stage.hpp), before commit() ----
   // Octets to be stored so far: our Received: header and the message.
-  std::uint64_t stored_size() const { return (writer_ ? writer_->size() : 0) + pending_.size(); }
+  std::uint64_t stored_size() const {
+    return (writer_ ? writer_->size() : direct_ ? direct_->size() : 0) + pending_.size();
+  }
   // Up to `max` of them from `offset` (read back from the spool file, on
   // the blocking pool, when the message went to disk). Throws store::IoError.
   asio::awaitable<std::string> read_back(std::uint64_t offset, std::size_t max);
@@ -77,6 +90,11 @@ class MessageSink {
 
  private:
   asio::awaitable<void> spill();
+  // On the blocking pool: `piece` to the stream or the spool file.
+  void write_out(std::string_view piece);
+  // On the blocking pool: what the stream holds into a spool file.
+  void leave_direct();
+  asio::awaitable<void> spool_instead();
   void held(std::size_t octets);
 
   Server& server_;
@@ -85,6 +103,8 @@ class MessageSink {
   std::string pending_;  // not yet written to the file
   std::size_t held_ = 0;  // pending_'s share of the process-wide count
   std::unique_ptr<store::Spool::Writer> writer_;
+  std::unique_ptr<Intake::DirectStream> direct_;
+  bool direct_allowed_ = false;
   smtp::ReceivedCounter received_;
   std::uint64_t size_ = 0;
   std::size_t received_octets_ = 0;  // our Received: header

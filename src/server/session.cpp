@@ -339,6 +339,8 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
       sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description(),
                            milters_ ? milters_->queue_id() : std::string());
       inbound_.begin(info_, *dialogue_.transaction());
+      // Nothing will read or change it before the commit: it may go straight to the mailboxes.
+      if (!milters_ && !inbound_.checking()) sink_->allow_direct();
       break;
     case Kind::body:
       co_await inbound_.add(*sink_, std::move(e.text));

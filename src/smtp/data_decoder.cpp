@@ -1,6 +1,7 @@
 #include "smtp/data_decoder.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "util/strings.hpp"
 
@@ -12,9 +13,31 @@ void DataDecoder::put(char c) {
   if (size_ <= max_) out_ += c;
 }
 
+void DataDecoder::put_run(std::string_view run) {
+  if (!nul_ && std::memchr(run.data(), '\0', run.size())) nul_ = true;
+  const std::uint64_t before = size_;
+  size_ += run.size();
+  if (before < max_) out_.append(run.substr(0, static_cast<std::size_t>(std::min<std::uint64_t>(run.size(), max_ - before))));
+}
+
 std::size_t DataDecoder::feed(std::string_view bytes) {
   std::size_t i = 0;
   while (i < bytes.size() && state_ != State::done) {
+    if (state_ == State::in_line) {
+      // Inside a line nothing happens until CR or LF: the run up to it is
+      // copied at once (what put() would do octet by octet).
+      const char* p = bytes.data() + i;
+      const std::size_t left = bytes.size() - i;
+      const auto* cr = static_cast<const char*>(std::memchr(p, '\r', left));
+      const std::size_t until_cr = cr ? static_cast<std::size_t>(cr - p) : left;
+      const auto* lf = static_cast<const char*>(std::memchr(p, '\n', until_cr));
+      const std::size_t run = lf ? static_cast<std::size_t>(lf - p) : until_cr;
+      if (run > 0) {
+        put_run(std::string_view(p, run));
+        i += run;
+        continue;
+      }
+    }
     const char c = bytes[i++];
     switch (state_) {
       case State::line_start:

@@ -50,6 +50,7 @@ class DataDecoder {
  private:
   enum class State { line_start, in_line, cr, dot, dot_cr, done };
   void put(char c);
+  void put_run(std::string_view run);  // octets that are neither CR nor LF
 
   std::uint64_t max_;
   std::uint64_t size_ = 0;

@@ -55,9 +55,12 @@ class DiskFull(unittest.TestCase):
     def test_full_spool_filesystem(self):
         server = Server(listeners=("mx",))
         spool = os.path.join(server.data_dir, "spool")
-        os.makedirs(spool)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", spool], check=True)
-        self.addCleanup(lambda: subprocess.run(["umount", "-l", spool], capture_output=True))
+        # The mailboxes too: a large message for a local Maildir streams there, not to the spool.
+        mail = os.path.join(server.data_dir, "mail")
+        for d in (spool, mail):
+            os.makedirs(d)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", d], check=True)
+            self.addCleanup(lambda d=d: subprocess.run(["umount", "-l", d], capture_output=True))
         server.start()
         self.addCleanup(server.cleanup)
         big = b"Subject: too big for the disk\r\n\r\n" + (b"x" * 998 + b"\r\n") * 2000  # about 2 MB
@@ -68,11 +71,34 @@ class DiskFull(unittest.TestCase):
         journal = os.path.join(spool, "journal")
         self.assertEqual(os.listdir(journal) if os.path.isdir(journal) else [], [], "nothing half-written survives")
         self.assertIn("event=spool_failed", server.log_text())
+        box = server.maildir("postmaster@example.org")
+        self.assertEqual(os.listdir(os.path.join(box, "tmp")) + os.listdir(os.path.join(box, "new")), [],
+                         "nothing half-written survives in the mailbox")
         # The space came back with the discarded file: a message that fits is taken and delivered.
         small = b"Subject: fits\r\n\r\nsmall enough\r\n"
         code, lines = send_raw(server, small)
         self.assertEqual(code, 250, lines)
         self.assertEqual(len(server.delivered("postmaster@example.org")), 1)
+
+
+    def test_full_mailbox_filesystem_sends_a_large_message_to_the_spool(self):
+        server = Server(listeners=("mx",), extra={"queue": {"retry_initial": "1s", "retry_max": "2s"}})
+        mail = os.path.join(server.data_dir, "mail")
+        os.makedirs(mail)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", mail], check=True)
+        self.addCleanup(lambda: subprocess.run(["umount", "-l", mail], capture_output=True))
+        server.start()
+        self.addCleanup(server.cleanup)
+        big = b"Subject: too big for the mailbox\r\n\r\n" + (b"x" * 998 + b"\r\n") * 2000  # about 2 MB
+        # The stream into the mailbox fills its disk; what it held moves to the spool, which has room.
+        code, lines = send_raw(server, big)
+        self.assertEqual(code, 250, lines)
+        self.assertIn("event=direct_stream_failed", server.log_text())
+        box = server.maildir("postmaster@example.org")
+        self.assertEqual(os.listdir(os.path.join(box, "tmp")) + os.listdir(os.path.join(box, "new")), [])
+        # Kept in the spool, deferred while the mailbox is full: never lost.
+        self.assertTrue(wait_for(lambda: "postmaster@example.org" in server.cli("queue", "list").stdout, timeout=20))
+        self.assertIn("event=delivery_error", server.log_text())
 
 
 @unittest.skipUnless(os.path.exists(FAULT_INJECT), "fault injection shim not built")
