@@ -43,6 +43,7 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
   bool temporary = false;
   bool awaiting_final_ack = false;
   bool finished = false;
+  bool verified_by_cache = false;
   std::string identity;
   std::string authcid;
   std::string reason;
@@ -127,7 +128,7 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     const std::string& hash = user->password_hash;
     const std::string& who = user->identity.empty() ? authcid : user->identity;
     VerifiedCache* cache = options.verified_ttl.count() > 0 ? options.verified : nullptr;
-    if (cache && cache->contains(who, hash, password, options.verified_ttl)) return true;
+    if (cache && cache->contains(who, hash, password, options.verified_ttl)) return verified_by_cache = true;
     if (!verify_password(password, hash)) return false;
     if (cache) cache->remember(who, hash, password);
     return true;
@@ -299,5 +300,6 @@ ServerStepper::Step ServerStepper::step(std::string_view response) {
 const std::string& ServerStepper::identity() const { return impl_->identity; }
 const std::string& ServerStepper::authcid() const { return impl_->authcid; }
 std::string_view ServerStepper::reason() const { return impl_->reason; }
+bool ServerStepper::verified_by_cache() const { return impl_->verified_by_cache; }
 
 }  // namespace postern::sasl

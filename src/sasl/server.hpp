@@ -91,6 +91,8 @@ class ServerStepper {
   // A short reason for the log when failed/temporary: "bad-credentials",
   // "unknown-user", "malformed", "channel-binding", "authzid", "store-unavailable".
   std::string_view reason() const;
+  // Done on a PLAIN/LOGIN password the VerifiedCache knew: no yescrypt ran.
+  bool verified_by_cache() const;
 
  private:
   struct Impl;

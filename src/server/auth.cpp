@@ -274,7 +274,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl:
 
   switch (step.status) {
     case sasl::ServerStepper::Status::done:
-      co_return Step{std::nullopt, authenticated(), identity(), false};
+      co_return Step{std::nullopt, authenticated(), identity(), false, stepper_ && stepper_->verified_by_cache()};
     case sasl::ServerStepper::Status::temporary:
       log_failure(session, "temporary");
       co_return Step{std::nullopt, auth_temporary_failure(), {}, false};

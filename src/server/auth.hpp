@@ -80,6 +80,7 @@ class AuthExchange {
     smtp::Reply reply;                     // otherwise: the final reply
     std::string identity;                  // with a 235: who the client is
     bool close = false;                    // close after the reply
+    bool cached = false;                   // with a 235: the password was in the verified cache
   };
 
   // `exchange` holds the SASL state while challenges go back and forth.
