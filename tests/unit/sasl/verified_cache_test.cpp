@@ -177,6 +177,19 @@ TEST(VerifiedCacheStepper, AHitSkipsYescrypt) {
   cache.remember("alice@example.org", store.user.password_hash, "pw");
   EXPECT_EQ(plain(store, cache, "alice@example.org", "pw"), S::done);
   EXPECT_EQ(plain(store, cache, "alice@example.org", "pw2"), S::failed);
+
+  ServerOptions off;  // a TTL of 0: yescrypt alone, which refuses this hash
+  off.verified = &cache;
+  ServerStepper stepper(store, std::move(off));
+  EXPECT_EQ(stepper.begin(Mechanism::plain, std::string("\0alice@example.org\0pw", 21)).status, S::failed);
+  EXPECT_FALSE(stepper.verified_by_cache());
+
+  ServerOptions on;
+  on.verified = &cache;
+  on.verified_ttl = 1h;
+  ServerStepper cached(store, std::move(on));
+  EXPECT_EQ(cached.begin(Mechanism::plain, std::string("\0alice@example.org\0pw", 21)).status, S::done);
+  EXPECT_TRUE(cached.verified_by_cache());
 }
 
 }  // namespace
