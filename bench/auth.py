@@ -17,6 +17,11 @@ and retired children). Cyrus's sasldb keeps the password itself
 the iteration count each server announces is printed. Skipped (with a
 note) when not root or when postfix or saslpasswd2 (sasl2-bin) is missing.
 
+Postern runs with its default [auth] verified_cache_ttl (1 h): after the
+first session, the user's PLAIN password is checked against the remembered
+digest instead of yescrypt (docs/sasl.md), as a client logging in again
+and again would be.
+
 Clients cache SCRAM's SaltedPassword per salt (RFC 5802 §5.1 allows it), so
 client-side PBKDF2 does not dominate on a small machine.
 

@@ -62,6 +62,10 @@ struct Auth {
   unsigned lockout_failures = 10;
   Duration lockout_window{std::chrono::minutes(10)};
   Duration lockout_duration{std::chrono::minutes(15)};
+  // A PLAIN/LOGIN password verified by yescrypt passes again without it for
+  // this long while the stored hash is unchanged (sasl/verified_cache.hpp);
+  // 0 = every login runs yescrypt.
+  Duration verified_cache_ttl{std::chrono::hours(1)};
   // OAUTHBEARER and XOAUTH2 (SPEC §14), offered after TLS when the URL is
   // set: tokens are checked by RFC 7662 introspection at this https URL.
   std::string oauth_introspection_url;

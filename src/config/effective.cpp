@@ -92,6 +92,7 @@ std::string to_toml(const Config& c) {
   o << "lockout_failures = " << c.auth.lockout_failures << "\n";
   o << "lockout_window = " << dur(c.auth.lockout_window) << "\n";
   o << "lockout_duration = " << dur(c.auth.lockout_duration) << "\n";
+  o << "verified_cache_ttl = " << dur(c.auth.verified_cache_ttl) << "\n";
   o << "oauth_introspection_url = " << str(c.auth.oauth_introspection_url) << "\n";
   o << "oauth_client_id = " << str(c.auth.oauth_client_id) << "\n";
   o << "oauth_client_secret_file = " << path(c.auth.oauth_client_secret_file) << "\n";

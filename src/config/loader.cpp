@@ -563,6 +563,10 @@ class Loader {
         {"lockout_failures", [&](auto& n) { c_.auth.lockout_failures = integer(n, 1); }},
         {"lockout_window", [&](auto& n) { c_.auth.lockout_window = duration(n, 1); }},
         {"lockout_duration", [&](auto& n) { c_.auth.lockout_duration = duration(n, 1); }},
+        {"verified_cache_ttl", [&](auto& n) {
+           c_.auth.verified_cache_ttl = duration(n, 0);
+           if (c_.auth.verified_cache_ttl > std::chrono::hours(24)) fail("must be at most 1d");
+         }},
         {"oauth_introspection_url", [&](auto& n) {
            c_.auth.oauth_introspection_url = string(n);
            const auto& u = c_.auth.oauth_introspection_url;

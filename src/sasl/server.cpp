@@ -43,6 +43,7 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
   bool temporary = false;
   bool awaiting_final_ack = false;
   bool finished = false;
+  bool verified_by_cache = false;
   std::string identity;
   std::string authcid;
   std::string reason;
@@ -121,6 +122,18 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     return GSASL_NO_CALLBACK;
   }
 
+  // The known user's password against the hash just read from the store:
+  // the verified cache, else yescrypt (and a success is remembered).
+  bool password_matches(std::string_view password) {
+    const std::string& hash = user->password_hash;
+    const std::string& who = user->identity.empty() ? authcid : user->identity;
+    VerifiedCache* cache = options.verified_ttl.count() > 0 ? options.verified : nullptr;
+    if (cache && cache->contains(who, hash, password, options.verified_ttl)) return verified_by_cache = true;
+    if (!verify_password(password, hash)) return false;
+    if (cache) cache->remember(who, hash, password);
+    return true;
+  }
+
   int validate_simple() {
     const char* name = gsasl_property_fast(session, GSASL_AUTHID);
     const char* password = gsasl_property_fast(session, GSASL_PASSWORD);
@@ -128,9 +141,12 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     lookup(name);
     if (temporary) return GSASL_AUTHENTICATION_ERROR;
     const bool known = user.has_value() && !user->password_hash.empty();
-    // Unknown users are checked against a dummy hash: same work, same answer.
-    const bool match = verify_password(password ? password : "", known ? user->password_hash : dummy_password_hash());
-    if (!known || !match) return GSASL_AUTHENTICATION_ERROR;
+    if (!known) {
+      // Unknown users are checked against a dummy hash: same work, same answer.
+      verify_password(password ? password : "", dummy_password_hash());
+      return GSASL_AUTHENTICATION_ERROR;
+    }
+    if (!password_matches(password ? password : "")) return GSASL_AUTHENTICATION_ERROR;
     if (authzid != nullptr && *authzid != '\0' && std::strcmp(authzid, name) != 0 &&
         !util::iequals(authzid, user->identity)) {
       reason = "authzid";
@@ -284,5 +300,6 @@ ServerStepper::Step ServerStepper::step(std::string_view response) {
 const std::string& ServerStepper::identity() const { return impl_->identity; }
 const std::string& ServerStepper::authcid() const { return impl_->authcid; }
 std::string_view ServerStepper::reason() const { return impl_->reason; }
+bool ServerStepper::verified_by_cache() const { return impl_->verified_by_cache; }
 
 }  // namespace postern::sasl

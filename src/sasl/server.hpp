@@ -7,7 +7,9 @@
 // the authentication identity the client names:
 // * PLAIN, LOGIN: the password is checked against the yescrypt hash
 //   (GSASL_VALIDATE_SIMPLE). An unknown user is checked against a dummy
-//   hash, so the failure costs the same.
+//   hash, so the failure costs the same. With a VerifiedCache in the
+//   options, a password verified against the same hash less than the TTL
+//   ago passes without yescrypt (verified_cache.hpp).
 // * SCRAM-*: the stored salt, iteration count, StoredKey and ServerKey (RFC
 //   5803) are handed to GNU SASL. An unknown user (or one without keys for
 //   this hash) gets a salt derived from the server secret and the name
@@ -29,6 +31,7 @@
 // yescrypt (tens of milliseconds): call it off the I/O thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +39,7 @@
 
 #include "sasl/credentials.hpp"
 #include "sasl/mechanism.hpp"
+#include "sasl/verified_cache.hpp"
 
 namespace postern::sasl {
 
@@ -48,6 +52,10 @@ struct ServerOptions {
   bool plus_offered = false;
   // This connection's TLS channel bindings (empty without TLS).
   ChannelBindings channel_binding;
+  // PLAIN/LOGIN successes remembered for verified_ttl; none or 0: every
+  // password goes through yescrypt.
+  VerifiedCache* verified = nullptr;
+  std::chrono::seconds verified_ttl{0};
 };
 
 class ServerStepper {
@@ -83,6 +91,8 @@ class ServerStepper {
   // A short reason for the log when failed/temporary: "bad-credentials",
   // "unknown-user", "malformed", "channel-binding", "authzid", "store-unavailable".
   std::string_view reason() const;
+  // Done on a PLAIN/LOGIN password the VerifiedCache knew: no yescrypt ran.
+  bool verified_by_cache() const;
 
  private:
   struct Impl;

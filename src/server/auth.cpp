@@ -19,6 +19,7 @@
 #include "sasl/secrets.hpp"
 #include "sasl/server.hpp"
 #include "sasl/tls_binding.hpp"
+#include "sasl/verified_cache.hpp"
 #include "admission/auth_lockout.hpp"
 #include "admission/auth_state.hpp"
 #include "server/auth_dovecot.hpp"
@@ -192,6 +193,8 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::
   for (auto m : usable_mechanisms(config, info.tls))
     if (sasl::is_plus(m)) options.plus_offered = true;
   if (info.tls) options.channel_binding = sasl::channel_bindings(session.tls_handle(), true);
+  options.verified = &sasl::VerifiedCache::process();
+  options.verified_ttl = config.auth.verified_cache_ttl;
 
   auto stepper_for = std::make_unique<sasl::ServerStepper>(*users, std::move(options));
   exchange = std::make_unique<AuthExchange>(*mechanism, std::move(users), std::move(stepper_for), std::move(client));
@@ -271,7 +274,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl:
 
   switch (step.status) {
     case sasl::ServerStepper::Status::done:
-      co_return Step{std::nullopt, authenticated(), identity(), false};
+      co_return Step{std::nullopt, authenticated(), identity(), false, stepper_ && stepper_->verified_by_cache()};
     case sasl::ServerStepper::Status::temporary:
       log_failure(session, "temporary");
       co_return Step{std::nullopt, auth_temporary_failure(), {}, false};

@@ -16,7 +16,9 @@
 // 454 (lockout, store unavailable), or 421 after the
 // max_failures_per_session-th failure (with `close`). The SASL steps
 // (store lookups, yescrypt) run on the server's blocking pool, never on
-// the I/O thread. AUTH payloads are never logged.
+// the I/O thread; a PLAIN/LOGIN password verified less than [auth]
+// verified_cache_ttl ago against the same stored hash skips yescrypt
+// (sasl/verified_cache.hpp). AUTH payloads are never logged.
 //
 // With [auth] backend = "dovecot" (SPEC §12) every exchange is relayed to
 // Dovecot's auth service (auth_dovecot.cpp, dovecot/auth_client.hpp): the
@@ -80,6 +82,7 @@ class AuthExchange {
     smtp::Reply reply;                     // otherwise: the final reply
     std::string identity;                  // with a 235: who the client is
     bool close = false;                    // close after the reply
+    bool cached = false;                   // with a 235: the password was in the verified cache
   };
 
   // `exchange` holds the SASL state while challenges go back and forth.

@@ -576,7 +576,9 @@ Session::Next Session::auth_step(AuthExchange::Step step) {
   }
   auth_.reset();
   if (!step.identity.empty()) {
-    log::Event("auth").add("session", info_.id).add("client", info_.peer_address).add("user", step.identity);
+    log::Event e("auth");
+    e.add("session", info_.id).add("client", info_.peer_address).add("user", step.identity);
+    if (step.cached) e.add("verified", "cache");
     if (milters_) milters_->authenticated(auth_mechanism_);
   }
   dialogue_.auth_done(std::move(step.reply), std::move(step.identity));
