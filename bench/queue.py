@@ -77,6 +77,10 @@ def postern_server(name, hop):
     r = p.cli("user", "add", USER, "--password-stdin", input=PASSWORD + "\n")
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
+    # The load's MAIL FROM is load@load.example: the user may send as it (SPEC §11).
+    r = p.cli("user", "sender", USER, "add", "load@load.example")
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
     return p
 
 

@@ -77,6 +77,15 @@ class MailboxStream final : public server::Intake::DirectStream {
   std::string read(std::uint64_t offset, std::size_t max) const override { return stream_->read(offset, max); }
   void commit() override {
     stream_->commit();
+    // Delivered: nothing below may make the caller spool it a second time.
+    try {
+      record();
+    } catch (const std::exception&) {
+    }
+  }
+
+ private:
+  void record() {
     local_.log_delivered(id_, envelope_);
     if (!metrics_) return;
     metrics_->add("postern_delivery_attempts_total", {{"transport", "direct"}, {"status", "delivered"}},
@@ -86,7 +95,6 @@ class MailboxStream final : public server::Intake::DirectStream {
                       {{"transport", "direct"}});
   }
 
- private:
   std::unique_ptr<delivery::MaildirStream> stream_;
   delivery::LocalDelivery& local_;
   util::Metrics* metrics_;

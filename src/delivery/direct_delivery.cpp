@@ -24,6 +24,12 @@ DirectDelivery::DirectDelivery(fs::path journal_dir, std::size_t max_unconfirmed
 
 DirectDelivery::~DirectDelivery() { stop(); }
 
+void DirectDelivery::no_unnamed_files(const fs::path& mailbox) {
+  std::lock_guard lock(mailboxes_mutex_);
+  auto it = mailboxes_.find(mailbox.string());  // (another thread may have dropped it: then it is looked at afresh)
+  if (it != mailboxes_.end()) it->second.unnamed = false;
+}
+
 DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) {
   {
     std::lock_guard lock(mailboxes_mutex_);
@@ -69,10 +75,7 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
         const std::string name = maildir_fixed_name(envelope, id, t.recipient, size);
         bool unnamed = box.unnamed;
         staged.push_back(StagedFile::write(t.mailbox, name, head, message, unnamed));
-        if (unnamed != box.unnamed) {
-          std::lock_guard lock(mailboxes_mutex_);
-          mailboxes_[t.mailbox.string()].unnamed = unnamed;
-        }
+        if (unnamed != box.unnamed) no_unnamed_files(t.mailbox);
         if (box.mode == SyncMode::fsync) files.push_back({t.mailbox, name});
       } catch (...) {
         // Look at the mailbox afresh next time (it may have been removed).
@@ -99,6 +102,7 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
     } catch (const std::exception& e) {
       // Durable in the journal already: finish it the way a restart would.
       log::Event("direct_delivery_repair").add("queue_id", id).add("error", e.what());
+      if (staged[i].unnamed()) no_unnamed_files(targets[i].mailbox);  // e.g. no /proc to link through
       try {
         const auto& t = targets[i];
         maildir_deliver_once(t.mailbox, maildir_fixed_prefix(envelope, id, t.recipient),
@@ -191,7 +195,11 @@ bool DirectDelivery::confirm(std::vector<Pending>& batch) {
       auto it = sync_fds_.find(dev);
       if (it != sync_fds_.end()) fd = it->second.get();
     }
-    if (fd >= 0 && ::syncfs(fd) != 0) {
+    if (fd < 0) {
+      log::Event("syncfs_failed").add("error", "no handle for the file system");
+      return false;
+    }
+    if (::syncfs(fd) != 0) {
       log::Event("syncfs_failed").add("error", std::error_code(errno, std::generic_category()).message());
       return false;
     }
@@ -224,10 +232,10 @@ void DirectDelivery::run() {
     confirming_ = 0;
     ++rounds_;
     if (!ok) {
-      // The journal keeps them; try again in a second (or leave them to the next start).
-      pending_.insert(pending_.end(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
-      if (stopping_) break;
-      pending_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+      // Not tried again: after a failed writeback the kernel may report the
+      // error once and then call the same pages synced. The journal keeps
+      // these messages; the next start-up checks and completes them.
+      log::Event("journal_kept").add("messages", static_cast<long long>(batch.size()));
     }
     room_cv_.notify_all();
   }

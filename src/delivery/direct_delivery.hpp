@@ -121,6 +121,8 @@ class DirectDelivery {
   };
   // Whether `mailbox` is known to have tmp/new/cur; creates them once. Returns its device and sync mode.
   Mailbox ensure_mailbox(const std::filesystem::path& mailbox);
+  // O_TMPFILE or linking through /proc failed there: tmp/ from now on.
+  void no_unnamed_files(const std::filesystem::path& mailbox);
   void run();
   bool confirm(std::vector<Pending>& batch);
 

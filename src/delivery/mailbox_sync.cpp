@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <optional>
 #include <set>
@@ -17,11 +18,18 @@ using store::IoError;
 
 namespace {
 
+// Files synced together: the fds of a chunk stay open from its writeback
+// pass to its fdatasync pass, so a large batch never runs out of them.
+constexpr std::size_t chunk_files = 128;
+
 // cur/<name>:2,<flags> when a reader moved new/<name> there.
 std::optional<fs::path> moved_to_cur(const fs::path& mailbox, const std::string& name) {
   const fs::path cur = mailbox / "cur";
   DIR* dir = ::opendir(cur.c_str());
-  if (!dir) return std::nullopt;
+  if (!dir) {
+    if (errno == ENOENT) return std::nullopt;
+    throw IoError(errno, "open " + cur.string());  // not "expunged": the batch is kept
+  }
   std::optional<fs::path> found;
   while (const dirent* e = ::readdir(dir)) {
     const std::string_view n(e->d_name);
@@ -39,17 +47,14 @@ struct Open {
   fs::path path;
 };
 
-}  // namespace
-
-void sync_mailbox_files(const std::vector<MailboxFile>& files) {
+void sync_chunk(const MailboxFile* first, const MailboxFile* last, std::set<fs::path>& dirs) {
   std::vector<Open> open;
-  open.reserve(files.size());
-  std::set<fs::path> dirs;
-  for (const auto& f : files) {
-    fs::path path = f.mailbox / "new" / f.name;
+  open.reserve(static_cast<std::size_t>(last - first));
+  for (const auto* f = first; f != last; ++f) {
+    fs::path path = f->mailbox / "new" / f->name;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0 && errno == ENOENT) {
-      auto moved = moved_to_cur(f.mailbox, f.name);
+      auto moved = moved_to_cur(f->mailbox, f->name);
       if (!moved) continue;  // expunged already
       path = *moved;
       fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -70,6 +75,19 @@ void sync_mailbox_files(const std::vector<MailboxFile>& files) {
     }
     o.fd.reset();
   }
+}
+
+}  // namespace
+
+void sync_mailbox_files(const std::vector<MailboxFile>& files) {
+  std::set<fs::path> dirs;
+  for (std::size_t i = 0; i < files.size(); i += chunk_files) {
+    const std::size_t end = std::min(files.size(), i + chunk_files);
+    sync_chunk(files.data() + i, files.data() + end, dirs);
+  }
+  // After the files: a name made by linkat or rename is durable once its
+  // directory is synced, and on ext4 and XFS this also commits the link
+  // count of a file that was unnamed until then.
   for (const auto& dir : dirs) store::fsync_dir(dir);
 }
 

@@ -48,6 +48,7 @@ class StagedFile {
   void discard();
 
   const std::filesystem::path& final_path() const { return final_; }
+  bool unnamed() const { return static_cast<bool>(fd_); }
 
  private:
   store::Fd fd_;                // the unnamed file, until linked

@@ -128,6 +128,7 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     const std::string& hash = user->password_hash;
     const std::string& who = user->identity.empty() ? authcid : user->identity;
     VerifiedCache* cache = options.verified_ttl.count() > 0 ? options.verified : nullptr;
+    if (!cache && options.verified) options.verified->clear();  // turned off: nothing stays in memory
     if (cache && cache->contains(who, hash, password, options.verified_ttl)) return verified_by_cache = true;
     if (!verify_password(password, hash)) return false;
     if (cache) cache->remember(who, hash, password);

@@ -50,9 +50,17 @@ void VerifiedCache::erase(std::unordered_map<std::string, Entry>::iterator it) {
   entries_.erase(it);
 }
 
+void VerifiedCache::clear() {
+  std::lock_guard lock(mutex_);
+  while (!entries_.empty()) erase(entries_.begin());
+}
+
 bool VerifiedCache::contains(std::string_view user, std::string_view hash, std::string_view password,
                              std::chrono::seconds ttl) {
-  if (ttl.count() <= 0) return false;
+  if (ttl.count() <= 0) {
+    clear();
+    return false;
+  }
   std::string offered = digest(user, hash, password);  // outside the lock: the pool runs these side by side
   const auto now = clock_();
   std::lock_guard lock(mutex_);

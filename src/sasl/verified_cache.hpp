@@ -39,6 +39,8 @@ class VerifiedCache {
 
   // True when `password` was verified for `user` against this same `hash`
   // less than `ttl` ago. A stale entry (other hash, expired) is dropped.
+  // Forgets every entry (the cache was turned off by a reload).
+  void clear();
   bool contains(std::string_view user, std::string_view hash, std::string_view password, std::chrono::seconds ttl);
   // After a successful yescrypt check of `password` against `hash`.
   void remember(std::string_view user, std::string_view hash, std::string_view password);

@@ -108,7 +108,7 @@ asio::awaitable<void> MessageSink::spool_instead() {
   if (!direct_ || error_) co_return;
   try {
     co_await asio::co_spawn(
-        server_.blocking(),
+        server_.disk(),
         [&]() -> asio::awaitable<void> {
           leave_direct();
           co_return;
@@ -234,6 +234,16 @@ asio::awaitable<std::string> MessageSink::commit() {
             direct_->commit();  // delivered and durable: no spool file, no listener to wake
             direct_.reset();
             co_return queue_id_;
+          } catch (const store::IoError& e) {
+            log::Event("direct_stream_failed").add("queue_id", queue_id_).add("error", e.what());
+            // A failed fsync may have dropped the pages: what reading the
+            // file back gives is not known to be the message. 451, no copy.
+            if (e.code().value() == EIO) {
+              direct_.reset();
+              throw;
+            }
+            leave_direct();
+            if (appended) piece.clear();
           } catch (const std::exception& e) {
             log::Event("direct_stream_failed").add("queue_id", queue_id_).add("error", e.what());
             leave_direct();

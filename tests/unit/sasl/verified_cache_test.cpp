@@ -187,6 +187,12 @@ TEST(VerifiedCacheStepper, AHitSkipsYescrypt) {
   ServerOptions on;
   on.verified = &cache;
   on.verified_ttl = 1h;
+  {
+    // Turned off, it forgot what it held: nothing verified stays in memory.
+    ServerStepper forgotten(store, ServerOptions(on));
+    EXPECT_EQ(forgotten.begin(Mechanism::plain, std::string("\0alice@example.org\0pw", 21)).status, S::failed);
+  }
+  cache.remember("alice@example.org", store.user.password_hash, "pw");
   ServerStepper cached(store, std::move(on));
   EXPECT_EQ(cached.begin(Mechanism::plain, std::string("\0alice@example.org\0pw", 21)).status, S::done);
   EXPECT_TRUE(cached.verified_by_cache());
