@@ -18,7 +18,6 @@ namespace postern::delivery {
 using namespace store;  // the durable-file primitives and the spool this layer builds on
 namespace fs = std::filesystem;
 
-
 DirectDelivery::DirectDelivery(fs::path journal_dir, std::size_t max_unconfirmed)
     : journal_(std::move(journal_dir)), max_unconfirmed_(max_unconfirmed) {}
 
