@@ -127,17 +127,28 @@ void start_services(server::Server& server) {
 
   auto local = std::make_shared<delivery::LocalDelivery>(config, server.spool(), users.get());
   server.keep(local);
-  server.intake().deliver_directly([l = local.get(), m = metrics.get()](const std::string& id, const store::Envelope& e,
-                                                                         std::string_view message) {
+  auto count_direct = [m = metrics.get()](const store::Envelope& e) {
+    if (!m) return;
+    m->add("postern_delivery_attempts_total", {{"transport", "direct"}, {"status", "delivered"}},
+           static_cast<double>(e.recipients.size()));
+    m->observe("postern_delivery_seconds",
+               std::chrono::duration<double>(std::chrono::system_clock::now() - e.received_at).count(),
+               {{"transport", "direct"}});
+  };
+  server.intake().deliver_directly([l = local.get(), count_direct](const std::string& id, const store::Envelope& e,
+                                                                    std::string_view message) {
     if (!l->deliver_now(id, e, message)) return false;
-    if (m) {
-      m->add("postern_delivery_attempts_total", {{"transport", "direct"}, {"status", "delivered"}},
-             static_cast<double>(e.recipients.size()));
-      m->observe("postern_delivery_seconds",
-                 std::chrono::duration<double>(std::chrono::system_clock::now() - e.received_at).count(),
-                 {{"transport", "direct"}});
-    }
+    count_direct(e);
     return true;
+  });
+  server.intake().deliver_directly_async([l = local.get(), count_direct](const std::string& id,
+                                                                          const store::Envelope& e,
+                                                                          std::string_view message,
+                                                                          std::function<void(bool)> done) {
+    return l->deliver_now_async(id, e, message, [&e, count_direct, done = std::move(done)](bool delivered) {
+      if (delivered) count_direct(e);
+      done(delivered);
+    });
   });
   // Too large for memory: streamed into the mailboxes, written once.
   server.intake().stream_directly([l = local.get(), m = metrics.get()](const std::string& id, const store::Envelope& e,

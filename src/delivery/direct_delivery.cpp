@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <set>
 
 #include "log/log.hpp"
@@ -62,10 +63,43 @@ DirectDelivery::Mailbox DirectDelivery::ensure_mailbox(const fs::path& mailbox) 
 
 bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, std::string_view head,
                              std::string_view message, const std::vector<Target>& targets) {
-  const std::size_t size = head.size() + message.size();
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false, delivered = false;
+  deliver_async(id, envelope, std::string(head), message, targets, [&](bool ok) {
+    std::lock_guard lock(m);
+    delivered = ok;
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+  return delivered;
+}
+
+// A message between its files' writing and its journal flush.
+struct DirectDelivery::InFlight {
+  std::string id;
+  const Envelope* envelope = nullptr;
+  std::string head;
+  std::string_view message;
+  std::vector<Target> targets;
   std::vector<StagedFile> staged;
-  std::vector<dev_t> devices;
+  std::vector<dev_t> devices;      // in mailboxes synced with syncfs
   std::vector<MailboxFile> files;  // in mailboxes synced file by file
+  Done done;
+};
+
+void DirectDelivery::deliver_async(const std::string& id, const Envelope& envelope, std::string head,
+                                   std::string_view message, const std::vector<Target>& targets, Done done) {
+  auto m = std::make_shared<InFlight>();
+  m->id = id;
+  m->envelope = &envelope;
+  m->head = std::move(head);
+  m->message = message;
+  m->targets = targets;
+  m->done = std::move(done);
+  const std::size_t size = m->head.size() + message.size();
   try {
     for (const auto& t : targets) {
       Mailbox box;
@@ -73,54 +107,75 @@ bool DirectDelivery::deliver(const std::string& id, const Envelope& envelope, st
         box = ensure_mailbox(t.mailbox);
         const std::string name = maildir_fixed_name(envelope, id, t.recipient, size);
         bool unnamed = box.unnamed;
-        staged.push_back(StagedFile::write(t.mailbox, name, head, message, unnamed));
+        m->staged.push_back(StagedFile::write(t.mailbox, name, m->head, message, unnamed));
         if (unnamed != box.unnamed) no_unnamed_files(t.mailbox);
-        if (box.mode == SyncMode::fsync) files.push_back({t.mailbox, name});
+        if (box.mode == SyncMode::fsync) m->files.push_back({t.mailbox, name});
       } catch (...) {
         // Look at the mailbox afresh next time (it may have been removed).
         std::lock_guard lock(mailboxes_mutex_);
         mailboxes_.erase(t.mailbox.string());
         throw;
       }
-      if (box.mode == SyncMode::syncfs && std::find(devices.begin(), devices.end(), box.device) == devices.end())
-        devices.push_back(box.device);
+      if (box.mode == SyncMode::syncfs && std::find(m->devices.begin(), m->devices.end(), box.device) == m->devices.end())
+        m->devices.push_back(box.device);
     }
     {
       std::unique_lock lock(mutex_);
       room_cv_.wait(lock, [&] { return stopping_ || pending_.size() + confirming_ < max_unconfirmed_; });
     }
-    journal_.append(id, envelope, message);
   } catch (const std::exception& e) {
-    staged.clear();  // nothing of it stays in any mailbox
+    m->staged.clear();  // nothing of it stays in any mailbox
     log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
-    return false;
+    m->done(false);
+    return;
   }
-  for (std::size_t i = 0; i < staged.size(); ++i) {
+  try {
+    journal_.append_async(id, envelope, message, [this, m](int error) { durable(*m, error); });
+  } catch (const std::exception& e) {  // (encoding: out of memory)
+    m->staged.clear();
+    log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
+    m->done(false);
+  }
+}
+
+void DirectDelivery::durable(InFlight& m, int error) {
+  if (error) {
+    m.staged.clear();
+    log::Event("direct_delivery_failed")
+        .add("queue_id", m.id)
+        .add("error", "journal: " + std::error_code(error, std::generic_category()).message());
+    m.done(false);
+    return;
+  }
+  for (std::size_t i = 0; i < m.staged.size(); ++i) {
     try {
-      staged[i].publish();
+      m.staged[i].publish();
     } catch (const std::exception& e) {
       // Durable in the journal already: finish it the way a restart would.
-      log::Event("direct_delivery_repair").add("queue_id", id).add("error", e.what());
-      if (staged[i].unnamed()) no_unnamed_files(targets[i].mailbox);  // e.g. no /proc to link through
+      log::Event("direct_delivery_repair").add("queue_id", m.id).add("error", e.what());
+      if (m.staged[i].unnamed()) no_unnamed_files(m.targets[i].mailbox);  // e.g. no /proc to link through
       try {
-        const auto& t = targets[i];
-        maildir_deliver_once(t.mailbox, maildir_fixed_prefix(envelope, id, t.recipient),
-                             staged[i].final_path().filename().string(), head, message);
+        const auto& t = m.targets[i];
+        maildir_deliver_once(t.mailbox, maildir_fixed_prefix(*m.envelope, m.id, t.recipient),
+                             m.staged[i].final_path().filename().string(), m.head, m.message);
       } catch (const std::exception& e2) {
         // Kept in the journal: the next start-up completes it.
-        log::Event("direct_delivery_kept").add("queue_id", id).add("error", e2.what());
-        return true;
+        log::Event("direct_delivery_kept").add("queue_id", m.id).add("error", e2.what());
+        m.staged.clear();
+        m.done(true);
+        return;
       }
     }
   }
+  m.staged.clear();
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
-    pending_.push_back({id, std::move(devices), std::move(files)});
+    pending_.push_back({m.id, std::move(m.devices), std::move(m.files)});
     wake = pending_.size() == 1 || pending_.size() == round_batch;
   }
   if (wake) pending_cv_.notify_one();
-  return true;
+  m.done(true);
 }
 
 DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const Head& head, const Leftover& leftover) {

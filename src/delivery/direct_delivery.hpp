@@ -28,8 +28,8 @@
 //     written again, durably (fsync of the file and of new/); then retired;
 //   * after 4, the mailbox files are on stable storage themselves.
 //
-// Threads: deliver() from any thread (it blocks on disk I/O); one
-// background thread runs the rounds. Backpressure: deliver() waits
+// Threads: deliver() and deliver_async() from any thread (they block on
+// disk I/O); one background thread runs the rounds. Backpressure: deliver() waits
 // while more than `max_unconfirmed` messages await their round.
 #pragma once
 
@@ -77,6 +77,15 @@ class DirectDelivery {
   bool deliver(const std::string& id, const Envelope& envelope, std::string_view head, std::string_view message,
                const std::vector<Target>& targets);
 
+  // The same without waiting for the journal's flush: `done` is called
+  // exactly once with what deliver() would return, maybe before this
+  // returns, maybe later on the thread that flushed the journal (which
+  // also gives the files their names). `envelope` and `message` must stay
+  // valid until then. Steps 1 and 2 still block on disk I/O.
+  using Done = std::function<void(bool delivered)>;
+  void deliver_async(const std::string& id, const Envelope& envelope, std::string head, std::string_view message,
+                     const std::vector<Target>& targets, Done done);
+
   // At start-up, before deliver(): the journal's live messages. For each,
   // `resolve` says where its recipients go now: the mailbox targets, and the
   // recipients that are no longer local Maildirs (`elsewhere`); every target
@@ -114,6 +123,9 @@ class DirectDelivery {
     std::vector<dev_t> devices;      // to syncfs (syncfs mode)
     std::vector<MailboxFile> files;  // to fsync with their directories (fsync mode)
   };
+  struct InFlight;
+  // Step 3 for a message whose journal batch is durable (error 0) or failed.
+  void durable(InFlight& message, int error);
   struct Mailbox {
     dev_t device = 0;
     SyncMode mode = SyncMode::syncfs;

@@ -113,6 +113,19 @@ bool LocalDelivery::deliver_now(const std::string& id, const Envelope& envelope,
   return true;
 }
 
+bool LocalDelivery::deliver_now_async(const std::string& id, const Envelope& envelope, std::string_view message,
+                                      DirectDelivery::Done done) {
+  const auto snapshot = config();
+  auto targets = direct_targets(*snapshot, envelope);
+  if (targets.empty()) return false;
+  direct_.deliver_async(id, envelope, return_path_header(envelope.reverse_path, message), message, targets,
+                        [this, id, &envelope, done = std::move(done)](bool delivered) {
+                          if (delivered) log_delivered(id, envelope);
+                          done(delivered);
+                        });
+  return true;
+}
+
 std::unique_ptr<MaildirStream> LocalDelivery::open_stream(const std::string& id, const Envelope& envelope,
                                                           std::string_view first) {
   const auto snapshot = config();

@@ -77,6 +77,13 @@ class LocalDelivery {
   // delivered and durable (answer 250; nothing was spooled). False: it is
   // not such a message, or a mailbox or the journal failed: spool it.
   bool deliver_now(const std::string& id, const Envelope& envelope, std::string_view message);
+  // The same without waiting for the journal's flush (DirectDelivery::
+  // deliver_async): false when it is not such a message (nothing was done,
+  // `done` is not called); else true, and `done` is called exactly once
+  // with what deliver_now would return. `envelope` and `message` must stay
+  // valid until then.
+  bool deliver_now_async(const std::string& id, const Envelope& envelope, std::string_view message,
+                         DirectDelivery::Done done);
 
   // Delivery before the 250 for a message too large for memory
   // (maildir_stream.hpp): when every recipient of `envelope` is a

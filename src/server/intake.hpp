@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -49,6 +50,21 @@ class Intake {
   using DirectDeliver =
       std::function<bool(const std::string& queue_id, const store::Envelope& envelope, std::string_view message)>;
   void deliver_directly(DirectDeliver deliver) { direct_ = std::move(deliver); }
+  // Its form that does not wait for the flush: false when the message is
+  // not for it (nothing done, `done` not called), else `done` is called
+  // exactly once with what DirectDeliver would return.
+  using DirectDeliverAsync = std::function<bool(const std::string& queue_id, const store::Envelope& envelope,
+                                                std::string_view message, std::function<void(bool delivered)> done)>;
+  void deliver_directly_async(DirectDeliverAsync deliver) { direct_async_ = std::move(deliver); }
+
+  // accept() without holding the calling thread while a direct delivery's
+  // journal flush is under way: `done` is called exactly once, with the
+  // queue id or with what accept() would throw, maybe before this returns,
+  // maybe on another thread (the one that flushed). `envelope` and
+  // `message` must stay valid until then. Blocks on disk I/O like accept().
+  using Accepted = std::function<void(std::exception_ptr error, std::string queue_id)>;
+  virtual void accept_async(const store::Envelope& envelope, std::string_view message, std::string_view queue_id,
+                            Accepted done) = 0;
 
   // The same for a message too large for memory (delivery/maildir_stream.hpp):
   // its octets go straight into the mailboxes as they arrive, and commit()
@@ -76,6 +92,7 @@ class Intake {
  protected:
   void notify(const std::string& queue_id);
   DirectDeliver direct_;
+  DirectDeliverAsync direct_async_;
   OpenDirect open_direct_;
 
  private:

@@ -1,10 +1,15 @@
 #include "server/message_sink.hpp"
 
+#include <asio/associated_executor.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
 #include <asio/use_awaitable.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <exception>
+#include <memory>
 
 #include "log/log.hpp"
 #include "server/intake.hpp"
@@ -216,16 +221,41 @@ asio::awaitable<void> MessageSink::prepend(std::string header) {
   }
 }
 
+// All of it in memory: to the disk pool to be written (local mailboxes
+// first, else the spool), and back here when the journal's shared flush
+// (or the spool's fsync) has it, without a pool thread waiting for it.
+asio::awaitable<std::string> MessageSink::accept_in_memory(const std::string& message) {
+  auto initiate = [this, &message](auto handler) {
+    using Handler = decltype(handler);
+    struct Waiting {
+      Handler handler;
+      asio::executor_work_guard<asio::associated_executor_t<Handler>> work;
+    };
+    auto ex = asio::get_associated_executor(handler);
+    auto waiting = std::make_shared<Waiting>(Waiting{std::move(handler), asio::make_work_guard(ex)});
+    asio::post(server_.disk(), [this, &message, waiting] {
+      server_.intake().accept_async(envelope_, message, queue_id_, [waiting](std::exception_ptr e, std::string id) {
+        auto resume = asio::get_associated_executor(waiting->handler);
+        asio::post(resume, [waiting, e, id = std::move(id)]() mutable {
+          std::move(waiting->handler)(e, std::move(id));
+          waiting->work.reset();
+        });
+      });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, std::string)>(
+      initiate, asio::use_awaitable);
+}
+
 asio::awaitable<std::string> MessageSink::commit() {
   if (error_) throw store::IoError(error_, "spool write");
   std::string piece;
   piece.swap(pending_);
   held(0);
+  if (!writer_ && !direct_) co_return co_await accept_in_memory(piece);
   auto id = co_await asio::co_spawn(
       server_.disk(),
       [&]() -> asio::awaitable<std::string> {
-        // All of it in memory: one trip (local mailboxes first, else the spool).
-        if (!writer_ && !direct_) co_return server_.intake().accept(envelope_, piece, queue_id_);
         if (direct_) {
           bool appended = false;
           try {

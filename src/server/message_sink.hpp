@@ -95,6 +95,7 @@ class MessageSink {
   // On the blocking pool: what the stream holds into a spool file.
   void leave_direct();
   asio::awaitable<void> spool_instead();
+  asio::awaitable<std::string> accept_in_memory(const std::string& message);
   void held(std::size_t octets);
 
   Server& server_;

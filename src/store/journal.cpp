@@ -48,11 +48,10 @@ std::vector<std::string> split_lines(std::string_view payload) {
 
 }  // namespace
 
-// One group commit: every append that found it open waits for its result.
+// One group commit: every append that found it open, and what to call when it is durable.
 struct Journal::Batch {
-  bool done = false;
-  int error = 0;
   std::vector<std::string> ids;
+  std::vector<Durable> durable;
 };
 
 Journal::Journal(fs::path dir, std::uint64_t segment_octets)
@@ -65,7 +64,10 @@ void Journal::close() {
   flushed_cv_.wait(lock, [&] { return !flushing_; });
   // Appenders still waiting get their flush; retire records still in memory
   // are written too (a lost one only costs a check at start-up).
-  if (!open_->ids.empty()) flush_locked(lock);
+  while (!open_->ids.empty()) {
+    flushed_cv_.wait(lock, [&] { return !flushing_; });
+    if (!open_->ids.empty()) flush_locked(lock);
+  }
   if (!buffer_.empty() && fd_) {
     try {
       write_all(fd_.get(), buffer_, segment_path(segment_));
@@ -183,19 +185,31 @@ void Journal::open_segment_locked() {
 }
 
 void Journal::append(std::string_view id, const Envelope& envelope, std::string_view message) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  int error = 0;
+  append_async(id, envelope, message, [&](int e) {
+    std::lock_guard lock(m);
+    error = e;
+    done = true;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return done; });
+  if (error) throw IoError(error, "journal " + dir_.string());
+}
+
+void Journal::append_async(std::string_view id, const Envelope& envelope, std::string_view message,
+                           Durable durable) {
   std::string record = encode_record('M', encode_message_file(id, envelope, message));
   std::unique_lock lock(mutex_);
   buffer_ += record;
-  auto mine = open_;
-  mine->ids.emplace_back(id);
-  while (!mine->done) {
-    if (flushing_) {
-      flushed_cv_.wait(lock);
-      continue;
-    }
-    flush_locked(lock);
-  }
-  if (mine->error) throw IoError(mine->error, "journal " + dir_.string());
+  open_->ids.emplace_back(id);
+  open_->durable.push_back(std::move(durable));
+  // A flush under way takes this batch next (its thread loops); else this
+  // thread flushes, and keeps flushing while appends arrive.
+  while (!flushing_ && !open_->ids.empty()) flush_locked(lock);
 }
 
 // The leader's part of a group commit: write everything queued, one
@@ -233,8 +247,6 @@ void Journal::flush_locked(std::unique_lock<std::mutex>& lock) {
   }
   flushing_ = false;
   ++flushes_;
-  batch->done = true;
-  batch->error = err;
   if (err) {
     // The segment's tail is unknown now: start a new one, and say there that
     // the failed batch does not count (its messages were refused).
@@ -258,6 +270,14 @@ void Journal::flush_locked(std::unique_lock<std::mutex>& lock) {
     }
   }
   flushed_cv_.notify_all();
+  lock.unlock();
+  for (auto& durable : batch->durable) {
+    try {
+      durable(err);
+    } catch (...) {  // one appender's failure must not leave the others waiting
+    }
+  }
+  lock.lock();
 }
 
 void Journal::retire(const std::vector<std::string>& ids) {

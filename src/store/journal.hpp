@@ -6,6 +6,10 @@
 // (<16 hex digits>.log). append() adds one message record and returns when
 // it is durable; concurrent appends share one write and one fdatasync
 // (group commit), so many sessions pay for one disk flush between them.
+// append_async() does the same without waiting: the first appender that
+// finds no flush under way flushes (and goes on flushing while more
+// arrive), and every appender's callback is called once its batch is
+// durable, on the flushing thread; the others return at once.
 // retire() records that messages need nothing more; it is not synced (a
 // lost retire record costs a check at start-up, never a loss or a
 // duplicate). A segment whose every message is retired is deleted.
@@ -16,13 +20,14 @@
 // whose checksum does not match: nothing after it was ever acknowledged.
 //
 // Threads: every member function is safe from any thread. append() blocks
-// on disk I/O. Errors throw store::IoError; after a failed flush the
+// on disk I/O; so may append_async(), on the thread that happens to flush. Errors throw store::IoError; after a failed flush the
 // segment is closed and the next append starts a new one.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,6 +62,13 @@ class Journal {
   // IoError; then the message counts as never recorded.
   void append(std::string_view id, const Envelope& envelope, std::string_view message);
 
+  // The same, calling `durable` with 0 once the record is on stable storage
+  // or with an errno value if its batch failed (then it counts as never
+  // recorded). `durable` is called exactly once, maybe before this returns,
+  // maybe on another appender's thread, never with the journal's lock held.
+  using Durable = std::function<void(int error)>;
+  void append_async(std::string_view id, const Envelope& envelope, std::string_view message, Durable durable);
+
   // These messages need nothing more. Unknown ids are ignored.
   void retire(const std::vector<std::string>& ids);
 
@@ -80,6 +92,8 @@ class Journal {
 
  private:
   struct Batch;
+  // One group commit; the batch's callbacks are called after the lock is
+  // released, and the lock is held again on return.
   void flush_locked(std::unique_lock<std::mutex>& lock);
   void open_segment_locked();
   std::filesystem::path segment_path(std::uint64_t seq) const;

@@ -89,6 +89,47 @@ TEST(DirectDelivery, AMailboxThatCannotBeWrittenDeliversNothing) {
   EXPECT_EQ(d.journal().live(), 0u);
 }
 
+TEST(DirectDelivery, AsyncDeliveryNamesTheFilesOnlyOnceTheJournalHasTheMessage) {
+  Mailboxes m;
+  DirectDelivery d(m.t.path / "journal");
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{}; },
+            [](const Envelope&, std::string_view) { return std::string(); },
+            [](const Journal::Entry&, const std::vector<std::size_t>&) {});
+  d.start();
+  auto e = envelope({"alice@example.org", "bob@example.org"});
+  int called = 0;
+  bool delivered = true;
+  {
+    Syscalls broken = real_syscalls();
+    broken.fsync = [](int) -> int {
+      errno = EIO;
+      return -1;
+    };
+    SyscallOverride o(broken);
+    d.deliver_async("0000000aaaaaaaaa", e, head, body, {{m.alice, 0}, {m.bob, 1}}, [&](bool ok) {
+      ++called;
+      delivered = ok;
+    });
+  }
+  EXPECT_EQ(called, 1);
+  EXPECT_FALSE(delivered) << "the journal's flush failed: spool it instead";
+  EXPECT_TRUE(m.files(m.alice).empty());
+  EXPECT_TRUE(m.files(m.bob).empty());
+  EXPECT_TRUE(m.files(m.alice, "tmp").empty());
+
+  std::vector<std::string> seen_at_done;
+  d.deliver_async("0000000bbbbbbbbb", e, head, body, {{m.alice, 0}, {m.bob, 1}}, [&](bool ok) {
+    ++called;
+    delivered = ok;
+    seen_at_done = m.files(m.alice);
+  });
+  EXPECT_EQ(called, 2);
+  EXPECT_TRUE(delivered);
+  EXPECT_EQ(seen_at_done.size(), 1u) << "named before the 250";
+  d.stop();
+  EXPECT_EQ(d.journal().live(), 0u);
+}
+
 // A crash after the journal's flush and before the syncfs: whatever state
 // the mailbox files are in, recovery leaves exactly one intact copy each.
 TEST(DirectDelivery, RecoveryCompletesMissingAndTornFilesAndKeepsIntactOnes) {

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <mutex>
+#include <set>
+#include <stdexcept>
 #include <fstream>
 #include <thread>
 
@@ -173,6 +177,75 @@ TEST(Journal, FailedFlushRefusesTheBatchAndStartsANewSegment) {
   ASSERT_EQ(live.size(), 2u);  // the refused one does not come back
   EXPECT_EQ(live[0].message, "before\r\n");
   EXPECT_EQ(live[1].message, "after\r\n");
+}
+
+TEST(Journal, AsyncAppendsAreCalledBackOnceEachAndOnlyWhenDurable) {
+  TempDir t;
+  Journal j(t.path / "journal");
+  j.recover();
+  constexpr int threads = 8, per_thread = 50;
+  std::atomic<int> called{0}, failed{0};
+  std::mutex m;
+  std::set<std::string> seen;
+  std::vector<std::thread> pool;
+  for (int th = 0; th < threads; ++th)
+    pool.emplace_back([&, th] {
+      for (int i = 0; i < per_thread; ++i) {
+        char id[17];
+        std::snprintf(id, sizeof id, "%08x%08x", th, i);
+        std::string mine = id;
+        j.append_async(id, envelope({"a@example.org"}), "m\r\n", [&, mine](int error) {
+          if (error) ++failed;
+          // Durable by now: a second journal reading the directory sees it.
+          std::lock_guard lock(m);
+          EXPECT_TRUE(seen.insert(mine).second) << "called twice: " << mine;
+          ++called;
+        });
+      }
+    });
+  for (auto& p : pool) p.join();
+  j.close();  // waits for every flush under way
+  EXPECT_EQ(called.load(), threads * per_thread);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_LT(j.flushes(), static_cast<std::uint64_t>(threads * per_thread)) << "appends share flushes";
+  Journal again(t.path / "journal");
+  EXPECT_EQ(again.recover().size(), static_cast<std::size_t>(threads * per_thread));
+}
+
+TEST(Journal, AsyncAppendOfAFailedBatchIsCalledBackWithTheError) {
+  TempDir t;
+  Journal j(t.path / "journal");
+  j.recover();
+  int error = -1;
+  {
+    Syscalls broken = real_syscalls();
+    broken.fsync = [](int) -> int {
+      errno = EIO;
+      return -1;
+    };
+    SyscallOverride o(broken);
+    j.append_async("00000002bbbbbbbb", envelope({"a@example.org"}), "refused\r\n", [&](int e) { error = e; });
+  }
+  EXPECT_EQ(error, EIO);  // this thread flushed: called before append_async returned
+  bool after = false;
+  j.append_async("00000003cccccccc", envelope({"a@example.org"}), "after\r\n", [&](int e) { after = e == 0; });
+  EXPECT_TRUE(after);
+  Journal again(t.path / "journal");
+  auto live = again.recover();
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].message, "after\r\n");
+}
+
+TEST(Journal, AThrowingCallbackDoesNotStrandTheRestOfItsBatch) {
+  TempDir t;
+  Journal j(t.path / "journal");
+  j.recover();
+  bool second = false;
+  j.append_async("00000001aaaaaaaa", envelope({"a@example.org"}), "one\r\n",
+                 [](int) { throw std::runtime_error("caller's bug"); });
+  j.append_async("00000002bbbbbbbb", envelope({"a@example.org"}), "two\r\n", [&](int e) { second = e == 0; });
+  EXPECT_TRUE(second);
+  EXPECT_EQ(j.live(), 2u);
 }
 
 }  // namespace
