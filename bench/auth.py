@@ -35,6 +35,7 @@ Clients cache SCRAM's SaltedPassword per salt (RFC 5802 §5.1 allows it), so
 client-side PBKDF2 does not dominate on a small machine.
 
 Usage: bench/auth.py [--postern $POSTERN_BIN or build/postern] [--seconds 10] [--clients 20] [--no-postfix]
+       bench/auth.py --check   # the load generator's own sanity check, against Postern alone
 """
 import argparse
 import base64
@@ -156,14 +157,14 @@ def build_client(scratch):
     return exe
 
 
-def run_auth_load(exe, port, tls, mech_name, clients, seconds, count=0):
+def run_auth_load(exe, port, tls, mech_name, clients, seconds, count=0, password=PASSWORD, stderr=None):
     """Runs the C client; returns its key=value line as a dict. Its error
-    lines go to our stderr."""
-    cmd = [exe, "--port", str(port), "--user", USER, "--password", PASSWORD, "--mech", mech_name,
+    lines go to our stderr (or to `stderr`, a file)."""
+    cmd = [exe, "--port", str(port), "--user", USER, "--password", password, "--mech", mech_name,
            "--tls", "starttls" if tls else "none", "--concurrency", str(clients), "--seconds", str(seconds)]
     if count:
         cmd += ["--count", str(count)]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
     last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
     if not last.startswith("auth_load "):
         sys.exit(f"bench/auth.py: auth_load printed no result (exit {r.returncode})")
@@ -289,6 +290,27 @@ def postfix_missing():
     return None
 
 
+def check_client(exe, port, scratch):
+    """Returns 0 when auth_load counts good sessions and bad ones right."""
+    failed = 0
+    for mech_name in ("PLAIN", "SCRAM-SHA-256"):
+        for tls in (False, True):
+            name = f"{mech_name} {'STARTTLS' if tls else 'clear'}"
+            res = run_auth_load(exe, port, tls, mech_name, 4, 1)
+            ok = int(res["handshakes"]) > 0 and res["errors"] == "0"
+            failed += not ok
+            print(f"{'ok' if ok else 'FAIL':<5} {name}, right password: {res['handshakes']} handshakes, {res['errors']} errors")
+            with open(os.path.join(scratch, "errors.txt"), "w+") as err:
+                res = run_auth_load(exe, port, tls, mech_name, 2, 1, password="wrong " + PASSWORD, stderr=err)
+                err.seek(0)
+                first = err.readline().strip()
+            ok = res["handshakes"] == "0" and int(res["errors"]) > 0 and "535" in first
+            failed += not ok
+            print(f"{'ok' if ok else 'FAIL':<5} {name}, wrong password: {res['handshakes']} handshakes, "
+                  f"{res['errors']} errors ({first})")
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--postern", default=os.environ.get("POSTERN_BIN")
@@ -296,6 +318,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--no-postfix", action="store_true", help="Postern alone")
+    ap.add_argument("--check", action="store_true",
+                    help="sanity-check the load generator: 1 s per row must give handshakes and no error, "
+                         "and a wrong password must give errors and no handshake")
     args = ap.parse_args()
 
     data = tempfile.mkdtemp(prefix="postern-bench-auth-", dir=os.environ.get("BENCH_TMP"))
@@ -321,6 +346,8 @@ def main():
                            input=PASSWORD + "\n", capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit("user add failed: " + r.stderr)
+        if args.check:
+            sys.exit(check_client(build_client(data), port, data))
         client = os.environ.get("BENCH_AUTH_CLIENT", "c")
         if client not in ("c", "python"):
             sys.exit("BENCH_AUTH_CLIENT is c (the default) or python")
