@@ -22,16 +22,27 @@ first session, the user's PLAIN password is checked against the remembered
 digest instead of yescrypt (docs/sasl.md), as a client logging in again
 and again would be.
 
+The client is bench/tools/auth_load.c, compiled here with cc (libssl,
+libcrypto) into the scratch directory: one thread drives the 20 sessions
+over epoll and checks every reply (220, 250, [220, TLS, 250], 334/235 with
+the SCRAM server signature verified, 221), so on a small machine it costs a
+fraction of what the server does. Its CPU (user + system, as a share of
+one core) is printed beside each row. BENCH_AUTH_CLIENT=python selects the
+former client instead (20 Python threads, which need most of a core and so
+bound the figure on 2 CPUs; it does not wait for the 221).
+
 Clients cache SCRAM's SaltedPassword per salt (RFC 5802 §5.1 allows it), so
 client-side PBKDF2 does not dominate on a small machine.
 
 Usage: bench/auth.py [--postern $POSTERN_BIN or build/postern] [--seconds 10] [--clients 20] [--no-postfix]
+       bench/auth.py --check   # the load generator's own sanity check, against Postern alone
 """
 import argparse
 import base64
 import hashlib
 import hmac
 import os
+import resource
 import shutil
 import socket
 import ssl
@@ -132,13 +143,59 @@ def handshake(port, tls, mech, ctx):
         conn.sock.close()
 
 
+MECHS = {"SCRAM-SHA-256": scram, "PLAIN": plain}
+
+
+def build_client(scratch):
+    """Compiles bench/tools/auth_load.c into scratch; returns its path."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "auth_load.c")
+    exe = os.path.join(scratch, "auth_load")
+    r = subprocess.run([os.environ.get("CC", "cc"), "-O2", "-o", exe, src, "-lssl", "-lcrypto"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("bench/auth.py: building the load generator failed (needs cc and libssl-dev):\n" + r.stderr)
+    return exe
+
+
+def run_auth_load(exe, port, tls, mech_name, clients, seconds, count=0, password=PASSWORD, stderr=None):
+    """Runs the C client; returns its key=value line as a dict. Its error
+    lines go to our stderr (or to `stderr`, a file)."""
+    cmd = [exe, "--port", str(port), "--user", USER, "--password", password, "--mech", mech_name,
+           "--tls", "starttls" if tls else "none", "--concurrency", str(clients), "--seconds", str(seconds)]
+    if count:
+        cmd += ["--count", str(count)]
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+    if not last.startswith("auth_load "):
+        sys.exit(f"bench/auth.py: auth_load printed no result (exit {r.returncode})")
+    return dict(kv.split("=", 1) for kv in last.split()[1:])
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_scenario(port, pid, tls, mech, clients, seconds):
+def process_cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_scenario(port, server_cpu, tls, mech_name, clients, seconds, exe=None):
+    """Returns handshakes/s, errors, the server's CPU ms per handshake (from
+    server_cpu(), seconds so far) and the client's CPU as a share of one core."""
+    if exe:
+        warm = run_auth_load(exe, port, tls, mech_name, 1, 30, count=1)
+        if warm["handshakes"] != "1":
+            sys.exit(f"bench/auth.py: the warm-up {mech_name} handshake failed")
+        cpu0 = server_cpu()
+        res = run_auth_load(exe, port, tls, mech_name, clients, seconds)
+        cpu, n = server_cpu() - cpu0, int(res["handshakes"])
+        announced_iterations[0] = int(res["scram_iterations"]) or announced_iterations[0]
+        return (float(res["per_second"]), int(res["errors"]), (cpu / n * 1000) if n else float("nan"),
+                float(res["client_cpu_share"]))
+    mech = MECHS[mech_name]
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -157,14 +214,15 @@ def run_scenario(port, pid, tls, mech, clients, seconds):
                     errors[0] += 1
 
     handshake(port, tls, mech, ctx)  # warm up (and fill the SaltedPassword cache)
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    cpu0, t0, own0 = server_cpu(), time.monotonic(), process_cpu_seconds()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed, cpu = time.monotonic() - t0, cpu_seconds(pid) - cpu0
-    return count[0] / elapsed, errors[0], (cpu / count[0] * 1000) if count[0] else float("nan")
+    elapsed, cpu = time.monotonic() - t0, server_cpu() - cpu0
+    own = (process_cpu_seconds() - own0) / elapsed
+    return count[0] / elapsed, errors[0], (cpu / count[0] * 1000) if count[0] else float("nan"), own
 
 
 def postfix_cyrus_start(work, port):
@@ -232,6 +290,27 @@ def postfix_missing():
     return None
 
 
+def check_client(exe, port, scratch):
+    """Returns 0 when auth_load counts good sessions and bad ones right."""
+    failed = 0
+    for mech_name in ("PLAIN", "SCRAM-SHA-256"):
+        for tls in (False, True):
+            name = f"{mech_name} {'STARTTLS' if tls else 'clear'}"
+            res = run_auth_load(exe, port, tls, mech_name, 4, 1)
+            ok = int(res["handshakes"]) > 0 and res["errors"] == "0"
+            failed += not ok
+            print(f"{'ok' if ok else 'FAIL':<5} {name}, right password: {res['handshakes']} handshakes, {res['errors']} errors")
+            with open(os.path.join(scratch, "errors.txt"), "w+") as err:
+                res = run_auth_load(exe, port, tls, mech_name, 2, 1, password="wrong " + PASSWORD, stderr=err)
+                err.seek(0)
+                first = err.readline().strip()
+            ok = res["handshakes"] == "0" and int(res["errors"]) > 0 and "535" in first
+            failed += not ok
+            print(f"{'ok' if ok else 'FAIL':<5} {name}, wrong password: {res['handshakes']} handshakes, "
+                  f"{res['errors']} errors ({first})")
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--postern", default=os.environ.get("POSTERN_BIN")
@@ -239,6 +318,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--no-postfix", action="store_true", help="Postern alone")
+    ap.add_argument("--check", action="store_true",
+                    help="sanity-check the load generator: 1 s per row must give handshakes and no error, "
+                         "and a wrong password must give errors and no handshake")
     args = ap.parse_args()
 
     data = tempfile.mkdtemp(prefix="postern-bench-auth-", dir=os.environ.get("BENCH_TMP"))
@@ -264,17 +346,26 @@ def main():
                            input=PASSWORD + "\n", capture_output=True, text=True)
         if r.returncode != 0:
             sys.exit("user add failed: " + r.stderr)
-        print(f"AUTH handshakes/s, {args.clients} concurrent clients, {args.seconds:g} s each")
-        print(f"{'mechanism':<15} {'transport':<10} {'handshakes/s':>13} {'errors':>7} {'server CPU ms/handshake':>24}")
+        if args.check:
+            sys.exit(check_client(build_client(data), port, data))
+        client = os.environ.get("BENCH_AUTH_CLIENT", "c")
+        if client not in ("c", "python"):
+            sys.exit("BENCH_AUTH_CLIENT is c (the default) or python")
+        exe = build_client(os.environ.get("BENCH_TMP") or data) if client == "c" else None
+        print(f"AUTH handshakes/s, {args.clients} concurrent clients, {args.seconds:g} s each; client: "
+              + ("bench/tools/auth_load.c (one thread, epoll)" if exe else "Python threads (BENCH_AUTH_CLIENT=python)"))
+        print(f"{'mechanism':<15} {'transport':<10} {'handshakes/s':>13} {'errors':>7} {'server CPU ms/handshake':>24}"
+              f" {'client CPU %':>13}")
         clear = {}
         iterations = {}
-        for mech_name, mech in (("SCRAM-SHA-256", scram), ("PLAIN", plain)):
+        for mech_name in ("SCRAM-SHA-256", "PLAIN"):
             for tls in (True, False):
-                rate, errors, cpu_ms = run_scenario(port, proc.pid, tls, mech, args.clients, args.seconds)
-                print(f"{mech_name:<15} {'STARTTLS' if tls else 'clear':<10} {rate:>13.1f} {errors:>7} {cpu_ms:>24.2f}")
+                rate, errors, cpu_ms, own = run_scenario(port, lambda: cpu_seconds(proc.pid), tls, mech_name, args.clients, args.seconds, exe)
+                print(f"{mech_name:<15} {'STARTTLS' if tls else 'clear':<10} {rate:>13.1f} {errors:>7} {cpu_ms:>24.2f}"
+                      f" {own * 100:>13.0f}")
                 if not tls:
-                    clear[mech_name] = (rate, errors, cpu_ms)
-            if mech is scram:
+                    clear[mech_name] = (rate, errors, cpu_ms, own)
+            if mech_name == "SCRAM-SHA-256":
                 iterations["postern"] = announced_iterations[0]
 
         missing = None if not args.no_postfix else "--no-postfix"
@@ -285,13 +376,10 @@ def main():
         pf_port = free_port()
         pf = postfix_cyrus_start(data, pf_port)
         pf_rows = {}
-        for mech_name, mech in (("SCRAM-SHA-256", scram), ("PLAIN", plain)):
-            cpu0 = postfix_cpu_seconds(pf)
-            rate, errors, _ = run_scenario(pf_port, proc.pid, False, mech, args.clients, args.seconds)
-            n = rate * args.seconds
-            cpu_ms = (postfix_cpu_seconds(pf) - cpu0) / n * 1000 if n else float("nan")
-            pf_rows[mech_name] = (rate, errors, cpu_ms)
-            if mech is scram:
+        for mech_name in ("SCRAM-SHA-256", "PLAIN"):
+            pf_rows[mech_name] = run_scenario(pf_port, lambda: postfix_cpu_seconds(pf), False, mech_name,
+                                              args.clients, args.seconds, exe)
+            if mech_name == "SCRAM-SHA-256":
                 iterations["postfix"] = announced_iterations[0]
         sasl_version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libsasl2-2"],
                                       capture_output=True, text=True).stdout or "?"
@@ -301,13 +389,14 @@ def main():
               f"same clients; SCRAM iterations announced: postern {iterations['postern']}, "
               f"postfix {iterations['postfix']}")
         print(f"{'mechanism':<15} {'postern/s':>10} {'postfix/s':>10} {'ratio':>6} {'errors pt/pf':>13} "
-              f"{'postern CPU ms':>15} {'postfix CPU ms':>15}")
+              f"{'postern CPU ms':>15} {'postfix CPU ms':>15} {'client CPU % pt/pf':>19}")
         for mech_name in ("SCRAM-SHA-256", "PLAIN"):
             pt, pfr = clear[mech_name], pf_rows[mech_name]
             ratio = pt[0] / pfr[0] if pfr[0] else float("nan")
             print(f"{mech_name:<15} {pt[0]:>10.1f} {pfr[0]:>10.1f} {ratio:>6.2f} {f'{pt[1]}/{pfr[1]}':>13} "
-                  f"{pt[2]:>15.2f} {pfr[2]:>15.2f}")
-        print("(ratio = postern / postfix sessions/s; CPU per session: postern's process, Postfix's whole instance)")
+                  f"{pt[2]:>15.2f} {pfr[2]:>15.2f} {f'{pt[3] * 100:.0f}/{pfr[3] * 100:.0f}':>19}")
+        print("(ratio = postern / postfix sessions/s; CPU per session: postern's process, Postfix's whole instance;"
+              " client CPU: the load generator's user + system time over the wall time, 100 = one core)")
     finally:
         if pf:
             postfix_stop(pf)
