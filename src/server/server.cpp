@@ -238,6 +238,11 @@ int Server::run(const std::function<void(Server&)>& start_services) {
               co_await pause.async_wait(use_tuple);
               continue;
             }
+            // Each reply goes out in one write; without this a reply that
+            // follows other unacknowledged data (TLS 1.3's session tickets
+            // after STARTTLS) would wait for the client's delayed ACK.
+            asio::error_code ignored;
+            socket.set_option(asio::ip::tcp::no_delay(true), ignored);
             start_session(std::move(socket), bound->listener);
           }
         },

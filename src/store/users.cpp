@@ -201,18 +201,31 @@ void UserDb::set_quota(std::string_view address, std::uint64_t bytes) {
          [&](util::Statement& st) { st.bind(2, static_cast<std::int64_t>(bytes)); });
 }
 
+// A kept statement, reset when this goes: that ends its read transaction,
+// so the next use sees every change made since (user disable, passwd).
+class UserDb::Kept {
+ public:
+  explicit Kept(util::Statement& st) : st_(st) {}
+  ~Kept() { st_.reset(); }
+  Kept(const Kept&) = delete;
+  Kept& operator=(const Kept&) = delete;
+  util::Statement& operator*() { return st_; }
+
+ private:
+  util::Statement& st_;
+};
+
+UserDb::Kept UserDb::kept(std::unique_ptr<util::Statement>& slot, std::string_view sql) {
+  if (!slot) slot = std::make_unique<util::Statement>(db_.prepare(sql));
+  return Kept(*slot);
+}
+
 std::optional<User> UserDb::get(std::string_view address) {
   auto addr = canonical_address(address);
   if (!addr) return std::nullopt;
   std::lock_guard lock(mutex_);
-  if (!get_statement_)
-    get_statement_ = std::make_unique<util::Statement>(
-        db_.prepare(std::string("SELECT ") + std::string(select_columns) + " FROM users WHERE address = ?"));
-  auto& st = *get_statement_;
-  struct Reset {
-    util::Statement& st;
-    ~Reset() { st.reset(); }  // ends the read transaction, whatever happens
-  } reset{st};
+  auto held = kept(get_statement_, std::string("SELECT ") + std::string(select_columns) + " FROM users WHERE address = ?");
+  auto& st = *held;
   st.bind(1, *addr);
   if (!st.step()) return std::nullopt;
   return read_user(st);
@@ -274,7 +287,8 @@ bool UserDb::has_sender(std::string_view login, std::string_view address) {
   const auto addr = canonical_address(address);
   if (!user || !addr) return false;
   std::lock_guard lock(mutex_);
-  auto st = db_.prepare("SELECT 1 FROM senders WHERE login = ? AND address = ?");
+  auto held = kept(has_sender_statement_, "SELECT 1 FROM senders WHERE login = ? AND address = ?");
+  auto& st = *held;
   st.bind(1, *user).bind(2, *addr);
   return st.step();
 }
@@ -284,10 +298,12 @@ std::optional<sasl::Credentials> UserDb::find(std::string_view authcid) {
   if (!addr) return std::nullopt;
   try {
     std::lock_guard lock(mutex_);
-    auto st = db_.prepare(
+    auto held = kept(
+        find_statement_,
         "SELECT address, password_hash, scram_sha1_salt, scram_sha1_iter, scram_sha1_stored, scram_sha1_server, "
         "scram_sha256_salt, scram_sha256_iter, scram_sha256_stored, scram_sha256_server, cram_md5_secret, disabled "
         "FROM users WHERE address = ?");
+    auto& st = *held;
     st.bind(1, *addr);
     if (!st.step()) return std::nullopt;
     // A user without secrets (the auto-created postmaster) cannot log in.

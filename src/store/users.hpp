@@ -105,8 +105,11 @@ class UserDb : public sasl::CredentialStore {
 
   std::mutex mutex_;
   util::Database db_;
-  // get() runs for every RCPT and delivery: prepared once, reset after each use.
-  std::unique_ptr<util::Statement> get_statement_;
+  // The lookups of every RCPT, delivery, AUTH and MAIL FROM: prepared
+  // once, reset after each use (kept()).
+  class Kept;
+  Kept kept(std::unique_ptr<util::Statement>& slot, std::string_view sql);
+  std::unique_ptr<util::Statement> get_statement_, find_statement_, has_sender_statement_;
 };
 
 }  // namespace postern::store
