@@ -1,6 +1,7 @@
 """STARTTLS (RFC 3207) with openssl s_client and smtplib, the plaintext
 injection defence (CVE-2011-0411), implicit TLS, TLS 1.2 as the floor,
 the self-signed certificate generated on first start, and IPv6."""
+import ctypes
 import os
 import smtplib
 import socket
@@ -10,6 +11,33 @@ import unittest
 
 from harness import RawSMTP, Server, ServerTest, free_port, wait_for_port
 from support.tls import tls_context
+
+
+def server_fd_connected_to(pid, client_port):
+    """The server process's socket whose peer is 127.0.0.1:client_port, as a
+    socket object of this process (pidfd_getfd(2); needs ptrace rights)."""
+    inodes = {}
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if int(fields[2].split(":")[1], 16) == client_port:
+                inodes[fields[9]] = True
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                libc = ctypes.CDLL(None, use_errno=True)
+                fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd on x86-64 and arm64
+                if fd < 0:
+                    raise OSError(ctypes.get_errno(), "pidfd_getfd")
+                return socket.socket(fileno=fd)
+    finally:
+        os.close(pidfd)
+    return None
 
 
 class TlsTest(ServerTest):
@@ -55,6 +83,18 @@ class TlsTest(ServerTest):
         msg = self.server.delivered("postmaster@example.org")[0]
         self.assertIn(b" with ESMTPS id ", msg)
         self.assertIn(b"(using TLSv1.", msg)
+
+    def test_session_sockets_send_without_waiting_for_acks(self):
+        # TLS 1.3 sends its session tickets right after the handshake; with
+        # Nagle's algorithm on, the reply to the next EHLO would wait for the
+        # client's delayed ACK of them (tens of ms per STARTTLS session).
+        with smtplib.SMTP(*self.server.mx, timeout=10) as c:
+            c.ehlo("nodelay.example.net")
+            local_port = c.sock.getsockname()[1]
+            fd = server_fd_connected_to(self.server.proc.pid, local_port)
+            self.assertIsNotNone(fd, "the server's socket for this session")
+            with fd:
+                self.assertEqual(fd.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
 
     def test_implicit_tls(self):
         host, port = self.server.ports["smtps"]
