@@ -20,43 +20,13 @@ class SpoolIntake final : public Intake {
 
   std::string accept(const store::Envelope& envelope, std::string_view message, std::string_view queue_id) override {
     if (direct_ && !queue_id.empty() && direct_(std::string(queue_id), envelope, message)) return std::string(queue_id);
+    return spool(envelope, message, queue_id);
+  }
+
+  std::string spool(const store::Envelope& envelope, std::string_view message, std::string_view queue_id) override {
     std::string id = spool_.put(envelope, message, queue_id);
     notify(id);
     return id;
-  }
-
-  void accept_async(const store::Envelope& envelope, std::string_view message, std::string_view queue_id,
-                    Accepted done) override {
-    if (direct_async_ && !queue_id.empty()) {
-      std::string id(queue_id);
-      auto spool_it = [this, &envelope, message, id](Accepted& done) {
-        std::string spooled;
-        try {
-          spooled = spool_.put(envelope, message, id);
-          notify(spooled);
-        } catch (...) {
-          done(std::current_exception(), {});
-          return;
-        }
-        done(nullptr, std::move(spooled));
-      };
-      auto shared = std::make_shared<Accepted>(std::move(done));
-      if (direct_async_(id, envelope, message, [shared, id, spool_it](bool delivered) {
-            if (delivered) (*shared)(nullptr, id);
-            else spool_it(*shared);  // on the flushing thread: rare, and it blocks only that one
-          }))
-        return;
-      spool_it(*shared);  // not for the mailboxes alone
-      return;
-    }
-    std::string id;
-    try {
-      id = accept(envelope, message, queue_id);
-    } catch (...) {
-      done(std::current_exception(), {});
-      return;
-    }
-    done(nullptr, std::move(id));
   }
 
   std::string new_id() override { return store::Spool::new_id(); }

@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -57,14 +56,18 @@ class Intake {
                                                 std::string_view message, std::function<void(bool delivered)> done)>;
   void deliver_directly_async(DirectDeliverAsync deliver) { direct_async_ = std::move(deliver); }
 
-  // accept() without holding the calling thread while a direct delivery's
-  // journal flush is under way: `done` is called exactly once, with the
-  // queue id or with what accept() would throw, maybe before this returns,
-  // maybe on another thread (the one that flushed). `envelope` and
-  // `message` must stay valid until then. Blocks on disk I/O like accept().
-  using Accepted = std::function<void(std::exception_ptr error, std::string queue_id)>;
-  virtual void accept_async(const store::Envelope& envelope, std::string_view message, std::string_view queue_id,
-                            Accepted done) = 0;
+  // The two halves of accept(), for a caller that does not hold a thread
+  // while a direct delivery's journal flush is under way. deliver_async():
+  // false when the message is not for the mailboxes alone (nothing done);
+  // else `done` is called exactly once, maybe on another thread, true when
+  // it is delivered and durable, false when it must be spooled after all.
+  // `envelope` and `message` must stay valid until then. spool(): the
+  // spool's part of accept() (blocks on disk I/O, throws store::IoError).
+  bool deliver_async(const store::Envelope& envelope, std::string_view message, const std::string& queue_id,
+                     std::function<void(bool delivered)> done) {
+    return direct_async_ && !queue_id.empty() && direct_async_(queue_id, envelope, message, std::move(done));
+  }
+  virtual std::string spool(const store::Envelope& envelope, std::string_view message, std::string_view queue_id) = 0;
 
   // The same for a message too large for memory (delivery/maildir_stream.hpp):
   // its octets go straight into the mailboxes as they arrive, and commit()

@@ -221,9 +221,9 @@ asio::awaitable<void> MessageSink::prepend(std::string header) {
   }
 }
 
-// All of it in memory: to the disk pool to be written (local mailboxes
-// first, else the spool), and back here when the journal's shared flush
-// (or the spool's fsync) has it, without a pool thread waiting for it.
+// All of it in memory: into the local mailboxes on the delivery pool, and
+// back here when the journal's shared flush has it, without a thread
+// waiting for that; or else into the spool on the disk pool.
 asio::awaitable<std::string> MessageSink::accept_in_memory(const std::string& message) {
   auto initiate = [this, &message](auto handler) {
     using Handler = decltype(handler);
@@ -233,14 +233,30 @@ asio::awaitable<std::string> MessageSink::accept_in_memory(const std::string& me
     };
     auto ex = asio::get_associated_executor(handler);
     auto waiting = std::make_shared<Waiting>(Waiting{std::move(handler), asio::make_work_guard(ex)});
-    asio::post(server_.disk(), [this, &message, waiting] {
-      server_.intake().accept_async(envelope_, message, queue_id_, [waiting](std::exception_ptr e, std::string id) {
-        auto resume = asio::get_associated_executor(waiting->handler);
-        asio::post(resume, [waiting, e, id = std::move(id)]() mutable {
-          std::move(waiting->handler)(e, std::move(id));
-          waiting->work.reset();
-        });
+    auto resume = [waiting](std::exception_ptr error, std::string id) {
+      asio::post(asio::get_associated_executor(waiting->handler), [waiting, error, id = std::move(id)]() mutable {
+        std::move(waiting->handler)(error, std::move(id));
+        waiting->work.reset();
       });
+    };
+    auto spool = [this, &message, resume] {
+      asio::post(server_.disk(), [this, &message, resume] {
+        std::string id;
+        try {
+          id = server_.intake().spool(envelope_, message, queue_id_);
+        } catch (...) {
+          resume(std::current_exception(), {});
+          return;
+        }
+        resume(nullptr, std::move(id));
+      });
+    };
+    asio::post(server_.delivery(), [this, &message, resume, spool] {
+      const bool taken = server_.intake().deliver_async(envelope_, message, queue_id_, [this, resume, spool](bool delivered) {
+        if (delivered) resume(nullptr, queue_id_);
+        else spool();
+      });
+      if (!taken) spool();
     });
   };
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, std::string)>(

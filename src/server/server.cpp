@@ -95,6 +95,7 @@ Server::Server(config::Config config, std::function<config::Config()> reload)
       contexts_(make_contexts(io_threads())),
       blocking_(std::max(4u, 2 * io_threads())),
       disk_(std::max(32u, 8 * io_threads())),
+      delivery_(io_threads()),
       signals_(*contexts_.front()),
       shutdown_timer_(*contexts_.front()),
       limits_(config_->limits.max_connections, config_->limits.max_connections_per_ip) {
@@ -103,6 +104,7 @@ Server::Server(config::Config config, std::function<config::Config()> reload)
 }
 
 Server::~Server() {
+  delivery_.join();
   disk_.join();
   blocking_.join();
   kept_.clear();

@@ -108,9 +108,13 @@ class Server {
   // lookups): a few threads, so a flood of AUTH cannot starve the I/O threads.
   asio::thread_pool::executor_type blocking() { return blocking_.get_executor(); }
   // For message bodies on their way to disk: threads that mostly wait (for
-  // the journal's group commit), so there are many; the more messages wait
-  // for one flush together, the more of them one fdatasync covers.
+  // a spool file's fsync), so there are many.
   asio::thread_pool::executor_type disk() { return disk_.get_executor(); }
+  // For messages held in memory on their way into local mailboxes: the
+  // files are written here and the journal's group commit calls back when
+  // they are durable, so no thread waits for a flush; as many threads as
+  // I/O threads, each taking the next message without being woken for it.
+  asio::thread_pool::executor_type delivery() { return delivery_.get_executor(); }
   // The c-ares resolver of the I/O context `executor` belongs to ([relay]
   // dns_servers); lookups through it never block the thread.
   dns::Resolver& resolver(const asio::any_io_executor& executor);
@@ -152,6 +156,7 @@ class Server {
   std::atomic<std::size_t> next_context_{0};
   asio::thread_pool blocking_;
   asio::thread_pool disk_;
+  asio::thread_pool delivery_;
   std::vector<std::unique_ptr<Bound>> listeners_;
   std::vector<std::unique_ptr<dns::Resolver>> resolvers_;  // one per context, same order
   asio::signal_set signals_;

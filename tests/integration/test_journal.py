@@ -61,6 +61,29 @@ class DirectDelivery(unittest.TestCase):
         self.assertIn("event=direct_delivery_stats", self.server.log_text())
 
     @unittest.skipUnless(os.path.exists(FAULT_INJECT), "fault injection shim not built")
+    def test_a_journal_that_cannot_flush_sends_the_message_through_the_spool(self):
+        flag_dir = tempfile.mkdtemp(prefix="postern-fault-")
+        self.addCleanup(lambda: shutil.rmtree(flag_dir, ignore_errors=True))
+        flag = os.path.join(flag_dir, "fail-journal")
+        open(flag, "w").close()
+        self.server.env = {"LD_PRELOAD": os.path.abspath(FAULT_INJECT), "POSTERN_FAULT_JOURNAL_FILE": flag,
+                           "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
+        self.server.start()
+        with smtplib.SMTP(*self.server.mx, timeout=10) as c:
+            c.ehlo("journal.example.net")
+            for u in USERS:
+                code, _ = c.docmd("MAIL FROM:<sender@remote.example>")
+                self.assertEqual(code, 250)
+                self.assertEqual(c.docmd("RCPT TO:<%s>" % u)[0], 250)
+                code, reply = c.data(body_for(u))
+                self.assertEqual(code, 250, reply)  # spooled instead, durably
+        self.assertIn("event=direct_delivery_failed", self.server.log_text())
+        for u in USERS:
+            got = self.server.delivered(u)  # by the queue, from the spool
+            self.assertEqual(len(got), 1)
+            self.assertTrue(got[0].endswith(body_for(u)))
+
+    @unittest.skipUnless(os.path.exists(FAULT_INJECT), "fault injection shim not built")
     def test_crash_before_syncfs_is_repaired_from_the_journal(self):
         self.server.config["mailbox_sync"] = "syncfs"
         self.server.write_config()
