@@ -314,7 +314,7 @@ void Server::start_session(asio::ip::tcp::socket socket, const config::Listener&
     return;
   }
 
-  auto session = std::make_shared<Session>(*this, std::move(socket), config(), listener);
+  auto session = std::make_shared<Session>(*this, std::move(socket), config(), listener, remote);
   session->hold(std::move(*ticket));
   {
     std::lock_guard lock(sessions_mutex_);

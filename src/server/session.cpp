@@ -63,7 +63,7 @@ smtp::DialogueSettings dialogue_settings(const config::Config& config, const con
 }
 
 Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config,
-                 const config::Listener& listener)
+                 const config::Listener& listener, const asio::ip::tcp::endpoint& remote)
     : server_(server),
       config_(std::move(config)),
       listener_(listener),
@@ -71,13 +71,10 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<c
       dialogue_(dialogue_settings(*config_, listener, server.observer() != nullptr), info_),
       deadline_(stream_.socket().get_executor(), [this] { expired(); }) {
   info_.id = util::random_hex(6);
-  asio::error_code ec;
-  auto remote = stream_.socket().remote_endpoint(ec);
-  if (!ec) {
-    info_.peer_address = peer_text(remote.address());
-    info_.peer_port = remote.port();
-  }
+  info_.peer_address = peer_text(remote.address());
+  info_.peer_port = remote.port();
   info_.local_address = listener.address;
+  asio::error_code ec;
   auto local = stream_.socket().local_endpoint(ec);
   if (!ec) {
     info_.local_ip = peer_text(local.address());
@@ -261,9 +258,7 @@ asio::awaitable<void> Session::dialogue() {
     }
   }
   if (ok) {
-    asio::error_code ec;
-    auto local = stream_.socket().local_endpoint(ec);
-    milters_ = MilterStage::for_session(executor(), server_, info_, ec ? std::string() : peer_text(local.address()));
+    milters_ = MilterStage::for_session(executor(), server_, info_, info_.local_ip);
     if (milters_) {
       if (auto refusal = co_await milters_->connect()) {
         // Only 554 and 421 may open a session (RFC 5321 §4.3.2).

@@ -41,7 +41,7 @@ struct MilterRefusal;
 class Session final : public AuthPeer, public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, asio::ip::tcp::socket socket, std::shared_ptr<const config::Config> config,
-          const config::Listener& listener);
+          const config::Listener& listener, const asio::ip::tcp::endpoint& remote);
   ~Session();
 
   // The whole conversation; returns when the connection is closed.
