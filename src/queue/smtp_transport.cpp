@@ -16,6 +16,7 @@
 #include "mta_sts/fetch.hpp"
 #include "mta_sts/policies.hpp"
 #include "queue/control.hpp"
+#include "queue/inflight.hpp"
 #include "queue/loop.hpp"
 #include "sasl/secrets.hpp"
 #include "smtp/data_decoder.hpp"
@@ -340,11 +341,12 @@ asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
   d.not_before = {};
   d.last_failure.reset();
   unsigned sent = 0;
+  InflightMarker marker(inflight_dir(config_));
   while (!d.jobs.empty() && !stopping_ && sent < options_.max_messages_per_connection) {
     Job job = std::move(d.jobs.front());
     d.jobs.pop_front();
     ++sent;
-    if (co_await deliver_one(*session, used, job)) break;
+    if (co_await deliver_one(*session, used, job, marker)) break;
   }
   co_await session->quit();
   --d.active;
@@ -403,12 +405,21 @@ asio::awaitable<std::string> SmtpTransport::sign(const store::Envelope& envelope
 }
 
 // One message over an open session; true when the connection is unusable.
-asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const Hop& hop, const Job& job) {
+asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const Hop& hop, const Job& job,
+                                                 InflightMarker& marker) {
   std::optional<store::SpoolEntry> entry;
   std::optional<std::string> message;
   try {
-    entry = spool_.load(job.id);
-    if (entry) message = spool_.message(job.id);
+    // The recipients' states matter to the recorder only for a delay
+    // warning (RFC 3464 "delayed", sent once): read them when one may be due.
+    auto both = spool_.load_with_message(job.id, false);
+    if (both && schedule_.delay_warning.count() > 0 &&
+        Clock::now() - both->first.envelope.received_at >= schedule_.delay_warning)
+      both = spool_.load_with_message(job.id);
+    if (both) {
+      entry = std::move(both->first);
+      message = std::move(both->second);
+    }
   } catch (const std::exception& e) {
     log::Event("queue_error").add("queue_id", job.id).add("error", e.what());
   }
@@ -433,8 +444,7 @@ asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const
   std::string outgoing = co_await sign(entry->envelope, job.id, std::move(unsigned_message));
   tx.message = std::move(outgoing);
 
-  const fs::path marker = inflight_dir(config_) / (job.id + "." + util::random_hex(4));
-  { std::ofstream(marker) << hop.name << "\n"; }
+  marker.set(job.id);
   client::Delivery out;
   auto err = co_await session.send(tx, out);
   std::vector<Outcome> outcomes;
@@ -450,8 +460,7 @@ asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const
     }
   }
   co_await done_(job, &*entry, std::move(outcomes));
-  std::error_code ec;
-  fs::remove(marker, ec);
+  marker.clear();
   co_return err.has_value();
 }
 

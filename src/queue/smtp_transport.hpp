@@ -22,10 +22,11 @@
 // Each job's outcomes go to `Done`, which records them; only then does the
 // connection go on to the next job.
 //
-// Crash safety: an "in flight" marker (data_dir/queue/inflight/) spans the
-// window between the remote 250 and the recorded state; a kill -9 there
-// re-sends that message after restart (the unavoidable window), and the
-// scheduler counts the markers it finds at start as possible duplicates.
+// Crash safety: an "in flight" marker (inflight.hpp, one per connection)
+// spans the window between the remote 250 and the recorded state; a
+// kill -9 there re-sends that message after restart (the unavoidable
+// window), and the scheduler counts the markers it finds at start as
+// possible duplicates.
 //
 // Threads: everything runs on the scheduler's io_context thread.
 #pragma once
@@ -66,6 +67,8 @@ struct Options;
 
 namespace postern::queue {
 
+class InflightMarker;
+
 struct SmtpOptions {
   unsigned per_destination = 20;  // connections at once to one destination (Postfix: 20)
   unsigned max_connections = 64;  // outbound connections at once, in all
@@ -94,7 +97,8 @@ class SmtpTransport {
  public:
   // Records a job's outcomes (one per rcpt, same order; none when the
   // message was deleted meanwhile); `entry` is the entry as loaded for the
-  // attempt, or null. Resumes when recorded.
+  // attempt (its recipients' states only when a delay warning may be due:
+  // the recorder reads the current ones), or null. Resumes when recorded.
   using Done = std::function<asio::awaitable<void>(const Job& job, const store::SpoolEntry* entry,
                                                    std::vector<Outcome> outcomes)>;
 
@@ -143,7 +147,7 @@ class SmtpTransport {
                  std::optional<Outcome>& failure);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost_oauth(client::Session& s, const Hop& hop);
-  asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job);
+  asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job, InflightMarker& marker);
   asio::awaitable<std::string> sign(const store::Envelope& envelope, const std::string& id, std::string message);
 
   asio::io_context& io_;
