@@ -514,6 +514,33 @@ std::vector<std::string> Spool::list() const {
 
 namespace {
 
+// A .state file, read with as few calls as a small file needs (the queue
+// reads one per attempt): false when there is none. A read shorter than
+// asked is the end of a regular file; a damaged or cut one fails to decode.
+bool read_state_file(const std::filesystem::path& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    throw IoError(errno, "open " + path.string());
+  }
+  Fd guard(fd);
+  out.clear();
+  std::size_t want = 4096;
+  for (;;) {
+    const std::size_t at = out.size();
+    out.resize(at + want);
+    const ssize_t n = ::read(fd, out.data() + at, want);
+    if (n < 0 && errno == EINTR) {
+      out.resize(at);
+      continue;
+    }
+    if (n < 0) throw IoError(errno, "read " + path.string());
+    out.resize(at + static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < want) return true;
+    want *= 2;
+  }
+}
+
 // An open .msg file with its decoded envelope and offsets; nullopt when
 // absent, incomplete or not the entry `id` says.
 struct OpenEntry {
@@ -566,12 +593,7 @@ std::optional<SpoolEntry> Spool::load(std::string_view id) const {
 
 std::optional<std::vector<RecipientState>> Spool::read_states(std::string_view id, const Envelope& envelope) const {
   std::string bytes;
-  try {
-    bytes = read_file(state_path(id));
-  } catch (const IoError& e) {
-    if (e.code().value() == ENOENT) return std::nullopt;
-    throw;
-  }
+  if (!read_state_file(state_path(id), bytes)) return std::nullopt;
   auto states = decode_state_file(bytes);
   // A state file that does not match its message is ignored: every
   // recipient counts as pending again (a possible duplicate, never a loss).
