@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "store/spool.hpp"
 #include "util/ids.hpp"
 
@@ -18,31 +20,52 @@ constexpr std::string_view idle_line = "----------------\n";
 
 }  // namespace
 
-InflightMarker::InflightMarker(const fs::path& dir) : path_(dir / ("conn-" + util::random_hex(8))) {
+InflightMarker::InflightMarker(const fs::path& dir, unsigned slots)
+    : path_(dir / ("conn-" + util::random_hex(8))), taken_(std::max(1u, slots), false) {
   const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd >= 0) fd_ = store::Fd(fd);
-  write(idle_line);
+  std::string blank;
+  for (std::size_t i = 0; i < taken_.size(); ++i) blank += idle_line;
+  if (fd_) {
+    [[maybe_unused]] const ssize_t n = ::pwrite(fd_.get(), blank.data(), blank.size(), 0);
+  }
 }
 
 InflightMarker::~InflightMarker() {
   if (!fd_) return;
   fd_.reset();
-  ::unlink(path_.c_str());
+  // Ended in the middle of a message (the server stopping): the marker
+  // stays, so the next start counts the possible duplicate.
+  if (busy_ == 0) ::unlink(path_.c_str());
 }
 
-void InflightMarker::set(std::string_view id) {
-  if (id.size() + 1 != idle_line.size()) return;
-  std::string line(id);
-  line += '\n';
-  write(line);
+int InflightMarker::set(std::string_view id) {
+  for (std::size_t slot = 0; slot < taken_.size(); ++slot) {
+    if (taken_[slot]) continue;
+    taken_[slot] = true;
+    ++busy_;
+    if (id.size() + 1 == idle_line.size()) {
+      std::string line(id);
+      line += '\n';
+      write(static_cast<unsigned>(slot), line);
+    }
+    return static_cast<int>(slot);
+  }
+  return -1;
 }
 
-void InflightMarker::clear() { write(idle_line); }
+void InflightMarker::clear(int slot) {
+  if (slot < 0 || static_cast<std::size_t>(slot) >= taken_.size() || !taken_[slot]) return;
+  taken_[slot] = false;
+  --busy_;
+  write(static_cast<unsigned>(slot), idle_line);
+}
 
-void InflightMarker::write(std::string_view line) {
+void InflightMarker::write(unsigned slot, std::string_view line) {
   if (!fd_) return;
-  // Best effort, as the marker is: a short write leaves a line recover ignores.
-  [[maybe_unused]] const ssize_t n = ::pwrite(fd_.get(), line.data(), line.size(), 0);
+  // Best effort, as the marker is: a short write leaves a line recovery ignores.
+  [[maybe_unused]] const ssize_t n =
+      ::pwrite(fd_.get(), line.data(), line.size(), static_cast<off_t>(slot * idle_line.size()));
 }
 
 std::vector<std::string> take_inflight_markers(const fs::path& dir) {
@@ -60,9 +83,9 @@ std::vector<std::string> take_inflight_markers(const fs::path& dir) {
         line = store::read_file(m);
       } catch (const std::exception&) {
       }
-      if (line.size() == idle_line.size() && line.back() == '\n') {
-        line.pop_back();
-        if (store::Spool::valid_id(line)) ids.push_back(line);
+      for (std::size_t at = 0; at + idle_line.size() <= line.size(); at += idle_line.size()) {
+        const std::string_view slot = std::string_view(line).substr(at, idle_line.size() - 1);
+        if (line[at + idle_line.size() - 1] == '\n' && store::Spool::valid_id(slot)) ids.emplace_back(slot);
       }
     }
     fs::remove(m, ec);

@@ -31,9 +31,9 @@ TEST(InflightMarker, NamesTheMessageInFlightOnly) {
   }
   InflightMarker a(d.path), b(d.path), c(d.path);
   EXPECT_EQ(d.files(), 3u);
-  a.set("0123456789abcdef");
-  b.set("fedcba9876543210");
-  b.clear();
+  EXPECT_EQ(a.set("0123456789abcdef"), 0);
+  EXPECT_EQ(b.set("fedcba9876543210"), 0);
+  b.clear(0);
   c.set("not-a-queue-id");  // ignored
   auto ids = take_inflight_markers(d.path);
   EXPECT_EQ(ids, std::vector<std::string>{"0123456789abcdef"});
@@ -43,17 +43,32 @@ TEST(InflightMarker, NamesTheMessageInFlightOnly) {
 TEST(InflightMarker, OneFileRewrittenForEachMessage) {
   Dir d;
   {
-    InflightMarker m(d.path);
-    for (int i = 0; i < 100; ++i) {
-      m.set(i % 2 ? "00000000000000aa" : "00000000000000bb");
-      m.clear();
-    }
-    m.set("00000000000000cc");
+    InflightMarker m(d.path, 2);
+    for (int i = 0; i < 100; ++i) m.clear(m.set(i % 2 ? "00000000000000aa" : "00000000000000bb"));
+    const int first = m.set("00000000000000cc");
+    const int second = m.set("00000000000000dd");
+    EXPECT_EQ(m.set("00000000000000ee"), -1);  // both slots taken
+    EXPECT_EQ(m.busy(), 2u);
     EXPECT_EQ(d.files(), 1u);
     const auto file = fs::directory_iterator(d.path)->path();
-    EXPECT_EQ(store::read_file(file), "00000000000000cc\n");
+    EXPECT_EQ(store::read_file(file), "00000000000000cc\n00000000000000dd\n");
+    m.clear(first);
+    EXPECT_EQ(store::read_file(file), "----------------\n00000000000000dd\n");
+    m.clear(second);
   }
   EXPECT_EQ(d.files(), 0u);  // removed with the connection
+}
+
+// A connection dropped with a message in flight (the server stopping
+// before its outcome was recorded): the marker outlives it.
+TEST(InflightMarker, KeptWhenDestroyedInFlight) {
+  Dir d;
+  {
+    InflightMarker m(d.path, 2);
+    m.clear(m.set("fedcba9876543210"));
+    m.set("0123456789abcdef");
+  }
+  EXPECT_EQ(take_inflight_markers(d.path), std::vector<std::string>{"0123456789abcdef"});
 }
 
 TEST(InflightMarker, EarlierFormatIsCounted) {
@@ -68,8 +83,8 @@ TEST(InflightMarker, EarlierFormatIsCounted) {
 
 TEST(InflightMarker, UnwritableDirectoryIsHarmless) {
   InflightMarker m(fs::temp_directory_path() / ("postern-missing-" + util::random_hex(6)));
-  m.set("0123456789abcdef");
-  m.clear();
+  EXPECT_EQ(m.set("0123456789abcdef"), 0);
+  m.clear(0);
   EXPECT_TRUE(take_inflight_markers(fs::temp_directory_path() / ("postern-missing-" + util::random_hex(6))).empty());
 }
 
