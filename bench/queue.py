@@ -7,7 +7,8 @@ smtp-sink starts there and a queue run is asked for (`postern queue retry`,
 Postern's CPU ms per message over that time; Postern once more with
 DKIM keys (RSA 2048 and Ed25519) for the From: domain, every message
 signed twice as it leaves (Postfix unsigned: the cost of signing). Each server uses its own
-defaults for connections to one destination (Postern 4, Postfix 20).
+defaults for connections to one destination (20 each: Postern follows Postfix's
+default_destination_concurrency_limit).
 
 Idle queue: BENCH_DEFERRED (100000) messages deferred to a hop that stays
 down; then the CPU each server spends in BENCH_IDLE_SECONDS (30) with

@@ -12,20 +12,20 @@ namespace postern::client {
 std::string dot_stuff(std::string_view m) {
   std::string out;
   out.reserve(m.size() + m.size() / 50 + 8);
-  bool line_start = true;
-  for (std::size_t i = 0; i < m.size(); ++i) {
-    char c = m[i];
-    if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < m.size() && m[i + 1] == '\n') ++i;
+  // A line at a time: its text copied whole, its end (CRLF, LF or CR) made CRLF.
+  std::size_t i = 0;
+  while (i < m.size()) {
+    if (m[i] == '.') out += '.';  // RFC 5321 §4.5.2: double a leading period
+    const std::size_t end = m.find_first_of("\r\n", i);
+    if (end == std::string_view::npos) {
+      out.append(m.substr(i));
       out += "\r\n";
-      line_start = true;
-      continue;
+      break;
     }
-    if (line_start && c == '.') out += '.';  // RFC 5321 §4.5.2: double a leading period
-    out += c;
-    line_start = false;
+    out.append(m.substr(i, end - i));
+    out += "\r\n";
+    i = end + (m[end] == '\r' && end + 1 < m.size() && m[end + 1] == '\n' ? 2 : 1);
   }
-  if (!line_start) out += "\r\n";
   out += ".\r\n";
   return out;
 }

@@ -62,9 +62,54 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
                                                                    const std::vector<std::size_t>& rcpts,
                                                                    std::vector<Outcome> outcomes,
                                                                    Transport transport, double uniform) {
-  const store::SpoolEntry* entry = &loaded;
-  const std::string& id = loaded.id;
+  std::vector<Attempt> one(1);
+  one[0].entry = &loaded;
+  one[0].rcpts = &rcpts;
+  one[0].outcomes = std::move(outcomes);
+  one[0].transport = transport;
+  one[0].uniform = uniform;
+  record_many(config, schedule, one);
+  return std::move(one[0].states);
+}
+
+void Recorder::record_many(const config::Config& config, const Schedule& schedule, std::vector<Attempt>& attempts) {
   const auto now = Clock::now();
+  std::vector<bool> removed(attempts.size(), false);
+  bool any_removed = false;
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    removed[i] = apply(config, schedule, attempts[i], now);
+    any_removed = any_removed || removed[i];
+  }
+  if (any_removed) {
+    try {
+      spool_.sync_removals();
+    } catch (const std::exception& e) {
+      // Removed, but not known to stay removed: looked at again in a few
+      // seconds (gone by then, or delivered again: a duplicate, never a loss).
+      for (std::size_t i = 0; i < attempts.size(); ++i) {
+        if (!removed[i]) continue;
+        auto& a = attempts[i];
+        log::Event("queue_error").add("queue_id", a.entry->id).add("error", e.what());
+        auto as_was = a.entry->recipients;
+        for (auto r : *a.rcpts) {
+          as_was.at(r).status = RecipientStatus::deferred;
+          as_was.at(r).next_attempt = now + std::chrono::seconds(5);
+        }
+        a.states = std::move(as_was);
+      }
+    }
+  }
+  for (auto& a : attempts) report(a, now);
+}
+
+// DSNs first, then the states; true when the entry was removed (unsynced).
+bool Recorder::apply(const config::Config& config, const Schedule& schedule, Attempt& a, Clock::time_point now) {
+  const store::SpoolEntry* entry = a.entry;
+  const std::string& id = entry->id;
+  const auto& rcpts = *a.rcpts;
+  auto& outcomes = a.outcomes;
+  const auto transport = a.transport;
+  const double uniform = a.uniform;
   const auto arrival = entry->envelope.received_at;
   std::vector<DsnRecipient> bounces;
   for (std::size_t k = 0; k < rcpts.size(); ++k) {
@@ -119,9 +164,10 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
     }
     if (!delayed.empty() && !send_dsn(config, *entry, delayed)) warned.clear();  // tried again next time
   }
-  std::optional<std::vector<store::RecipientState>> states;
+  auto& states = a.states;
+  bool removed = false;
   try {
-    states = spool_.update(id, [&](std::vector<store::RecipientState>& s) {
+    states = spool_.update_unsynced(*entry, [&](std::vector<store::RecipientState>& s) {
       for (std::size_t k = 0; k < rcpts.size(); ++k) {
         auto& st = s.at(rcpts[k]);
         const auto& o = outcomes[k];
@@ -141,7 +187,7 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
             break;
         }
       }
-    });
+    }, removed);
   } catch (const std::exception& e) {
     log::Event("queue_error").add("queue_id", id).add("error", e.what());
     // Stored as it was; the scheduler looks again in a few seconds.
@@ -150,8 +196,20 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
       as_was.at(i).status = RecipientStatus::deferred;
       as_was.at(i).next_attempt = now + std::chrono::seconds(5);
     }
-    return as_was;
+    states = std::move(as_was);
+    return false;
   }
+  return removed;
+}
+
+void Recorder::report(Attempt& a, Clock::time_point now) {
+  const store::SpoolEntry* entry = a.entry;
+  const std::string& id = entry->id;
+  const auto& rcpts = *a.rcpts;
+  const auto& outcomes = a.outcomes;
+  const auto transport = a.transport;
+  const auto arrival = entry->envelope.received_at;
+  auto& states = a.states;
   for (std::size_t k = 0; k < rcpts.size(); ++k) {
     const auto& o = outcomes[k];
     const auto* st = states ? &states->at(rcpts[k]) : nullptr;
@@ -186,9 +244,8 @@ std::optional<std::vector<store::RecipientState>> Recorder::record(const config:
     // All delivered: update() removed it. Bounces too: their DSN is stored.
     if (std::any_of(states->begin(), states->end(), [](const auto& s) { return s.status == RecipientStatus::bounced; }))
       finish(id);
-    return std::nullopt;
+    states.reset();
   }
-  return states;
 }
 
 void Recorder::finish(const std::string& id) {

@@ -41,7 +41,8 @@ class Recorder {
       : spool_(spool), inject_(std::move(inject)), metrics_(metrics) {}
 
   // Records `outcomes[k]` for recipient `rcpts[k]` of `entry` (as loaded
-  // before the attempt; only its states may have changed since). Returns
+  // before the attempt: its envelope, and its recipients' delay_warned
+  // when a delay warning may be due; the current states are read again). Returns
   // every recipient's state afterwards, or nullopt when the entry is gone
   // (finished now, or deleted meanwhile). Never throws: spool trouble is
   // logged (queue_error) and leaves the state as it was.
@@ -50,6 +51,20 @@ class Recorder {
                                                            const std::vector<std::size_t>& rcpts,
                                                            std::vector<Outcome> outcomes, Transport transport,
                                                            double uniform);
+
+  // One attempt for record_many(): record()'s arguments, and its result.
+  struct Attempt {
+    const store::SpoolEntry* entry = nullptr;
+    const std::vector<std::size_t>* rcpts = nullptr;
+    std::vector<Outcome> outcomes;
+    Transport transport = Transport::smtp;
+    double uniform = 0;
+    std::optional<std::vector<store::RecipientState>> states;  // set by record_many, as record() returns
+  };
+  // record() for many attempts at once: the entries they finish are
+  // removed with one directory fsync for all of them, before any result
+  // is returned.
+  void record_many(const config::Config& config, const Schedule& schedule, std::vector<Attempt>& attempts);
 
   // Called after each recorded attempt with the message's id and every
   // recipient's state (also when that state finished and removed the entry).
@@ -69,6 +84,11 @@ class Recorder {
  private:
   bool send_dsn(const config::Config& config, const store::SpoolEntry& entry,
                 const std::vector<DsnRecipient>& recipients);
+
+  // record_many()'s steps for one attempt: DSNs and the new states
+  // (removal unsynced), then the log lines and counts.
+  bool apply(const config::Config& config, const Schedule& schedule, Attempt& a, Clock::time_point now);
+  void report(Attempt& a, Clock::time_point now);
 
   store::Spool& spool_;
   Inject inject_;

@@ -5,6 +5,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/system_timer.hpp>
 #include <asio/thread_pool.hpp>
@@ -25,6 +26,7 @@
 #include "delivery/lmtp.hpp"
 #include "log/log.hpp"
 #include "queue/control.hpp"
+#include "queue/inflight.hpp"
 
 namespace postern::queue {
 
@@ -292,30 +294,78 @@ struct Scheduler::Impl {
     pump_local();
   }
 
-  asio::awaitable<void> record_smtp(const Job& job, const store::SpoolEntry* entry, std::vector<Outcome> outcomes) {
-    States states;
+  // SMTP outcomes waiting to be recorded. A task on the blocking pool
+  // records every one that came meanwhile, so under load many share one
+  // trip to the pool and one directory fsync; each connection waits for
+  // its own outcomes, as before, and goes on once they are recorded.
+  struct PendingRecord {
+    explicit PendingRecord(asio::io_context& io) : wake(io, asio::steady_timer::time_point::max()) {}
+    Recorder::Attempt attempt;
+    std::string id;
+    std::optional<store::SpoolEntry> loaded;
     bool failed = false;
-    if (!outcomes.empty()) {
-      const auto cfg = config;
-      const auto sched = schedule;
-      const double u = uniform();
-      auto record = [&]() -> States {
-        std::optional<store::SpoolEntry> loaded;
-        if (!entry) {
-          loaded = spool.load(job.id);
-          if (!loaded) return std::nullopt;
-          entry = &*loaded;
-        }
-        return recorder.record(*cfg, sched, *entry, job.rcpts, std::move(outcomes), Transport::smtp, u);
-      };
-      try {
-        states = co_await blocking(record);
-      } catch (const std::exception& e) {
-        log::Event("queue_error").add("queue_id", job.id).add("error", e.what());
-        failed = true;
-      }
+    asio::steady_timer wake;  // cancelled once recorded
+  };
+  std::vector<std::shared_ptr<PendingRecord>> pending_records;
+  unsigned recording = 0;  // batches on the pool
+
+  asio::awaitable<void> record_smtp(const Job& job, const store::SpoolEntry* entry, std::vector<Outcome> outcomes) {
+    if (outcomes.empty()) {
+      attempt_done(job.id, std::nullopt);
+      co_return;
     }
-    attempt_done(job.id, states, failed);
+    auto p = std::make_shared<PendingRecord>(io);
+    p->id = job.id;
+    p->attempt.entry = entry;
+    p->attempt.rcpts = &job.rcpts;
+    p->attempt.outcomes = std::move(outcomes);
+    p->attempt.transport = Transport::smtp;
+    p->attempt.uniform = uniform();
+    pending_records.push_back(p);
+    start_recording();
+    asio::error_code ec;
+    co_await p->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    attempt_done(job.id, p->attempt.states, p->failed);
+  }
+
+  void start_recording() {
+    if (pending_records.empty() || recording >= std::max(1u, options.local_threads)) return;
+    ++recording;
+    auto batch = std::make_shared<std::vector<std::shared_ptr<PendingRecord>>>(std::move(pending_records));
+    pending_records.clear();
+    asio::post(pool, [this, batch, cfg = config, sched = schedule] {
+      std::vector<Recorder::Attempt> attempts;
+      std::vector<PendingRecord*> owners;
+      for (auto& p : *batch) {
+        try {
+          if (!p->attempt.entry) {
+            p->loaded = spool.load(p->id);
+            if (!p->loaded) continue;  // deleted meanwhile: no states
+            p->attempt.entry = &*p->loaded;
+          }
+        } catch (const std::exception& e) {
+          log::Event("queue_error").add("queue_id", p->id).add("error", e.what());
+          p->failed = true;
+          continue;
+        }
+        attempts.push_back(std::move(p->attempt));
+        owners.push_back(p.get());
+      }
+      try {
+        recorder.record_many(*cfg, sched, attempts);
+        for (std::size_t i = 0; i < owners.size(); ++i) owners[i]->attempt.states = std::move(attempts[i].states);
+      } catch (const std::exception& e) {
+        for (auto* o : owners) {
+          log::Event("queue_error").add("queue_id", o->id).add("error", e.what());
+          o->failed = true;
+        }
+      }
+      asio::post(io, [this, batch] {
+        for (auto& p : *batch) p->wake.cancel();
+        --recording;
+        start_recording();
+      });
+    });
   }
 
   // ------------------------------------------------------------ control
@@ -395,20 +445,14 @@ struct Scheduler::Impl {
   }
 
   void recover_inflight() {
-    std::error_code ec;
     try {
       store::create_directories_durably(inflight_dir(*config));
       store::create_directories_durably(retry_dir(*config));
     } catch (const store::IoError& e) {
       log::Event("queue_error").add("error", e.what());
     }
-    std::vector<fs::path> markers;
-    for (fs::directory_iterator it(inflight_dir(*config), ec), end; !ec && it != end; it.increment(ec))
-      markers.push_back(it->path());
-    for (auto& m : markers) {
-      log::Event("queue_recover").add("queue_id", m.stem().string()).add("possible_duplicate", 1);
-      fs::remove(m, ec);
-    }
+    const auto markers = take_inflight_markers(inflight_dir(*config));
+    for (const auto& id : markers) log::Event("queue_recover").add("queue_id", id).add("possible_duplicate", 1);
     if (!markers.empty()) {
       possible_duplicates += markers.size();
       log::Event("queue_recover").add("possible_duplicates", static_cast<long long>(markers.size()));

@@ -2,6 +2,8 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "mta_sts/fetch.hpp"
 #include "mta_sts/policies.hpp"
 #include "queue/control.hpp"
+#include "queue/inflight.hpp"
 #include "queue/loop.hpp"
 #include "sasl/secrets.hpp"
 #include "smtp/data_decoder.hpp"
@@ -269,6 +272,25 @@ asio::awaitable<std::optional<client::Error>> SmtpTransport::authenticate_smarth
   co_return err;
 }
 
+// Outcomes a connection has handed over but that are not recorded yet.
+struct SmtpTransport::Unrecorded {
+  explicit Unrecorded(asio::io_context& io) : wake(io) {}
+  unsigned count = 0;
+  asio::steady_timer wake;  // cancelled as each is recorded
+
+  asio::awaitable<void> below(unsigned n) {
+    while (count >= n) {
+      wake.expires_at(asio::steady_timer::time_point::max());
+      asio::error_code ec;
+      co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  void recorded() {
+    --count;
+    wake.cancel();
+  }
+};
+
 asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
   Destination& d = dests_[key];  // map nodes stay put
   const Route route = d.route;
@@ -340,13 +362,18 @@ asio::awaitable<void> SmtpTransport::work_destination(std::string key) {
   d.not_before = {};
   d.last_failure.reset();
   unsigned sent = 0;
+  auto marker = std::make_shared<InflightMarker>(inflight_dir(config_), record_behind);
+  auto unrecorded = std::make_shared<Unrecorded>(io_);
   while (!d.jobs.empty() && !stopping_ && sent < options_.max_messages_per_connection) {
+    co_await unrecorded->below(record_behind);
+    if (d.jobs.empty() || stopping_) break;
     Job job = std::move(d.jobs.front());
     d.jobs.pop_front();
     ++sent;
-    if (co_await deliver_one(*session, used, job)) break;
+    if (co_await deliver_one(*session, used, std::move(job), marker, unrecorded)) break;
   }
   co_await session->quit();
+  co_await unrecorded->below(1);  // every outcome of this connection recorded
   --d.active;
   --active_;
   if (!d.jobs.empty() && !stopping_) dispatch();
@@ -402,13 +429,35 @@ asio::awaitable<std::string> SmtpTransport::sign(const store::Envelope& envelope
   co_return fields + message;
 }
 
+// Records one message's outcomes while its connection goes on with the
+// next; its in-flight slot is free once they are recorded.
+asio::awaitable<void> SmtpTransport::record(Job job, store::SpoolEntry entry, std::vector<Outcome> outcomes,
+                                            std::shared_ptr<InflightMarker> marker, int slot,
+                                            std::shared_ptr<Unrecorded> unrecorded) {
+  co_await done_(job, &entry, std::move(outcomes));
+  marker->clear(slot);
+  unrecorded->recorded();
+}
+
 // One message over an open session; true when the connection is unusable.
-asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const Hop& hop, const Job& job) {
+// Its outcomes are recorded behind it (record()): the connection may go
+// on while they are, up to record_behind messages.
+asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const Hop& hop, Job job,
+                                                 std::shared_ptr<InflightMarker> marker,
+                                                 std::shared_ptr<Unrecorded> unrecorded) {
   std::optional<store::SpoolEntry> entry;
   std::optional<std::string> message;
   try {
-    entry = spool_.load(job.id);
-    if (entry) message = spool_.message(job.id);
+    // The recipients' states matter to the recorder only for a delay
+    // warning (RFC 3464 "delayed", sent once): read them when one may be due.
+    auto both = spool_.load_with_message(job.id, false);
+    if (both && schedule_.delay_warning.count() > 0 &&
+        Clock::now() - both->first.envelope.received_at >= schedule_.delay_warning)
+      both = spool_.load_with_message(job.id);
+    if (both) {
+      entry = std::move(both->first);
+      message = std::move(both->second);
+    }
   } catch (const std::exception& e) {
     log::Event("queue_error").add("queue_id", job.id).add("error", e.what());
   }
@@ -433,8 +482,8 @@ asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const
   std::string outgoing = co_await sign(entry->envelope, job.id, std::move(unsigned_message));
   tx.message = std::move(outgoing);
 
-  const fs::path marker = inflight_dir(config_) / (job.id + "." + util::random_hex(4));
-  { std::ofstream(marker) << hop.name << "\n"; }
+  const int slot = marker->set(job.id);  // a slot is free: the caller waited for one
+  ++unrecorded->count;
   client::Delivery out;
   auto err = co_await session.send(tx, out);
   std::vector<Outcome> outcomes;
@@ -449,10 +498,11 @@ asio::awaitable<bool> SmtpTransport::deliver_one(client::Session& session, const
                                        hop.name + ": transaction ended without a reply for this recipient"));
     }
   }
-  co_await done_(job, &*entry, std::move(outcomes));
-  std::error_code ec;
-  fs::remove(marker, ec);
-  co_return err.has_value();
+  const bool broken = err.has_value();
+  asio::co_spawn(io_, record(std::move(job), std::move(*entry), std::move(outcomes), std::move(marker), slot,
+                             std::move(unrecorded)),
+                 asio::detached);
+  co_return broken;
 }
 
 }  // namespace postern::queue

@@ -19,13 +19,15 @@
 //    every DKIM key of its From: domain (dkim/), at each attempt, when
 //    the user owns that domain (SmtpOptions::owns_domain; root's
 //    `sendmail` any) and the message has one From: field.
-// Each job's outcomes go to `Done`, which records them; only then does the
-// connection go on to the next job.
+// Each job's outcomes go to `Done`, which records them; the connection
+// sends its next message meanwhile, with at most two of its messages
+// unrecorded at a time, and ends only when all of them are recorded.
 //
-// Crash safety: an "in flight" marker (data_dir/queue/inflight/) spans the
-// window between the remote 250 and the recorded state; a kill -9 there
-// re-sends that message after restart (the unavoidable window), and the
-// scheduler counts the markers it finds at start as possible duplicates.
+// Crash safety: an "in flight" marker (inflight.hpp, one per connection)
+// spans the window between the remote 250 and the recorded state; a
+// kill -9 there re-sends that message after restart (the unavoidable
+// window), and the scheduler counts the markers it finds at start as
+// possible duplicates.
 //
 // Threads: everything runs on the scheduler's io_context thread.
 #pragma once
@@ -66,6 +68,8 @@ struct Options;
 
 namespace postern::queue {
 
+class InflightMarker;
+
 struct SmtpOptions {
   unsigned per_destination = 20;  // connections at once to one destination (Postfix: 20)
   unsigned max_connections = 64;  // outbound connections at once, in all
@@ -94,7 +98,8 @@ class SmtpTransport {
  public:
   // Records a job's outcomes (one per rcpt, same order; none when the
   // message was deleted meanwhile); `entry` is the entry as loaded for the
-  // attempt, or null. Resumes when recorded.
+  // attempt (its recipients' states only when a delay warning may be due:
+  // the recorder reads the current ones), or null. Resumes when recorded.
   using Done = std::function<asio::awaitable<void>(const Job& job, const store::SpoolEntry* entry,
                                                    std::vector<Outcome> outcomes)>;
 
@@ -143,7 +148,13 @@ class SmtpTransport {
                  std::optional<Outcome>& failure);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost(client::Session& s, const Hop& hop);
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost_oauth(client::Session& s, const Hop& hop);
-  asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, const Job& job);
+  struct Unrecorded;
+  // Messages a connection may have sent and not yet seen recorded.
+  static constexpr unsigned record_behind = 2;
+  asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, Job job,
+                                    std::shared_ptr<InflightMarker> marker, std::shared_ptr<Unrecorded> unrecorded);
+  asio::awaitable<void> record(Job job, store::SpoolEntry entry, std::vector<Outcome> outcomes,
+                               std::shared_ptr<InflightMarker> marker, int slot, std::shared_ptr<Unrecorded> unrecorded);
   asio::awaitable<std::string> sign(const store::Envelope& envelope, const std::string& id, std::string message);
 
   asio::io_context& io_;

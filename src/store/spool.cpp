@@ -23,6 +23,7 @@ using Clock = std::chrono::system_clock;
 constexpr std::string_view msg_magic = "POSTERN-SPOOL 1\n";
 constexpr std::string_view state_magic = "POSTERN-STATE 1\n";
 constexpr std::size_t head_limit = 4 * 1024 * 1024;  // envelope records never get near this
+constexpr std::uint64_t whole_read_limit = 1024 * 1024;  // load_with_message() reads smaller files at once
 
 std::int64_t to_micros(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -513,6 +514,33 @@ std::vector<std::string> Spool::list() const {
 
 namespace {
 
+// A .state file, read with as few calls as a small file needs (the queue
+// reads one per attempt): false when there is none. A read shorter than
+// asked is the end of a regular file; a damaged or cut one fails to decode.
+bool read_state_file(const std::filesystem::path& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return false;
+    throw IoError(errno, "open " + path.string());
+  }
+  Fd guard(fd);
+  out.clear();
+  std::size_t want = 4096;
+  for (;;) {
+    const std::size_t at = out.size();
+    out.resize(at + want);
+    const ssize_t n = ::read(fd, out.data() + at, want);
+    if (n < 0 && errno == EINTR) {
+      out.resize(at);
+      continue;
+    }
+    if (n < 0) throw IoError(errno, "read " + path.string());
+    out.resize(at + static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < want) return true;
+    want *= 2;
+  }
+}
+
 // An open .msg file with its decoded envelope and offsets; nullopt when
 // absent, incomplete or not the entry `id` says.
 struct OpenEntry {
@@ -530,15 +558,19 @@ std::optional<OpenEntry> open_entry(const std::filesystem::path& path, std::stri
   struct stat st{};
   if (::fstat(fd, &st) != 0) throw IoError(errno, "stat " + path.string());
   const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::string head;
   for (std::size_t want = 16 * 1024;; want *= 4) {
-    std::string head = pread_some(fd, 0, static_cast<std::size_t>(std::min<std::uint64_t>(want, size)));
+    head = pread_some(fd, 0, static_cast<std::size_t>(std::min<std::uint64_t>(want, size)));
     e.decoded = DecodedMessageFile{};
     auto r = parse_head(head, e.decoded);
     if (r == HeadResult::ok) break;
     if (r == HeadResult::malformed || head.size() >= size || want > head_limit) return std::nullopt;
   }
+  // A small file was read whole: its tail is in hand already.
   const std::size_t tail_n = 64;
-  std::string tail = pread_some(fd, size > tail_n ? size - tail_n : 0, static_cast<std::size_t>(std::min<std::uint64_t>(tail_n, size)));
+  std::string tail = head.size() == size ? std::move(head)
+                                         : pread_some(fd, size > tail_n ? size - tail_n : 0,
+                                                      static_cast<std::size_t>(std::min<std::uint64_t>(tail_n, size)));
   if (!check_trailer(e.decoded, size, tail) || e.decoded.id != id) return std::nullopt;
   return e;
 }
@@ -561,12 +593,7 @@ std::optional<SpoolEntry> Spool::load(std::string_view id) const {
 
 std::optional<std::vector<RecipientState>> Spool::read_states(std::string_view id, const Envelope& envelope) const {
   std::string bytes;
-  try {
-    bytes = read_file(state_path(id));
-  } catch (const IoError& e) {
-    if (e.code().value() == ENOENT) return std::nullopt;
-    throw;
-  }
+  if (!read_state_file(state_path(id), bytes)) return std::nullopt;
   auto states = decode_state_file(bytes);
   // A state file that does not match its message is ignored: every
   // recipient counts as pending again (a possible duplicate, never a loss).
@@ -587,23 +614,88 @@ std::optional<std::string> Spool::message(std::string_view id) const {
   return bytes;
 }
 
+std::optional<std::pair<SpoolEntry, std::string>> Spool::load_with_message(std::string_view id, bool states) const {
+  if (!valid_id(id)) return std::nullopt;
+  const auto path = msg_path(id);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw IoError(errno, "open " + path.string());
+  }
+  Fd guard(fd);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) throw IoError(errno, "stat " + path.string());
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::optional<DecodedMessageFile> decoded;
+  std::string message;
+  if (size <= whole_read_limit) {
+    // Small (most mail): the whole file in one read, the message cut out of it.
+    const std::string file = pread_some(fd, 0, static_cast<std::size_t>(size));
+    if (file.size() != size) return std::nullopt;
+    decoded = decode_message_file(file, size, file);
+    if (!decoded) return std::nullopt;
+    message = file.substr(static_cast<std::size_t>(decoded->message_offset),
+                          static_cast<std::size_t>(decoded->message_size));
+  } else {
+    guard.reset();
+    auto entry = load(id);  // the states too: rare enough
+    auto bytes = entry ? this->message(id) : std::nullopt;
+    if (!bytes) return std::nullopt;
+    return std::make_pair(std::move(*entry), std::move(*bytes));
+  }
+  if (decoded->id != id) return std::nullopt;
+  SpoolEntry entry;
+  entry.id = decoded->id;
+  entry.message_size = decoded->message_size;
+  entry.envelope = std::move(decoded->envelope);
+  auto stored = states ? read_states(id, entry.envelope) : std::nullopt;
+  entry.recipients = stored ? std::move(*stored) : initial_states(entry.envelope);
+  return std::make_pair(std::move(entry), std::move(message));
+}
+
 std::optional<std::vector<RecipientState>> Spool::update(
     std::string_view id, const std::function<void(std::vector<RecipientState>&)>& change) {
   std::lock_guard lock(entry_mutex(id));
   auto entry = load(id);
   if (!entry) return std::nullopt;
-  auto states = entry->recipients;
+  bool removed = false;
+  return apply(id, std::move(entry->recipients), change, true, removed);
+}
+
+std::optional<std::vector<RecipientState>> Spool::update_unsynced(
+    const SpoolEntry& entry, const std::function<void(std::vector<RecipientState>&)>& change, bool& removed) {
+  removed = false;
+  const std::string_view id = entry.id;
+  if (!valid_id(id)) return std::nullopt;
+  std::lock_guard lock(entry_mutex(id));
+  auto states = read_states(id, entry.envelope);
+  // No states of its own: every recipient pending, or deleted meanwhile
+  // (`postern queue delete` runs in another process, without this lock).
+  struct stat st{};
+  if (!states && ::stat(msg_path(id).c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    throw IoError(errno, "stat " + msg_path(id).string());
+  }
+  return apply(id, states ? std::move(*states) : initial_states(entry.envelope), change, false, removed);
+}
+
+std::optional<std::vector<RecipientState>> Spool::apply(std::string_view id, std::vector<RecipientState> states,
+                                                        const std::function<void(std::vector<RecipientState>&)>& change,
+                                                        bool sync, bool& removed) {
+  const auto addresses = states;
   change(states);
-  if (states.size() != entry->recipients.size()) throw std::logic_error("spool update changed the recipient count");
-  for (std::size_t i = 0; i < states.size(); ++i) states[i].address = entry->recipients[i].address;
+  if (states.size() != addresses.size()) throw std::logic_error("spool update changed the recipient count");
+  for (std::size_t i = 0; i < states.size(); ++i) states[i].address = addresses[i].address;
   const bool all_delivered = std::all_of(states.begin(), states.end(),
                                          [](const RecipientState& s) { return s.status == RecipientStatus::delivered; });
   if (all_delivered) {
-    // Message first: see remove(). Synced, so a crash cannot bring the
-    // entry back to deliver or report it again.
+    // Message first: see remove(). Synced (here, or by the caller's
+    // sync_removals()), so a crash cannot bring the entry back to deliver
+    // or report it again.
     ::unlink(msg_path(id).c_str());
     ::unlink(state_path(id).c_str());
-    sync_dir_grouped();
+    removed = true;
+    if (sync) sync_dir_grouped();
     return states;
   }
   write_durably(state_path(id), encode_state_file(states));

@@ -45,6 +45,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/durable_file.hpp"
@@ -138,6 +139,11 @@ class Spool {
   // The message bytes of one entry; nullopt if absent or incomplete.
   std::optional<std::string> message(std::string_view id) const;
 
+  // load() and message() through one open of the .msg file (one read of
+  // it when it is small); nullopt if absent or incomplete. Without
+  // `states` the .state file is not read: every recipient looks pending.
+  std::optional<std::pair<SpoolEntry, std::string>> load_with_message(std::string_view id, bool states = true) const;
+
   // Reads the recipient states, lets `change` edit them (it may not add or
   // remove recipients), writes them durably and returns them. Changes to
   // one entry are serialised. When every recipient ends up `delivered`,
@@ -147,6 +153,17 @@ class Spool {
   // Throws IoError; on throw the stored state is unchanged or fully new.
   std::optional<std::vector<RecipientState>> update(
       std::string_view id, const std::function<void(std::vector<RecipientState>&)>& change);
+
+  // update() for one of many outcomes recorded together: `entry` is the
+  // entry as loaded before (its .msg file never changes, so only the
+  // states are read again), and when every recipient ends up delivered
+  // the removal is not synced yet (`removed` is set): call
+  // sync_removals() once for the batch before anyone counts on it.
+  std::optional<std::vector<RecipientState>> update_unsynced(
+      const SpoolEntry& entry, const std::function<void(std::vector<RecipientState>&)>& change, bool& removed);
+  // One directory fsync (group-committed) that covers every removal made
+  // before the call. Throws IoError.
+  void sync_removals() { sync_dir_grouped(); }
 
   // Deletes the entry (message first, then state, so a crash in between
   // leaves an orphan state file that recover() removes, never a message
@@ -168,6 +185,11 @@ class Spool {
   std::filesystem::path msg_path(std::string_view id) const;
   std::filesystem::path state_path(std::string_view id) const;
   std::optional<std::vector<RecipientState>> read_states(std::string_view id, const Envelope& envelope) const;
+  // update()'s work once the envelope and current states are known; the
+  // lock of the entry is held.
+  std::optional<std::vector<RecipientState>> apply(std::string_view id, std::vector<RecipientState> states,
+                                                   const std::function<void(std::vector<RecipientState>&)>& change,
+                                                   bool sync, bool& removed);
   void sync_dir_grouped();
   std::mutex& entry_mutex(std::string_view id);
 

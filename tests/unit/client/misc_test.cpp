@@ -95,6 +95,11 @@ TEST(DotStuff, Table) {
       {"bare\rcr\n", "bare\r\ncr\r\n.\r\n"},
       {"", ".\r\n"},
       {"a\n.", "a\r\n..\r\n.\r\n"},
+      {"a\r\r\nb", "a\r\n\r\nb\r\n.\r\n"},
+      {"\n.\n\n", "\r\n..\r\n\r\n.\r\n"},
+      {"x.y\r\n.", "x.y\r\n..\r\n.\r\n"},
+      {"\r", "\r\n.\r\n"},
+      {std::string(5000, 'z') + "\n", std::string(5000, 'z') + "\r\n.\r\n"},
   };
   for (auto& [in, want] : cases) EXPECT_EQ(dot_stuff(in), want) << in;
 }

@@ -361,6 +361,103 @@ TEST(Spool, CorruptStateMeansPendingNotLost) {
   EXPECT_EQ(e->recipients[0].status, RecipientStatus::pending);
 }
 
+// The queue's one read per attempt: what load() and message() say, from one open.
+TEST(Spool, LoadWithMessageIsLoadAndMessage) {
+  TempDir t;
+  Spool spool(t.path / "spool");
+  auto id = spool.put(sample_envelope(), sample_message);
+  spool.update(id, [](std::vector<RecipientState>& s) {
+    s[1].status = RecipientStatus::deferred;
+    s[1].delay_warned = true;
+  });
+  auto both = spool.load_with_message(id);
+  ASSERT_TRUE(both);
+  auto e = spool.load(id);
+  EXPECT_EQ(both->first.envelope.recipients, e->envelope.recipients);
+  EXPECT_EQ(both->first.envelope.received_at, e->envelope.received_at);
+  EXPECT_EQ(both->first.message_size, sample_message.size());
+  EXPECT_EQ(both->second, sample_message);
+  EXPECT_EQ(both->first.recipients[1].status, RecipientStatus::deferred);
+  EXPECT_TRUE(both->first.recipients[1].delay_warned);
+  // Without the states every recipient looks pending; the envelope is the same.
+  auto bare = spool.load_with_message(id, false);
+  ASSERT_TRUE(bare);
+  EXPECT_EQ(bare->first.recipients[1].status, RecipientStatus::pending);
+  EXPECT_EQ(bare->first.recipients[1].address, "bob@remote.example");
+  EXPECT_EQ(bare->second, sample_message);
+  // A message larger than one read still comes back whole.
+  const std::string big(3 * 1024 * 1024, 'x');
+  auto big_id = spool.put(sample_envelope(), big);
+  auto b = spool.load_with_message(big_id);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->second, big);
+  EXPECT_FALSE(spool.load_with_message("0123456789abcdef"));
+  EXPECT_FALSE(spool.load_with_message("../etc/passwd"));
+  // Torn: nullopt, as load() says.
+  {
+    const auto path = t.path / "spool" / (id + ".msg");
+    const auto size = fs::file_size(path);
+    fs::resize_file(path, size - 3);
+  }
+  EXPECT_FALSE(spool.load_with_message(id));
+  EXPECT_FALSE(spool.load(id));
+}
+
+// Many finished entries, one directory fsync: update_unsynced() removes
+// without syncing, sync_removals() syncs once for all of them.
+TEST(Spool, UnsyncedRemovalsShareOneSync) {
+  TempDir t;
+  Spool spool(t.path / "spool");
+  Envelope env = sample_envelope();
+  env.recipients = {"bob@remote.example"};
+  std::vector<SpoolEntry> entries;
+  for (int i = 0; i < 5; ++i) entries.push_back(*spool.load(spool.put(env, sample_message)));
+  const auto before = spool.dir_syncs();
+  for (auto& e : entries) {
+    bool removed = false;
+    auto states = spool.update_unsynced(e, [](std::vector<RecipientState>& s) {
+      s[0].status = RecipientStatus::delivered;
+    }, removed);
+    ASSERT_TRUE(states);
+    EXPECT_TRUE(removed);
+    EXPECT_FALSE(spool.load(e.id));
+  }
+  EXPECT_EQ(spool.dir_syncs(), before);
+  spool.sync_removals();
+  EXPECT_EQ(spool.dir_syncs(), before + 1);
+  EXPECT_TRUE(spool.list().empty());
+}
+
+TEST(Spool, UnsyncedUpdateKeepsStatesAndSeesDeletions) {
+  TempDir t;
+  Spool spool(t.path / "spool");
+  auto id = spool.put(sample_envelope(), sample_message);
+  const auto loaded = *spool.load(id);
+  // Another consumer finished its recipient meanwhile: kept, not overwritten.
+  spool.update(id, [](std::vector<RecipientState>& s) { s[0].status = RecipientStatus::delivered; });
+  bool removed = true;
+  auto states = spool.update_unsynced(loaded, [](std::vector<RecipientState>& s) {
+    s[1].status = RecipientStatus::deferred;
+    s[1].last_reply = "450 4.2.1 busy";
+  }, removed);
+  ASSERT_TRUE(states);
+  EXPECT_FALSE(removed);
+  auto again = spool.load(id);
+  EXPECT_EQ(again->recipients[0].status, RecipientStatus::delivered);
+  EXPECT_EQ(again->recipients[1].status, RecipientStatus::deferred);
+  EXPECT_EQ(again->recipients[1].last_reply, "450 4.2.1 busy");
+  // `postern queue delete` meanwhile: nothing is written back.
+  spool.remove(id);
+  EXPECT_FALSE(spool.update_unsynced(loaded, [](std::vector<RecipientState>& s) {
+    s[2].status = RecipientStatus::delivered;
+  }, removed));
+  EXPECT_FALSE(fs::exists(t.path / "spool" / (id + ".state")));
+  // Deleted with no state file of its own (every recipient was pending).
+  auto fresh = *spool.load(spool.put(sample_envelope(), sample_message));
+  spool.remove(fresh.id);
+  EXPECT_FALSE(spool.update_unsynced(fresh, [](std::vector<RecipientState>&) {}, removed));
+}
+
 TEST(StateFile, RoundTripAndRejects) {
   std::vector<RecipientState> s(2);
   s[0].address = "a@b";
