@@ -252,10 +252,16 @@ asio::awaitable<std::string> MessageSink::accept_in_memory(const std::string& me
       });
     };
     asio::post(server_.delivery(), [this, &message, resume, spool] {
-      const bool taken = server_.intake().deliver_async(envelope_, message, queue_id_, [this, resume, spool](bool delivered) {
-        if (delivered) resume(nullptr, queue_id_);
-        else spool();
-      });
+      bool taken = false;
+      try {
+        taken = server_.intake().deliver_async(envelope_, message, queue_id_, [this, resume, spool](bool delivered) {
+          if (delivered) resume(nullptr, queue_id_);
+          else spool();
+        });
+      } catch (...) {  // before anything was taken (a pool thread must not end on it)
+        resume(std::current_exception(), {});
+        return;
+      }
       if (!taken) spool();
     });
   };
