@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include "store/durable_file.hpp"
 
@@ -22,7 +23,8 @@ namespace {
 // pass to its fdatasync pass, so a large batch never runs out of them.
 constexpr std::size_t chunk_files = 128;
 
-// cur/<name>:2,<flags> when a reader moved new/<name> there.
+// cur/<name>:2,<flags> when a reader moved new/<name> there (or with ';'
+// or '!' for ':', which readers use where a file system forbids colons).
 std::optional<fs::path> moved_to_cur(const fs::path& mailbox, const std::string& name) {
   const fs::path cur = mailbox / "cur";
   DIR* dir = ::opendir(cur.c_str());
@@ -33,7 +35,8 @@ std::optional<fs::path> moved_to_cur(const fs::path& mailbox, const std::string&
   std::optional<fs::path> found;
   while (const dirent* e = ::readdir(dir)) {
     const std::string_view n(e->d_name);
-    if (n.size() > name.size() && n.substr(0, name.size()) == name && n[name.size()] == ':') {
+    if (n.size() > name.size() && n.substr(0, name.size()) == name &&
+        std::string_view(":;!").find(n[name.size()]) != std::string_view::npos) {
       found = cur / std::string(n);
       break;
     }

@@ -81,6 +81,27 @@ TEST(MailboxSync, AFileAReaderMovedToCurIsSyncedThereAndAnExpungedOneIsSkipped) 
   EXPECT_EQ(seen.size(), 2u);
 }
 
+TEST(MailboxSync, AReaderThatSeparatesTheInfoWithSemicolonOrBangIsFollowedToo) {
+  TempDir t;
+  const auto a = t.path / "a";
+  ensure_maildir(a);
+  put(a / "cur" / "1.Q1R0.h,S=3;2,S", "one");
+  put(a / "cur" / "2.Q2R0.h,S=3!2,S", "two");
+  put(a / "cur" / "3.Q3R0.h,S=3x2,S", "not a separator");
+  std::set<std::string> seen;
+  synced = &seen;
+  store::Syscalls calls = store::real_syscalls();
+  calls.fsync = recording_fsync;
+  {
+    store::SyscallOverride over(calls);
+    sync_mailbox_files({{a, "1.Q1R0.h,S=3"}, {a, "2.Q2R0.h,S=3"}, {a, "3.Q3R0.h,S=3"}});
+  }
+  synced = nullptr;
+  EXPECT_TRUE(seen.count(fs::canonical(a / "cur" / "1.Q1R0.h,S=3;2,S").string()));
+  EXPECT_TRUE(seen.count(fs::canonical(a / "cur" / "2.Q2R0.h,S=3!2,S").string()));
+  EXPECT_EQ(seen.size(), 3u);  // the two files and cur/
+}
+
 TEST(MailboxSync, AFailedSyncThrows) {
   TempDir t;
   const auto a = t.path / "a";
