@@ -2,6 +2,7 @@
 is slow on purpose) and copied into each server's data directory."""
 import os
 import shutil
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from harness import run
@@ -23,6 +24,17 @@ class UserTemplate:
         for u, out in zip(users, outs):
             if out.returncode != 0:
                 raise RuntimeError(f"user add {u}: {out.returncode} {out.stderr}")
+        # Two processes that close at the same moment may each leave the
+        # write-ahead log to the other; data_dir() copies postern.db alone,
+        # so fold the log into it first.
+        db = sqlite3.connect(os.path.join(self.dir, "postern.db"))
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            have = {row[0] for row in db.execute("SELECT address FROM users")}
+        finally:
+            db.close()
+        if not set(users) <= have:
+            raise RuntimeError(f"user template lacks {sorted(set(users) - have)}")
 
     def data_dir(self, testcase):
         d = scratch_dir("postern-it-", testcase)
