@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <vector>
 
 #include "sasl/base64.hpp"
 #include "sasl/gsasl_context.hpp"
@@ -44,6 +45,10 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
   bool awaiting_final_ack = false;
   bool finished = false;
   bool verified_by_cache = false;
+  bool blocked = false;  // a deferred password check stopped the step
+  // With deferred checks: what the client sent, to run the exchange again.
+  std::optional<std::string> initial;
+  std::vector<std::string> responses;
   std::string identity;
   std::string authcid;
   std::string reason;
@@ -51,15 +56,32 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
   Impl(CredentialStore& s, ServerOptions o) : store(s), options(std::move(o)) {}
 
   ~Impl() override {
-    if (session != nullptr) {
-      for (auto p : {GSASL_PASSWORD, GSASL_SCRAM_SALTED_PASSWORD, GSASL_SCRAM_STOREDKEY, GSASL_SCRAM_SERVERKEY})
-        wipe_property(session, p);
-      gsasl_finish(session);
-    }
+    end_session();
     if (user) wipe(*user);
+    forget_inputs();
     wipe(options.secret);
     wipe(options.channel_binding.tls_exporter);
     wipe(options.channel_binding.tls_unique);
+  }
+
+  void end_session() {
+    if (session == nullptr) return;
+    for (auto p : {GSASL_PASSWORD, GSASL_SCRAM_SALTED_PASSWORD, GSASL_SCRAM_STOREDKEY, GSASL_SCRAM_SERVERKEY})
+      wipe_property(session, p);
+    gsasl_finish(session);
+    session = nullptr;
+  }
+
+  // Only PLAIN and LOGIN check passwords, and they have no random challenge.
+  bool replayable() const {
+    return options.defer_password_checks && (mechanism == Mechanism::plain || mechanism == Mechanism::login);
+  }
+
+  void forget_inputs() {
+    if (initial) wipe(*initial);
+    initial.reset();
+    for (auto& r : responses) wipe(r);
+    responses.clear();
   }
 
   // Looks the user up once; the store's exception becomes `temporary`.
@@ -130,6 +152,10 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     VerifiedCache* cache = options.verified_ttl.count() > 0 ? options.verified : nullptr;
     if (!cache && options.verified) options.verified->clear();  // turned off: nothing stays in memory
     if (cache && cache->contains(who, hash, password, options.verified_ttl)) return verified_by_cache = true;
+    if (options.defer_password_checks) {
+      blocked = true;
+      return false;
+    }
     if (!verify_password(password, hash)) return false;
     if (cache) cache->remember(who, hash, password);
     return true;
@@ -143,6 +169,10 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     if (temporary) return GSASL_AUTHENTICATION_ERROR;
     const bool known = user.has_value() && !user->password_hash.empty();
     if (!known) {
+      if (options.defer_password_checks) {
+        blocked = true;
+        return GSASL_AUTHENTICATION_ERROR;
+      }
       // Unknown users are checked against a dummy hash: same work, same answer.
       verify_password(password ? password : "", dummy_password_hash());
       return GSASL_AUTHENTICATION_ERROR;
@@ -222,6 +252,7 @@ struct ServerStepper::Impl final : detail::CallbackTarget {
     int rc = gsasl_step(session, input.data(), input.size(), &out, &out_len);
     std::string output(out ? out : "", out ? out_len : 0);
     gsasl_free(out);
+    if (blocked) return {Status::blocked, {}};
     if (temporary) {
       finished = true;
       reason = "store-unavailable";
@@ -273,6 +304,7 @@ ServerStepper::Step ServerStepper::begin(Mechanism mechanism, std::optional<std:
   s.mechanism = mechanism;
   if (s.session != nullptr) return s.fail("malformed");
   if (is_plus(mechanism) && !s.options.channel_binding.any()) return s.fail("channel-binding");
+  if (s.replayable() && initial_response) s.initial.emplace(*initial_response);
   int rc = gsasl_server_start(detail::context(), std::string(mechanism_name(mechanism)).c_str(), &s.session);
   if (rc != GSASL_OK) {
     s.session = nullptr;
@@ -295,7 +327,26 @@ ServerStepper::Step ServerStepper::begin(Mechanism mechanism, std::optional<std:
 
 ServerStepper::Step ServerStepper::step(std::string_view response) {
   if (impl_->session == nullptr) return impl_->fail("malformed");
+  if (impl_->replayable()) impl_->responses.emplace_back(response);
   return impl_->run(response);
+}
+
+ServerStepper::Step ServerStepper::run_blocked() {
+  Impl& s = *impl_;
+  if (!s.blocked || s.finished) return s.fail("malformed");
+  s.end_session();
+  if (s.user) wipe(*s.user);
+  s.user.reset();
+  s.looked_up = s.temporary = s.blocked = false;
+  s.options.defer_password_checks = false;
+  // No longer deferring, begin() and step() record nothing: replay in place.
+  Step last = begin(s.mechanism, s.initial ? std::optional<std::string_view>(*s.initial) : std::nullopt);
+  for (const auto& r : s.responses) {
+    if (last.status != Status::more) break;
+    last = step(r);
+  }
+  s.forget_inputs();
+  return last;
 }
 
 const std::string& ServerStepper::identity() const { return impl_->identity; }

@@ -28,7 +28,11 @@
 //
 // Threads: one stepper is used by one thread at a time; steppers on
 // different threads are independent. step() may block on the store and on
-// yescrypt (tens of milliseconds): call it off the I/O thread.
+// yescrypt (tens of milliseconds): call it off the I/O thread, unless the
+// options defer password checks. Then a step that would run yescrypt
+// returns `blocked` instead, and run_blocked() (off the I/O thread) runs
+// the exchange again with the check allowed; every other step is a store
+// lookup and a few hashes, cheap enough for the I/O thread.
 #pragma once
 
 #include <chrono>
@@ -56,6 +60,10 @@ struct ServerOptions {
   // password goes through yescrypt.
   VerifiedCache* verified = nullptr;
   std::chrono::seconds verified_ttl{0};
+  // A PLAIN/LOGIN password check the VerifiedCache cannot answer (a miss,
+  // a wrong password, an unknown user's dummy check) stops the step with
+  // `blocked` instead of running yescrypt.
+  bool defer_password_checks = false;
 };
 
 class ServerStepper {
@@ -65,6 +73,7 @@ class ServerStepper {
     done,       // authenticated as identity()
     failed,     // bad credentials, malformed exchange, wrong binding: 535
     temporary,  // the store could not answer: 454 4.7.0
+    blocked,    // a password check was deferred: call run_blocked() off the I/O thread
   };
   struct Step {
     Status status;
@@ -82,6 +91,9 @@ class ServerStepper {
   Step begin(Mechanism mechanism, std::optional<std::string_view> initial_response);
   // The client's decoded answer to the last challenge.
   Step step(std::string_view response);
+  // After `blocked`: the exchange so far again (PLAIN and LOGIN are the
+  // same every time: no random challenge), now with yescrypt allowed.
+  Step run_blocked();
 
   // The canonical identity from the store; set once done.
   const std::string& identity() const;

@@ -71,7 +71,8 @@ std::chrono::milliseconds jitter() {
   return std::chrono::milliseconds(std::uniform_int_distribution<long>(0, kJitter.count())(rng));
 }
 
-// Runs a SASL step on the blocking pool and resumes on the session's thread.
+// Runs a SASL step on the blocking pool and resumes on the session's thread:
+// a token's introspection, or a password check the stepper deferred.
 template <typename F>
 asio::awaitable<sasl::ServerStepper::Step> off_thread(AuthPeer& session, F&& step) {
   co_return co_await asio::co_spawn(
@@ -195,14 +196,15 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::
   if (info.tls) options.channel_binding = sasl::channel_bindings(session.tls_handle(), true);
   options.verified = &sasl::VerifiedCache::process();
   options.verified_ttl = config.auth.verified_cache_ttl;
+  options.defer_password_checks = true;  // steps run here; only yescrypt goes to the pool
 
   auto stepper_for = std::make_unique<sasl::ServerStepper>(*users, std::move(options));
   exchange = std::make_unique<AuthExchange>(*mechanism, std::move(users), std::move(stepper_for), std::move(client));
   auto& stepper = *exchange->stepper_;
-  auto step = co_await off_thread(session, [&] {
-    return stepper.begin(*mechanism, initial ? std::optional<std::string_view>(*initial) : std::nullopt);
-  });
+  auto step = stepper.begin(*mechanism, initial ? std::optional<std::string_view>(*initial) : std::nullopt);
   if (initial) sasl::wipe(*initial);
+  if (step.status == sasl::ServerStepper::Status::blocked)
+    step = co_await off_thread(session, [&] { return stepper.run_blocked(); });
   co_return co_await exchange->after(session, step);
 }
 
@@ -234,7 +236,9 @@ asio::awaitable<AuthExchange::Step> AuthExchange::respond(AuthPeer& session, std
     step = co_await off_thread(session, [&] { return stepper.step(bytes); });
   } else {
     auto& stepper = *stepper_;
-    step = co_await off_thread(session, [&] { return stepper.step(bytes); });
+    step = stepper.step(bytes);
+    if (step.status == sasl::ServerStepper::Status::blocked)
+      step = co_await off_thread(session, [&] { return stepper.run_blocked(); });
   }
   sasl::wipe(bytes);
   co_return co_await after(session, step);
@@ -280,6 +284,7 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl:
       co_return Step{std::nullopt, auth_temporary_failure(), {}, false};
     case sasl::ServerStepper::Status::more:
     case sasl::ServerStepper::Status::failed:
+    case sasl::ServerStepper::Status::blocked:  // never here: run_blocked() ran
       break;
   }
 

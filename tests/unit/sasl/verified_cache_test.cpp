@@ -198,5 +198,98 @@ TEST(VerifiedCacheStepper, AHitSkipsYescrypt) {
   EXPECT_TRUE(cached.verified_by_cache());
 }
 
+
+// With password checks deferred (the session runs steps on its I/O thread):
+// only a cache hit finishes at once; anything that needs yescrypt stops
+// with `blocked`, and run_blocked() gives the answer yescrypt gives.
+ServerOptions deferring(VerifiedCache& cache) {
+  ServerOptions o;
+  o.verified = &cache;
+  o.verified_ttl = 1h;
+  o.defer_password_checks = true;
+  return o;
+}
+
+TEST(DeferredPasswordChecks, PlainBlocksOnAMissAndFinishesOnAHit) {
+  OneUserStore store;
+  store.user.identity = "alice@example.org";
+  store.user.password_hash = hash_password("correct horse");
+  VerifiedCache cache;
+  using S = ServerStepper::Status;
+  const std::string good = std::string("\0alice@example.org\0correct horse", 32);
+  ServerStepper first(store, deferring(cache));
+  EXPECT_EQ(first.begin(Mechanism::plain, good).status, S::blocked);
+  EXPECT_EQ(cache.size(), 0u);  // nothing was checked yet
+  EXPECT_EQ(first.run_blocked().status, S::done);
+  EXPECT_EQ(first.identity(), "alice@example.org");
+  EXPECT_FALSE(first.verified_by_cache());
+  EXPECT_EQ(first.run_blocked().status, S::failed);  // only once, only after `blocked`
+
+  ServerStepper again(store, deferring(cache));
+  EXPECT_EQ(again.begin(Mechanism::plain, good).status, S::done);
+  EXPECT_TRUE(again.verified_by_cache());
+
+  ServerStepper wrong(store, deferring(cache));
+  EXPECT_EQ(wrong.begin(Mechanism::plain, std::string("\0alice@example.org\0correct hors", 31)).status, S::blocked);
+  EXPECT_EQ(wrong.run_blocked().status, S::failed);
+  EXPECT_EQ(wrong.reason(), "bad-credentials");
+
+  ServerStepper unknown(store, deferring(cache));
+  EXPECT_EQ(unknown.begin(Mechanism::plain, std::string("\0nobody@example.org\0correct horse", 33)).status,
+            S::blocked);
+  EXPECT_EQ(unknown.run_blocked().status, S::failed);
+  EXPECT_EQ(unknown.reason(), "unknown-user");
+}
+
+TEST(DeferredPasswordChecks, LoginReplaysItsSteps) {
+  OneUserStore store;
+  store.user.identity = "alice@example.org";
+  store.user.password_hash = hash_password("correct horse");
+  VerifiedCache cache;
+  using S = ServerStepper::Status;
+  for (bool initial : {false, true}) {
+    ServerStepper s(store, deferring(cache));
+    auto step = initial ? s.begin(Mechanism::login, std::string_view("alice@example.org"))
+                        : s.begin(Mechanism::login, std::nullopt);
+    if (!initial) {
+      ASSERT_EQ(step.status, S::more);
+      EXPECT_EQ(step.challenge, "Username:");
+      step = s.step("alice@example.org");
+    }
+    ASSERT_EQ(step.status, S::more);
+    EXPECT_EQ(step.challenge, "Password:");
+    step = s.step("correct horse");
+    if (initial) {
+      EXPECT_EQ(step.status, S::done);  // the first round remembered it
+      continue;
+    }
+    ASSERT_EQ(step.status, S::blocked);
+    EXPECT_EQ(s.run_blocked().status, S::done);
+    EXPECT_EQ(s.identity(), "alice@example.org");
+  }
+}
+
+TEST(DeferredPasswordChecks, ScramNeverBlocks) {
+  OneUserStore store;
+  store.user.identity = "alice@example.org";
+  store.user.password_hash = hash_password("correct horse");
+  store.user.scram_sha256 = make_scram_keys(ScramHash::sha256, "correct horse");
+  VerifiedCache cache;
+  for (const char* password : {"correct horse", "wrong"}) {
+    ServerStepper server(store, deferring(cache));
+    ClientStepper client(Mechanism::scram_sha256, ClientCredentials{"alice@example.org", password, ""}, {});
+    auto c = client.start();
+    auto s = server.begin(Mechanism::scram_sha256, std::string_view(c.response));
+    int rounds = 0;
+    while (s.status == ServerStepper::Status::more && rounds++ < 5) {
+      c = client.step(s.challenge);
+      if (c.status != ClientStepper::Status::respond) break;
+      s = server.step(c.response);
+    }
+    EXPECT_NE(s.status, ServerStepper::Status::blocked);
+    EXPECT_EQ(s.status == ServerStepper::Status::done, std::string(password) == "correct horse");
+  }
+}
+
 }  // namespace
 }  // namespace postern::sasl
