@@ -84,13 +84,14 @@ class Spool {
   const std::filesystem::path& dir() const { return dir_; }
 
   // Stores the message durably and returns its new queue id (16 lower-case
-  // hex digits: 8 of time, 8 random). Blocks until on stable storage.
+  // hex digits: 8 of time, 8 unique in this process). Blocks until on stable storage.
   // Throws IoError (answer 451 4.3.0) or std::invalid_argument (no recipients).
   std::string put(const Envelope& envelope, std::string_view message);
   // The same under an id chosen beforehand with new_id(), so the message's
   // own Received: header can name it. Throws IoError(EEXIST) if it is taken.
   std::string put(const Envelope& envelope, std::string_view message, std::string_view id);
-  // A fresh queue id for put(envelope, message, id): 8 hex digits of time, 8 random.
+  // A fresh queue id for put(envelope, message, id): 8 hex digits of time,
+  // 8 that do not repeat within this process (a counter, scrambled).
   static std::string new_id();
 
   // One message written as it arrives (DATA, BDAT), so memory per message

@@ -20,4 +20,10 @@ std::string random_hex(std::size_t n_bytes) {
   return out;
 }
 
+std::uint32_t random_u32() {
+  std::uint32_t v = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) throw std::runtime_error("RAND_bytes failed");
+  return v;
+}
+
 }  // namespace postern::util

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include "store/durable_file.hpp"
 #include "test_util.hpp"
@@ -78,6 +79,19 @@ TEST(Spool, NullSenderAndEmptyMessage) {
   ASSERT_TRUE(got);
   EXPECT_EQ(got->envelope.reverse_path, "");
   EXPECT_EQ(spool.message(id), "");
+}
+
+// 300,000 ids in a few seconds (more than a busy server makes): none
+// repeats. With 8 random hex digits, about ten pairs would have.
+TEST(Spool, NewIdsDoNotRepeat) {
+  std::unordered_set<std::string> seen;
+  std::unordered_set<std::string> tails;
+  for (int i = 0; i < 300000; ++i) {
+    const std::string id = Spool::new_id();
+    ASSERT_TRUE(Spool::valid_id(id)) << id;
+    ASSERT_TRUE(seen.insert(id).second) << "repeated: " << id << " after " << i;
+    ASSERT_TRUE(tails.insert(id.substr(8)).second) << "repeated low half: " << id << " after " << i;
+  }
 }
 
 TEST(Spool, PutUnderChosenId) {
