@@ -38,7 +38,7 @@ namespace postern::queue {
 
 struct SchedulerOptions {
   SmtpOptions smtp;
-  unsigned local_threads = 2;       // threads for mailbox writes, spool states and DSNs
+  unsigned local_threads = 8;       // threads for mailbox writes, spool states and DSNs
   unsigned local_in_flight = 16;    // local attempts queued to those threads at once
   std::chrono::milliseconds control_interval{1000};  // how often queue/retry/ is looked at without inotify
   util::Metrics* metrics = nullptr;  // delivery attempts and times (GET /metrics); null: none

@@ -150,7 +150,7 @@ class SmtpTransport {
   asio::awaitable<std::optional<client::Error>> authenticate_smarthost_oauth(client::Session& s, const Hop& hop);
   struct Unrecorded;
   // Messages a connection may have sent and not yet seen recorded.
-  static constexpr unsigned record_behind = 2;
+  static constexpr unsigned record_behind = 8;
   asio::awaitable<bool> deliver_one(client::Session& session, const Hop& hop, Job job,
                                     std::shared_ptr<InflightMarker> marker, std::shared_ptr<Unrecorded> unrecorded);
   asio::awaitable<void> record(Job job, store::SpoolEntry entry, std::vector<Outcome> outcomes,
