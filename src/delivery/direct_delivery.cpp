@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -88,6 +89,8 @@ struct DirectDelivery::InFlight {
   std::vector<dev_t> devices;      // in mailboxes synced with syncfs
   std::vector<MailboxFile> files;  // in mailboxes synced file by file
   Done done;
+  bool counted = false;                // in in_flight_
+  std::atomic<bool> finished{false};  // done was called
 };
 
 void DirectDelivery::deliver_async(const std::string& id, const Envelope& envelope, std::string head,
@@ -121,21 +124,36 @@ void DirectDelivery::deliver_async(const std::string& id, const Envelope& envelo
     }
     {
       std::unique_lock lock(mutex_);
-      room_cv_.wait(lock, [&] { return stopping_ || pending_.size() + confirming_ < max_unconfirmed_; });
+      room_cv_.wait(lock,
+                    [&] { return stopping_ || pending_.size() + confirming_ + in_flight_ < max_unconfirmed_; });
+      ++in_flight_;
+      m->counted = true;
     }
   } catch (const std::exception& e) {
     m->staged.clear();  // nothing of it stays in any mailbox
     log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
-    m->done(false);
+    finish(*m, false);
     return;
   }
   try {
     journal_.append_async(id, envelope, message, [this, m](int error) { durable(*m, error); });
-  } catch (const std::exception& e) {  // (encoding: out of memory)
+  } catch (const std::exception& e) {  // (encoding: out of memory; nothing was queued)
     m->staged.clear();
     log::Event("direct_delivery_failed").add("queue_id", id).add("error", e.what());
-    m->done(false);
+    finish(*m, false);
   }
+}
+
+void DirectDelivery::finish(InFlight& m, bool delivered) {
+  if (m.finished.exchange(true)) return;
+  if (m.counted) {
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_;
+    }
+    room_cv_.notify_all();
+  }
+  m.done(delivered);
 }
 
 void DirectDelivery::durable(InFlight& m, int error) {
@@ -144,7 +162,7 @@ void DirectDelivery::durable(InFlight& m, int error) {
     log::Event("direct_delivery_failed")
         .add("queue_id", m.id)
         .add("error", "journal: " + std::error_code(error, std::generic_category()).message());
-    m.done(false);
+    finish(m, false);
     return;
   }
   for (std::size_t i = 0; i < m.staged.size(); ++i) {
@@ -162,7 +180,7 @@ void DirectDelivery::durable(InFlight& m, int error) {
         // Kept in the journal: the next start-up completes it.
         log::Event("direct_delivery_kept").add("queue_id", m.id).add("error", e2.what());
         m.staged.clear();
-        m.done(true);
+        finish(m, true);
         return;
       }
     }
@@ -175,7 +193,7 @@ void DirectDelivery::durable(InFlight& m, int error) {
     wake = pending_.size() == 1 || pending_.size() == round_batch;
   }
   if (wake) pending_cv_.notify_one();
-  m.done(true);
+  finish(m, true);
 }
 
 DirectDelivery::Recovered DirectDelivery::recover(const Resolve& resolve, const Head& head, const Leftover& leftover) {

@@ -126,6 +126,8 @@ class DirectDelivery {
   struct InFlight;
   // Step 3 for a message whose journal batch is durable (error 0) or failed.
   void durable(InFlight& message, int error);
+  // Calls the message's `done`, once, and gives its room back.
+  void finish(InFlight& message, bool delivered);
   struct Mailbox {
     dev_t device = 0;
     SyncMode mode = SyncMode::syncfs;
@@ -148,6 +150,7 @@ class DirectDelivery {
   std::condition_variable room_cv_;     // room for deliver()
   std::vector<Pending> pending_;
   std::size_t confirming_ = 0;
+  std::size_t in_flight_ = 0;  // written, waiting for the journal: they hold open files too
   bool stopping_ = false;
   std::uint64_t rounds_ = 0;
   std::thread thread_;

@@ -61,12 +61,14 @@ Journal::~Journal() { close(); }
 
 void Journal::close() {
   std::unique_lock lock(mutex_);
-  flushed_cv_.wait(lock, [&] { return !flushing_; });
   // Appenders still waiting get their flush; retire records still in memory
-  // are written too (a lost one only costs a check at start-up).
-  while (!open_->ids.empty()) {
+  // are written too (a lost one only costs a check at start-up). A flush
+  // lets go of the lock to call back, and another appender may start the
+  // next one then: leave only when no flush runs and none is due.
+  for (;;) {
     flushed_cv_.wait(lock, [&] { return !flushing_; });
-    if (!open_->ids.empty()) flush_locked(lock);
+    if (open_->ids.empty()) break;
+    flush_locked(lock);
   }
   if (!buffer_.empty() && fd_) {
     try {
@@ -204,19 +206,30 @@ void Journal::append_async(std::string_view id, const Envelope& envelope, std::s
                            Durable durable) {
   std::string record = encode_record('M', encode_message_file(id, envelope, message));
   std::unique_lock lock(mutex_);
-  buffer_ += record;
+  queue_locked(id, std::move(record), std::move(durable));
+  // A flush under way takes this batch next (its thread loops); else this
+  // thread flushes, and keeps flushing while appends arrive. Once queued,
+  // the callback is the only answer: nothing is thrown past this point.
+  try {
+    while (!flushing_ && !open_->ids.empty()) flush_locked(lock);
+  } catch (const std::exception&) {  // out of memory before a flush began: the next append flushes it
+  }
+}
+
+void Journal::queue_locked(std::string_view id, std::string record, Durable durable) {
+  open_->ids.reserve(open_->ids.size() + 1);
+  open_->durable.reserve(open_->durable.size() + 1);
+  buffer_ += record;  // the last step that may throw: nothing half-queued
   open_->ids.emplace_back(id);
   open_->durable.push_back(std::move(durable));
-  // A flush under way takes this batch next (its thread loops); else this
-  // thread flushes, and keeps flushing while appends arrive.
-  while (!flushing_ && !open_->ids.empty()) flush_locked(lock);
 }
 
 // The leader's part of a group commit: write everything queued, one
 // fdatasync, then wake every appender of the batch.
 void Journal::flush_locked(std::unique_lock<std::mutex>& lock) {
+  auto next = std::make_shared<Batch>();
   flushing_ = true;
-  auto batch = std::exchange(open_, std::make_shared<Batch>());
+  auto batch = std::exchange(open_, std::move(next));
   std::string data;
   data.swap(buffer_);
   int err = 0;
@@ -226,8 +239,10 @@ void Journal::flush_locked(std::unique_lock<std::mutex>& lock) {
     if (!fd_) open_segment_locked();
     fd = fd_.get();
     seq = segment_;
-  } catch (const IoError& e) {
+  } catch (const std::system_error& e) {  // IoError, filesystem_error
     err = e.code().value();
+  } catch (const std::exception&) {
+    err = ENOMEM;
   }
   if (!err) {
     lock.unlock();
@@ -240,34 +255,41 @@ void Journal::flush_locked(std::unique_lock<std::mutex>& lock) {
       } else {
         fsync_fd(fd, segment_path(seq));  // tests inject failures through the fsync seam
       }
-    } catch (const IoError& e) {
+    } catch (const std::system_error& e) {  // IoError, filesystem_error
       err = e.code().value();
+    } catch (const std::exception&) {
+      err = ENOMEM;
     }
     lock.lock();
   }
   flushing_ = false;
   ++flushes_;
-  if (err) {
-    // The segment's tail is unknown now: start a new one, and say there that
-    // the failed batch does not count (its messages were refused).
-    fd_.reset();
-    std::string ids;
-    for (const auto& id : batch->ids) ids += id + "\n";
-    if (!ids.empty()) buffer_.insert(0, encode_record('R', ids));
-  } else {
-    segment_size_ += data.size();
-    for (auto& id : batch->ids) {
-      segment_of_[id] = seq;
-      live_per_segment_[seq] += 1;
-    }
-    if (segment_size_ >= segment_octets_) {
-      // The next batch starts a new segment; this one goes when its last message is retired.
+  // Out of memory here leaves the batch on disk but not in the books: its
+  // segment then stays until a start-up delivers its records once more.
+  try {
+    if (err) {
+      // The segment's tail is unknown now: start a new one, and say there that
+      // the failed batch does not count (its messages were refused).
       fd_.reset();
-      if (!live_per_segment_.count(seq)) {
-        std::error_code ec;
-        fs::remove(segment_path(seq), ec);
+      std::string ids;
+      for (const auto& id : batch->ids) ids += id + "\n";
+      if (!ids.empty()) buffer_.insert(0, encode_record('R', ids));
+    } else {
+      segment_size_ += data.size();
+      for (auto& id : batch->ids) {
+        segment_of_[id] = seq;
+        live_per_segment_[seq] += 1;
+      }
+      if (segment_size_ >= segment_octets_) {
+        // The next batch starts a new segment; this one goes when its last message is retired.
+        fd_.reset();
+        if (!live_per_segment_.count(seq)) {
+          std::error_code ec;
+          fs::remove(segment_path(seq), ec);
+        }
       }
     }
+  } catch (const std::exception&) {
   }
   flushed_cv_.notify_all();
   lock.unlock();

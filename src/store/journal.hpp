@@ -92,6 +92,8 @@ class Journal {
 
  private:
   struct Batch;
+  // Adds a record to the open batch.
+  void queue_locked(std::string_view id, std::string record, Durable durable);
   // One group commit; the batch's callbacks are called after the lock is
   // released, and the lock is held again on return.
   void flush_locked(std::unique_lock<std::mutex>& lock);

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "delivery/maildir.hpp"
@@ -128,6 +131,65 @@ TEST(DirectDelivery, AsyncDeliveryNamesTheFilesOnlyOnceTheJournalHasTheMessage) 
   EXPECT_EQ(seen_at_done.size(), 1u) << "named before the 250";
   d.stop();
   EXPECT_EQ(d.journal().live(), 0u);
+}
+
+// Messages written to their mailboxes and waiting for the journal hold
+// open files: they count against the limit like unconfirmed ones, so a
+// slow disk holds new deliveries back instead of piling them up.
+std::atomic<bool> g_hold_fsync{false};
+std::atomic<int> g_held_fsyncs{0};
+int held_fsync(int fd) {
+  if (g_hold_fsync) {
+    ++g_held_fsyncs;
+    while (g_hold_fsync) std::this_thread::yield();
+  }
+  return ::fsync(fd);
+}
+
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST(DirectDelivery, MessagesWaitingForTheJournalCountAgainstTheLimit) {
+  Mailboxes m;
+  DirectDelivery d(m.t.path / "journal", 2);
+  d.recover([](const Envelope&) { return DirectDelivery::Resolution{}; },
+            [](const Envelope&, std::string_view) { return std::string(); },
+            [](const Journal::Entry&, const std::vector<std::size_t>&) {});
+  d.start();
+  auto e = envelope({"alice@example.org"});
+  ASSERT_TRUE(d.deliver("0000000000000001", e, head, body, {{m.alice, 0}}));  // the journal's segment is open
+  ASSERT_TRUE(eventually([&] { return d.unconfirmed() == 0; }));
+
+  Syscalls slow = real_syscalls();
+  slow.fsync = held_fsync;
+  SyscallOverride o(slow);
+  g_hold_fsync = true;
+  std::atomic<int> delivered{0};
+  auto count = [&](bool ok) { delivered += ok ? 1 : 100; };
+  std::thread first([&] { d.deliver_async("0000000000000002", e, head, body, {{m.alice, 0}}, count); });
+  ASSERT_TRUE(eventually([] { return g_held_fsyncs >= 1; }));  // its flush is on the disk
+  d.deliver_async("0000000000000003", e, head, body, {{m.alice, 0}}, count);  // joins the next flush
+  std::atomic<bool> third_returned{false};
+  std::thread third([&] {
+    d.deliver_async("0000000000000004", e, head, body, {{m.alice, 0}}, count);
+    third_returned = true;
+  });
+  // Two are in flight: the third waits for room (a window, not a proof; the old code returned at once).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(third_returned) << "a third message went in while two waited for the journal";
+  EXPECT_EQ(delivered, 0);
+  g_hold_fsync = false;
+  first.join();
+  third.join();
+  EXPECT_TRUE(eventually([&] { return delivered == 3; })) << delivered;
+  d.stop();
+  EXPECT_EQ(m.files(m.alice).size(), 4u);
 }
 
 // A crash after the journal's flush and before the syncfs: whatever state
