@@ -1,5 +1,6 @@
 #include "delivery/lmtp.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -30,6 +31,10 @@ client::Options lmtp_options(const config::Config& config, const LmtpTimeouts& t
 
 smtp::Reply lmtp_unavailable() {
   return smtp::Reply(451, "4.4.0", "Mailbox server unavailable, try again later");
+}
+
+smtp::Reply non_ascii_refused() {
+  return smtp::Reply(553, "5.6.7", "The mailbox server does not accept non-ASCII addresses (no SMTPUTF8)");
 }
 
 std::optional<smtp::Reply> rcpt_reply(const smtp::Reply& r) {
@@ -94,7 +99,7 @@ asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_ex
   auto session = pool ? pool->take(server, executor) : nullptr;
   if (session) {
     err = co_await session->verify(t, out);
-    if (err && !out.mail) session.reset();
+    if (err && !out.mail && err->kind != client::Error::Kind::unsupported) session.reset();
   }
   if (!session) {
     session = std::make_unique<client::Session>(executor, lmtp_options(config, timeouts));
@@ -105,6 +110,8 @@ asio::awaitable<std::optional<smtp::Reply>> lmtp_check_recipient(asio::any_io_ex
   std::optional<smtp::Reply> answer;
   if (out.mail && out.mail->positive() && !out.rcpt.empty() && out.rcpt[0]) {
     answer = rcpt_reply(*out.rcpt[0]);
+  } else if (err && err->kind == client::Error::Kind::unsupported) {
+    answer = non_ascii_refused();  // it never can: a 4xx would only bring the client back
   } else {
     const std::string why = err ? (err->reply ? err->reply->summary() + " (" + err->message + ")" : err->message)
                             : out.mail ? "MAIL FROM:<> refused: " + out.mail->summary()
@@ -128,7 +135,17 @@ asio::awaitable<std::vector<LmtpResult>> deliver(asio::any_io_executor executor,
   client::Session session(executor, lmtp_options(config, timeouts));
   client::Transaction t;
   t.reverse_path = entry.envelope.reverse_path;
-  for (auto i : recipients) t.recipients.push_back(config.final_recipient(entry.recipients.at(i).address));
+  // One RCPT per mailbox: addresses that name the same one (postmaster@
+  // and the address it stands for, two spellings) share its reply, as they
+  // share one file with the Maildir transport.
+  std::vector<std::size_t> slot;
+  for (auto i : recipients) {
+    const std::string to = config.final_recipient(entry.recipients.at(i).address);
+    const auto same = std::find_if(t.recipients.begin(), t.recipients.end(),
+                                   [&](const std::string& r) { return util::iequals(r, to); });
+    slot.push_back(static_cast<std::size_t>(same - t.recipients.begin()));
+    if (same == t.recipients.end()) t.recipients.push_back(to);
+  }
   t.message = message;
   client::Delivery out;
   auto err = co_await session.open();
@@ -136,12 +153,15 @@ asio::awaitable<std::vector<LmtpResult>> deliver(asio::any_io_executor executor,
   std::vector<LmtpResult> results;
   for (std::size_t k = 0; k < recipients.size(); ++k) {
     LmtpResult r{recipients[k], RecipientStatus::deferred, {}};
-    if (auto reply = out.outcome(k)) {
+    if (auto reply = out.outcome(slot[k])) {
       r.reply = reply->summary();
       r.status = reply->code >= 200 && reply->code < 300 ? RecipientStatus::delivered
                  : reply->permanent()                    ? RecipientStatus::bounced
                                                          : RecipientStatus::deferred;
       // A 5xx to the whole session (greeting, LHLO) says nothing about the recipient.
+    } else if (err && err->kind == client::Error::Kind::unsupported) {
+      r.status = RecipientStatus::bounced;  // no later attempt can do better
+      r.reply = non_ascii_refused().summary();
     } else if (err) {
       r.reply = "451 4.4.1 LMTP server " + config.transport() + ": " + util::printable(err->message, 300);
     } else {

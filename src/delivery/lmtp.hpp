@@ -107,4 +107,8 @@ std::optional<smtp::Reply> rcpt_reply(const smtp::Reply& lmtp);
 // 451 4.4.0: the mailbox server could not be asked.
 smtp::Reply lmtp_unavailable();
 
+// 553 5.6.7 (RFC 6531 §3.5): a non-ASCII address for an LMTP server that
+// does not offer SMTPUTF8, refused at RCPT or bounced, never retried.
+smtp::Reply non_ascii_refused();
+
 }  // namespace postern::delivery

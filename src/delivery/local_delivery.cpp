@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "log/log.hpp"
 #include "delivery/maildir.hpp"
@@ -80,6 +81,7 @@ std::optional<LocalDelivery::Target> LocalDelivery::resolve(const config::Config
       t.defer = "451 4.3.0 User database unavailable";
     }
   }
+  t.address = *canonical;
   auto at = canonical->rfind('@');
   t.mailbox = config.mailbox_for(canonical->substr(0, at), canonical->substr(at + 1));
   return t;
@@ -185,10 +187,12 @@ std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entr
   std::vector<Result> results;
   std::map<std::filesystem::path, Result> by_mailbox;  // one copy per mailbox, however many RCPTs name it
   std::vector<std::pair<std::size_t, Expansion>> aliases;
+  std::set<std::string> named;  // users this attempt delivers to by their own address
   for (auto i : recipients) {
     const auto& address = entry.recipients.at(i).address;
     Result o{i, RecipientStatus::deferred, {}};
     auto target = resolve(cfg, address, !entry.envelope.aliases_expanded);
+    if (target && !target->expansion && !target->bounce && !target->defer) named.insert(target->address);
     if (!target) o.reply = "451 4.3.0 Not a local recipient any more";  // the scheduler asked just before a reload
     else if (target->expansion) {
       aliases.emplace_back(i, std::move(*target->expansion));
@@ -232,6 +236,9 @@ std::vector<LocalDelivery::Result> LocalDelivery::attempt(const SpoolEntry& entr
     results.push_back(std::move(o));
   }
   if (!aliases.empty()) {
+    // An alias beside one of its users: that user gets this message once, as its own recipient.
+    for (auto& [i, expansion] : aliases)
+      std::erase_if(expansion.mailboxes, [&](const std::string& m) { return named.count(m) > 0; });
     const Result r = forward(cfg, entry, aliases, body);
     if (r.reply.empty()) return {};  // the message is gone from the spool
     for (auto& [i, expansion] : aliases) results.push_back({i, r.status, r.reply});
@@ -275,6 +282,7 @@ LocalDelivery::Result LocalDelivery::forward(const config::Config& cfg, const Sp
     log::Event("alias_forward_error").add("queue_id", entry.id).add("error", e.what());
     return {0, RecipientStatus::deferred, "451 4.3.0 Alias expansion failed, will retry"};
   }
+  if (ids.empty()) return {0, RecipientStatus::delivered, "250 2.1.5 Expanded by alias (its users are recipients already)"};
   return {0, RecipientStatus::delivered, "250 2.1.5 Expanded by alias (queued as " + ids + ")"};
 }
 

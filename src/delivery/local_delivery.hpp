@@ -116,6 +116,7 @@ class LocalDelivery {
 
  private:
   struct Target {
+    std::string address;  // canonical (not for an alias)
     std::filesystem::path mailbox;
     std::optional<std::string> bounce;  // permanent failure reply
     std::optional<std::string> defer;   // temporary failure reply

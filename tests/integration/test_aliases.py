@@ -72,6 +72,15 @@ class AliasesTest(unittest.TestCase):
         self.count("alice@example.org", "team-swaks")
         self.count("bob@example.org", "team-swaks")
 
+    def test_an_alias_beside_its_user_gives_one_copy(self):
+        self.send("ext@sender.test", ["team@example.org", "alice@example.org", "postmaster@example.org"], "beside")
+        self.count("alice@example.org", "beside")
+        self.count("bob@example.org", "beside")
+        self.assertTrue(wait_for(lambda: self.server.cli("queue", "list").stdout.strip() == "Queue is empty.",
+                                 timeout=20))
+        copies = [m for m in self.server.delivered("alice@example.org", timeout=0) if b"beside" in m]
+        self.assertEqual(len(copies), 1)
+
     def test_postmaster_alias_and_catch_all(self):
         self.send("ext@sender.test", ["postmaster@example.org"], "pm-alias")
         self.count("alice@example.org", "pm-alias")

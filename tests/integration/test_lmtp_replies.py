@@ -5,6 +5,7 @@ schedule, delivers it exactly once; a 2xx is final at once; a 5xx bounces
 with a DSN (which itself goes to the sender's mailbox through LMTP). Over
 a unix socket and over TCP."""
 import os
+import shutil
 import smtplib
 import unittest
 import uuid
@@ -102,6 +103,82 @@ class RcptChecksKeepTheirConnection(unittest.TestCase):
 
     def test_a_closed_connection_is_replaced(self):
         self.assertEqual(self.check(close_after_rset=True), 3)
+
+
+class OneCopyPerMailbox(unittest.TestCase):
+    """Addresses that end at the same mailbox get one LMTP RCPT and one
+    copy, as they get one file with the Maildir transport: postmaster@ and
+    the address `postmaster` names, two aliases of one user, an alias and
+    its user side by side. A non-ASCII recipient, which an LMTP server
+    without SMTPUTF8 can never take, is refused at RCPT with 553 5.6.7
+    (not 451 again and again)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = d = scratch_dir(prefix="lmtp-once-")
+        cls.peer = LmtpPeer(after_dot, unix_path=os.path.join(d, "lmtp"))
+        cls.server = Server(extra={"delivery": {"transport": f"lmtp:unix:{cls.peer.address}"},
+                                   "postmaster": "admin@example.org"})
+        with open(os.path.join(cls.server.data_dir, "aliases"), "w") as f:
+            f.write("team@example.org: dora@example.org\n"
+                    "crew@example.org: dora@example.org, erin@example.org\n")
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()
+        cls.peer.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def send(self, rcpts):
+        subject = uuid.uuid4().hex
+        msg = f"From: <carol@example.com>\r\nSubject: {subject}\r\n\r\none copy each\r\n"
+        with smtplib.SMTP(*self.server.mx, timeout=30) as s:
+            self.assertEqual(s.sendmail("carol@example.com", rcpts, msg.encode()), {})
+        self.assertTrue(wait_for(lambda: run("queue", "list", "--config", self.server.config_path)
+                                 .stdout.strip() == "Queue is empty.", timeout=20), self.server.log_text()[-3000:])
+        return subject.encode()
+
+    def copies(self, rcpt, subject):
+        return sum(1 for d in self.peer.delivered_to(rcpt) if subject in d[2])
+
+    def test_postmaster_and_the_address_it_names(self):
+        subject = self.send(["postmaster@example.org", "admin@example.org", "Admin@example.org"])
+        self.assertEqual(self.copies("admin@example.org", subject), 1, self.peer.delivered)
+
+    def test_two_aliases_of_one_user(self):
+        subject = self.send(["team@example.org", "crew@example.org"])
+        self.assertEqual(self.copies("dora@example.org", subject), 1, self.peer.delivered)
+        self.assertEqual(self.copies("erin@example.org", subject), 1, self.peer.delivered)
+
+    def test_an_alias_beside_its_user(self):
+        subject = self.send(["team@example.org", "dora@example.org"])
+        self.assertEqual(self.copies("dora@example.org", subject), 1, self.peer.delivered)
+
+    def test_a_non_ascii_recipient_is_refused_at_rcpt(self):
+        with smtplib.SMTP(*self.server.mx, timeout=30) as s:
+            s.ehlo("client.example.com")
+            self.assertEqual(s.mail("carol@example.com", ["SMTPUTF8"])[0], 250)
+            code, text = s.rcpt("jos\u00e9@example.org")
+            self.assertEqual(code, 553, text)
+            self.assertIn(b"5.6.7", text)
+            self.assertEqual(s.rcpt("dora@example.org")[0], 250)
+            s.rset()
+        self.assertNotIn("lmtp_unavailable", self.server.log_text())
+
+    def test_a_spooled_non_ascii_recipient_bounces_once(self):
+        # sendmail spools without asking the LMTP server at RCPT: the attempt bounces it, with no retry.
+        r = self.server.cli("sendmail", "-f", "carol@example.org", "jos\u00e9@example.org",
+                            input="Subject: non-ascii\n\nfor a server without SMTPUTF8\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(wait_for(lambda: len(self.peer.delivered_to("carol@example.org")) == 1, timeout=20),
+                        self.server.log_text()[-3000:])
+        dsn = self.peer.delivered_to("carol@example.org")[0][2]
+        self.assertIn(b"Action: failed", dsn)
+        self.assertIn(b"Status: 5.6.7", dsn)
+        self.assertTrue(wait_for(lambda: run("queue", "list", "--config", self.server.config_path)
+                                 .stdout.strip() == "Queue is empty.", timeout=20))
+        self.assertNotIn("status=deferred", self.server.log_text())
 
 
 if __name__ == "__main__":
