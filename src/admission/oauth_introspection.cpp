@@ -195,11 +195,14 @@ sasl::TokenInfo IntrospectionVerifier::ask(std::string_view token, Clock::time_p
       break;
     }
   }
-  if (info.user.empty()) return info;  // a token that names nobody authenticates nobody
   if (auto it = json.find("exp"); it != json.end() && it->is_number()) {
     const auto exp = Clock::time_point(std::chrono::seconds(it->get<long long>()));
     if (exp <= Clock::now()) return info;  // expired, whatever "active" says
     *expires = exp;
+  }
+  if (info.user.empty()) {  // a token that names nobody authenticates nobody
+    info.state = sasl::TokenInfo::State::unowned;
+    return info;
   }
   info.state = sasl::TokenInfo::State::active;
   return info;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -34,6 +35,15 @@ int run(int argc, char** argv) {
   add_sendmail(app, result);
   add_dkim(app, result);
   add_probe(app, result);
+  // CLI11 would only say that a subcommand is required: name the unknown one.
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string word = argv[1];
+    const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
+    if (std::none_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->check_name(word); })) {
+      std::cerr << "postern: unknown command \"" << word << "\" (see postern --help)\n";
+      return Exit::usage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

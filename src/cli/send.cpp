@@ -158,8 +158,10 @@ std::string clock_time(std::chrono::system_clock::time_point t) {
 void print_transcript(const client::TranscriptLine& l) {
   using D = client::TranscriptLine::Direction;
   const char* prefix = l.direction == D::server ? "<- " : l.direction == D::client ? "-> " : "** ";
-  std::string line = prefix + util::printable(l.text, 4096);
-  if (!l.note.empty()) line += "    [" + util::printable(l.note, 1024) + "]";
+  // The dialogue made server lines printable already (a second pass would turn its \x5c into \x5cx5c).
+  const bool escaped = l.direction == D::server;
+  std::string line = prefix + (escaped ? l.text : util::printable(l.text, 4096));
+  if (!l.note.empty()) line += "    [" + (escaped ? l.note : util::printable(l.note, 1024)) + "]";
   std::cerr << line << "\n";
 }
 

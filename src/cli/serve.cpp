@@ -41,7 +41,8 @@ void print_banner(const config::Config& c, const StateOptions& options) {
               << " --user " << user << " --from " << user << " --to " << user
               << " --subject hello --body - <<< 'Hello from Postern'\n";
   }
-  std::cout << "(the mx listener greylists first-time senders, as it should)\n" << std::endl;
+  if (c.greylist.enabled) std::cout << "(the mx listener greylists first-time senders, as it should)\n";
+  std::cout << std::endl;
 }
 
 }  // namespace

@@ -55,7 +55,8 @@ const char* name(TlsMode t) {
 
 std::string to_toml(const Config& c) {
   std::ostringstream o;
-  o << "# Effective configuration (" << c.source << ")\n";
+  const bool parenthesised = !c.source.empty() && c.source.front() == '(';
+  o << "# Effective configuration " << (parenthesised ? c.source : "(" + c.source + ")") << "\n";
   o << "hostname = " << str(c.hostname) << "\n";
   o << "data_dir = " << path(c.data_dir) << "\n";
   o << "local_domains = " << list(c.local_domains) << "\n";

@@ -1,5 +1,7 @@
 #include "probe/render.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 namespace postern::probe {
@@ -67,7 +69,10 @@ void host_text(std::string& out, const HostReport& h, Lang lang) {
   out += L("probe_host", lang) + " " + h.host + (h.address.empty() || h.address == h.host ? "" : " (" + h.address + ")") +
          " " + L("probe_port", lang) + " " + std::to_string(h.port) + "\n";
   if (!h.answered) {
-    out += "  " + L("probe_no_answer", lang) + ": " + h.error + "\n\n";
+    if (h.greeting)  // it answered, refusing: the reply, explained
+      out += "  " + L("probe_greeting", lang) + ": " + reply_line(*h.greeting, lang) + "\n\n";
+    else
+      out += "  " + L("probe_no_answer", lang) + ": " + h.error + "\n\n";
     return;
   }
   if (h.greeting) out += "  " + L("probe_greeting", lang) + ": " + reply_line(*h.greeting, lang) + "\n";
@@ -142,7 +147,10 @@ std::string render_text(const Report& report, Lang lang) {
   std::string out = "postern probe " + report.target + "\n\n";
   if (report.domain) domain_text(out, *report.domain, lang);
   for (const auto& h : report.hosts) host_text(out, h, lang);
-  if (report.findings.empty()) {
+  const bool served = std::any_of(report.hosts.begin(), report.hosts.end(), [](const HostReport& h) { return h.answered; });
+  if (report.findings.empty() && !served) {
+    out += L("probe_nothing_checked", lang) + "\n";
+  } else if (report.findings.empty()) {
     out += L("probe_no_findings", lang) + "\n";
   } else {
     out += L("probe_findings", lang) + " (" + std::to_string(report.findings.size()) + ")\n";

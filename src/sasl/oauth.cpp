@@ -161,6 +161,8 @@ OAuthStepper::Step OAuthStepper::check(std::string_view message) {
       phase_ = Phase::error_sent;
       reason_ = "invalid-token";
       return {Status::more, oauth_error_json(mechanism_, verifier_->scope())};
+    case TokenInfo::State::unowned:
+      return fail("no-user");
     case TokenInfo::State::active:
       break;
   }

@@ -49,6 +49,7 @@ struct TokenInfo {
     active,       // `user` owns it (empty: anyone the client names, the testbed's rule)
     inactive,     // expired, revoked, unknown: the error exchange, then 535
     unavailable,  // the verifier could not tell: 454 4.7.0
+    unowned,      // valid, but names no user: authenticates nobody (535, no error exchange)
   };
   State state = State::unavailable;
   std::string user;

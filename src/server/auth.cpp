@@ -166,6 +166,12 @@ asio::awaitable<AuthExchange::Step> AuthExchange::start(AuthPeer& session, std::
   std::string client = client_key(info.peer_address, config.greylist.ipv6_prefix);
   if (co_await locked_out(session, client)) {
     log::Event("auth_locked_out").add("session", info.id).add("client", info.peer_address);
+    if (auto* metrics = session.server().metrics())
+      metrics->add("postern_auth_total",
+                   {{"mechanism", mechanism ? std::string(sasl::mechanism_name(*mechanism))
+                                  : oauth   ? std::string(sasl::oauth_mechanism_name(*oauth))
+                                            : std::string(cmd->mechanism)},
+                    {"result", "temporary"}});
     co_return final(auth_temporary_failure());
   }
 

@@ -15,7 +15,8 @@
 namespace postern::server {
 
 // Writes a fresh self-signed certificate (EC P-256, SHA-256, valid ~10 years,
-// subjectAltName = hostname) and its key (mode 0600). Creates parent dirs.
+// subjectAltName = hostname, localhost, 127.0.0.1 and ::1) and its key
+// (mode 0600). Creates parent dirs.
 void generate_self_signed(const std::filesystem::path& cert, const std::filesystem::path& key,
                           const std::string& hostname);
 

@@ -90,7 +90,12 @@ class CheckConfigTest(unittest.TestCase):
                          [("127.0.0.1:2525", "mx", "starttls"), ("127.0.0.1:2587", "submission", "starttls")])
         self.assertTrue(c["greylist"]["enabled"])
         self.assertEqual(c["greylist"]["store"], "sqlite")
-        self.assertIn("(embedded defaults)", r.stdout.splitlines()[0])
+        self.assertEqual(r.stdout.splitlines()[0], "# Effective configuration (embedded defaults)")
+
+    def test_an_unknown_command_is_named(self):
+        r = harness.run("bogus")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn('unknown command "bogus"', r.stderr)
 
     def test_postern_toml_in_current_directory_is_used(self):
         self.write('local_domains = ["example.net"]\n')

@@ -77,6 +77,25 @@ class Metrics(unittest.TestCase):
         self.assertEqual(status, "404")
 
 
+class LockoutIsCounted(unittest.TestCase):
+    def test_a_locked_out_client_counts_as_temporary(self):
+        http_port = free_port()
+        server = Server(listeners=("mx",), extra={"auth": {"require_tls": False, "lockout_failures": 2},
+                                                  "http": {"listen": "127.0.0.1:%d" % http_port}})
+        server.start()
+        self.addCleanup(server.cleanup)
+        bad = base64.b64encode(b"\0nobody@example.org\0wrong").decode()
+        r = RawSMTP(*server.mx)
+        r.reply()
+        r.cmd("EHLO client.example")
+        codes = [r.cmd("AUTH PLAIN " + bad)[0] for _ in range(3)]
+        r.close()
+        self.assertEqual(codes, [535, 535, 454])
+        _, samples = scrape(http_port)
+        self.assertEqual(samples['postern_auth_total{mechanism="PLAIN",result="failure"}'], 2)
+        self.assertEqual(samples['postern_auth_total{mechanism="PLAIN",result="temporary"}'], 1)
+
+
 class Greylist(unittest.TestCase):
     def test_greylist_decisions(self):
         port = free_port()

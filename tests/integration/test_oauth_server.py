@@ -64,6 +64,8 @@ class Introspection:
                     return
                 if token.startswith("nonsense"):
                     answer = b"<html>surprise</html>"
+                elif token.startswith("nobody"):
+                    answer = json.dumps({"active": True, "exp": int(time.time()) + 3600, "scope": SCOPE}).encode()
                 elif token.startswith("good-") or token.startswith("sub-"):
                     kind, user = token.split("-", 1)
                     user = user.split("+")[0]
@@ -179,6 +181,16 @@ class OAuthServe(unittest.TestCase):
                 code, text, seen = self.auth(s, mech, USER, "good-mallory@example.org")
                 self.assertEqual((code, seen), (535, []), text)
                 self.assertTrue(text.startswith("5.7.8"), text)
+
+    def test_a_valid_token_that_names_nobody_is_535(self):
+        # RFC 7662 makes "username" and "sub" optional: such a token authenticates nobody, whatever a= says.
+        for mech in MESSAGES:
+            with self.subTest(mech=mech):
+                s = self.smtp()
+                code, text, seen = self.auth(s, mech, USER, "nobody-" + mech)
+                self.assertEqual((code, seen), (535, []), text)
+                self.assertTrue(text.startswith("5.7.8"), text)
+        self.assertIn("reason=no-user", self.server.log_text())
 
     def test_an_inactive_token_gets_the_json_error_then_535(self):
         want = {"OAUTHBEARER": {"status": "invalid_token", "schemes": "bearer", "scope": SCOPE},

@@ -261,6 +261,30 @@ class ProbePosternTest(ProbeCase):
         port = harness.free_port()
         r = probe(f"127.0.0.1:{port}")
         self.assertEqual(r.returncode, 75, r.stdout)
+        self.assertIn("No mail server answered: nothing could be checked.", r.stdout)
+        self.assertNotIn("nothing wrong was seen", r.stdout)
+
+    def test_a_refusing_greeting_is_explained(self):
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            port = listener.getsockname()[1]
+
+            def serve():
+                conn, _ = listener.accept()
+                with conn:
+                    conn.sendall(b"554 5.7.1 go away\r\n")
+                    conn.settimeout(5)
+                    try:
+                        conn.recv(100)
+                    except OSError:
+                        pass
+
+            t = threading.Thread(target=serve, daemon=True)
+            t.start()
+            r = probe(f"127.0.0.1:{port}")
+            t.join(timeout=10)
+        self.assertEqual(r.returncode, 69, r.stdout)
+        self.assertRegex(r.stdout, r"554 5\.7\.1 go away\n +→ \S")  # the reply, then what it means
+        self.assertIn("No mail server answered", r.stdout)
 
 
 class ProbeTestbedTest(ProbeCase):

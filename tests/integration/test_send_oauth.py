@@ -105,6 +105,15 @@ class OAuthSend(unittest.TestCase):
         self.assertEqual(s.handler.messages, [])
         self.assertNoToken(r, BAD)
 
+    def test_a_backslash_in_a_challenge_is_escaped_once(self):
+        error = dict(RFC7628_ERROR, scope="mail\\admin")
+        s = self.server(error=error)
+        r = self.send(s, "--mech", "OAUTHBEARER", env={"POSTERN_OAUTH_TOKEN": BAD})
+        self.assertEqual(r.returncode, 77, r.stderr)
+        [decoded] = [line for line in r.stderr.splitlines() if line.startswith("<- 334 ")]
+        self.assertIn('"scope": "mail\\x5c\\x5cadmin"', decoded)  # the JSON's two backslashes, each shown once
+        self.assertNotIn("x5cx5c", decoded)
+
     def test_mechanism_chosen_from_the_offer(self):
         s = self.server()
         r = self.send(s, "--token-command", self.token_command(GOOD))

@@ -1,6 +1,7 @@
 """`postern send` authenticating to `postern serve` (submission listener,
 STARTTLS): the default is SCRAM-SHA-256-PLUS bound with tls-exporter on
 TLS 1.3; SCRAM-SHA-256, PLAIN and LOGIN by --mech; a wrong password is 77."""
+import os
 import unittest
 
 import harness
@@ -33,6 +34,15 @@ class AuthAgainstPostern(harness.ServerTest):
                 r = self.send("--mech", mech)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("authenticated with " + mech, r.stderr)
+
+    def test_the_generated_certificate_verifies_for_loopback(self):
+        # docs/client.md: --ca data_dir/tls/cert.pem instead of --insecure, against 127.0.0.1.
+        host, port = self.server.submission
+        cert = os.path.join(self.server.data_dir, "tls", "cert.pem")
+        r = send("--server", f"{host}:{port}", "--ca", cert, "--user", "alice@example.org", "--password-stdin",
+                 "--from", "alice@example.org", "--to", "bob@example.org", "-v", input="pw-alice@example.org\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("certificate verified for 127.0.0.1", r.stderr)
 
     def test_wrong_password_is_77(self):
         r = self.send("--mech", "SCRAM-SHA-256", password="wrong")
