@@ -502,6 +502,14 @@ asio::awaitable<std::optional<std::string>> Resolver::confirmed_name(asio::ip::a
 }
 
 asio::awaitable<Addresses> Resolver::resolve_host(std::string host) {
+  // RFC 6761 §6.3: "localhost" and its subdomains are the loopback, never asked of DNS.
+  std::string name = util::to_lower(host);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  if (name == "localhost" || (name.size() > 10 && name.ends_with(".localhost"))) {
+    Addresses loopback;
+    loopback.addresses = {asio::ip::address_v4::loopback(), asio::ip::address_v6::loopback()};
+    co_return loopback;
+  }
   auto impl = impl_;
   // Both queries go out together.
   auto a = impl->start(host, ns_t_a);

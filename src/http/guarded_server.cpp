@@ -199,11 +199,14 @@ GuardedServer::GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse
                         length = req.get_header_value("Content-Length");
       const bool has_body = req.has_header("Transfer-Encoding") || (!length.empty() && length != "0");
       refusal = refuse_cross_site({req.method, host, origin, site, mode, dest, type, has_body});
+      // cpp-httplib reads a chunked body whole, past the payload limit: only Content-Length is taken.
+      if (!refusal && req.has_header("Transfer-Encoding"))
+        refusal = Refusal{411, "send the body with a Content-Length (a chunked body is not accepted)"};
     }
     if (!refusal) return HandlerResponse::Unhandled;
     if (current) current->close_after = true;
     res.set_header("Connection", "close");
-    refuse(res, refusal->status, refusal->reason);
+    refuse(req, res, refusal->status, refusal->reason);
     return HandlerResponse::Handled;
   });
 }

@@ -35,7 +35,7 @@ struct ServerLimits {
 class GuardedServer : public httplib::Server {
  public:
   // How a refusal is written (JSON for the testbed, text for /metrics).
-  using Refuse = std::function<void(httplib::Response&, int status, const std::string& reason)>;
+  using Refuse = std::function<void(const httplib::Request&, httplib::Response&, int status, const std::string& reason)>;
 
   // `allow_hint` ends the Host refusal: how to allow another name.
   GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse refuse, ServerLimits limits = {});

@@ -8,7 +8,7 @@ MetricsEndpoint::MetricsEndpoint(const util::Metrics& metrics, const std::vector
     : metrics_(metrics),
       http_(std::make_unique<GuardedServer>(
           HostAllowlist(allowed_hosts), "allow it with [http] allowed_hosts",
-          [](httplib::Response& res, int status, const std::string& reason) {
+          [](const httplib::Request&, httplib::Response& res, int status, const std::string& reason) {
             res.status = status;
             res.set_content(reason + "\n", "text/plain");
           },

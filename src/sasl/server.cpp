@@ -321,12 +321,16 @@ ServerStepper::Step ServerStepper::begin(Mechanism mechanism, std::optional<std:
     if (first.status != Status::more) return first;
     if (initial_response->empty()) return first;
   }
-  // An empty initial response ("=") is a response like any other.
+  // An empty initial response ("=") is a response like any other; PLAIN's
+  // one message is never empty (RFC 4616 §2), and GNU SASL would take it
+  // for no response at all and ask again.
+  if (mechanism == Mechanism::plain && initial_response->empty()) return s.fail("malformed");
   return s.run(*initial_response);
 }
 
 ServerStepper::Step ServerStepper::step(std::string_view response) {
   if (impl_->session == nullptr) return impl_->fail("malformed");
+  if (impl_->mechanism == Mechanism::plain && response.empty()) return impl_->fail("malformed");
   if (impl_->replayable()) impl_->responses.emplace_back(response);
   return impl_->run(response);
 }

@@ -259,8 +259,16 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl:
   // An OAuth token its verifier refused stays refused.
   auto* admission = session.server().admission();
   if (oauth_ && step.status != sasl::ServerStepper::Status::done) admission = nullptr;
+  // Accepting a failed exchange ("any password") needs a user name and a
+  // well-formed exchange; SCRAM proves the server to the client too, which no
+  // server can do for a password it does not know.
+  const bool failed_on_credentials = (reason() == "unknown-user" || reason() == "bad-credentials") &&
+                                     !authcid().empty() && !mechanism_.starts_with("SCRAM-");
+  const bool may_accept = step.status == sasl::ServerStepper::Status::done || failed_on_credentials;
   if (admission) {
-    if (auto v = admission->decide(Stage::auth, info, nullptr, authcid())) {
+    auto v = admission->decide(Stage::auth, info, nullptr, authcid());
+    if (v && v->action == Verdict::Action::accept && !may_accept) v.reset();
+    if (v) {
       switch (v->action) {
         case Verdict::Action::accept:
           co_return Step{std::nullopt, authenticated(),

@@ -189,9 +189,22 @@ asio::awaitable<std::optional<Verdict>> Session::decide(Stage stage, std::string
   if (verdict && verdict->delay.count() > 0) {
     drain();
     co_await flush();  // what was answered before the delay is not held back by it
+    // In steps of at most 100 ms: once the shutdown's grace is over, the wait
+    // ends in 421 and the close, as any other transaction does.
+    const auto until = std::chrono::steady_clock::now() + verdict->delay;
     asio::steady_timer t(executor());
-    t.expires_after(verdict->delay);
-    co_await t.async_wait(use_tuple);
+    for (auto now = std::chrono::steady_clock::now(); now < until && !force_stop_ && !timed_out_;
+         now = std::chrono::steady_clock::now()) {
+      t.expires_after(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+      co_await t.async_wait(use_tuple);
+    }
+    if (force_stop_) {
+      Verdict stop;
+      stop.action = Verdict::Action::shutdown;
+      stop.reply = smtp::replies::shutting_down();
+      stop.cause = "shutdown";
+      co_return stop;
+    }
   }
   co_return verdict;
 }

@@ -120,8 +120,12 @@ HttpApi::HttpApi(Messages& messages, Transcripts& transcripts, Scenarios& scenar
       transcripts_(transcripts),
       scenarios_(scenarios),
       http_(std::make_unique<http::GuardedServer>(http::HostAllowlist(), "start the testbed with --allowed-hosts NAME",
-                                                  [](httplib::Response& res, int status, const std::string& reason) {
-                                                    error(res, status, reason);
+                                                  [](const httplib::Request& req, httplib::Response& res, int status,
+                                                     const std::string& reason) {
+                                                    if (req.path.rfind("/api/v1/", 0) == 0)  // Mailpit's spelling
+                                                      send_json(res, {{"Error", reason}}, status);
+                                                    else
+                                                      error(res, status, reason);
                                                   })) {
   http_->on_shut_down([this] { transcripts_.touch(); });  // wakes waits and event streams
   routes();

@@ -22,8 +22,9 @@ void send_json(httplib::Response& res, const json& j, int status) {
   res.set_content(j.dump(2, ' ', false, json::error_handler_t::replace) + "\n", "application/json");
 }
 
-void error(httplib::Response& res, int status, const std::string& message) {
-  send_json(res, {{"error", message}}, status);
+// Mailpit's API (/api/v1/...) spells the key "Error"; ours "error".
+void error(const httplib::Request& req, httplib::Response& res, int status, const std::string& message) {
+  send_json(res, {{req.path.rfind("/api/v1/", 0) == 0 ? "Error" : "error", message}}, status);
 }
 
 // A release body is small: a list of addresses and a host.
@@ -101,28 +102,28 @@ void add_release_routes(httplib::Server& server, Messages& messages, Releases& r
     if (mailpit) {  // an {ID}, or "latest" (of ?query= when given), as Mailpit's other routes
       try {
         auto resolved = resolve_message_id(messages, req, id);
-        if (!resolved) return error(res, 404, "no message " + util::printable(id, 40));
+        if (!resolved) return error(req, res, 404, "no message " + util::printable(id, 40));
         id = *resolved;
       } catch (const SearchTooSlow& e) {
-        return error(res, 503, e.what());
+        return error(req, res, 503, e.what());
       } catch (const std::invalid_argument& e) {
-        return error(res, 400, e.what());
+        return error(req, res, 400, e.what());
       }
     }
     if (req.body.size() > max_release_body)
-      return error(res, 413, fmt::format("a release body is at most {} octets", max_release_body));
+      return error(req, res, 413, fmt::format("a release body is at most {} octets", max_release_body));
     const auto info = messages.list();
     auto kept = std::find_if(info.begin(), info.end(), [&](const MessageSummary& m) { return m.id == id; });
-    if (kept == info.end()) return error(res, 404, "no message " + util::printable(id, 40));
+    if (kept == info.end()) return error(req, res, 404, "no message " + util::printable(id, 40));
     ReleaseRequest request;
     try {
       request = release_request_from_json(req.body, mailpit);
       check_release_request(request);
     } catch (const std::invalid_argument& e) {
-      return error(res, 400, e.what());
+      return error(req, res, 400, e.what());
     }
     auto raw = messages.raw(id);
-    if (!raw) return error(res, 404, "no message " + util::printable(id, 40));
+    if (!raw) return error(req, res, 404, "no message " + util::printable(id, 40));
     try {
       const auto r = releases.release(id, kept->from, *raw, request);
       if (mailpit) {
@@ -133,9 +134,9 @@ void add_release_routes(httplib::Server& server, Messages& messages, Releases& r
       }
     } catch (const Releases::Busy& e) {
       res.set_header("Retry-After", "10");
-      error(res, 503, e.what());
+      error(req, res, 503, e.what());
     } catch (const std::exception& e) {
-      error(res, 500, std::string("the release could not be queued: ") + e.what());
+      error(req, res, 500, std::string("the release could not be queued: ") + e.what());
     }
   };
   server.Post(R"(/api/messages/([^/]+)/release)",
@@ -144,7 +145,7 @@ void add_release_routes(httplib::Server& server, Messages& messages, Releases& r
               [handle](const httplib::Request& req, httplib::Response& res) { handle(req, res, true); });
   server.Get(R"(/api/releases/([^/]+))", [&releases](const httplib::Request& req, httplib::Response& res) {
     auto r = releases.get(req.matches[1]);
-    if (!r) return error(res, 404, "no release " + util::printable(req.matches[1].str(), 40));
+    if (!r) return error(req, res, 404, "no release " + util::printable(req.matches[1].str(), 40));
     send_json(res, release_json(*r), 200);
   });
 }

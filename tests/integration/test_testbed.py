@@ -234,6 +234,20 @@ class Auth(TestbedCase):
             self.assertEqual((e.exception.smtp_code, e.exception.smtp_error), want)
             s.close()
 
+    def test_any_password_but_not_a_malformed_exchange_or_scram(self):
+        # "Any credentials" needs credentials: a PLAIN without its NULs names nobody, and SCRAM
+        # proves the server to the client, which no server can do for an unknown password.
+        for argument in (base64.b64encode(b"ABCABC").decode(), base64.b64encode(b"\0\0").decode()):
+            r = self.tb.raw()
+            self.assertEqual(r.cmd("AUTH PLAIN " + argument)[0], 535, argument)
+            r.close()
+        out = subprocess.run(["gsasl", "--smtp", "--mechanism", "SCRAM-SHA-256", "--authentication-id",
+                              "anyone@example.com", "--password", "anything", "--no-starttls",
+                              "127.0.0.1", str(self.tb.ports["smtp"])],
+                             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        self.assertNotEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("535", out.stdout + out.stderr)
+
     def test_transcript_decodes_334_and_redacts_passwords(self):
         login_without_initial_response(self.tb, "who@example.com", "s3cret-pw")
         s = self.tb.smtp()

@@ -51,6 +51,21 @@ class RuleLimits(TestbedCase):
         self.assertIn("error", body)
         self.assertEqual(self.tb.get("/api/rules")[1], [])
 
+    def test_a_chunked_body_is_refused_before_it_is_read(self):
+        # cpp-httplib would read a chunked body whole, past every limit: only Content-Length is taken.
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.tb.ports["http"], timeout=30)
+        self.addCleanup(c.close)
+        c.putrequest("POST", "/api/v1/send")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        c.send(b"10\r\n" + b"x" * 16 + b"\r\n")
+        r = c.getresponse()
+        self.assertEqual(r.status, 411)
+        self.assertIn("Content-Length", json.loads(r.read())["Error"])
+        self.assertEqual(self.tb.get("/api/messages")[1], [])
+
     def test_a_rule_field_longer_than_smtp_allows_is_refused(self):
         status, body = self.tb.request("POST", "/api/rules", dict(RULE, reply="450 4.7.1 " + "x" * 600))
         self.assertEqual(status, 400)

@@ -184,6 +184,17 @@ class Release(ReleaseCase):
         self.assertIn(b"Subject: to aiosmtpd", content)
 
 
+class MailpitErrors(ReleaseCase):
+    def test_mailpit_release_errors_say_Error(self):
+        mid = send(self.tb, "someone@example.org")
+        status, body = self.tb.request("POST", "/api/v1/message/%s/release" % mid, {"To": []})
+        self.assertEqual(status, 400)
+        self.assertIn("Error", body)
+        status, body = self.tb.request("POST", "/api/v1/message/nonexist/release", {"To": ["a@b.c"]})
+        self.assertEqual(status, 404)
+        self.assertIn("no message", body["Error"])
+
+
 class BadInput(ReleaseCase):
     def test_refusals(self):
         mid = send(self.tb, "someone@example.org")

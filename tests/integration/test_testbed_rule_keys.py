@@ -4,6 +4,7 @@ minute", a DATA read at a set speed (and a SIGTERM that still ends the
 testbed at once), STARTTLS refused with 454 then offered again; the same
 keys from a --rules file and [[testbed.rule]], and bad values refused with
 the reason (HTTP 400, and a testbed that will not start)."""
+import json
 import os
 import shutil
 import signal
@@ -112,6 +113,29 @@ class RuleKeys(unittest.TestCase):
         rc = self.tb.proc.wait(timeout=10)
         self.assertLess(time.monotonic() - start, 5)
         self.assertEqual(rc, 0)
+
+    def test_sigterm_during_a_rule_delay_ends_in_421(self):
+        self.add({"command": "RCPT", "to": "delayed@*", "reply": "250 2.1.5 ok", "delay": "20s"})
+        s = socket.create_connection(("127.0.0.1", self.tb.ports["smtp"]), timeout=10)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        f.readline()
+        for cmd in (b"EHLO c.test", b"MAIL FROM:<a@b.test>"):
+            s.sendall(cmd + b"\r\n")
+            while True:
+                line = f.readline()
+                if line[3:4] != b"-":
+                    break
+        s.sendall(b"RCPT TO:<delayed@example.org>\r\n")
+        def rcpt_seen():
+            sessions = self.tb.get("/api/sessions")[1]
+            return sessions and "delayed@example.org" in json.dumps(self.tb.get("/api/sessions/%s" % sessions[0]["id"])[1])
+        self.assertTrue(wait_for(rcpt_seen, timeout=10))
+        start = time.monotonic()
+        self.tb.proc.send_signal(signal.SIGTERM)
+        self.assertTrue(f.readline().startswith(b"421 4.3.2"))  # after the 1 s grace, not the 20 s delay
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(self.tb.proc.wait(timeout=10), 0)
 
     def test_starttls_refused_then_offered(self):
         self.add({"command": "STARTTLS", "reply": "454 4.7.0 TLS not available due to temporary reason", "times": 1})

@@ -109,6 +109,19 @@ TEST_F(ResolverTest, NxdomainIsPermanent) {
   EXPECT_NE(d.error.find("NXDOMAIN"), std::string::npos) << d.error;
 }
 
+TEST_F(ResolverTest, LocalhostIsTheLoopbackWithoutAQuery) {
+  // A server that answers nothing: a query would time out.
+  Resolver r(io_.get_executor(), {"127.0.0.1:9"}, std::chrono::milliseconds(200), 1);
+  for (const char* name : {"localhost", "LocalHost.", "mail.localhost"}) {
+    auto a = run(io_, r.resolve_host(name));
+    EXPECT_EQ(a.outcome, Outcome::ok) << name;
+    ASSERT_EQ(a.addresses.size(), 2u) << name;
+    EXPECT_TRUE(a.addresses[0].is_loopback());
+    EXPECT_TRUE(a.addresses[1].is_loopback());
+  }
+  EXPECT_NE(run(io_, r.resolve_host("notlocalhost")).outcome, Outcome::ok);
+}
+
 TEST_F(ResolverTest, MxWithoutAddressIsPermanent) {
   Resolver r(io_.get_executor(), {dns_->server()});
   auto d = run(io_, r.resolve_mail_domain("dangling.test"));

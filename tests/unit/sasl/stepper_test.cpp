@@ -261,6 +261,17 @@ TEST(Steppers, EmptyFirstChallengesAndMalformedInput) {
   EXPECT_EQ(scram.step("n,,n=alice@example.org,r=abc").status, ServerStepper::Status::failed);
 }
 
+TEST(Steppers, AnEmptyPlainMessageIsMalformed) {
+  // "AUTH PLAIN =" (an empty initial response), or an empty answer to "334 ".
+  ServerStepper initial(shared_store(), tls13());
+  EXPECT_EQ(initial.begin(Mechanism::plain, std::string_view("")).status, ServerStepper::Status::failed);
+  EXPECT_EQ(initial.reason(), "malformed");
+  ServerStepper later(shared_store(), tls13());
+  ASSERT_EQ(later.begin(Mechanism::plain, std::nullopt).status, ServerStepper::Status::more);
+  EXPECT_EQ(later.step("").status, ServerStepper::Status::failed);
+  EXPECT_EQ(later.reason(), "malformed");
+}
+
 TEST(Steppers, ScramFinalAckMustBeEmpty) {
   ServerStepper server(shared_store(), tls13(false));
   ClientStepper client(Mechanism::scram_sha256, {"alice@example.org", "correct horse", ""});
