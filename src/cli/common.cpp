@@ -1,5 +1,7 @@
 #include "cli/common.hpp"
 
+#include <filesystem>
+
 #include <iostream>
 
 namespace postern::cli {
@@ -22,6 +24,14 @@ int report(const config::Error& e) {
   std::cerr << ": ";
   if (!e.key.empty()) std::cerr << e.key << ": ";
   std::cerr << e.what() << '\n';
+  return Exit::config_error;
+}
+
+int require_data_dir(const config::Config& cfg) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(cfg.data_dir, ec)) return Exit::ok;
+  std::cerr << "postern: no data directory at " << cfg.data_dir.string()
+            << " (the server keeps its state there once started; give --data-dir or --config)\n";
   return Exit::config_error;
 }
 

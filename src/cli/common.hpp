@@ -35,4 +35,9 @@ struct StateOptions {
 // Prints "postern: FILE:LINE: KEY: MESSAGE" on stderr and returns 78.
 int report(const config::Error& e);
 
+// For commands that only read the server's state: its data dir must exist
+// already (a mistyped --data-dir is an error, not an empty list). Prints
+// why and returns Exit::config_error when it does not, else Exit::ok.
+int require_data_dir(const config::Config& cfg);
+
 }  // namespace postern::cli

@@ -29,13 +29,15 @@ struct GreylistOptions {
 
 // Runs `body(store, now)` with the store the config names; maps failures to sysexits.
 template <class F>
-int with_store(const StateOptions& state, F&& body) {
+int with_store(const StateOptions& state, F&& body, bool read_only = false) {
   config::Config cfg;
   try {
     cfg = state.load();
   } catch (const config::Error& e) {
     return report(e);
   }
+  if (read_only && cfg.greylist.store == "sqlite")
+    if (int rc = require_data_dir(cfg)) return rc;
   try {
     if (cfg.greylist.store == "sqlite") store::create_directories_durably(cfg.data_dir, 0700, 0755);
     auto store = policy::open_store(cfg.greylist.store, cfg.database_path().string());
@@ -81,7 +83,7 @@ void add_greylist(CLI::App& app, int& result) {
 
   auto* ls = sub->add_subcommand("list", "Show remembered triplets (first seen, passes, state), auto-allowed networks and allow entries");
   opts->state.add_to(ls);
-  ls->callback([opts, &result] { result = with_store(opts->state, list); });
+  ls->callback([opts, &result] { result = with_store(opts->state, list, true); });
 
   auto* allow = sub->add_subcommand("allow", "Never greylist ENTRY: a CIDR (client address), a domain (client's "
                                              "forward-confirmed reverse DNS name), or rcpt:ADDRESS-or-DOMAIN");

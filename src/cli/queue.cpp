@@ -195,12 +195,18 @@ void add_queue(CLI::App& app, int& result) {
 
   auto* l = sub->add_subcommand("list", "List queued messages: id, sender, recipients with state, last reply, next attempt");
   args->state.add_to(l);
-  l->callback(guarded([](const config::Config& c) { return list(c); }));
+  l->callback(guarded([](const config::Config& c) {
+    if (int rc = require_data_dir(c)) return rc;
+    return list(c);
+  }));
 
   auto* s = sub->add_subcommand("show", "Show one queued message: envelope, recipients, headers");
   args->state.add_to(s);
   s->add_option("ID", args->id, "Queue id")->required();
-  s->callback(guarded([args](const config::Config& c) { return show(c, args->id); }));
+  s->callback(guarded([args](const config::Config& c) {
+    if (int rc = require_data_dir(c)) return rc;
+    return show(c, args->id);
+  }));
 
   auto* r = sub->add_subcommand("retry", "Ask the running server to attempt delivery now (one message, or all)");
   args->state.add_to(r);

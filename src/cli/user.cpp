@@ -101,13 +101,15 @@ std::uint64_t parse_quota(const std::string& text) {
 // Opens the user database for the configured data dir and runs `body`,
 // mapping every failure to its exit code and a one-line message.
 template <class F>
-int with_users(const UserOptions& o, F&& body) {
+int with_users(const UserOptions& o, F&& body, bool read_only = false) {
   config::Config cfg;
   try {
     cfg = o.state.load();
   } catch (const config::Error& e) {
     return report(e);
   }
+  if (read_only)
+    if (int rc = require_data_dir(cfg)) return rc;
   try {
     try {
       store::create_directories_durably(cfg.data_dir, 0700, 0755);
@@ -241,7 +243,7 @@ void add_user(CLI::App& app, int& result) {
         std::cout << u.address << '\t' << state << '\t' << human_size(u.quota_bytes) << '\t' << login << '\t'
                   << (u.locked ? util::printable(u.lock_reason, 200) : "") << '\n';
       }
-    });
+    }, true);
   });
 
   auto* lock = leaf(user, "lock", "Lock a mailbox temporarily: RCPT gets 450 4.2.1", o);

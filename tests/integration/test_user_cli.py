@@ -99,6 +99,15 @@ class UserCli(unittest.TestCase):
             with self.subTest(args=args):
                 self.assertExit(r, 64)
 
+    def test_reading_commands_refuse_a_missing_data_dir(self):
+        # A mistyped --data-dir is an error, not an empty list (and nothing is created there).
+        missing = os.path.join(self.server.data_dir, "typo")
+        for args in (["user", "list"], ["queue", "list"], ["queue", "show", "0123456789abcdef"],
+                     ["greylist", "list"]):
+            with self.subTest(args=args):
+                self.assertExit(harness.run(*args, "--data-dir", missing), 78, "no data directory at " + missing)
+        self.assertFalse(os.path.exists(missing))
+
     def test_unknown_user(self):
         calls = [["passwd", "--password-stdin", "ghost@example.org"], ["del", "ghost@example.org"],
                      ["lock", "ghost@example.org"], ["unlock", "ghost@example.org"],
