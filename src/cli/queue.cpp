@@ -47,7 +47,11 @@ std::string printable(std::string_view s) { return util::printable(s, 2048); }
 
 std::string meaning(std::string_view reply) {
 #ifdef POSTERN_HAVE_EXPLAIN
-  if (reply.size() >= 3 && std::isdigit(static_cast<unsigned char>(reply[0]))) {
+  // A reply ("451 4.4.1 ..."), not our own words for a connection that failed ("127.0.0.1: ...").
+  const bool is_reply = reply.size() >= 3 && std::isdigit(static_cast<unsigned char>(reply[0])) &&
+                        std::isdigit(static_cast<unsigned char>(reply[1])) &&
+                        std::isdigit(static_cast<unsigned char>(reply[2])) && (reply.size() == 3 || reply[3] == ' ');
+  if (is_reply) {
     int code = std::atoi(std::string(reply.substr(0, 3)).c_str());
     std::string rest = reply.size() > 4 ? std::string(reply.substr(4)) : std::string();
     auto [enh, text] = smtp::split_enhanced(code, rest);
