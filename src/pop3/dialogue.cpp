@@ -275,18 +275,18 @@ void Dialogue::update() {
     send(Reply::ok("Bye"));
     return;
   }
-  bool ok = false;
+  std::optional<std::size_t> removed;
   try {
-    ok = maildrop_->remove(uids);
+    removed = maildrop_->remove(uids);
   } catch (const std::exception&) {
-    ok = false;
+    removed.reset();
   }
-  if (!ok) {
+  if (!removed) {
     send(Reply::err("Some deleted messages not removed", "SYS/TEMP"));
     return;
   }
-  removed_ = uids.size();
-  send(Reply::ok("Bye, " + std::to_string(uids.size()) + " message" + (uids.size() == 1 ? "" : "s") + " removed"));
+  removed_ = *removed;
+  send(Reply::ok("Bye, " + std::to_string(*removed) + " message" + (*removed == 1 ? "" : "s") + " removed"));
 }
 
 std::pair<std::size_t, std::uint64_t> Dialogue::totals() const {

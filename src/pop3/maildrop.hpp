@@ -27,8 +27,10 @@ class Maildrop {
   virtual std::vector<MaildropEntry> entries() = 0;
   // The message's octets; nullopt when it is gone meanwhile.
   virtual std::optional<std::string> content(const std::string& uid) = 0;
-  // Removes these messages from this maildrop; false if any could not be.
-  virtual bool remove(const std::vector<std::string>& uids) = 0;
+  // Removes these messages from this maildrop: how many it removed (one
+  // removed meanwhile by someone else does not count), nullopt if any could
+  // not be removed.
+  virtual std::optional<std::size_t> remove(const std::vector<std::string>& uids) = 0;
 };
 
 }  // namespace postern::pop3

@@ -37,10 +37,12 @@ std::optional<std::string> InboxMaildrop::content(const std::string& uid) {
   return messages_.raw(uid);
 }
 
-bool InboxMaildrop::remove(const std::vector<std::string>& uids) {
-  // A message already out of this inbox (another session, the API) is as good as removed.
-  for (const auto& uid : uids) messages_.remove_from_inbox(uid, address_);
-  return true;
+std::optional<std::size_t> InboxMaildrop::remove(const std::vector<std::string>& uids) {
+  // A message already out of this inbox (another session, the API) is as good as removed, not counted.
+  std::size_t removed = 0;
+  for (const auto& uid : uids)
+    if (messages_.remove_from_inbox(uid, address_)) ++removed;
+  return removed;
 }
 
 }  // namespace postern::testbed

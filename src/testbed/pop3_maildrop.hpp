@@ -41,7 +41,7 @@ class InboxMaildrop final : public pop3::Maildrop {
   std::vector<pop3::MaildropEntry> entries() override;
   // nullopt once the message left this inbox (another session, the API) or was dropped.
   std::optional<std::string> content(const std::string& uid) override;
-  bool remove(const std::vector<std::string>& uids) override;
+  std::optional<std::size_t> remove(const std::vector<std::string>& uids) override;
 
  private:
   Messages& messages_;

@@ -200,6 +200,17 @@ class Inboxes(Pop3Case):
         p.quit()
         self.assertEqual(set(self.message_ids()), {"shared"}, "out of its last inbox, a message is gone")
 
+    def test_quit_counts_only_what_it_removed(self):
+        send(self.tb, ["carol@example.org"], "first")
+        send(self.tb, ["carol@example.org"], "second")
+        a = self.pop("carol@example.org")
+        b = self.pop("carol@example.org")
+        a.dele(1)
+        a.dele(2)
+        b.dele(1)
+        self.assertEqual(b.quit(), b"+OK Bye, 1 message removed")
+        self.assertEqual(a.quit(), b"+OK Bye, 1 message removed", "the other session removed one meanwhile")
+
     def test_the_authenticated_sender_reads_what_it_sent(self):
         with self.tb.smtp() as s:
             s.login("sender@example.org", "x")

@@ -222,7 +222,7 @@ TEST(Pop3Dialogue, AFailingMaildropIsATemporaryError) {
   struct Broken : Maildrop {
     std::vector<MaildropEntry> entries() override { return {{"x", 10}}; }
     std::optional<std::string> content(const std::string&) override { throw std::runtime_error("disk"); }
-    bool remove(const std::vector<std::string>&) override { return false; }
+    std::optional<std::size_t> remove(const std::vector<std::string>&) override { return std::nullopt; }
   };
   Dialogue d(DialogueSettings{.hostname = "pop.test"});
   d.receive("USER a\r\nPASS b\r\n");

@@ -40,9 +40,9 @@ class FixedMaildrop : public Maildrop {
     if (it == messages_.end()) return std::nullopt;
     return it->second;
   }
-  bool remove(const std::vector<std::string>& uids) override {
+  std::optional<std::size_t> remove(const std::vector<std::string>& uids) override {
     for (const auto& u : uids) removed_.push_back(u);
-    return true;
+    return uids.size();
   }
 
  private:
