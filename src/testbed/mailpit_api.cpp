@@ -249,7 +249,7 @@ Mailbox mailbox_of(const json& v, const std::string& what) {
   if (!v.is_object()) throw BadRequest(what + ": expected {\"Email\": ..., \"Name\": ...}");
   Mailbox m{string_of(v, "Name"), string_of(v, "Email")};
   if (!plausible_address(m.address)) throw BadRequest("invalid " + what + " address: " + util::printable(m.address, 100));
-  if (m.name.find_first_of("\r\n") != std::string::npos) throw BadRequest(what + ": a name has no line breaks");
+  if (m.name.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) throw BadRequest(what + ": a name has no line breaks or NULs");
   return m;
 }
 
@@ -286,7 +286,7 @@ std::pair<mime::NewMessage, std::vector<std::string>> send_request(const json& b
   m.subject = string_of(body, "Subject");
   m.text = string_of(body, "Text");
   m.html = string_of(body, "HTML");
-  if (m.subject.find_first_of("\r\n") != std::string::npos) throw BadRequest("Subject: no line breaks");
+  if (m.subject.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) throw BadRequest("Subject: no line breaks or NULs");
   std::vector<std::string> restricted = {"To", "From", "Cc", "Bcc", "Reply-To", "Date", "Subject", "Content-Type", "Mime-Version"};
   const auto tags = strings_of(body, "Tags", max_tags);
   if (!tags.empty()) {
@@ -304,8 +304,8 @@ std::pair<mime::NewMessage, std::vector<std::string>> send_request(const json& b
       if (std::any_of(restricted.begin(), restricted.end(), [&](const std::string& r) { return util::iequals(r, name); }))
         throw BadRequest("cannot overwrite header: \"" + util::printable(name, 80) + "\"");
       if (!field_name_ok(name)) throw BadRequest("not a header field name: " + util::printable(name, 80));
-      if (!value.is_string() || value.get<std::string>().find_first_of("\r\n") != std::string::npos)
-        throw BadRequest("header " + name + ": expected a string without line breaks");
+      if (!value.is_string() || value.get<std::string>().find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+        throw BadRequest("header " + name + ": expected a string without line breaks or NULs");
       m.headers.emplace_back(name, value.get<std::string>());
     }
   }
@@ -326,7 +326,7 @@ std::pair<mime::NewMessage, std::vector<std::string>> send_request(const json& b
       if (!bytes) throw BadRequest("error decoding base64 attachment \"" + util::printable(na.filename, 80) + "\"");
       na.bytes = std::move(*bytes);
       for (const auto* s : {&na.filename, &na.content_type, &na.content_id})
-        if (s->find_first_of("\r\n") != std::string::npos) throw BadRequest("Attachments: no line breaks in names");
+        if (s->find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) throw BadRequest("Attachments: no line breaks or NULs in names");
       m.attachments.push_back(std::move(na));
     }
   }

@@ -311,6 +311,7 @@ class Routes(Case):
         for body in ({}, {"From": {"Email": "not an address"}, "To": [{"Email": "a@b.c"}]},
                      {"From": {"Email": "a@b.c"}}, {"From": {"Email": "a@b.c"}, "To": [{"Email": "a@b.c"}], "Headers": {"Subject": "x"}},
                      {"From": {"Email": "a@b.c"}, "To": [{"Email": "a@b.c"}], "Headers": {"X-A": "1\r\nBcc: x@y"}},
+                     {"From": {"Email": "a@b.c"}, "To": [{"Email": "a@b.c"}], "Subject": "nul \u0000 here"},
                      {"From": {"Email": "a@b.c"}, "To": [{"Email": "a@b.c"}], "Attachments": [{"Filename": "x", "Content": "***"}]}):
             status, _, err = self.call("POST", "/api/v1/send", body)
             self.assert_json_error(status, err, 400)
