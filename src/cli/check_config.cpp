@@ -27,6 +27,22 @@ struct CheckConfig {
   bool quiet = false;
 };
 
+// The line of a top-level `key = ...` in a TOML file (before its first
+// table), 0 when it is not found: for errors found after loading.
+std::size_t top_level_key_line(const std::string& file, std::string_view key) {
+  std::ifstream in(file);
+  std::string line;
+  for (std::size_t n = 1; std::getline(in, line); ++n) {
+    const auto start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    if (line[start] == '[') return 0;
+    if (line.compare(start, key.size(), key) != 0) continue;
+    const auto eq = line.find_first_not_of(" \t", start + key.size());
+    if (eq != std::string::npos && line[eq] == '=') return n;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_check_config(CLI::App& app, int& result) {
@@ -42,7 +58,8 @@ void add_check_config(CLI::App& app, int& result) {
       // the environment count too: a user that does not exist would stop
       // `serve` when it drops privileges.
       if (!c.user.empty() && ::getpwnam(c.user.c_str()) == nullptr)
-        throw config::Error(c.source, 0, "user", "no such user \"" + c.user + "\" on this system");
+        throw config::Error(c.source, top_level_key_line(c.source, "user"), "user",
+                            "no such user \"" + c.user + "\" on this system");
       // The aliases file: every malformed line, as FILE:LINE: MESSAGE.
       if (!c.aliases_file.empty()) {
         std::ifstream in(c.aliases_file, std::ios::binary);

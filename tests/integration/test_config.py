@@ -92,6 +92,11 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(c["greylist"]["store"], "sqlite")
         self.assertEqual(r.stdout.splitlines()[0], "# Effective configuration (embedded defaults)")
 
+    def test_an_unknown_system_user_names_its_line(self):
+        r, path = self.check('hostname = "x.example"\n\nuser = "no-such-system-user"\n')
+        self.assertEqual(r.returncode, 78)
+        self.assertIn(path + ':3: user: no such user "no-such-system-user" on this system', r.stderr)
+
     def test_an_unknown_command_is_named(self):
         r = harness.run("bogus")
         self.assertEqual(r.returncode, 64)
