@@ -19,9 +19,12 @@ config::Config StateOptions::load() const {
 }
 
 int report(const config::Error& e) {
-  std::cerr << "postern: " << e.file;
-  if (e.line) std::cerr << ':' << e.line;
-  std::cerr << ": ";
+  std::cerr << "postern: ";
+  if (!e.file.empty()) {  // (a command-line option has no file)
+    std::cerr << e.file;
+    if (e.line) std::cerr << ':' << e.line;
+    std::cerr << ": ";
+  }
   if (!e.key.empty()) std::cerr << e.key << ": ";
   std::cerr << e.what() << '\n';
   return Exit::config_error;

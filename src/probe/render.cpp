@@ -86,7 +86,9 @@ void host_text(std::string& out, const HostReport& h, Lang lang) {
       out += "  " + L("probe_certificate", lang) + ": " + h.tls.subject + ", " +
              (h.tls.verified ? L("probe_verified", lang) : L("probe_not_verified", lang) + " (" + h.tls.verify_error + ")") +
              ", " + L("probe_valid_until", lang) + " " + h.tls.not_after;
-      if (h.tls.days_left) out += " (" + std::to_string(*h.tls.days_left) + " " + L("probe_days_left", lang) + ")";
+      if (h.tls.days_left)
+        out += " (" + std::to_string(*h.tls.days_left) + " " +
+               L(*h.tls.days_left == 1 ? "probe_day_left" : "probe_days_left", lang) + ")";
       out += "\n";
     }
   }

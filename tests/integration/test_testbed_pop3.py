@@ -424,7 +424,7 @@ class Options(unittest.TestCase):
     def test_a_bad_pop3_address_is_a_usage_error(self):
         out = self.run_testbed("--pop3", "nowhere")
         self.assertEqual(out.returncode, 78, out.stderr)
-        self.assertIn("--pop3", out.stderr)
+        self.assertTrue(out.stderr.startswith("postern: --pop3: "), out.stderr)
         out = self.run_testbed("--pop3", "127.0.0.1:0", "--pop3-sessions", "0")
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("--pop3-sessions", out.stderr)
