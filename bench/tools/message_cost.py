@@ -16,10 +16,10 @@ samples the server. It prints, per message:
     frame of each sample; "no syscall" is user space, interrupts and the
     scheduler outside a call), each thread's share.
 
-Each mode's files are removed when it ends. On ext4 without a journal a
-removal slows every new file's allocation on that file system for up to
+Its files are removed when both modes are done. On ext4 without a journal
+a removal slows every new file's allocation on that file system for up to
 five minutes (bench/README.md): then `openat` leads the list. Wait that
-long between runs, or profile one mode per run.
+long after the last removal (another run's, a test suite's).
 
 Needs smtp-source (Debian's postfix package) and perf (linux-perf). Not
 run by bench/run: the profiler costs the server a tenth of its speed, so
@@ -168,6 +168,9 @@ def run(args, persistent):
             tops = sorted(((t, v) for (c, t), v in call_tid.items() if c == call), key=lambda x: -x[1])[:3]
             where = ", ".join(f"+{t - server.pid} {v:.1f}" for t, v in tops)
             print(f"  {call:<18} {us:6.1f} µs/msg   ({where})")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     finally:
         if perf:
             perf.kill()
@@ -175,7 +178,7 @@ def run(args, persistent):
         if server.poll() is None:
             server.kill()
             server.wait()
-        shutil.rmtree(work, ignore_errors=True)
+    return work
 
 
 def main():
@@ -191,10 +194,15 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"message_cost: {tool} not found (Debian: {'postfix' if tool == 'smtp-source' else 'linux-perf'})")
     args.postern = os.path.abspath(args.postern)
-    if args.mode in ("new", "both"):
-        run(args, persistent=False)
-    if args.mode in ("persistent", "both"):
-        run(args, persistent=True)
+    works = []
+    try:
+        if args.mode in ("new", "both"):
+            works.append(run(args, persistent=False))
+        if args.mode in ("persistent", "both"):
+            works.append(run(args, persistent=True))
+    finally:
+        for work in works:  # at the end: a removal would slow the next mode's new files
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
