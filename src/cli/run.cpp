@@ -13,8 +13,9 @@ int run(int argc, char** argv) {
   // Installed as `sendmail` or `mailq` (links to postern), it acts as one.
   const std::string name = argc > 0 ? std::filesystem::path(argv[0]).filename().string() : "";
   if (name == "sendmail" || name == "mailq") {
-    std::vector<std::string> args{"postern", name == "mailq" ? "queue" : "sendmail"};
-    if (name == "mailq") args.push_back("list");
+    // mailq is `sendmail -bp`: the same config ($POSTERN_CONFIG, /etc/postern/postern.toml).
+    std::vector<std::string> args{"postern", "sendmail"};
+    if (name == "mailq") args.push_back("-bp");
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
     std::vector<char*> raw;
     for (auto& s : args) raw.push_back(s.data());
