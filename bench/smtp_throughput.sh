@@ -78,15 +78,16 @@ postern_count() { maildir_count "$postern_maildir"; }
 postfix_count() { maildir_count "$postfix_maildir"; }
 sink_count() { echo 0; }
 
-# run_load SERVER PORT COUNTFN SESSIONS SIZE COUNT FLAGS... → sets accepted_rate, delivered_rate, cpu_ms
+# run_load SERVER PORT COUNTFN SESSIONS SIZE COUNT FLAGS... → sets accepted_rate, delivered_rate,
+# cpu_ms (the server's, to the last delivery) and client_ms (smtp-source's), per message.
 # Counting starts from what the Maildir holds when the row starts.
 run_load() {
   local server=$1 port=$2 countfn=$3 n_sessions=$4 n_size=$5 count=$6
   shift 6
-  local before start accepted_at delivered_at cpu0 cpu1 pid=""
-  [ "$server" = postern ] && pid=$(cat "$work/postern/postern.pid")
+  local before start accepted_at delivered_at cpu0 cpu1 client0 client1
   before=$($countfn)
-  cpu0=$(proc_cpu_ticks "$pid")
+  cpu0=$(server_cpu_ticks "$server")
+  client0=$(reaped_children_ticks)
   start=$(now_ns)
   if ! smtp-source "$@" -s "$n_sessions" -m "$count" -l "$n_size" \
       -f sender@load.example -t bench@bench.example "127.0.0.1:$port" > "$work/$server.source.log" 2>&1; then
@@ -95,23 +96,46 @@ run_load() {
     return 1
   fi
   accepted_at=$(now_ns)
+  client1=$(reaped_children_ticks)
   # smtp-sink stores nothing: its 250 is all there is.
   [ "$server" = sink ] || wait_for_count "$countfn" -- $((before + count)) 600
   delivered_at=$(now_ns)
-  cpu1=$(proc_cpu_ticks "$pid")
+  cpu1=$(server_cpu_ticks "$server")
   accepted_rate=$(rate "$count" $((accepted_at - start)))
   delivered_rate=$(rate "$count" $((delivered_at - start)))
-  cpu_ms=$(awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$count" 'BEGIN { printf "%.2f", t * 1000 / hz / n }')
+  cpu_ms=$(per_message_ms $((cpu1 - cpu0)) "$count")
+  client_ms=$(per_message_ms $((client1 - client0)) "$count")
 }
 
-# user + system CPU ticks of PID so far ("" → 0)
+per_message_ms() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN { printf "%.2f", t * 1000 / hz / n }'; }
+
+# user + system CPU ticks so far of PID ("" → 0), with the children it reaped if $2 is set
 proc_cpu_ticks() {
   if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
+    awk -v all="${2:-}" '{ sub(/^.*\) /, ""); print $12 + $13 + (all ? $14 + $15 : 0) }' "/proc/$1/stat" 2>/dev/null || echo 0
   else
     echo 0
   fi
 }
+
+# A server's CPU ticks so far: Postern's process; Postfix's whole instance
+# (the master with the children it reaped, and its live children: smtpd,
+# cleanup, qmgr, virtual...); smtp-sink's process.
+server_cpu_ticks() {
+  local pid total=0 child
+  case $1 in
+    postern) proc_cpu_ticks "$(cat "$work/postern/postern.pid")" ;;
+    sink) proc_cpu_ticks "$sink_pid" ;;
+    postfix)
+      pid=$(tr -d ' \n' < "$work/postfix/spool/pid/master.pid" 2>/dev/null) || { echo 0; return; }
+      total=$(proc_cpu_ticks "$pid" all)
+      for child in $(pgrep -P "$pid"); do total=$((total + $(proc_cpu_ticks "$child" all))); done
+      echo "$total" ;;
+  esac
+}
+
+# CPU ticks of the children this shell has waited for (smtp-source, once it returned)
+reaped_children_ticks() { awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$$/stat"; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
@@ -140,8 +164,8 @@ else
   echo "disk bounds on this scratch file system (one writer):"
 fi
 python3 "$BENCH_LIB/disk_bounds.py" "$work/disk"
-fmt='%-52s %13s %13s %13s %8s %8s %11s\n'
-printf "$fmt" "load" "postern msg/s" "postfix msg/s" "sink msg/s" "/postfix" "/sink" "pt CPU ms"
+fmt='%-52s %13s %13s %13s %8s %8s %9s %9s %9s %9s %10s\n'
+printf "$fmt" "load" "postern msg/s" "postfix msg/s" "sink msg/s" "/postfix" "/sink" "pt CPU" "pf CPU" "sink CPU" "pf/pt CPU" "client CPU"
 # label | sessions | size | messages | smtp-source flags
 rows=(
   "20 sessions, new connection per message|$sessions|$size|$messages|"
@@ -169,18 +193,21 @@ for row in "${rows[@]}"; do
   # Postfix first, then Postern: a warm page cache helps the second, so the
   # order is the one that favours the yardstick. smtp-sink stores nothing.
   run_load postfix "$postfix_port" postfix_count "$n_sessions" "$n_size" "$count" "${flags[@]}"
-  pf_acc=$accepted_rate pf_del=$delivered_rate
+  pf_acc=$accepted_rate pf_del=$delivered_rate pf_cpu=$cpu_ms
   run_load postern "$postern_port" postern_count "$n_sessions" "$n_size" "$count" "${flags[@]}"
-  pt_acc=$accepted_rate pt_del=$delivered_rate pt_cpu=$cpu_ms
+  pt_acc=$accepted_rate pt_del=$delivered_rate pt_cpu=$cpu_ms pt_client=$client_ms
   run_load sink "$sink_port" sink_count "$n_sessions" "$n_size" "$count" "${flags[@]}"
-  sk=$accepted_rate
-  printf "$fmt" "$label, accepted" "$pt_acc" "$pf_acc" "$sk" "$(ratio "$pt_acc" "$pf_acc")" "$(ratio "$pt_acc" "$sk")" ""
-  printf "$fmt" "$label, delivered" "$pt_del" "$pf_del" "$sk" "$(ratio "$pt_del" "$pf_del")" "$(ratio "$pt_del" "$sk")" "$pt_cpu"
+  sk=$accepted_rate sk_cpu=$cpu_ms
+  printf "$fmt" "$label, accepted" "$pt_acc" "$pf_acc" "$sk" "$(ratio "$pt_acc" "$pf_acc")" "$(ratio "$pt_acc" "$sk")" "" "" "" "" ""
+  printf "$fmt" "$label, delivered" "$pt_del" "$pf_del" "$sk" "$(ratio "$pt_del" "$pf_del")" "$(ratio "$pt_del" "$sk")" \
+    "$pt_cpu" "$pf_cpu" "$sk_cpu" "$(ratio "$pf_cpu" "$pt_cpu")" "$pt_client"
 done
 if [ -n "$neighbour_pid" ]; then
   neighbour_stop
   echo "neighbour: $(cat "$work/neighbour.log")"
 fi
 echo "(/postfix, /sink = postern's rate over theirs; the three servers on this machine, loopback, one after"
-echo " the other; smtp-sink stores nothing, so its accepted is its delivered; pt CPU = postern's user +"
-echo " system time over the row per message, from /proc; smtp-source shares the same cores)"
+echo " the other; smtp-sink stores nothing, so its accepted is its delivered. CPU columns: ms of user +"
+echo " system time per message, from /proc, until the row's last delivery: pt = postern's process, pf ="
+echo " Postfix's whole instance, sink = smtp-sink's; pf/pt CPU = Postfix's over Postern's; client CPU ="
+echo " smtp-source's against Postern, which shares the same cores)"
