@@ -23,7 +23,9 @@ const char* tls_name(config::TlsMode m) {
 void print_banner(const config::Config& c, const StateOptions& options) {
   std::cout << "Postern " << "serving " << c.hostname << " (data in " << c.data_dir.string() << ")\n";
   const config::Listener* submission = nullptr;
+  bool mx = false;
   for (auto& l : c.listeners) {
+    mx = mx || l.role == config::Role::mx;
     std::cout << "  listening on " << l.address << "  "
               << (l.role == config::Role::mx ? "mx" : "submission") << ", " << tls_name(l.tls)
               << (l.role == config::Role::submission ? ", AUTH required" : "") << "\n";
@@ -41,7 +43,7 @@ void print_banner(const config::Config& c, const StateOptions& options) {
               << " --user " << user << " --from " << user << " --to " << user
               << " --subject hello --body - <<< 'Hello from Postern'\n";
   }
-  if (c.greylist.enabled) std::cout << "(the mx listener greylists first-time senders, as it should)\n";
+  if (c.greylist.enabled && mx) std::cout << "(the mx listener greylists first-time senders, as it should)\n";
   std::cout << std::endl;
 }
 

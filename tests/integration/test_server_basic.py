@@ -8,7 +8,7 @@ import smtplib
 import subprocess
 import unittest
 
-from harness import RawSMTP, ServerTest
+from harness import RawSMTP, Server, ServerTest, wait_for
 
 
 class BasicTest(ServerTest):
@@ -155,6 +155,17 @@ class BasicTest(ServerTest):
         s.send(b"BDAT 6 LAST\r\nQUIT\r\n")
         self.assertEqual(s.reply()[1], ["503 5.5.1 Need MAIL command"])
         self.assertEqual(s.cmd("NOOP")[0], 250)
+
+
+class BannerTest(unittest.TestCase):
+
+    def test_the_greylisting_hint_needs_an_mx_listener(self):
+        # Greylisting applies to the mx listener only: a server with none
+        # does not say that it greylists.
+        for listeners, hinted in ((("submission",), False), (("mx", "submission"), True)):
+            with Server(listeners=listeners, extra={"greylist": {"enabled": True}}) as server:
+                self.assertTrue(wait_for(lambda: "Add a user:" in server.log_text(), timeout=10))
+                self.assertEqual("greylists first-time senders" in server.log_text(), hinted, listeners)
 
 
 if __name__ == "__main__":
