@@ -84,6 +84,9 @@ class OAuthStepper {
   const std::string& authcid() const { return user_; }
   // "malformed", "invalid-token", "wrong-user", "no-user", "introspection-unavailable".
   std::string_view reason() const { return reason_; }
+  // The error challenge went out (RFC 7628 §3.2.3): the exchange has failed,
+  // whatever the client answers.
+  bool failed() const { return phase_ == Phase::error_sent; }
   // Why the verifier could not answer (temporary only), for the log.
   const std::string& detail() const { return detail_; }
 

@@ -250,6 +250,16 @@ asio::awaitable<AuthExchange::Step> AuthExchange::respond(AuthPeer& session, std
   co_return co_await after(session, step);
 }
 
+asio::awaitable<AuthExchange::Step> AuthExchange::cancel(AuthPeer& session) {
+  if (!oauth_ || !oauth_->failed()) co_return Step{std::nullopt, auth_cancelled(), {}, false};
+  last_response_ = std::chrono::steady_clock::now();
+  sasl::ServerStepper::Step failed;
+  failed.status = sasl::ServerStepper::Status::failed;
+  auto step = co_await after(session, failed);
+  if (!step.close) step.reply = auth_cancelled();
+  co_return step;
+}
+
 asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl::ServerStepper::Step step) {
   const config::Config& config = session.config();
   const admission::SessionInfo& info = session.info();

@@ -89,6 +89,10 @@ class AuthExchange {
   static asio::awaitable<Step> start(AuthPeer& session, std::string_view argument,
                                      std::unique_ptr<AuthExchange>& exchange);
   asio::awaitable<Step> respond(AuthPeer& session, std::string bytes);
+  // "*" from the client: 501. After OAuth's error challenge the verdict is
+  // already known, so the cancel is that failure: logged, padded and
+  // counted towards the session's limit and the lockout like any other.
+  asio::awaitable<Step> cancel(AuthPeer& session);
 
   AuthExchange(sasl::Mechanism mechanism, std::shared_ptr<sasl::CredentialStore> users,
                std::unique_ptr<sasl::ServerStepper> stepper, std::string client)

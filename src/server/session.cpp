@@ -343,6 +343,8 @@ asio::awaitable<Session::Next> Session::act(smtp::Event& e) {
       co_return co_await auth(e.command->argument);
     case Kind::auth_response:
       co_return co_await auth_response(std::move(e.text));
+    case Kind::auth_cancelled:
+      co_return auth_step(co_await auth_->cancel(*this));
     case Kind::body_begin:
       sink_ = open_message(server_, info_, *dialogue_.transaction(), stream_.tls_description(),
                            milters_ ? milters_->queue_id() : std::string());

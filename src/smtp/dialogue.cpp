@@ -138,14 +138,15 @@ std::optional<Event> ServerDialogue::on_line(std::string_view line) {
   if (phase_ == Phase::auth) {
     // RFC 4954 §4: "*" cancels; anything else must be base64.
     auto response = sasl::decode_response(line);
-    if (std::holds_alternative<sasl::Cancelled>(response) || std::holds_alternative<sasl::BadBase64>(response)) {
+    if (std::holds_alternative<sasl::BadBase64>(response)) {
       phase_ = Phase::command;
-      send(std::holds_alternative<sasl::Cancelled>(response) ? replies::auth_cancelled() : replies::cannot_decode(),
-           "auth");
+      send(replies::cannot_decode(), "auth");
       finish_command(Verb::auth);
       return std::nullopt;
     }
     asked_ = Asked::auth;
+    // The host decides: a cancel after a verdict (OAuth's error) is that failure.
+    if (std::holds_alternative<sasl::Cancelled>(response)) return event(Event::Kind::auth_cancelled);
     Event e = event(Event::Kind::auth_response);
     e.text = std::move(std::get<std::string>(response));
     return e;

@@ -97,6 +97,7 @@ struct Event {
                      // write it, hand-shake, then tls_started() or close
     auth,            // AUTH `command` in sequence: the host starts SASL: challenge() or auth_done()
     auth_response,   // the decoded answer to a 334: `text`: challenge() or auth_done()
+    auth_cancelled,  // "*" in answer to a 334 (RFC 4954 §4): auth_done(), with a 501
     body_begin,      // a message body starts (after 354, or the first BDAT chunk)
     body,            // decoded message octets: `text`
     body_end,        // the message is complete and clean (`size` octets): message_done()

@@ -290,6 +290,32 @@ class OAuthServe(unittest.TestCase):
         code, text, _ = self.auth(s, "OAUTHBEARER", USER, f"good-{USER}")
         self.assertEqual(code, 454, text)
 
+    def test_a_cancel_after_the_error_counts_as_that_failure(self):
+        # The 334 with the JSON error is already the verdict (RFC 7628 §3.2.3):
+        # "*" instead of the dummy response gets RFC 4954's 501 and still counts.
+        config = oauth_config(self.endpoint.url, self.cert, self.secret_file)
+        config["auth"].update(max_failures_per_session=2, lockout_failures=3)
+        server = Server(extra=config).start()
+        self.addCleanup(server.cleanup)
+        s = self.smtp(server)
+        code, text = s.docmd("AUTH", f"XOAUTH2 {b64(xoauth2(USER, 'inactive-c1'))}")
+        self.assertEqual(code, 334, text)
+        code, text = s.docmd("*")
+        self.assertEqual((code, text[:6]), (501, b"5.7.0 "), text)
+        code, text = s.docmd("AUTH", f"OAUTHBEARER {b64(oauthbearer(USER, 'inactive-c2'))}")
+        self.assertEqual(code, 334, text)
+        code, text = s.docmd("*")
+        self.assertEqual(code, 421, text)  # the session's second failure
+        self.assertEqual(server.log_text().count("event=auth_failed "), 2)
+        # A cancel before any verdict is no failure: the third failure locks out.
+        s = self.smtp(server)
+        self.assertEqual(s.docmd("AUTH", "OAUTHBEARER")[0], 334)
+        self.assertEqual(s.docmd("*")[0], 501)
+        self.assertEqual(self.auth(s, "OAUTHBEARER", USER, f"good-{USER}")[0], 235)
+        s = self.smtp(server)
+        self.assertEqual(self.auth(s, "XOAUTH2", USER, "inactive-c3")[0], 535)
+        self.assertEqual(self.auth(s, "OAUTHBEARER", USER, f"good-{USER}")[0], 454)
+
 
 class OAuthServeEndpointTrouble(unittest.TestCase):
     def setUp(self):

@@ -69,6 +69,9 @@ class ScriptedHost {
         case Event::Kind::auth_response:
           finish_auth(e.text);
           break;
+        case Event::Kind::auth_cancelled:
+          d_.auth_done(replies::auth_cancelled());
+          break;
         case Event::Kind::body_begin:
           body_.clear();
           break;
