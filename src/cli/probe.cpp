@@ -16,6 +16,8 @@
 #include "explain/explain.hpp"
 #include "probe/probe.hpp"
 #include "probe/render.hpp"
+#include "smtp/address.hpp"
+#include "util/strings.hpp"
 
 namespace postern::cli {
 namespace {
@@ -46,6 +48,19 @@ int probe(const ProbeArgs& args) {
   }
   if (args.port > 0) options.port = static_cast<std::uint16_t>(args.port);
   options.rcpt = args.rcpt;
+  if (!options.rcpt.empty()) {
+    // One mailbox, nothing else: the argument becomes a command line.
+    if (options.rcpt.size() > 2 && options.rcpt.front() == '<' && options.rcpt.back() == '>')
+      options.rcpt = options.rcpt.substr(1, options.rcpt.size() - 2);
+    const std::string path = "<" + options.rcpt + ">";
+    auto parsed = smtp::parse_path(path);
+    if (!parsed.path || parsed.consumed != path.size() || parsed.path->null || parsed.path->postmaster ||
+        !parsed.path->source_route.empty()) {
+      std::cerr << "postern: --rcpt: not a mailbox address: \"" << util::printable(args.rcpt, 200) << "\""
+                << (parsed.error.empty() ? "" : " (" + parsed.error + ")") << "\n";
+      return Exit::usage;
+    }
+  }
   if (!args.wait.empty()) {
     try {
       options.wait = std::chrono::duration_cast<std::chrono::seconds>(config::parse_duration(args.wait));

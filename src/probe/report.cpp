@@ -15,6 +15,8 @@ std::string joined(const std::vector<std::string>& items) {
 }
 
 void host_findings(const HostReport& h, std::chrono::system_clock::time_point, std::vector<Finding>& out) {
+  // Greeted, then closed, went silent or refused EHLO: nothing after the greeting could be checked.
+  if (h.answered && !h.error.empty()) out.push_back({"dialogue_failed", h.host, h.error});
   if (!h.answered || !h.before_tls) return;
   const auto& before = *h.before_tls;
   std::vector<std::string> clear;

@@ -286,6 +286,73 @@ class ProbePosternTest(ProbeCase):
         self.assertRegex(r.stdout, r"554 5\.7\.1 go away\n +→ \S")  # the reply, then what it means
         self.assertIn("No mail server answered", r.stdout)
 
+    def one_session_server(self, script):
+        """A listener whose one session runs `script(conn)`; records what the client sent."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        received = []
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                script(conn, received)
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        self.addCleanup(t.join, 10)
+        return listener.getsockname()[1], received
+
+    def test_a_dialogue_that_breaks_off_after_the_greeting_is_a_finding(self):
+        def close_after_ehlo(conn, received):
+            conn.sendall(b"220 half.example ESMTP\r\n")
+            received.append(conn.recv(100))
+            conn.sendall(b"250-half.example\r\n")  # and closes mid-reply
+
+        def refuse_ehlo(conn, received):
+            conn.sendall(b"220 picky.example ESMTP\r\n")
+            received.append(conn.recv(100))
+            conn.sendall(b"500 5.5.1 no EHLO\r\n")
+            try:
+                received.append(conn.recv(100))
+            except OSError:
+                pass
+
+        for script in (close_after_ehlo, refuse_ehlo):
+            with self.subTest(script=script.__name__):
+                port, _ = self.one_session_server(script)
+                out = self.probe_json(f"127.0.0.1:{port}", expect_rc=1)
+                self.assertEqual(self.ids(out), ["dialogue_failed"])
+                self.assertIn("EHLO", out["findings"][0]["detail"])
+
+    def test_rcpt_must_be_one_mailbox(self):
+        # The argument becomes a command line: anything but one mailbox is refused before connecting.
+        def record(conn, received):
+            conn.sendall(b"220 rec.example ESMTP\r\n")
+            try:
+                while (data := conn.recv(4096)):
+                    received.append(data)
+                    if b"QUIT" in data:
+                        conn.sendall(b"221 bye\r\n")
+                        break
+                    conn.sendall(b"".join(b"250 ok\r\n" for line in data.split(b"\r\n")[:-1]))
+            except OSError:
+                pass
+
+        port, received = self.one_session_server(record)
+        for bad in ("bob@example.org>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nRCPT TO:<x@y", "not-an-address",
+                    "a@b> NOTIFY=NEVER", "<>", "@relay.example:bob@example.org"):
+            with self.subTest(rcpt=bad):
+                r = probe(f"127.0.0.1:{port}", "--rcpt", bad)
+                self.assertEqual(r.returncode, 64, r.stdout + r.stderr)
+                self.assertIn("--rcpt: not a mailbox address", r.stderr)
+        # Angle brackets around a good address are fine; this is the one session the listener serves.
+        out = self.probe_json(f"127.0.0.1:{port}", "--rcpt", "<bob@example.org>")
+        self.assertEqual(out["hosts"][0]["rcpt"]["recipient"], "bob@example.org")
+        sent = b"".join(received)
+        self.assertIn(b"RCPT TO:<bob@example.org>\r\n", sent)
+        self.assertNotIn(b"DATA", sent)
+
 
 class ProbeTestbedTest(ProbeCase):
     def test_testbed_greylist_scenario(self):

@@ -206,13 +206,13 @@ TEST(Data, EveryProbeFindingInBothLanguages) {
   for (const char* id : {"auth_before_tls", "no_starttls", "starttls_failed", "tls_below_1_2",
                          "certificate_not_verified", "certificate_expires_soon", "starttls_injection",
                          "no_enhancedstatuscodes", "greylisting", "mta_sts_policy_invalid", "mta_sts_testing",
-                         "no_tlsrpt", "spf_missing", "dmarc_missing", "dmarc_none", "dane_mismatch"}) {
+                         "no_tlsrpt", "spf_missing", "dmarc_missing", "dmarc_none", "dane_mismatch", "dialogue_failed"}) {
     auto en = postern::explain::finding(id, Lang::en);
     auto tr = postern::explain::finding(id, Lang::tr);
     ASSERT_TRUE(en && tr) << id;
     EXPECT_NE(en->meaning, tr->meaning) << id;
     EXPECT_EQ(en->severity, tr->severity) << id;
   }
-  EXPECT_EQ(postern::explain::all_findings().size(), 16u);
+  EXPECT_EQ(postern::explain::all_findings().size(), 17u);
   EXPECT_FALSE(postern::explain::finding("no_such_finding"));
 }
