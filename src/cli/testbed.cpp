@@ -72,6 +72,7 @@ int run_testbed(const TestbedOptions& o) {
   const auto pop3_listener = listener(o.pop3, config::TlsMode::starttls, "--pop3");
   cfg.greylist.enabled = false;  // the scenarios greylist, deterministically
   cfg.auth.require_tls = false;  // AUTH offered without TLS too
+  cfg.auth.lockout_failures = 0;  // deterministic: no test locks out the next one's AUTH
   cfg.auth.mechanisms = {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN"};
   cfg.limits.max_connections_per_ip = std::max(cfg.limits.max_connections_per_ip, 1000u);
   auto rules = cfg.testbed.rules;
@@ -92,7 +93,7 @@ int run_testbed(const TestbedOptions& o) {
       testbed::TranscriptLimits::for_budget(static_cast<std::size_t>(cfg.testbed.max_transcript_size)));
   server::Server server(cfg, [cfg] { return cfg; });
   server.set_admission(scenarios);
-  server.auth_state().set_token_verifier(std::make_shared<testbed::OAuthTokens>());
+  server.auth_state().set_token_verifier(std::make_shared<testbed::OAuthTokens>(cfg.testbed.users));
   server.set_observer(transcripts);
   server.set_shutdown_grace(std::chrono::seconds(1), std::chrono::seconds(1));  // SIGTERM ends it within 5 s
   // Messages exist once the spool does (after bind()); POP3 logins come later.
@@ -136,7 +137,7 @@ int run_testbed(const TestbedOptions& o) {
             << "  SMTPS  " << cfg.listeners[1].host << ":" << ports.at(1) << "  (implicit TLS)\n"
             << "  POP3   " << pop3_listener.host << ":" << pop3_server->port() << "  (STLS offered; a login reads its inbox)\n"
             << "  web    http://" << http.host << ":" << http_port << "/  (JSON API under /api/)\n"
-            << "AUTH: " << (cfg.testbed.users.empty() ? "any user name and password (PLAIN, LOGIN)"
+            << "AUTH: " << (cfg.testbed.users.empty() ? "any user name and password (PLAIN, LOGIN, CRAM-MD5), any OAuth token"
                                                       : std::to_string(cfg.testbed.users.size()) + " configured user(s)")
             << "; scenarios by address: greylist+N@, locked+K@, full@, unknown@, tempfail-data@ ...\n"
             << "Every scenario and rule: postern testbed --help, docs/testbed.md\n"

@@ -171,6 +171,7 @@ OAuthStepper::Step OAuthStepper::check(std::string_view message) {
   if (user_.empty()) user_ = info.user;
   if (user_.empty()) return fail("no-user");
   if (!info.user.empty() && !util::iequals(info.user, user_)) return fail("wrong-user");
+  if (info.user.empty() && !verifier_->admits(user_)) return fail("unknown-user");
   identity_ = user_;
   phase_ = Phase::finished;
   return {Status::done, {}};

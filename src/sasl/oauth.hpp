@@ -66,6 +66,9 @@ class TokenVerifier {
   virtual std::string scope() const { return {}; }
   // Whether the mechanisms may be offered without TLS (the testbed only).
   virtual bool allows_clear_text() const { return false; }
+  // Whether `user` may log in with an active token that names nobody (the
+  // testbed's tokens: any user, or only its configured users).
+  virtual bool admits(std::string_view /*user*/) const { return true; }
 };
 
 // One OAuth exchange; the same Step and Status as ServerStepper.

@@ -384,6 +384,26 @@ class OAuthTestbed(unittest.TestCase):
                 code, text, exchange = self.auth(mech, "expired-token-1")
                 self.assertEqual((code, text[:6], exchange), (454, "4.7.0 ", None))
 
+    def test_failed_logins_never_lock_the_address_out(self):
+        # Deterministic: a dozen invalid tokens (a real server's lockout is 10) leave AUTH as it was.
+        for i in range(12):
+            self.assertEqual(self.auth("XOAUTH2", f"invalid-{i}")[0], 535)
+        self.assertEqual(self.auth("XOAUTH2", "ya29.good")[0], 235)
+        s = self.tb.smtp()
+        self.addCleanup(s.close)
+        self.assertEqual(s.login("dev@example.com", "any")[0], 235)
+        self.assertNotIn("event=auth_lockout", self.tb.log())
+
+    def test_configured_users_restrict_tokens_too(self):
+        tb = Testbed(config='[testbed]\nusers = { "app@example.com" = "app-password" }\n')
+        self.addCleanup(tb.cleanup)
+        self.tb = tb
+        for mech in MESSAGES:
+            with self.subTest(mech=mech):
+                self.assertEqual(self.auth(mech, "ya29.any", user="App@Example.com")[0], 235)
+                code, text, _ = self.auth(mech, "ya29.any", user="stranger@example.com")
+                self.assertEqual((code, text[:6]), (535, "5.7.8 "))
+
     def test_transcript_shows_the_json_and_redacts_the_token(self):
         self.auth("XOAUTH2", "invalid-S3CRET-TOKEN")
         self.auth("OAUTHBEARER", "ya29.S3CRET-TOKEN")
