@@ -791,6 +791,19 @@ std::string read_file(const fs::path& file) {
   return s.str();
 }
 
+// "NNN c.s.d" with c the class of NNN (RFC 3463 §2: 1–3 digits per subject and detail).
+bool enhanced_code_follows(const std::string& t) {
+  if (t.size() < 9 || t[3] != ' ' || t[4] != t[0] || t[5] != '.') return false;
+  std::size_t i = 6;
+  for (int part = 0; part < 2; ++part) {
+    std::size_t digits = 0;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9' && digits < 4) ++i, ++digits;
+    if (digits == 0 || digits > 3) return false;
+    if (part == 0 && (i >= t.size() || t[i++] != '.')) return false;
+  }
+  return i == t.size() || t[i] == ' ';
+}
+
 }  // namespace
 
 std::string check_testbed_rule(TestbedRule& r) {
@@ -810,9 +823,18 @@ std::string check_testbed_rule(TestbedRule& r) {
   if (r.action == "shutdown" && r.reply.empty()) r.reply = "421 4.3.2 Service shutting down";
   if (r.action == "drop") return "";
   const auto& t = r.reply;
+  if (t.empty()) return "reply is required (such as \"450 4.7.1 Try again later\"), or action \"drop\"";
   const bool code = t.size() >= 3 && t[0] >= '2' && t[0] <= '5' && t[1] >= '0' && t[1] <= '9' && t[2] >= '0' &&
                     t[2] <= '9' && (t.size() == 3 || t[3] == ' ');
   if (!code) return "reply " + q(t) + ": expected a reply such as \"450 4.7.1 Try again later\"";
+  // What the session can act on: a refusal, a 235 that authenticates, a 2xx that takes a recipient.
+  const bool positive_ok = (r.command == "AUTH" && t.rfind("235", 0) == 0) || (r.command == "RCPT" && t[0] == '2');
+  if (t[0] != '4' && t[0] != '5' && !positive_ok)
+    return "reply " + q(t) + ": " + r.command + " rules reply 4xx or 5xx" +
+           (r.command == "AUTH" ? " (or 235)" : r.command == "RCPT" ? " (or 2xx)" : "");
+  if (!enhanced_code_follows(t))
+    return "reply " + q(t) + ": expected an enhanced code of the same class after the basic one (RFC 3463), as in \"" +
+           t.substr(0, 3) + " " + t[0] + ".7.1 text\"";
   // RFC 5321 §4.5.3.1.5: a reply line is at most 512 octets with its CRLF.
   if (t.size() > 510) return "reply: at most 510 characters (one SMTP reply line), got " + std::to_string(t.size());
   for (unsigned char c : t)

@@ -449,12 +449,15 @@ asio::awaitable<Session::Next> Session::rcpt(const smtp::Command& cmd) {
       r = refusal->reply;
     }
   }
+  // A rule's own positive reply is sent as written.
+  std::optional<smtp::Reply> positive;
+  if (verdict && verdict->action == Verdict::Action::reply && verdict->reply.positive()) positive = verdict->reply;
   log::Event("rcpt").add("session", info_.id).add("client", info_.peer_address).add("to", "<" + to + ">")
-      .add("reply", r ? r->summary() : "250 2.1.5 Recipient OK");
+      .add("reply", r ? r->summary() : positive ? positive->summary() : "250 2.1.5 Recipient OK");
   if (r)
     dialogue_.refuse(std::move(*r));
   else
-    dialogue_.accept();
+    dialogue_.accept(std::move(positive), positive && verdict ? verdict->cause : std::string());
   co_return Next::go_on;
 }
 

@@ -18,16 +18,16 @@ from harness import POSTERN, wait_for
 from support.processes import stop_process
 from test_testbed import Testbed, TestbedCase
 
-RULE = {"command": "EHLO", "from": "*@cap.test", "reply": "250 ok"}
+RULE = {"command": "EHLO", "from": "*@cap.test", "reply": "550 5.7.1 ok"}
 
 
 class RuleLimits(TestbedCase):
     def test_post_answers_with_the_rule_added_only(self):
-        self.assertEqual(self.tb.request("POST", "/api/rules", dict(RULE, reply="250 first"))[0], 201)
-        status, added = self.tb.request("POST", "/api/rules", dict(RULE, reply="250 second"))
+        self.assertEqual(self.tb.request("POST", "/api/rules", dict(RULE, reply="550 5.7.1 first"))[0], 201)
+        status, added = self.tb.request("POST", "/api/rules", dict(RULE, reply="550 5.7.1 second"))
         self.assertEqual(status, 201)
-        self.assertEqual([(r["number"], r["reply"]) for r in added], [(2, "250 second")])
-        self.assertEqual([r["reply"] for r in self.tb.get("/api/rules")[1]], ["250 first", "250 second"])
+        self.assertEqual([(r["number"], r["reply"]) for r in added], [(2, "550 5.7.1 second")])
+        self.assertEqual([r["reply"] for r in self.tb.get("/api/rules")[1]], ["550 5.7.1 first", "550 5.7.1 second"])
 
     def test_count_over_the_cap_is_409_with_the_reason_and_adds_nothing(self):
         for _ in range(2):

@@ -137,6 +137,15 @@ class RuleKeys(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 5)
         self.assertEqual(self.tb.proc.wait(timeout=10), 0)
 
+    def test_a_positive_rcpt_rule_is_sent_as_written_and_takes_the_recipient(self):
+        self.add({"command": "RCPT", "to": "fwd@*", "reply": "251 2.1.5 Will forward for you"})
+        r = self.tb.raw()
+        self.assertEqual(r.cmd("MAIL FROM:<a@b.test>")[0], 250)
+        self.assertEqual(r.cmd("RCPT TO:<fwd@example.org>"), (251, ["251 2.1.5 Will forward for you"]))
+        self.assertEqual(r.cmd("DATA")[0], 354)
+        self.assertEqual(r.cmd("Subject: fwd\r\n\r\nhi\r\n.")[0], 250)
+        r.close()
+
     def test_starttls_refused_then_offered(self):
         self.add({"command": "STARTTLS", "reply": "454 4.7.0 TLS not available due to temporary reason", "times": 1})
         with smtplib.SMTP("127.0.0.1", self.tb.ports["smtp"], timeout=30) as s:

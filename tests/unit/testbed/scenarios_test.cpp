@@ -108,6 +108,15 @@ TEST(Scenarios, BadRulesAreRefusedWithTheReason) {
       {R"({"command":"RCPT","delay":"2h","reply":"450 4.0.0 x"})", "at most 1h"},
       {R"({"command":"RCPT","colour":"red"})", "unknown key"},
       {R"({"command":1})", "command: expected a string"},
+      {R"({"command":"MAIL","reply":"250 2.1.0 custom ok"})", "MAIL rules reply 4xx or 5xx"},
+      {R"({"command":"DATA","reply":"354 go on"})", "DATA rules reply 4xx or 5xx"},
+      {R"({"command":"STARTTLS","reply":"220 2.0.0 Go ahead"})", "STARTTLS rules reply 4xx or 5xx"},
+      {R"({"command":"RCPT","reply":"354 3.0.0 x"})", "RCPT rules reply 4xx or 5xx (or 2xx)"},
+      {R"({"command":"AUTH","reply":"250 2.0.0 x"})", "AUTH rules reply 4xx or 5xx (or 235)"},
+      {R"({"command":"RCPT","reply":"450 5.7.1 x"})", "an enhanced code of the same class"},
+      {R"({"command":"RCPT","reply":"450"})", "an enhanced code of the same class"},
+      {R"({"command":"RCPT","reply":"450 4.7 x"})", "an enhanced code of the same class"},
+      {R"({"command":"RCPT"})", "reply is required"},
   };
   for (auto [json, why] : cases) {
     try {
@@ -147,7 +156,7 @@ TEST(Scenarios, RuleFieldsAreBounded) {
 
 TEST(Scenarios, RuleCountIsCappedAndAnAddIsAllOrNothing) {
   Scenarios s({}, true);
-  const auto one = rules_from_json(R"({"command":"EHLO","reply":"250 ok"})");
+  const auto one = rules_from_json(R"({"command":"EHLO","reply":"550 5.7.1 ok"})");
   std::vector<config::TestbedRule> many(Scenarios::max_rules - 1, one.at(0));
   EXPECT_EQ(s.add_rules(many), 1u);
   EXPECT_THROW(s.add_rules({one.at(0), one.at(0)}), TooManyRules);
