@@ -183,15 +183,34 @@ void close_draining(int fd) {
   ::close(fd);
 }
 
+// RFC 9112: a request whose framing or target is ambiguous gets 400, since
+// a proxy in front may read it otherwise (§3.2 Host, §6.3 Content-Length).
+std::optional<Refusal> framing_error(const httplib::Request& req) {
+  const auto hosts = req.get_header_value_count("Host");
+  if (hosts > 1) return Refusal{400, "more than one Host header"};
+  if (hosts == 0 && req.version == "HTTP/1.1") return Refusal{400, "an HTTP/1.1 request needs a Host header"};
+  const auto lengths = req.get_header_value_count("Content-Length");
+  if (lengths > 1) return Refusal{400, "more than one Content-Length header"};
+  if (lengths == 1) {
+    const std::string length = req.get_header_value("Content-Length");
+    if (length.empty() || length.size() > 18 || length.find_first_not_of("0123456789") != std::string::npos)
+      return Refusal{400, "Content-Length is not a number of octets"};
+  }
+  if (req.has_header("Transfer-Encoding") && lengths == 1)
+    return Refusal{400, "both Transfer-Encoding and Content-Length"};
+  return std::nullopt;
+}
+
 }  // namespace
 
 GuardedServer::GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse refuse, ServerLimits limits)
     : hosts_(std::move(hosts)), limits_(limits) {
   new_task_queue = [] { return new ConnectionThreads; };
   set_pre_routing_handler([this, allow_hint, refuse](const httplib::Request& req, httplib::Response& res) {
-    std::optional<Refusal> refusal;
+    std::optional<Refusal> refusal = framing_error(req);
     const std::string host = req.get_header_value("Host");
-    if (!hosts_.allows(host)) {
+    if (refusal) {
+    } else if (!hosts_.allows(host)) {
       refusal = Refusal{403, "Host " + util::printable(host, 100) + " is not allowed (DNS rebinding?); " + allow_hint};
     } else {
       const std::string origin = req.get_header_value("Origin"), site = req.get_header_value("Sec-Fetch-Site"),

@@ -142,6 +142,34 @@ class HostHeader(WebCase):
             self.assertIn("493817", body)
         self.assertEqual(http_request(self.port, "GET", "/api/messages", {"Host": "testbed.internal"})[0], 403)
 
+    def raw(self, head, body=b""):
+        """Sends `head` (request line and headers, CRLF-joined) and `body`; the status, or None when closed."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        with s:
+            s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n\r\n" + body)
+            return status_of(s)
+
+    def test_ambiguous_framing_is_400_and_changes_nothing(self):
+        # RFC 9112 §3.2 and §6.3: what a proxy in front could read otherwise.
+        good = "Host: 127.0.0.1:%d" % self.port
+        send = json.dumps({"From": {"Email": "a@example.com"}, "To": [{"Email": "b@example.com"}],
+                           "Subject": "framed"}).encode()
+        post = "POST /api/v1/send HTTP/1.1\nContent-Type: application/json\n"
+        cases = {
+            "no Host": ("GET /api/messages HTTP/1.1\nAccept: */*", b""),
+            "two Hosts, good first": ("GET /api/messages HTTP/1.1\n%s\nHost: evil.test" % good, b""),
+            "two Content-Lengths": (post + good + "\nContent-Length: %d\nContent-Length: 5" % len(send), send),
+            "a signed Content-Length": (post + good + "\nContent-Length: +%d" % len(send), send),
+            "a negative Content-Length": (post + good + "\nContent-Length: -5", send),
+        }
+        for name, (head, body) in cases.items():
+            with self.subTest(name):
+                self.assertEqual(self.raw(head, body), 400)
+        self.assertEqual(self.tb.get("/api/v1/messages")[1]["total"], 0)
+        # HTTP/1.0 may leave Host out; a well-framed request still works.
+        self.assertEqual(self.raw("GET /livez HTTP/1.0"), 200)
+        self.assertEqual(self.raw(post + good + "\nContent-Length: %d" % len(send), send), 200)
+
 
 class AllowedHosts(WebCase):
     args = ("--allowed-hosts", "testbed.internal,Mail.Example.test")
