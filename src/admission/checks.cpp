@@ -46,7 +46,7 @@ std::optional<smtp::Reply> Checks::on_connect(const SessionInfo&) { return std::
 std::optional<smtp::Reply> Checks::on_mail(const SessionInfo& session, const smtp::Path& reverse_path,
                                            const smtp::MailParameters&) {
   if (session.role == config::Role::submission && !session.authenticated()) return smtp::replies::auth_required();
-  if (auto r = users_->on_mail(*session.config, session.auth_identity, reverse_path)) return r;
+  if (auto r = users_->on_mail(session, reverse_path)) return r;
   if (auto r = policy_->on_mail(session.id, session.peer_address)) return r;
   return std::nullopt;
 }

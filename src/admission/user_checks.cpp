@@ -35,8 +35,9 @@ std::optional<smtp::Reply> postmaster_reply(const config::Config& config) {
 
 }  // namespace
 
-std::optional<smtp::Reply> UserChecks::on_mail(const config::Config& config, const std::string& login,
-                                               const smtp::Path& reverse_path) {
+std::optional<smtp::Reply> UserChecks::on_mail(const SessionInfo& session, const smtp::Path& reverse_path) {
+  const config::Config& config = *session.config;
+  const std::string& login = session.auth_identity;
   if (login.empty() || reverse_path.null) return std::nullopt;
   const std::string sender = reverse_path.mailbox.str();
   try {
@@ -45,7 +46,8 @@ std::optional<smtp::Reply> UserChecks::on_mail(const config::Config& config, con
     log::Event("user_lookup_failed").add("from", sender).add("error", e.what());
     return smtp::replies::local_error();
   }
-  log::Event("sender_not_owned").add("user", login).add("from", sender);
+  log::Event("sender_not_owned").add("session", session.id).add("client", session.peer_address)
+      .add("user", login).add("from", sender);
   return smtp::replies::sender_not_owned();
 }
 

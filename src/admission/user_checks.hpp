@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 
+#include "admission/session_info.hpp"
 #include "config/config.hpp"
 #include "smtp/address.hpp"
 #include "smtp/reply.hpp"
@@ -44,9 +45,8 @@ class UserChecks {
   // nullopt to accept. `config` is the session's snapshot (local_domains).
   std::optional<smtp::Reply> on_rcpt(const config::Config& config, const smtp::Path& reverse_path,
                                      const smtp::Path& forward_path);
-  // `login`: the session's AUTH identity ("" when not authenticated: any sender).
-  std::optional<smtp::Reply> on_mail(const config::Config& config, const std::string& login,
-                                     const smtp::Path& reverse_path);
+  // The session's AUTH identity owns the sender (not authenticated: any sender).
+  std::optional<smtp::Reply> on_mail(const SessionInfo& session, const smtp::Path& reverse_path);
 
  private:
   std::shared_ptr<store::UserDb> users_;

@@ -167,7 +167,8 @@ std::vector<std::pair<std::string, PartContent>> leaf_parts(std::string_view byt
   std::vector<std::pair<std::string, PartContent>> out;
   if (!message.p) return out;
   walk_parts(g_mime_message_get_mime_part(message.p), "", [&](GMimeObject* part, const std::string& id) {
-    out.emplace_back(id, PartContent{mime_type_of(part), filename_of(part), leaf_content(part)});
+    const char* charset = g_mime_object_get_content_type_parameter(part, "charset");
+    out.emplace_back(id, PartContent{mime_type_of(part), filename_of(part), leaf_content(part), charset ? charset : ""});
   });
   return out;
 }

@@ -43,6 +43,7 @@ struct PartContent {
   std::string content_type;
   std::string filename;
   std::string bytes;
+  std::string charset;  // the Content-Type's charset parameter, as written ("" without one)
 };
 
 // Never throws; a message GMime cannot read gives empty fields.

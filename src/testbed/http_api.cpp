@@ -98,6 +98,11 @@ void error(httplib::Response& res, int status, const std::string& message) {
   send_json(res, {{"error", message}}, status);
 }
 
+// Under Mailpit's API (/api/v1/...) the key is spelled "Error".
+void error_for(const httplib::Request& req, httplib::Response& res, int status, const std::string& message) {
+  send_json(res, {{req.path.rfind("/api/v1/", 0) == 0 ? "Error" : "error", message}}, status);
+}
+
 void too_many_waiting(httplib::Response& res) {
   res.set_header("Retry-After", "1");
   error(res, 503, "too many waits and event streams open at once; try again");
@@ -122,10 +127,7 @@ HttpApi::HttpApi(Messages& messages, Transcripts& transcripts, Scenarios& scenar
       http_(std::make_unique<http::GuardedServer>(http::HostAllowlist(), "start the testbed with --allowed-hosts NAME",
                                                   [](const httplib::Request& req, httplib::Response& res, int status,
                                                      const std::string& reason) {
-                                                    if (req.path.rfind("/api/v1/", 0) == 0)  // Mailpit's spelling
-                                                      send_json(res, {{"Error", reason}}, status);
-                                                    else
-                                                      error(res, status, reason);
+                                                    error_for(req, res, status, reason);
                                                   })) {
   http_->on_shut_down([this] { transcripts_.touch(); });  // wakes waits and event streams
   routes();
@@ -317,8 +319,8 @@ void HttpApi::routes() {
   });
 
   h.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (res.status == 404 && res.body.empty()) error(res, 404, "no such resource: " + util::printable(req.path, 100));
-    if (res.status == 413 && res.body.empty()) error(res, 413, "the request body is too large");
+    if (res.status == 404 && res.body.empty()) error_for(req, res, 404, "no such resource: " + util::printable(req.path, 100));
+    if (res.status == 413 && res.body.empty()) error_for(req, res, 413, "the request body is too large");
   });
 }
 

@@ -392,6 +392,12 @@ std::string with_part_links(const ParsedMessage& p, const std::string& id) {
   return out.append(html.substr(copied));
 }
 
+// Mailpit's refusals of a tag rename or delete (400, with its wording).
+void tag_changed(Messages::TagChange change, const std::string& from, const std::string& to) {
+  if (change == Messages::TagChange::not_found) throw BadRequest("tag not found: " + util::printable(from, 100));
+  if (change == Messages::TagChange::exists) throw BadRequest("tag already exists: " + util::printable(to, 100));
+}
+
 void not_found(Response& res, const std::string& id) { fail(res, 404, "message not found: " + util::printable(id, 40)); }
 
 }  // namespace
@@ -531,7 +537,14 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     // An HTML or SVG attachment opened here must not run with the API's origin.
     res.set_header("Content-Security-Policy", "sandbox");
     res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_content(part->bytes, part->content_type.empty() ? "application/octet-stream" : part->content_type);
+    // A text part keeps its charset, so that a browser decodes it as written.
+    std::string type = part->content_type.empty() ? "application/octet-stream" : part->content_type;
+    const bool token = !part->charset.empty() && part->charset.size() <= 40 &&
+                       std::all_of(part->charset.begin(), part->charset.end(), [](unsigned char c) {
+                         return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':';
+                       });
+    if (type.starts_with("text/") && token) type += "; charset=" + part->charset;
+    res.set_content(part->bytes, type);
   }));
   h.Get(R"(/api/v1/message/([^/]+))", guarded([&messages, &transcripts](const Request& req, Response& res) {
     const auto id = resolve_message_id(messages, req, req.matches[1]);
@@ -562,12 +575,12 @@ void add_mailpit_routes(httplib::Server& h, Messages& messages, Transcripts& tra
     const json body = parse_body(req);
     const std::string name = clean_tag(string_of(body, "Name"));
     if (name.empty()) throw BadRequest("invalid tag name");
-    messages.rename_tag(req.matches[1], name);
+    tag_changed(messages.rename_tag(req.matches[1], name), req.matches[1], name);
     transcripts.touch();
     ok(res);
   }));
   h.Delete(R"(/api/v1/tags/(.+))", guarded([&messages, &transcripts](const Request& req, Response& res) {
-    messages.rename_tag(req.matches[1], "");
+    tag_changed(messages.rename_tag(req.matches[1], ""), req.matches[1], "");
     transcripts.touch();
     ok(res);
   }));

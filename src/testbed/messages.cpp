@@ -141,6 +141,11 @@ std::string clean_tag(std::string_view tag) {
   return out;
 }
 
+bool tag_order(const std::string& a, const std::string& b) {
+  const auto la = util::to_lower(a), lb = util::to_lower(b);
+  return la != lb ? la < lb : a < b;
+}
+
 std::vector<std::string> sorted_unique_tags(const std::vector<std::string>& tags) {
   std::vector<std::string> out;
   std::set<std::string> seen;
@@ -150,7 +155,7 @@ std::vector<std::string> sorted_unique_tags(const std::vector<std::string>& tags
     if (clean.empty() || !seen.insert(util::to_lower(clean)).second) continue;
     out.push_back(std::move(clean));
   }
-  std::sort(out.begin(), out.end());
+  std::sort(out.begin(), out.end(), tag_order);
   return out;
 }
 
@@ -448,16 +453,26 @@ std::size_t Messages::set_tags(const std::vector<std::string>& ids, const std::v
   return n;
 }
 
-std::map<std::string, std::size_t> Messages::tag_counts() const {
+std::vector<std::pair<std::string, std::size_t>> Messages::tag_counts() const {
   std::lock_guard lock(mutex_);
-  std::map<std::string, std::size_t> out;
+  std::map<std::string, std::size_t> counts;
   for (const auto& m : index_)
-    for (const auto& t : m.tags) ++out[t];
+    for (const auto& t : m.tags) ++counts[t];
+  std::vector<std::pair<std::string, std::size_t>> out(counts.begin(), counts.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return tag_order(a.first, b.first); });
   return out;
 }
 
-void Messages::rename_tag(const std::string& from, const std::string& to) {
+Messages::TagChange Messages::rename_tag(const std::string& from, const std::string& to) {
   std::lock_guard lock(mutex_);
+  bool found = false, taken = false;
+  for (const auto& m : index_)
+    for (const auto& t : m.tags) {
+      found = found || util::iequals(t, from);
+      taken = taken || (!to.empty() && util::iequals(t, to) && !util::iequals(t, from));
+    }
+  if (!found) return TagChange::not_found;
+  if (taken) return TagChange::exists;
   for (auto& m : index_) {
     auto tags = m.tags;
     const auto old = std::remove_if(tags.begin(), tags.end(), [&](const auto& t) { return util::iequals(t, from); });
@@ -466,6 +481,7 @@ void Messages::rename_tag(const std::string& from, const std::string& to) {
     if (!to.empty()) tags.push_back(to);
     m.tags = sorted_unique_tags(tags);
   }
+  return TagChange::done;
 }
 
 std::uint64_t Messages::accepted() const {

@@ -140,10 +140,14 @@ class Messages {
 
   // Tags: replaces the tags of each of `ids` (cleaned). Returns how many exist.
   std::size_t set_tags(const std::vector<std::string>& ids, const std::vector<std::string>& tags);
-  // Every tag in use, sorted; with the number of messages carrying it.
-  std::map<std::string, std::size_t> tag_counts() const;
-  // Renames `from` (any case) to `to` on every message; deletes it when `to` is "".
-  void rename_tag(const std::string& from, const std::string& to);
+  // Every tag in use, sorted without regard to case (as Mailpit's NOCASE
+  // collation); with the number of messages carrying it.
+  std::vector<std::pair<std::string, std::size_t>> tag_counts() const;
+  // Renames `from` (any case) to `to` on every message; deletes it when `to`
+  // is "". Mailpit's refusals: no message carries `from`, or `to` is
+  // another tag already in use.
+  enum class TagChange { done, not_found, exists };
+  TagChange rename_tag(const std::string& from, const std::string& to);
 
   // Counters since start (Mailpit's /api/v1/info RuntimeStats).
   std::uint64_t accepted() const;

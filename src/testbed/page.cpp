@@ -165,7 +165,7 @@ async function matchingIds() {
       if (r.status === 404) state.searchBroken = true;
       else if (r.ok) { state.searchError = ""; return new Set((await r.json()).messages.map((m) => m.ID)); }
       else {  // a query the syntax refuses matches nothing, and says why
-        state.searchError = (await r.json().catch(() => ({}))).error || "search refused: " + r.status;
+        state.searchError = ((e) => e.Error || e.error)(await r.json().catch(() => ({}))) || "search refused: " + r.status;
         return new Set();
       }
     } catch (e) { state.searchBroken = true; }

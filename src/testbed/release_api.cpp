@@ -37,8 +37,12 @@ ReleaseRequest release_request_from_json(std::string_view text, bool mailpit) {
   try {
     body = json::parse(text);
   } catch (const json::exception& e) {
-    // parse_error, and out_of_range for a number no double holds (1e999).
-    throw std::invalid_argument(std::string("the body is not JSON: ") + e.what());
+    // parse_error, and out_of_range for a number no double holds (1e999);
+    // the reason without the library's "[json.exception.parse_error.101] ".
+    std::string why = e.what();
+    if (const auto end = why.find("] "); why.starts_with("[json.exception.") && end != std::string::npos)
+      why.erase(0, end + 2);
+    throw std::invalid_argument("the body is not JSON: " + why);
   }
   if (!body.is_object())
     throw std::invalid_argument(mailpit ? R"(expected an object: {"To": ["ADDRESS", ...]})"

@@ -78,7 +78,9 @@ class SenderRuleTest(unittest.TestCase):
                          (553, b"5.7.1 Sender address rejected: not owned by user"))
         self.assertEqual(self.mail_from("mallory@example.org", "ceo@example.net")[0], 553)
         self.assertEqual(self.mail_from("mallory@example.org", "ceo@remote.test")[0], 553)
-        self.assertIn("event=sender_not_owned", self.server.log_text())
+        # The reason carries the session, so that grepping a session finds it.
+        self.assertRegex(self.server.log_text(), r"session=\S+ client=127\.0\.0\.1 event=sender_not_owned "
+                                                 r"user=mallory@example\.org from=ceo@remote\.test")
 
     def test_own_address_alias_and_null_sender_are_accepted(self):
         self.assertEqual(self.mail_from("alice@example.org", "Alice@Example.ORG")[0], 250)

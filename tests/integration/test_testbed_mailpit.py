@@ -154,6 +154,9 @@ class Routes(Case):
         status, h, body = self.call("GET", "/api/v1/message/%s/part/%s" % (first, pdf["PartID"]))
         self.assertEqual((status, h["Content-Type"], body), (200, "application/pdf", "%PDF-1.4 bytes"))
         self.assertIn('filename="bill.pdf"', h["Content-Disposition"])
+        status, h, body = self.call("GET", "/api/v1/message/%s/part/1.1" % first)
+        self.assertEqual((status, h["Content-Type"], body), (200, "text/plain; charset=utf-8", "the text part\r\n"),
+                         "a text part keeps its charset")
         status, _, body = self.call("GET", "/api/v1/message/%s/part/9.9" % first)
         self.assert_json_error(status, body, 404)
 
@@ -268,8 +271,9 @@ class Routes(Case):
                   ["user+Orders+urgent@example.org", "slow+0@example.org", "locked+0@example.org",
                    "tempfail-data+0@example.org"])
         _, msg = self.get("/api/v1/message/latest")
-        self.assertEqual(msg["Tags"], ["Orders", "Two", "one", "urgent"])
-        self.assertEqual(self.get("/api/v1/tags")[1], ["Orders", "Two", "one", "urgent"])
+        # Mailpit sorts tags without regard to case (its NOCASE collation).
+        self.assertEqual(msg["Tags"], ["one", "Orders", "Two", "urgent"])
+        self.assertEqual(self.get("/api/v1/tags")[1], ["one", "Orders", "Two", "urgent"])
 
     def test_tags_api(self):
         self.send(self.simple("t"), ["ann@example.org"])
@@ -280,6 +284,17 @@ class Routes(Case):
         self.assertEqual(self.get("/api/v1/tags")[1], ["keep", "renamed"])
         self.assertEqual(self.call("DELETE", "/api/v1/tags/keep")[0], 200)
         self.assertEqual(self.get("/api/v1/message/" + mid)[1]["Tags"], ["renamed"])
+        # Mailpit's refusals: a tag nobody carries, a name another tag has.
+        self.call("PUT", "/api/v1/tags", {"IDs": [mid], "Tags": ["renamed", "other"]})
+        for method, path, body, why in (("PUT", "/api/v1/tags/renamed", {"Name": "OTHER"}, "tag already exists: OTHER"),
+                                        ("PUT", "/api/v1/tags/nothing", {"Name": "q"}, "tag not found: nothing"),
+                                        ("DELETE", "/api/v1/tags/nothing", None, "tag not found: nothing")):
+            status, _, err = self.call(method, path, body)
+            self.assert_json_error(status, err, 400)
+            self.assertEqual(err["Error"], why)
+        self.assertEqual(self.get("/api/v1/tags")[1], ["other", "renamed"])
+        self.assertEqual(self.call("PUT", "/api/v1/tags/renamed", {"Name": "Renamed"})[0], 200, "a change of case")
+        self.call("PUT", "/api/v1/tags", {"IDs": [mid], "Tags": ["renamed"]})
         status, _, err = self.call("PUT", "/api/v1/tags/renamed", {"Name": "!!!"})
         self.assert_json_error(status, err, 400)
         status, _, err = self.call("PUT", "/api/v1/tags", {"IDs": [mid], "Tags": "one"})

@@ -629,7 +629,7 @@ class PageViews(WebCase):
         # A query the syntax refuses says why.
         self.browser.evaluate(page, "const b = document.getElementById('search'); b.value = 'before:someday'; "
                                     "b.dispatchEvent(new Event('input')); 1")
-        self.dom(page, 'id="search-error"', gone=("alpha report",))
+        self.dom(page, 'id="search-error"', "expects a date", gone=("alpha report",))
         self.browser.evaluate(page, "const t = document.getElementById('search'); t.value = ''; "
                                     "t.dispatchEvent(new Event('input')); "
                                     "const i = document.getElementById('inbox'); i.value = 'bob@example.org'; "

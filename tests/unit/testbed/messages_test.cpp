@@ -121,7 +121,7 @@ TEST(Messages, ReadFlagsAndTags) {
   const auto b = put_to(spool, 2, {"x@example.org"}, "", "Subject: b\r\n\r\nx\r\n");
   messages.added(a);
   messages.added(b);
-  EXPECT_EQ(messages.summary(a)->tags, (std::vector<std::string>{"Orders", "news", "one", "two", "urgent"}));
+  EXPECT_EQ(messages.summary(a)->tags, (std::vector<std::string>{"news", "one", "Orders", "two", "urgent"}));
   EXPECT_TRUE(messages.summary(b)->tags.empty());
   EXPECT_EQ(messages.unread(), 2u);
   EXPECT_EQ(messages.set_read({a, "0000000000000000"}, true), 1u);
@@ -132,11 +132,15 @@ TEST(Messages, ReadFlagsAndTags) {
 
   EXPECT_EQ(messages.set_tags({b}, {"x/y", " Spaced   out ", "x y"}), 1u);
   EXPECT_EQ(messages.summary(b)->tags, (std::vector<std::string>{"Spaced out", "x y"}));
-  messages.rename_tag("ONE", "uno");
-  EXPECT_EQ(messages.summary(a)->tags, (std::vector<std::string>{"Orders", "news", "two", "uno", "urgent"}));
-  messages.rename_tag("two", "");
-  EXPECT_EQ(messages.tag_counts(), (std::map<std::string, std::size_t>{
-                                       {"Orders", 1}, {"Spaced out", 1}, {"news", 1}, {"uno", 1}, {"urgent", 1}, {"x y", 1}}));
+  EXPECT_EQ(messages.rename_tag("ONE", "Orders"), Messages::TagChange::exists);
+  EXPECT_EQ(messages.rename_tag("nothing", "x"), Messages::TagChange::not_found);
+  EXPECT_EQ(messages.rename_tag("ONE", "uno"), Messages::TagChange::done);
+  EXPECT_EQ(messages.summary(a)->tags, (std::vector<std::string>{"news", "Orders", "two", "uno", "urgent"}));
+  EXPECT_EQ(messages.rename_tag("two", ""), Messages::TagChange::done);
+  EXPECT_EQ(messages.rename_tag("two", ""), Messages::TagChange::not_found);
+  // Mailpit's NOCASE order.
+  EXPECT_EQ(messages.tag_counts(), (std::vector<std::pair<std::string, std::size_t>>{
+                                       {"news", 1}, {"Orders", 1}, {"Spaced out", 1}, {"uno", 1}, {"urgent", 1}, {"x y", 1}}));
 }
 
 TEST(Messages, MailpitFieldsFromTheMessage) {
