@@ -72,6 +72,28 @@ void add_check_config(CLI::App& app, int& result) {
           return;
         }
       }
+      // Files the configuration names: one that cannot be read fails later,
+      // at start (TLS) or at the first login or relay that needs it.
+      const std::pair<const char*, const std::filesystem::path*> named[] = {
+          {"[tls] cert", c.tls.named ? &c.tls.cert : nullptr},
+          {"[tls] key", c.tls.named ? &c.tls.key : nullptr},
+          {"[auth] oauth_client_secret_file", &c.auth.oauth_client_secret_file},
+          {"[auth] oauth_introspection_ca", &c.auth.oauth_introspection_ca},
+          {"[relay] smarthost_password_file", &c.relay.smarthost_password_file},
+          {"[relay] smarthost_ca", &c.relay.smarthost_ca}};
+      bool unreadable = false;
+      for (const auto& [key, path] : named) {
+        if (!path || path->empty()) continue;
+        std::ifstream in(*path, std::ios::binary);
+        if (in && !std::filesystem::is_directory(*path)) continue;
+        std::cerr << "postern: " << path->string() << ": " << key << ": cannot read it ("
+                  << (std::filesystem::exists(*path) ? "not a readable file" : "no such file") << ")\n";
+        unreadable = true;
+      }
+      if (unreadable) {
+        result = Exit::config_error;
+        return;
+      }
       // DKIM keys: a key that cannot sign leaves its domain's mail unsigned.
       bool bad_key = false;
       std::error_code ec;

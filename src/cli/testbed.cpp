@@ -66,6 +66,7 @@ int run_testbed(const TestbedOptions& o) {
   }
   cfg.tls.cert = cfg.data_dir / "tls/cert.pem";
   cfg.tls.key = cfg.data_dir / "tls/key.pem";
+  cfg.tls.named = false;
   cfg.listeners = {listener(o.smtp, config::TlsMode::starttls, "--smtp"),
                    listener(o.smtps, config::TlsMode::implicit, "--smtps")};
   const auto http = listener(o.http, config::TlsMode::none, "--http");

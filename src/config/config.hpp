@@ -53,6 +53,9 @@ void parse_milter_address(std::string_view text, Milter& milter);
 struct Tls {
   std::filesystem::path cert;  // absolute
   std::filesystem::path key;   // absolute
+  // cert or key elsewhere than the defaults (data_dir/tls/): those files
+  // must exist. A certificate is generated only at the defaults.
+  bool named = false;
 };
 
 struct Auth {

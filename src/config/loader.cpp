@@ -198,6 +198,7 @@ class Loader {
     };
     c_.tls.cert = in_data(cert_, "tls/cert.pem");
     c_.tls.key = in_data(key_file_, "tls/key.pem");
+    c_.tls.named = c_.tls.cert != in_data(std::nullopt, "tls/cert.pem") || c_.tls.key != in_data(std::nullopt, "tls/key.pem");
     if (password_file_ && !password_file_->empty()) c_.relay.smarthost_password_file = in_data(password_file_, "");
     if (smarthost_ca_ && !smarthost_ca_->empty()) c_.relay.smarthost_ca = in_data(smarthost_ca_, "");
     if (oauth_secret_file_ && !oauth_secret_file_->empty()) c_.auth.oauth_client_secret_file = in_data(oauth_secret_file_, "");

@@ -157,7 +157,7 @@ void Server::bind() {
   for (auto& l : cfg.listeners) need_tls = need_tls || l.tls != config::TlsMode::none;
   if (need_tls) {
     try {
-      tls_ = make_tls_context(cfg.tls.cert, cfg.tls.key, cfg.hostname);
+      tls_ = make_tls_context(cfg.tls.cert, cfg.tls.key, cfg.hostname, !cfg.tls.named);
     } catch (const std::exception& e) {
       throw StartError(78, e.what());
     }
@@ -428,7 +428,7 @@ void Server::reload() {
       // A certificate that cannot be loaded (a typo, a key only root may
       // read) keeps the one in use; the rest of the reload goes on.
       try {
-        tls = make_tls_context(fresh->tls.cert, fresh->tls.key, fresh->hostname);
+        tls = make_tls_context(fresh->tls.cert, fresh->tls.key, fresh->hostname, !fresh->tls.named);
       } catch (const std::exception& e) {
         log::Event("reload_tls_kept").add("error", e.what()).add("hint", "the previous certificate stays in use");
       }

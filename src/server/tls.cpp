@@ -107,9 +107,12 @@ void generate_self_signed(const std::filesystem::path& cert_path, const std::fil
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const std::filesystem::path& cert,
                                                      const std::filesystem::path& key,
-                                                     const std::string& hostname) {
+                                                     const std::string& hostname, bool may_generate) {
   const bool have_cert = std::filesystem::exists(cert), have_key = std::filesystem::exists(key);
-  if (!have_cert && !have_key) {
+  if (!have_cert && !have_key && !may_generate) {
+    fail(cert.string() + " does not exist ([tls] cert and key name files that must exist; without them a "
+                         "self-signed certificate is generated in data_dir/tls/)");
+  } else if (!have_cert && !have_key) {
     generate_self_signed(cert, key, hostname);
     log::Event("tls_generated").add("cert", cert.string()).add("key", key.string());
   } else if (!have_cert || !have_key) {

@@ -20,9 +20,10 @@ namespace postern::server {
 void generate_self_signed(const std::filesystem::path& cert, const std::filesystem::path& key,
                           const std::string& hostname);
 
-// Generates the certificate if both files are absent, then builds the context.
+// Generates the certificate if both files are absent and `may_generate`
+// (the default paths), then builds the context.
 std::shared_ptr<asio::ssl::context> make_tls_context(const std::filesystem::path& cert,
                                                      const std::filesystem::path& key,
-                                                     const std::string& hostname);
+                                                     const std::string& hostname, bool may_generate = true);
 
 }  // namespace postern::server

@@ -97,6 +97,33 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(r.returncode, 78)
         self.assertIn(path + ':3: user: no such user "no-such-system-user" on this system', r.stderr)
 
+    def test_files_the_configuration_names_must_be_readable(self):
+        base = 'hostname = "x.example"\ndata_dir = "%s"\n' % os.path.join(self.dir, "data")
+        missing = os.path.join(self.dir, "letsencrypt", "live", "x.example")
+        for table, key, value in (("tls", "cert", missing + "/fullchain.pem"),
+                                  ("auth", "oauth_introspection_ca", "/nonexistent-ca-dir/ca.pem"),
+                                  ("auth", "oauth_client_secret_file", os.path.join(self.dir, "no-secret")),
+                                  ("relay", "smarthost_password_file", os.path.join(self.dir, "no-password"))):
+            if table == "relay":
+                value += '"\nsmarthost = "relay.example:587"\nsmarthost_user = "u'
+            with self.subTest(key=key):
+                extra = '\nkey = "%s/privkey.pem"\n' % missing if key == "cert" else "\n"
+                r, _ = self.check(base + '[%s]\n%s = "%s"%s' % (table, key, value, extra))
+                self.assertEqual(r.returncode, 78, r.stderr)
+                self.assertIn("[%s] %s: cannot read it (no such file)" % (table, key), r.stderr)
+        self.assertFalse(os.path.exists("/nonexistent-ca-dir"))
+
+    def test_serve_refuses_a_named_certificate_that_is_missing(self):
+        # A mistyped path is an error, not a place to generate a certificate.
+        missing = os.path.join(self.dir, "letsencrypt", "live", "x.example")
+        path = self.write('hostname = "x.example"\ndata_dir = "%s"\n[[listener]]\naddress = "127.0.0.1:%d"\n'
+                          'role = "submission"\n[tls]\ncert = "%s/fullchain.pem"\nkey = "%s/privkey.pem"\n'
+                          % (os.path.join(self.dir, "data"), harness.free_port(), missing, missing))
+        r = harness.run("serve", "--config", path, timeout=30)
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn(missing + "/fullchain.pem does not exist", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "letsencrypt")))
+
     def test_an_unknown_command_is_named(self):
         r = harness.run("bogus")
         self.assertEqual(r.returncode, 64)
