@@ -278,17 +278,35 @@ asio::awaitable<AuthExchange::Step> AuthExchange::after(AuthPeer& session, sasl:
   if (admission) {
     auto v = admission->decide(Stage::auth, info, nullptr, authcid());
     if (v && v->action == Verdict::Action::accept && !may_accept) v.reset();
+    if (v && v->delay.count() > 0) {
+      // In steps of at most 100 ms, as the other commands' rules: a stop ends the wait in 421.
+      const auto until = std::chrono::steady_clock::now() + v->delay;
+      asio::steady_timer t(session.executor());
+      for (auto now = std::chrono::steady_clock::now(); now < until && !session.stopping();
+           now = std::chrono::steady_clock::now()) {
+        t.expires_after(std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(100)));
+        co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      }
+      if (session.stopping()) co_return Step{std::nullopt, smtp::replies::shutting_down(), {}, true, false, false, "shutdown"};
+    }
     if (v) {
+      Step s{std::nullopt, v->reply, v->reply.code == 235 ? authcid() : std::string(), false, false, false, v->cause};
       switch (v->action) {
         case Verdict::Action::accept:
-          co_return Step{std::nullopt, authenticated(),
-                         step.status == sasl::ServerStepper::Status::done ? identity() : authcid(), false};
+          s.reply = authenticated();
+          s.identity = step.status == sasl::ServerStepper::Status::done ? identity() : authcid();
+          break;
         case Verdict::Action::drop:
+          s.drop = s.close = true;
+          s.identity.clear();
+          break;
         case Verdict::Action::shutdown:
-          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? authcid() : std::string(), true};
+          s.close = true;
+          break;
         case Verdict::Action::reply:
-          co_return Step{std::nullopt, v->reply, v->reply.code == 235 ? authcid() : std::string(), false};
+          break;
       }
+      co_return s;
     }
   }
 

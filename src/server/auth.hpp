@@ -68,6 +68,9 @@ class AuthPeer {
   // AUTH failures in this session so far, after counting one more.
   virtual unsigned count_auth_failure() = 0;
   virtual asio::any_io_executor executor() = 0;
+  // The session is being stopped (shutdown past its grace, or a timeout):
+  // a front end's delay ends early.
+  virtual bool stopping() const = 0;
 };
 
 std::vector<std::string> auth_mechanisms_for(const AuthPeer& session);
@@ -83,6 +86,8 @@ class AuthExchange {
     std::string identity;                  // with a 235: who the client is
     bool close = false;                    // close after the reply
     bool cached = false;                   // with a 235: the password was in the verified cache
+    bool drop = false;                     // a front end's rule: close at once, no reply
+    std::string cause;                     // a front end's rule or scenario that chose the reply
   };
 
   // `exchange` holds the SASL state while challenges go back and forth.

@@ -588,13 +588,19 @@ Session::Next Session::auth_step(AuthExchange::Step step) {
     return Next::go_on;
   }
   auth_.reset();
+  if (step.drop) {
+    Verdict drop;
+    drop.action = Verdict::Action::drop;
+    drop.cause = std::move(step.cause);
+    return enforce(drop);
+  }
   if (!step.identity.empty()) {
     log::Event e("auth");
     e.add("session", info_.id).add("client", info_.peer_address).add("user", step.identity);
     if (step.cached) e.add("verified", "cache");
     if (milters_) milters_->authenticated(auth_mechanism_);
   }
-  dialogue_.auth_done(std::move(step.reply), std::move(step.identity));
+  dialogue_.auth_done(std::move(step.reply), std::move(step.identity), std::move(step.cause));
   if (step.close) dialogue_.close();
   return Next::go_on;
 }

@@ -53,6 +53,7 @@ class Session final : public AuthPeer, public std::enable_shared_from_this<Sessi
   // Keeps the connection slot for the session's lifetime.
   void hold(ConnectionLimits::Ticket ticket) { ticket_.emplace(std::move(ticket)); }
   asio::any_io_executor executor() override { return stream_.socket().get_executor(); }
+  bool stopping() const override { return force_stop_ || timed_out_; }
 
   // ---- For AUTH (server/auth.cpp) ----
   const admission::SessionInfo& info() const override { return info_; }

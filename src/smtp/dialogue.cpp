@@ -464,12 +464,12 @@ void ServerDialogue::challenge(std::string_view bytes) {
   pending_.push_back(event(Event::Kind::flush));
 }
 
-void ServerDialogue::auth_done(Reply reply, std::string identity) {
+void ServerDialogue::auth_done(Reply reply, std::string identity, std::string cause) {
   if (asked_ != Asked::auth) throw std::logic_error("ServerDialogue::auth_done() outside AUTH");
   asked_ = Asked::none;
   phase_ = Phase::command;
   if (!identity.empty()) session_.auth_identity = std::move(identity);
-  send(std::move(reply), "auth");
+  send(std::move(reply), "auth", std::move(cause));
   finish_command(Verb::auth);
 }
 

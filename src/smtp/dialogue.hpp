@@ -146,7 +146,7 @@ class ServerDialogue {
   void refuse_starttls(Reply reply, std::string cause = {});
   void challenge(std::string_view bytes);           // 334 + base64; the next line is an answer
   // The end of an AUTH exchange; a non-empty identity means authenticated.
-  void auth_done(Reply reply, std::string identity = {});
+  void auth_done(Reply reply, std::string identity = {}, std::string cause = {});
   void message_done(Reply reply, std::string cause = {});
   void tls_started();  // RFC 3207 §4.2: forget everything learnt before TLS
   // The host ends the dialogue: timeout (421 4.4.2), shutdown (421 4.3.2), or silently.

@@ -79,6 +79,7 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
   SSL* tls_handle() override { return stream_.tls_handle(); }
   unsigned count_auth_failure() override { return ++auth_failures_; }
   asio::any_io_executor executor() override { return stream_.socket().get_executor(); }
+  bool stopping() const override { return stop_requested_ || timed_out_; }
 
  private:
   pop3::DialogueSettings settings() const {
@@ -199,6 +200,10 @@ class Pop3Session final : public server::AuthPeer, public std::enable_shared_fro
       return std::nullopt;
     }
     auth_.reset();
+    if (step.drop) {  // a rule's drop: close, no reply
+      dialogue_.drop();
+      return std::nullopt;
+    }
     if (step.identity.empty()) {
       dialogue_.login_failed(pop3::from_smtp(step.reply), step.close);
       return std::nullopt;

@@ -137,6 +137,41 @@ class RuleKeys(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 5)
         self.assertEqual(self.tb.proc.wait(timeout=10), 0)
 
+    def session_summaries(self):
+        return {s["id"]: s for s in self.tb.get("/api/sessions")[1]}
+
+    def test_auth_rules_wait_name_their_cause_and_drop_without_a_reply(self):
+        self.add({"command": "AUTH", "user": "blocked@*", "reply": "535 5.7.8 Blocked user", "delay": "1s"})
+        self.add({"command": "AUTH", "user": "gone@*", "action": "drop"})
+        s = self.tb.smtp()
+        self.addCleanup(s.close)
+        start = time.monotonic()
+        with self.assertRaises(smtplib.SMTPAuthenticationError) as refused:
+            s.login("blocked@x.org", "pw")
+        self.assertGreaterEqual(time.monotonic() - start, 0.9, "the rule's delay")
+        self.assertEqual(refused.exception.smtp_error, b"5.7.8 Blocked user")
+        s2 = self.tb.smtp()
+        with self.assertRaises(smtplib.SMTPServerDisconnected):
+            s2.login("gone@x.org", "pw")
+        self.assertTrue(wait_for(lambda: any(x["last_class"] == "dropped" for x in self.session_summaries().values()),
+                                 timeout=10))
+        by_class = {x["last_class"]: x for x in self.session_summaries().values()}
+        self.assertTrue(by_class["dropped"]["last_cause"].startswith("rule 2: AUTH user gone@*"), by_class)
+        self.assertTrue(by_class["5xx"]["last_cause"].startswith("rule 1: AUTH user blocked@*"), by_class)
+        dropped = self.tb.get("/api/sessions/" + by_class["dropped"]["id"])[1]["transcript"]
+        self.assertEqual(dropped[-1]["line"], "(connection closed, no reply)")
+
+    def test_a_pop3_auth_rule_that_drops_sends_nothing(self):
+        self.add({"command": "AUTH", "user": "ruledrop@*", "action": "drop"})
+        s = socket.create_connection(("127.0.0.1", self.tb.ports["pop3"]), timeout=10)
+        self.addCleanup(s.close)
+        f = s.makefile("rb")
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        s.sendall(b"USER ruledrop@x.org\r\n")
+        self.assertTrue(f.readline().startswith(b"+OK"))
+        s.sendall(b"PASS x\r\n")
+        self.assertEqual(f.read(), b"", "closed with no reply")
+
     def test_a_positive_rcpt_rule_is_sent_as_written_and_takes_the_recipient(self):
         self.add({"command": "RCPT", "to": "fwd@*", "reply": "251 2.1.5 Will forward for you"})
         r = self.tb.raw()
