@@ -111,17 +111,25 @@ int run_testbed(const TestbedOptions& o) {
   testbed::Messages& messages = *kept;
   testbed::HttpApi api(messages, *transcripts, *scenarios);
   api.allow_hosts(o.allowed_hosts);
+  const int http_port = api.bind(http.host, http.port);
   // Releases go through the queue under [queue] and [relay]; their DSNs are
-  // kept like any message. Never to one of our own listeners (as bound).
+  // kept like any message. Never to one of our own listeners (as bound),
+  // the HTTP and POP3 ones included.
   auto release_config = cfg;
   for (std::size_t i = 0; i < release_config.listeners.size() && i < server.bound_ports().size(); ++i)
     release_config.listeners[i].port = server.bound_ports()[i];
+  for (auto [host, port] : {std::pair<std::string, int>{http.host, http_port}, {pop3_listener.host, pop3_server->port()}}) {
+    config::Listener own;
+    own.address = host + ":" + std::to_string(port);
+    own.host = host;
+    own.port = static_cast<std::uint16_t>(port);
+    release_config.listeners.push_back(own);
+  }
   testbed::Releases releases(release_config, [&intake = server.intake()](const store::Envelope& e, std::string_view m) {
     return intake.accept(e, m, intake.new_id());
   });
   releases.on_change([t = transcripts.get()] { t->touch(); });
   api.serve_releases(releases);
-  const int http_port = api.bind(http.host, http.port);
   log::Event("http_listen")
       .add("address", (http.host.find(':') != std::string::npos ? "[" + http.host + "]" : http.host) + ":" +
                           std::to_string(http_port))

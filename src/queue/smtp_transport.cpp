@@ -7,6 +7,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <fstream>
+#include <set>
 
 #include "client/auth.hpp"
 #include "client/retry.hpp"
@@ -140,14 +141,18 @@ asio::awaitable<std::vector<SmtpTransport::Hop>> SmtpTransport::hops_for(const R
 }
 
 // Never deliver to ourselves: hops that are our own listeners are
-// dropped; when none is left the mail loops and bounces (5.4.6).
+// dropped, and with them the other addresses of that name and port (a
+// "localhost" that is us on 127.0.0.1 is us on ::1 too); when none is left
+// the mail loops and bounces (5.4.6).
 void SmtpTransport::drop_own_listeners(const Route& route, std::vector<Hop>& hops, std::optional<Outcome>& failure) {
   const auto before = hops.size();
-  std::erase_if(hops, [&](const Hop& h) {
+  std::set<std::pair<std::string, std::uint16_t>> ours;
+  for (const auto& h : hops) {
     asio::error_code ec;
     auto a = asio::ip::make_address(h.address, ec);
-    return !ec && is_own_listener(config_.listeners, a, h.port);
-  });
+    if (!ec && is_own_listener(config_.listeners, a, h.port)) ours.emplace(h.name, h.port);
+  }
+  std::erase_if(hops, [&](const Hop& h) { return ours.contains({h.name, h.port}); });
   if (before == 0 || !hops.empty()) return;
   failure = Outcome::ours(Outcome::Kind::bounced, "5.4.6", "mail for " + route.host + " loops back to myself");
   log::Event("loop").add("destination", route.key).add("error", failure->reason);

@@ -124,6 +124,12 @@ class Release(ReleaseCase):
         self.assertIn("loops back to myself", done["last_reply"])
         self.assertEqual(self.tb.get("/api/wait?to=self@example.com&timeout=20")[0], 200, "the DSN")
         self.assertEqual(len(self.tb.get("/api/messages")[1]), 2, "the message and its DSN, nothing looped")
+        # Nor to its web or POP3 port, by address or by name.
+        for server in ("127.0.0.1:%d" % self.tb.ports["http"], "localhost:%d" % self.tb.ports["pop3"]):
+            status, r = self.tb.request("POST", "/api/messages/%s/release" % mid, {"to": ["y@loop.test"], "server": server})
+            self.assertEqual(status, 202, r)
+            done = self.wait_status(mid, r["id"], "bounced")
+            self.assertIn("loops back to myself", done["last_reply"], server)
 
     def test_mailpit_release_route(self):
         peer = self.peer()
