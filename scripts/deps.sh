@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libasio-dev libssl-dev libgsasl-dev
   libsqlite3-dev libhiredis-dev libtomlplusplus-dev libcli11-dev libfmt-dev
-  libc-ares-dev libcrypt-dev zlib1g-dev libgmime-3.0-dev libcpp-httplib-dev nlohmann-json3-dev
+  libc-ares-dev libcrypt-dev zlib1g-dev libgmime-3.0-dev libxml2-dev libcpp-httplib-dev nlohmann-json3-dev
   libsystemd-dev libcurl4-openssl-dev openssl ca-certificates libpsl-dev publicsuffix)
 test_pkgs=(libgtest-dev libgmock-dev python3 python3-aiosmtpd swaks curl msmtp gsasl postfix
   redis-server dnsmasq-base sqlite3 clang libclang-rt-14-dev

@@ -3,6 +3,7 @@
 #include <gmime/gmime.h>
 
 #include "mime/header_section.hpp"
+#include "mime/html_text.hpp"
 #include "util/strings.hpp"
 
 #include <functional>
@@ -143,6 +144,7 @@ ParsedMessage parse_message(std::string_view bytes) {
     out.headers.emplace_back(name ? name : "", value ? value : "");
   }
   walk_parts(g_mime_message_get_mime_part(message.p), "", [&](GMimeObject* part, const std::string& id) { visit(part, id, out); });
+  if (out.text.empty() && !out.html.empty()) out.text = html_to_text(out.html);
   if (const char* id = g_mime_message_get_message_id(message.p)) out.message_id = id;
   if (GDateTime* date = g_mime_message_get_date(message.p)) out.date = g_date_time_to_unix(date);
   out.from = mailboxes(g_mime_message_get_addresses(message.p, GMIME_ADDRESS_TYPE_FROM));

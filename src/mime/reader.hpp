@@ -30,7 +30,8 @@ struct Mailbox {
 struct ParsedMessage {
   std::string subject;
   std::vector<std::pair<std::string, std::string>> headers;  // decoded values, in order
-  std::string text;  // the first text/plain part that is not an attachment (LF line ends)
+  std::string text;  // the first text/plain part that is not an attachment (LF line ends);
+                     // without one, the HTML part's text (html_text.hpp), as Mailpit's Text
   std::string html;  // the first text/html part that is not an attachment
   std::vector<Attachment> attachments;  // inline parts too (Attachment::inline_part)
   std::string message_id;  // Message-ID: without <>

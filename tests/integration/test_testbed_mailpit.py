@@ -179,6 +179,17 @@ class Routes(Case):
         status, _, body = self.call("GET", "/view/latest.html")
         self.assert_json_error(status, body, 404)
 
+    def test_an_html_only_message_has_a_text_version(self):
+        # Mailpit down-converts HTML when there is no text/plain part: tests read links from Text.
+        self.send("From: app@example.com\r\nTo: html@example.org\r\nSubject: html only\r\nMIME-Version: 1.0\r\n"
+                  "Content-Type: text/html; charset=utf-8\r\n\r\n<h1>Reset your password</h1><p>Click "
+                  "<a href=\"https://x.test/r?t=abc\">here</a></p><script>track()</script>\r\n", ["html@example.org"])
+        _, msg = self.get("/api/v1/message/latest")
+        self.assertEqual(msg["Text"], "Reset your password\n\nClick here ( https://x.test/r?t=abc )")
+        self.assertIn("<h1>Reset your password</h1>", msg["HTML"])
+        status, h, text = self.call("GET", "/view/latest.txt")
+        self.assertEqual((status, text), (200, msg["Text"]))
+
     def test_bad_ids_are_404_with_a_json_error(self):
         for path in ("/api/v1/message/0000000000000000", "/api/v1/message/nope/headers", "/api/v1/message/x/raw",
                      "/api/v1/message/x/part/1", "/view/x.html", "/view/x.txt", "/api/v1/message/latest"):
