@@ -37,13 +37,21 @@ int run(int argc, char** argv) {
   add_dkim(app, result);
   add_probe(app, result);
   // CLI11 would only say that a subcommand is required: name the unknown one.
-  if (argc > 1 && argv[1][0] != '-') {
-    const std::string word = argv[1];
-    const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
-    if (std::none_of(subs.begin(), subs.end(), [&](const CLI::App* sub) { return sub->check_name(word); })) {
-      std::cerr << "postern: unknown command \"" << word << "\" (see postern --help)\n";
+  // The same one level down (`postern user frob`).
+  CLI::App* level = &app;
+  std::string path = "postern";
+  for (int i = 1; i < argc && i <= 2 && argv[i][0] != '-'; ++i) {
+    const std::string word = argv[i];
+    const auto subs = level->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty()) break;
+    const auto found = std::find_if(subs.begin(), subs.end(), [&](const CLI::App* s) { return s->check_name(word); });
+    if (found == subs.end()) {
+      std::cerr << "postern: unknown command \"" << (i == 1 ? word : path.substr(8) + " " + word) << "\" (see " << path
+                << " --help)\n";
       return Exit::usage;
     }
+    level = *found;
+    path += " " + word;
   }
   try {
     app.parse(argc, argv);

@@ -128,6 +128,9 @@ class CheckConfigTest(unittest.TestCase):
         r = harness.run("bogus")
         self.assertEqual(r.returncode, 64)
         self.assertIn('unknown command "bogus"', r.stderr)
+        r = harness.run("user", "frob", "x@example.org")
+        self.assertEqual(r.returncode, 64)
+        self.assertIn('unknown command "user frob" (see postern user --help)', r.stderr)
 
     def test_postern_toml_in_current_directory_is_used(self):
         self.write('local_domains = ["example.net"]\n')
