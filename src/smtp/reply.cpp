@@ -91,11 +91,13 @@ std::optional<Reply> ReplyParser::feed(std::string_view line) {
   lines_.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view{});
   if (!last) return std::nullopt;
 
-  // Enhanced code: taken when the first line carries one; stripped from
-  // every line that repeats it.
+  // Enhanced code: the first one a line carries (RFC 2034 puts one on every
+  // line; some servers only on the last); stripped from every line that repeats it.
   Reply r;
   r.code = code_;
-  auto [enh, first_text] = split_enhanced(code_, lines_.front());
+  std::string enh;
+  for (const auto& l : lines_)
+    if (enh.empty()) enh = split_enhanced(code_, l).first;
   r.enhanced = enh;
   for (auto& l : lines_) {
     if (!enh.empty()) {
