@@ -210,6 +210,7 @@ GuardedServer::GuardedServer(HostAllowlist hosts, std::string allow_hint, Refuse
     std::optional<Refusal> refusal = framing_error(req);
     const std::string host = req.get_header_value("Host");
     if (refusal) {
+      // Nothing else is read of a request that cannot be read one way only.
     } else if (!hosts_.allows(host)) {
       refusal = Refusal{403, "Host " + util::printable(host, 100) + " is not allowed (DNS rebinding?); " + allow_hint};
     } else {

@@ -1,6 +1,7 @@
 #include "mime/html_text.hpp"
 
 #include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
 #include <libxml/tree.h>
 
 #include <memory>
@@ -118,6 +119,8 @@ void walk(const xmlNode* node, Writer& w, bool pre, int depth) {
 std::string html_to_text(std::string_view html) {
   if (html.size() > max_html) html = html.substr(0, max_html);
   if (html.empty()) return {};
+  static const bool initialised = (xmlInitParser(), true);  // once, before threads share the library
+  (void)initialised;
   std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> doc(
       htmlReadMemory(html.data(), static_cast<int>(html.size()), nullptr, "UTF-8",
                      HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET),

@@ -1,8 +1,9 @@
 // The testbed's OAuth tokens (SPEC §10): any token passes as whoever the
-// client names (with `[testbed] users`, as one of them only), except one starting with "invalid" (the JSON error
-// exchange, then 535 5.7.8) and one starting with "expired" (454 4.7.0, as
-// when a real server cannot reach its token endpoint). Offered without TLS
-// too, like the testbed's other mechanisms.
+// client names (with `[testbed] users`, as one of them only), except one
+// starting with "invalid" (the JSON error exchange, then 535 5.7.8) and one
+// starting with "expired" (454 4.7.0, as when a real server cannot reach
+// its token endpoint). Offered without TLS too, like the testbed's other
+// mechanisms.
 #pragma once
 
 #include <map>
